@@ -1,0 +1,204 @@
+//! The HTTP API: health, register, unregister and send. Each handler turns the request into domain
+//! values, calls one use case and turns the result into one documented response.
+
+use std::sync::Arc;
+
+use poem::web::Data;
+use poem_openapi::{
+    OpenApi, Tags,
+    param::{Header, Path},
+    payload::{Json, PlainText},
+};
+use tracing::warn;
+
+use super::{
+    dto::{RegisterClientRequest, SendNotificationRequest, json_object, read_notification, read_registration},
+    envelope::{Envelope, FieldDetail, Location},
+    json_body::JsonBody,
+    relay_auth::RelayAuth,
+    responses::{BodyFailure, RegisterResponse, SendResponse, UnregisterResponse},
+};
+use crate::{
+    app::{App, RegisterError, SendError, SendOutcome, UnregisterError, parse_notification},
+    domain::ClientId,
+    ports::StoreError,
+};
+
+/// What the handlers need, shared as request data.
+pub struct HttpState {
+    pub app: Arc<App>,
+    pub auth: RelayAuth,
+}
+
+#[derive(Tags)]
+enum Tag {
+    /// Liveness.
+    Health,
+    /// Device registration, called by wallet apps (not signed).
+    Clients,
+    /// Notifications, called by the Relay (Ed25519-signed).
+    Notifications,
+}
+
+pub struct Api;
+
+const HEALTH_TEXT: &str = concat!("OK, push-server v", env!("CARGO_PKG_VERSION"));
+
+const STORAGE_UNAVAILABLE: &str = "storage_unavailable";
+
+fn storage_unavailable(e: &dyn std::fmt::Display) -> Envelope {
+    // The cause (driver message, address) goes to the log, never to the caller.
+    warn!(error = %e, "storage unavailable");
+    Envelope::error(STORAGE_UNAVAILABLE, "the client store could not be reached")
+}
+
+#[OpenApi]
+impl Api {
+    /// Health check
+    ///
+    /// Answers `OK, push-server v{version}` while the server is up.
+    #[oai(path = "/health", method = "get", operation_id = "health", tag = "Tag::Health")]
+    async fn health(&self) -> PlainText<&'static str> {
+        PlainText(HEALTH_TEXT)
+    }
+
+    /// Register a device
+    ///
+    /// Stores the device token under the client id, replacing the client's previous type and
+    /// token. A token belongs to at most one client: registering it under a new client id moves
+    /// it there and removes the old client. A `200` means the registration is stored durably.
+    #[oai(path = "/clients", method = "post", operation_id = "register_client", tag = "Tag::Clients")]
+    async fn register(
+        &self,
+        state: Data<&Arc<HttpState>>,
+        body: JsonBody<RegisterClientRequest>,
+    ) -> RegisterResponse {
+        let bytes = match &body.bytes {
+            Ok(bytes) => bytes,
+            Err(problem) => return RegisterResponse::from_body_problem(problem),
+        };
+        if let Some(problem) = &body.content_type_problem {
+            return RegisterResponse::from_body_problem(problem);
+        }
+        let map = match json_object(bytes) {
+            Ok(map) => map,
+            Err(envelope) => return RegisterResponse::BadRequest(Json(envelope)),
+        };
+        match state.app.register(read_registration(&map)).await {
+            Ok(()) => RegisterResponse::Ok(Json(Envelope::ok())),
+            Err(RegisterError::Invalid(fields)) => {
+                RegisterResponse::BadRequest(Json(Envelope::invalid_fields(&fields, Location::Body)))
+            }
+            Err(RegisterError::Store(e)) => RegisterResponse::StorageUnavailable(Json(storage_unavailable(&e))),
+        }
+    }
+
+    /// Unregister a device
+    ///
+    /// Removes the client. Succeeds also when the client did not exist.
+    #[oai(path = "/clients/:client_id", method = "delete", operation_id = "unregister_client", tag = "Tag::Clients")]
+    async fn unregister(
+        &self,
+        state: Data<&Arc<HttpState>>,
+        /// The Relay client id (a leading `did:key:` is stripped).
+        client_id: Path<String>,
+    ) -> UnregisterResponse {
+        match state.app.unregister(&client_id).await {
+            Ok(()) => UnregisterResponse::Ok(Json(Envelope::ok())),
+            Err(UnregisterError::Invalid(field)) => {
+                UnregisterResponse::BadRequest(Json(Envelope::invalid_fields(&[field], Location::Path)))
+            }
+            Err(UnregisterError::Store(e)) => UnregisterResponse::StorageUnavailable(Json(storage_unavailable(&e))),
+        }
+    }
+
+    /// Send a notification (Relay only)
+    ///
+    /// Delivers the payload to the client's device through its push provider. Signed by the Relay:
+    /// `X-Ed25519-Signature` is the hex Ed25519 signature over `{timestamp}.{body length}.{body}`.
+    /// The same `id` for the same client is delivered at most once within the dedup window; a
+    /// duplicate is answered `200` without sending. Checks run in this order: signature (401),
+    /// body (400), client (404), dedup, delivery.
+    #[oai(path = "/clients/:client_id", method = "post", operation_id = "send_notification", tag = "Tag::Notifications")]
+    async fn send(
+        &self,
+        state: Data<&Arc<HttpState>>,
+        /// The Relay client id (a leading `did:key:` is stripped).
+        client_id: Path<String>,
+        /// Unix time in seconds, as decimal text; at most 5 minutes from the server clock.
+        #[oai(name = "X-Ed25519-Timestamp")]
+        timestamp: Header<Option<String>>,
+        /// Hex (128 characters, any case) of the Ed25519 signature.
+        #[oai(name = "X-Ed25519-Signature")]
+        signature: Header<Option<String>>,
+        body: JsonBody<SendNotificationRequest>,
+    ) -> SendResponse {
+        let bytes = match &body.bytes {
+            Ok(bytes) => bytes,
+            Err(problem) => return SendResponse::from_body_problem(problem),
+        };
+        if let Err(envelope) = state.auth.verify(timestamp.0.as_deref(), signature.0.as_deref(), bytes).await {
+            return SendResponse::Unauthorized(Json(envelope));
+        }
+        if let Some(problem) = &body.content_type_problem {
+            return SendResponse::from_body_problem(problem);
+        }
+        let map = match json_object(bytes) {
+            Ok(map) => map,
+            Err(envelope) => return SendResponse::BadRequest(Json(envelope)),
+        };
+        let id = ClientId::parse(&client_id);
+        let notification = parse_notification(read_notification(&map));
+        let (id, notification) = match (id, notification) {
+            (Ok(id), Ok(notification)) => (id, notification),
+            (id, notification) => {
+                let mut fields = Vec::new();
+                if let Err(e) = id {
+                    fields.push(FieldDetail::new("client_id", Location::Path, e.to_string()));
+                }
+                if let Err(invalid) = notification {
+                    fields.extend(invalid.iter().map(|f| FieldDetail::new(f.field, Location::Body, f.description.clone())));
+                }
+                return SendResponse::BadRequest(Json(Envelope::fields(fields)));
+            }
+        };
+        match state.app.send(id, notification).await {
+            Ok(SendOutcome::Delivered | SendOutcome::Duplicate) => SendResponse::Ok(Json(Envelope::ok())),
+            Err(e) => send_failure(e),
+        }
+    }
+}
+
+fn send_failure(e: SendError) -> SendResponse {
+    match e {
+        SendError::ClientNotFound => SendResponse::NotFound(Json(Envelope::field(
+            "client_id",
+            Location::Path,
+            "no client is registered under this id",
+        ))),
+        SendError::ClientUnregistered { .. } => SendResponse::Gone(Json(Envelope::error(
+            "client_unregistered",
+            "the push provider says the device token is no longer valid; the client was removed",
+        ))),
+        SendError::PayloadRejected { reason, .. } => SendResponse::BadRequest(Json(Envelope::field(
+            "payload.blob",
+            Location::Body,
+            format!("the push provider refused the payload: {reason}"),
+        ))),
+        SendError::ProviderUnavailable { provider, .. } => SendResponse::BadGateway(Json(Envelope::error(
+            &format!("{provider}_unavailable"),
+            format!("{provider} could not be reached or kept failing; the notification can be retried"),
+        ))),
+        SendError::ProviderCredentials { provider, .. } => SendResponse::BadGateway(Json(Envelope::error(
+            &format!("{provider}_credentials"),
+            format!("{provider} rejected this server's credentials; the notification can be retried once they are fixed"),
+        ))),
+        SendError::ProviderNotConfigured(push_type) => SendResponse::BadGateway(Json(Envelope::error(
+            "provider_not_configured",
+            format!("this server has no provider for push type '{push_type}' any more"),
+        ))),
+        SendError::StorageUnavailable(detail) => {
+            SendResponse::StorageUnavailable(Json(storage_unavailable(&StoreError::Unavailable(detail))))
+        }
+    }
+}

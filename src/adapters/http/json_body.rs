@@ -1,0 +1,113 @@
+//! A JSON request body kept as raw bytes: the Relay signature is computed over the exact bytes,
+//! and field errors are collected by hand so that every bad field is reported at once. The type
+//! parameter only names the schema shown in the OpenAPI document.
+//!
+//! Content-type and size problems do not fail extraction; they are recorded so the handler can
+//! answer them in the contract's order (for a signed request the signature is checked first).
+
+use std::marker::PhantomData;
+
+use poem::{Request, RequestBody, Result};
+use bytes::Bytes;
+use poem_openapi::{
+    ApiExtractor, ApiExtractorType, ExtractParamOptions,
+    registry::{MetaMediaType, MetaRequest, MetaSchemaRef, Registry},
+    types::Type,
+};
+
+use super::envelope::Envelope;
+
+/// The most bytes a request body may have; set per server as request data.
+#[derive(Debug, Clone, Copy)]
+pub struct BodyLimit(pub usize);
+
+/// Why a body could not be used as JSON.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum BodyProblem {
+    TooLarge { limit: usize },
+    /// Content type missing or not JSON; the body was still read (within the limit).
+    WrongContentType { given: Option<String> },
+    Unreadable(String),
+}
+
+impl BodyProblem {
+    pub fn envelope(&self) -> Envelope {
+        match self {
+            BodyProblem::TooLarge { limit } => {
+                Envelope::error("payload_too_large", format!("the request body exceeds {limit} bytes"))
+            }
+            BodyProblem::WrongContentType { given } => Envelope::error(
+                "unsupported_media_type",
+                match given {
+                    Some(t) => format!("content type '{t}' is not supported; send application/json"),
+                    None => "the Content-Type header is missing; send application/json".to_owned(),
+                },
+            ),
+            BodyProblem::Unreadable(why) => Envelope::error("unreadable_body", format!("the request body could not be read: {why}")),
+        }
+    }
+}
+
+pub struct JsonBody<T> {
+    /// The raw bytes, if they could be read within the limit.
+    pub bytes: Result<Bytes, BodyProblem>,
+    /// Set when the content type is not JSON (the bytes are still there, for signature checks).
+    pub content_type_problem: Option<BodyProblem>,
+    _schema: PhantomData<fn() -> T>,
+}
+
+fn is_json(content_type: &str) -> bool {
+    content_type
+        .parse::<mime::Mime>()
+        .is_ok_and(|m| m.type_() == "application" && (m.subtype() == "json" || m.suffix().is_some_and(|s| s == "json")))
+}
+
+impl<'a, T: Type> ApiExtractor<'a> for JsonBody<T> {
+    const TYPES: &'static [ApiExtractorType] = &[ApiExtractorType::RequestObject];
+    type ParamType = ();
+    type ParamRawType = ();
+
+    fn register(registry: &mut Registry) {
+        T::register(registry);
+    }
+
+    fn request_meta() -> Option<MetaRequest> {
+        Some(MetaRequest {
+            description: None,
+            content: vec![MetaMediaType { content_type: "application/json", schema: schema_ref::<T>() }],
+            required: true,
+        })
+    }
+
+    async fn from_request(
+        request: &'a Request,
+        body: &mut RequestBody,
+        _param_opts: ExtractParamOptions<Self::ParamType>,
+    ) -> Result<Self> {
+        let limit = request.data::<BodyLimit>().map_or(16 * 1024, |l| l.0);
+        let content_type_problem = match request.content_type() {
+            Some(t) if is_json(t) => None,
+            given => Some(BodyProblem::WrongContentType { given: given.map(str::to_owned) }),
+        };
+        let declared_too_large = request
+            .header(poem::http::header::CONTENT_LENGTH)
+            .and_then(|v| v.parse::<u64>().ok())
+            .is_some_and(|n| n > limit as u64);
+        let bytes = if declared_too_large {
+            Err(BodyProblem::TooLarge { limit })
+        } else {
+            match body.take() {
+                Ok(b) => b.into_bytes_limit(limit).await.map_err(|e| match e {
+                    poem::error::ReadBodyError::PayloadTooLarge => BodyProblem::TooLarge { limit },
+                    other => BodyProblem::Unreadable(other.to_string()),
+                }),
+                Err(e) => Err(BodyProblem::Unreadable(e.to_string())),
+            }
+        };
+        Ok(Self { bytes, content_type_problem, _schema: PhantomData })
+    }
+}
+
+fn schema_ref<T: Type>() -> MetaSchemaRef {
+    T::schema_ref()
+}

@@ -1,0 +1,11 @@
+//! `PushProvider` adapters: APNS, FCM (HTTP v1) and the log sink, plus the renderers that turn a
+//! notification into each provider's message (shared, so the log sink shows exactly what a real
+//! provider would get).
+
+#[cfg(feature = "apns")]
+pub mod apns;
+#[cfg(feature = "fcm")]
+pub mod fcm;
+pub mod log_sink;
+pub mod render;
+pub mod retry;

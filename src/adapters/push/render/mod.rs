@@ -1,0 +1,36 @@
+//! Provider message renderers: pure functions from a domain payload to the JSON a provider gets.
+
+pub mod apns;
+pub mod fcm;
+
+use serde_json::Value;
+
+use crate::{domain::{Delivery, PushType}, ports::PushError};
+
+/// APNS and FCM both refuse messages over 4 KiB; the limit is enforced before any network call.
+pub const MAX_PROVIDER_PAYLOAD_BYTES: usize = 4096;
+
+/// The provider-specific message for a delivery, as JSON text, or `PayloadRejected` when it
+/// exceeds the provider limit. For FCM the measured message excludes the device token, which is
+/// addressing rather than payload.
+pub fn render(delivery: &Delivery, placeholder_title: &str, provider: &'static str) -> Result<Value, PushError> {
+    let payload = &delivery.notification.payload;
+    let message = match delivery.push_type {
+        PushType::Apns | PushType::ApnsSandbox => apns::payload(payload, placeholder_title),
+        PushType::Fcm => fcm::message(payload),
+    };
+    check_size(&message, provider)?;
+    Ok(message)
+}
+
+/// Refuses a message whose serialized form exceeds the provider limit.
+pub fn check_size(message: &Value, provider: &'static str) -> Result<(), PushError> {
+    let len = serde_json::to_vec(message).map(|v| v.len()).unwrap_or(usize::MAX);
+    if len > MAX_PROVIDER_PAYLOAD_BYTES {
+        return Err(PushError::PayloadRejected {
+            provider,
+            reason: format!("the provider message would be {len} bytes; at most {MAX_PROVIDER_PAYLOAD_BYTES} are allowed"),
+        });
+    }
+    Ok(())
+}

@@ -1,0 +1,29 @@
+//! The stored shape of a client, shared by the SQL stores, and its conversion to the domain type.
+
+use crate::{
+    domain::{Client, ClientId, DeviceToken, PushType},
+    ports::StoreError,
+};
+
+#[derive(Debug, sqlx::FromRow)]
+pub struct ClientRow {
+    pub client_id: String,
+    pub push_type: String,
+    pub token: String,
+}
+
+impl TryFrom<ClientRow> for Client {
+    type Error = StoreError;
+
+    /// Rows are written only from valid clients, so a failure here means the table was edited by
+    /// something else; it is reported, never passed on as a half-valid client.
+    fn try_from(row: ClientRow) -> Result<Self, StoreError> {
+        let corrupt = |what: &str| StoreError::Corrupt(format!("client {:?}: invalid {what}", row.client_id));
+        let push_type = PushType::parse(&row.push_type).map_err(|_| corrupt("push type"))?;
+        Ok(Client {
+            id: ClientId::parse(&row.client_id).map_err(|_| corrupt("client id"))?,
+            token: DeviceToken::parse(push_type, &row.token).map_err(|_| corrupt("token"))?,
+            push_type,
+        })
+    }
+}

@@ -1,0 +1,143 @@
+//! `ClientRepository` on an SQLite file (sqlx), the embedded default.
+//!
+//! SQLite allows one writer at a time. Rather than let concurrent registrations race for the write
+//! lock (and fail with `SQLITE_BUSY`), all writes go through a pool of exactly one connection,
+//! which queues them in order; reads use their own pool and run beside the writer thanks to WAL.
+
+use std::{str::FromStr, time::Duration};
+
+use async_trait::async_trait;
+use sqlx::{
+    SqlitePool,
+    sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous},
+};
+use tracing::instrument;
+
+use super::ClientRow;
+use crate::{
+    domain::{Client, ClientId},
+    ports::{ClientRepository, StoreError},
+};
+
+pub struct SqliteClientRepository {
+    writer: SqlitePool,
+    readers: SqlitePool,
+    timeout: Duration,
+}
+
+/// What the SQLite store needs from the settings.
+#[derive(Debug, Clone)]
+pub struct SqliteOptions {
+    pub max_readers: u32,
+    pub timeout: Duration,
+    pub synchronous_full: bool,
+}
+
+impl SqliteClientRepository {
+    /// Opens (creating if needed) the database at `url` (`sqlite://PATH`) and applies migrations.
+    pub async fn connect(url: &str, options: &SqliteOptions) -> Result<Self, String> {
+        let connect = SqliteConnectOptions::from_str(url)
+            .map_err(|e| format!("invalid DATABASE_URL for SQLite: {e}"))?
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            .synchronous(if options.synchronous_full { SqliteSynchronous::Full } else { SqliteSynchronous::Normal })
+            .busy_timeout(options.timeout)
+            .foreign_keys(true);
+        let writer = SqlitePoolOptions::new()
+            .max_connections(1)
+            .acquire_timeout(options.timeout)
+            .connect_with(connect.clone())
+            .await
+            .map_err(|e| format!("cannot open the SQLite database {url}: {e}"))?;
+        sqlx::migrate!("./migrations/sqlite")
+            .run(&writer)
+            .await
+            .map_err(|e| format!("cannot migrate the SQLite database {url}: {e}"))?;
+        let readers = SqlitePoolOptions::new()
+            .max_connections(options.max_readers.max(1))
+            .acquire_timeout(options.timeout)
+            .connect_with(connect.read_only(true))
+            .await
+            .map_err(|e| format!("cannot open the SQLite database {url}: {e}"))?;
+        Ok(Self { writer, readers, timeout: options.timeout })
+    }
+
+    /// Closes both pools, waiting for queries in flight.
+    pub async fn close(&self) {
+        self.writer.close().await;
+        self.readers.close().await;
+    }
+
+    /// Bounds a store call: SQLite has no statement timeout of its own.
+    async fn bounded<T>(&self, work: impl Future<Output = Result<T, sqlx::Error>>) -> Result<T, StoreError> {
+        match tokio::time::timeout(self.timeout, work).await {
+            Ok(result) => result.map_err(unavailable),
+            Err(_) => Err(StoreError::Unavailable(format!("no answer within {:?}", self.timeout))),
+        }
+    }
+}
+
+fn unavailable(e: sqlx::Error) -> StoreError {
+    StoreError::Unavailable(e.to_string())
+}
+
+#[async_trait]
+impl ClientRepository for SqliteClientRepository {
+    #[instrument(name = "store.upsert", skip_all, fields(client_id = %client.id))]
+    async fn upsert(&self, client: &Client) -> Result<(), StoreError> {
+        self.bounded(async {
+            let mut tx = self.writer.begin().await?;
+            // The token moves: whoever held it before is no longer registered.
+            sqlx::query("DELETE FROM clients WHERE token = $1 AND client_id <> $2")
+                .bind(client.token.expose())
+                .bind(client.id.as_str())
+                .execute(&mut *tx)
+                .await?;
+            sqlx::query(
+                "INSERT INTO clients (client_id, push_type, token) VALUES ($1, $2, $3)
+                 ON CONFLICT (client_id) DO UPDATE
+                 SET push_type = excluded.push_type, token = excluded.token, updated_at = unixepoch()",
+            )
+            .bind(client.id.as_str())
+            .bind(client.push_type.as_str())
+            .bind(client.token.expose())
+            .execute(&mut *tx)
+            .await?;
+            tx.commit().await
+        })
+        .await
+    }
+
+    #[instrument(name = "store.find", skip_all, fields(client_id = %id))]
+    async fn find(&self, id: &ClientId) -> Result<Option<Client>, StoreError> {
+        let row = self
+            .bounded(
+                sqlx::query_as::<_, ClientRow>("SELECT client_id, push_type, token FROM clients WHERE client_id = $1")
+                    .bind(id.as_str())
+                    .fetch_optional(&self.readers),
+            )
+            .await?;
+        row.map(Client::try_from).transpose()
+    }
+
+    #[instrument(name = "store.delete", skip_all, fields(client_id = %id))]
+    async fn delete(&self, id: &ClientId) -> Result<bool, StoreError> {
+        let done = self
+            .bounded(sqlx::query("DELETE FROM clients WHERE client_id = $1").bind(id.as_str()).execute(&self.writer))
+            .await?;
+        Ok(done.rows_affected() > 0)
+    }
+
+    #[instrument(name = "store.delete_if_token", skip_all, fields(client_id = %client.id))]
+    async fn delete_if_token(&self, client: &Client) -> Result<bool, StoreError> {
+        let done = self
+            .bounded(
+                sqlx::query("DELETE FROM clients WHERE client_id = $1 AND token = $2")
+                    .bind(client.id.as_str())
+                    .bind(client.token.expose())
+                    .execute(&self.writer),
+            )
+            .await?;
+        Ok(done.rows_affected() > 0)
+    }
+}

@@ -1,0 +1,340 @@
+//! Use case: deliver one Relay notification to one client, at most once per id.
+
+use std::time::Instant;
+
+use tracing::{Instrument, info, info_span, warn};
+
+use super::{App, InvalidField};
+use crate::{
+    domain::{Client, ClientId, Delivery, Flags, Notification, NotificationId, Payload, PayloadError, Topic},
+    ports::{Claim, ClaimToken, DedupError, PushError, StoreError},
+};
+
+/// A notification body as the Relay sent it, field by field; an `Err` says why a field has no
+/// usable value ("is required", "must be a string", ...).
+#[derive(Debug, Clone, Copy)]
+pub struct RawNotification<'a> {
+    pub id: Result<&'a str, &'static str>,
+    pub topic: Result<&'a str, &'static str>,
+    pub flags: Result<u32, &'static str>,
+    pub blob: Result<&'a str, &'static str>,
+}
+
+/// How a send that did not fail ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SendOutcome {
+    Delivered,
+    /// The id was already delivered (or is being delivered) to this client; nothing was sent.
+    Duplicate,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SendError {
+    #[error("no client is registered under this id")]
+    ClientNotFound,
+    #[error("the device token is no longer valid; the client was removed")]
+    ClientUnregistered { provider: &'static str },
+    #[error("{provider} rejected the payload: {reason}")]
+    PayloadRejected { provider: &'static str, reason: String },
+    #[error("{provider} is unavailable: {reason}")]
+    ProviderUnavailable { provider: &'static str, reason: String },
+    #[error("{provider} rejected this server's credentials: {reason}")]
+    ProviderCredentials { provider: &'static str, reason: String },
+    #[error("no provider is configured for push type '{0}'")]
+    ProviderNotConfigured(&'static str),
+    #[error("storage unavailable: {0}")]
+    StorageUnavailable(String),
+}
+
+impl From<StoreError> for SendError {
+    fn from(e: StoreError) -> Self {
+        SendError::StorageUnavailable(e.to_string())
+    }
+}
+
+impl From<DedupError> for SendError {
+    fn from(e: DedupError) -> Self {
+        SendError::StorageUnavailable(e.to_string())
+    }
+}
+
+/// Parses a notification body, reporting every invalid field at once.
+pub fn parse_notification(raw: RawNotification<'_>) -> Result<Notification, Vec<InvalidField>> {
+    let mut invalid = Vec::new();
+    let mut field = |name, description: String| invalid.push(InvalidField::new(name, description));
+
+    let id = match raw.id {
+        Ok(s) => NotificationId::parse(s).map_err(|e| field("id", e.to_string())).ok(),
+        Err(why) => {
+            field("id", format!("id {why}"));
+            None
+        }
+    };
+    let topic = match raw.topic {
+        Ok(s) => Topic::parse(s).map_err(|e| field("payload.topic", e.to_string())).ok(),
+        Err(why) => {
+            field("payload.topic", format!("topic {why}"));
+            None
+        }
+    };
+    let flags = raw.flags.map(Flags::new).map_err(|why| field("payload.flags", format!("flags {why}"))).ok();
+    let blob = raw.blob.map_err(|why| field("payload.blob", format!("blob {why}"))).ok();
+
+    // The blob can only be judged once the flags say whether it is encrypted.
+    let payload = match (topic, flags, blob) {
+        (Some(topic), Some(flags), Some(blob)) => Payload::new(topic, flags, blob)
+            .map_err(|e: PayloadError| field("payload.blob", e.to_string()))
+            .ok(),
+        _ => None,
+    };
+    match (id, payload) {
+        (Some(id), Some(payload)) if invalid.is_empty() => Ok(Notification { id, payload }),
+        _ => Err(invalid),
+    }
+}
+
+impl App {
+    /// Finds the client, claims the notification id, delivers, and settles the claim and the
+    /// client according to the provider's answer. Checks run so that the cheapest failure comes
+    /// first and nothing partial is left behind.
+    pub async fn send(&self, client_id: ClientId, notification: Notification) -> Result<SendOutcome, SendError> {
+        let span = info_span!("send", client_id = %client_id, notification_id = %notification.id);
+        let mut provider_name = "none";
+        let result = self.send_inner(client_id, notification, &mut provider_name).instrument(span).await;
+        self.metrics.record_send(provider_name, &result);
+        result
+    }
+
+    async fn send_inner(
+        &self,
+        client_id: ClientId,
+        notification: Notification,
+        provider_name: &mut &'static str,
+    ) -> Result<SendOutcome, SendError> {
+        let client = self.clients.find(&client_id).await?.ok_or(SendError::ClientNotFound)?;
+        let provider = self
+            .providers
+            .get(client.push_type)
+            .ok_or(SendError::ProviderNotConfigured(client.push_type.as_str()))?;
+        *provider_name = provider.name();
+
+        let claim = match self.dedup.try_claim(&client.id, &notification.id, self.dedup_ttl).await? {
+            Claim::Duplicate => {
+                info!("duplicate notification id; not sent again");
+                return Ok(SendOutcome::Duplicate);
+            }
+            Claim::New(token) => token,
+        };
+
+        let delivery = Delivery {
+            client_id: client.id.clone(),
+            push_type: client.push_type,
+            token: client.token.clone(),
+            notification,
+        };
+        let started = Instant::now();
+        let sent = provider.send(&delivery).await;
+        self.metrics.observe_provider(provider.name(), started.elapsed());
+
+        match sent {
+            Ok(()) => {
+                info!(push_type = %client.push_type, "notification delivered");
+                Ok(SendOutcome::Delivered)
+            }
+            Err(err) => self.settle_failure(&client, &delivery.notification.id, claim, err).await,
+        }
+    }
+
+    /// After a failed delivery: frees the claim so the Relay's retry can deliver, and removes a
+    /// client whose token the provider declared dead.
+    async fn settle_failure(
+        &self,
+        client: &Client,
+        id: &NotificationId,
+        claim: ClaimToken,
+        err: PushError,
+    ) -> Result<SendOutcome, SendError> {
+        warn!(error = %err, "delivery failed");
+        if let Err(e) = self.dedup.release(&client.id, id, claim).await {
+            // The claim then simply expires; a retry within the window is answered as duplicate.
+            warn!(error = %e, "could not release the dedup claim");
+        }
+        Err(match err {
+            PushError::TokenUnregistered { provider, .. } => {
+                self.clients.delete_if_token(client).await?;
+                info!("client removed: its device token is dead");
+                SendError::ClientUnregistered { provider }
+            }
+            PushError::PayloadRejected { provider, reason } => SendError::PayloadRejected { provider, reason },
+            PushError::Unavailable { provider, reason } => SendError::ProviderUnavailable { provider, reason },
+            PushError::Credentials { provider, reason } => {
+                tracing::error!(provider, %reason, "PROVIDER CREDENTIALS REJECTED: every send to this provider fails until they are fixed");
+                SendError::ProviderCredentials { provider, reason }
+            }
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::{Arc, Mutex};
+
+    use base64::{Engine, engine::general_purpose::STANDARD};
+    use mockall::predicate::always;
+
+    use super::*;
+    use crate::app::test_support::{app_with, client, providers_with};
+    use crate::ports::{MockClientRepository, MockDedupStore, MockPushProvider};
+
+    fn notification() -> Notification {
+        parse_notification(RawNotification { id: Ok("n1"), topic: Ok("t"), flags: Ok(1), blob: Ok("cipher") }).unwrap()
+    }
+
+    fn repo_with_client() -> MockClientRepository {
+        let mut repo = MockClientRepository::new();
+        repo.expect_find().returning(|_| Ok(Some(client("c1"))));
+        repo
+    }
+
+    fn dedup_new() -> MockDedupStore {
+        let mut dedup = MockDedupStore::new();
+        dedup.expect_try_claim().times(1).returning(|_, _, _| Ok(Claim::New(ClaimToken(7))));
+        dedup
+    }
+
+    fn provider_answering(result: Result<(), PushError>) -> MockPushProvider {
+        let mut p = MockPushProvider::new();
+        p.expect_name().return_const("apns");
+        p.expect_send().times(1).returning(move |_| result.clone());
+        p
+    }
+
+    fn id(s: &str) -> ClientId {
+        ClientId::parse(s).unwrap()
+    }
+
+    #[test]
+    fn parse_reports_every_bad_field() {
+        let err = parse_notification(RawNotification {
+            id: Ok(""),
+            topic: Ok(""),
+            flags: Err("must be an unsigned 32-bit integer"),
+            blob: Err("must be a string"),
+        })
+        .unwrap_err();
+        let names: Vec<_> = err.iter().map(|f| f.field).collect();
+        assert_eq!(names, ["id", "payload.topic", "payload.flags", "payload.blob"]);
+    }
+
+    #[test]
+    fn parse_decodes_cleartext_blobs() {
+        let blob = STANDARD.encode(r#"{"title":"T","body":"B"}"#);
+        assert!(parse_notification(RawNotification { id: Ok("i"), topic: Ok("t"), flags: Ok(16), blob: Ok(&blob) }).is_ok());
+        let err = parse_notification(RawNotification { id: Ok("i"), topic: Ok("t"), flags: Ok(16), blob: Ok("@@") }).unwrap_err();
+        assert_eq!(err[0].field, "payload.blob");
+    }
+
+    #[tokio::test]
+    async fn delivers_a_new_notification() {
+        let seen = Arc::new(Mutex::new(None));
+        let mut provider = MockPushProvider::new();
+        provider.expect_name().return_const("apns");
+        let s = seen.clone();
+        provider.expect_send().times(1).returning(move |d| {
+            *s.lock().unwrap() = Some((d.client_id.to_string(), d.notification.id.to_string()));
+            Ok(())
+        });
+        let app = app_with(repo_with_client(), dedup_new(), providers_with(provider));
+        assert_eq!(app.send(id("c1"), notification()).await, Ok(SendOutcome::Delivered));
+        assert_eq!(seen.lock().unwrap().clone(), Some(("c1".into(), "n1".into())));
+    }
+
+    #[tokio::test]
+    async fn duplicate_is_not_sent_again() {
+        let mut dedup = MockDedupStore::new();
+        dedup.expect_try_claim().returning(|_, _, _| Ok(Claim::Duplicate));
+        let mut provider = MockPushProvider::new();
+        provider.expect_name().return_const("apns");
+        provider.expect_send().never();
+        let app = app_with(repo_with_client(), dedup, providers_with(provider));
+        assert_eq!(app.send(id("c1"), notification()).await, Ok(SendOutcome::Duplicate));
+    }
+
+    #[tokio::test]
+    async fn unknown_client_is_not_found_and_claims_nothing() {
+        let mut repo = MockClientRepository::new();
+        repo.expect_find().returning(|_| Ok(None));
+        let mut dedup = MockDedupStore::new();
+        dedup.expect_try_claim().never();
+        let app = app_with(repo, dedup, providers_with(MockPushProvider::new()));
+        assert_eq!(app.send(id("c1"), notification()).await, Err(SendError::ClientNotFound));
+    }
+
+    #[tokio::test]
+    async fn storage_unavailable_stops_before_dedup_and_delivery() {
+        let mut repo = MockClientRepository::new();
+        repo.expect_find().returning(|_| Err(StoreError::Unavailable("down".into())));
+        let mut dedup = MockDedupStore::new();
+        dedup.expect_try_claim().never();
+        let app = app_with(repo, dedup, providers_with(MockPushProvider::new()));
+        assert!(matches!(app.send(id("c1"), notification()).await, Err(SendError::StorageUnavailable(_))));
+    }
+
+    #[tokio::test]
+    async fn dedup_unavailable_sends_nothing() {
+        let mut dedup = MockDedupStore::new();
+        dedup.expect_try_claim().returning(|_, _, _| Err(DedupError::Unavailable("down".into())));
+        let mut provider = MockPushProvider::new();
+        provider.expect_name().return_const("apns");
+        provider.expect_send().never();
+        let app = app_with(repo_with_client(), dedup, providers_with(provider));
+        assert!(matches!(app.send(id("c1"), notification()).await, Err(SendError::StorageUnavailable(_))));
+    }
+
+    #[tokio::test]
+    async fn transient_failure_releases_the_claim_and_keeps_the_client() {
+        let mut dedup = dedup_new();
+        dedup.expect_release().with(always(), always(), mockall::predicate::eq(ClaimToken(7))).times(1).returning(|_, _, _| Ok(()));
+        let mut repo = repo_with_client();
+        repo.expect_delete_if_token().never();
+        let provider = provider_answering(Err(PushError::Unavailable { provider: "apns", reason: "503".into() }));
+        let app = app_with(repo, dedup, providers_with(provider));
+        assert_eq!(
+            app.send(id("c1"), notification()).await,
+            Err(SendError::ProviderUnavailable { provider: "apns", reason: "503".into() })
+        );
+    }
+
+    #[tokio::test]
+    async fn dead_token_deletes_the_client() {
+        let mut dedup = dedup_new();
+        dedup.expect_release().times(1).returning(|_, _, _| Ok(()));
+        let mut repo = repo_with_client();
+        repo.expect_delete_if_token().withf(|c| c.id.as_str() == "c1").times(1).returning(|_| Ok(true));
+        let provider = provider_answering(Err(PushError::TokenUnregistered { provider: "apns", reason: "Unregistered".into() }));
+        let app = app_with(repo, dedup, providers_with(provider));
+        assert_eq!(app.send(id("c1"), notification()).await, Err(SendError::ClientUnregistered { provider: "apns" }));
+    }
+
+    #[tokio::test]
+    async fn rejected_payload_keeps_the_client() {
+        let mut dedup = dedup_new();
+        dedup.expect_release().times(1).returning(|_, _, _| Ok(()));
+        let mut repo = repo_with_client();
+        repo.expect_delete_if_token().never();
+        let provider = provider_answering(Err(PushError::PayloadRejected { provider: "apns", reason: "too big".into() }));
+        let app = app_with(repo, dedup, providers_with(provider));
+        assert!(matches!(app.send(id("c1"), notification()).await, Err(SendError::PayloadRejected { .. })));
+    }
+
+    #[tokio::test]
+    async fn bad_credentials_are_a_provider_error_and_keep_the_client() {
+        let mut dedup = dedup_new();
+        dedup.expect_release().times(1).returning(|_, _, _| Ok(()));
+        let mut repo = repo_with_client();
+        repo.expect_delete_if_token().never();
+        let provider = provider_answering(Err(PushError::Credentials { provider: "apns", reason: "InvalidProviderToken".into() }));
+        let app = app_with(repo, dedup, providers_with(provider));
+        assert!(matches!(app.send(id("c1"), notification()).await, Err(SendError::ProviderCredentials { .. })));
+    }
+}

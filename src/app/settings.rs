@@ -1,0 +1,130 @@
+//! Everything the server is configured with, as plain values. The command line (`crate::cli`)
+//! fills this from flags, the environment and `.env`; tests build it directly.
+
+use std::{net::IpAddr, path::PathBuf, time::Duration};
+
+/// The default SQLite database: a file in the working directory, created on first start.
+pub const DEFAULT_DATABASE_URL: &str = "sqlite://push-server.db";
+
+#[derive(Debug, Clone)]
+pub struct Settings {
+    pub host: IpAddr,
+    pub port: u16,
+    /// `sqlite://PATH` or `postgres://...`.
+    pub database_url: String,
+    /// Dedup in Redis when set, in memory otherwise.
+    pub redis_url: Option<String>,
+    pub relay: RelaySettings,
+    /// `Some(true)` keeps the log sink on beside real providers; `None` means "only when no real
+    /// provider is configured".
+    pub log_sink: Option<bool>,
+    pub log_sink_path: Option<PathBuf>,
+    pub dedup_ttl: Duration,
+    pub max_body_bytes: usize,
+    pub store: StoreSettings,
+    pub apns: ApnsSettings,
+    pub fcm: FcmSettings,
+    pub provider: ProviderSettings,
+}
+
+#[derive(Debug, Clone)]
+pub struct RelaySettings {
+    /// Hex Ed25519 public key.
+    pub public_key: Option<String>,
+    /// Base URL serving `/public-key`, used when no key is configured.
+    pub url: Option<String>,
+    pub validate_signatures: bool,
+    /// How far a request's timestamp may be from the server clock.
+    pub max_clock_skew: Duration,
+    /// How often a fetched key is refreshed.
+    pub key_refresh: Duration,
+}
+
+#[derive(Debug, Clone)]
+pub struct StoreSettings {
+    pub max_connections: u32,
+    /// Bound on waiting for a connection and on each statement; past it the call is `Unavailable`.
+    pub timeout: Duration,
+    /// SQLite `synchronous` mode: FULL syncs the WAL on every commit (durable through power loss).
+    pub sqlite_synchronous_full: bool,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct ApnsSettings {
+    pub topic: Option<String>,
+    pub key_path: Option<PathBuf>,
+    pub key_id: Option<String>,
+    pub team_id: Option<String>,
+    pub cert_path: Option<PathBuf>,
+    pub cert_password: Option<String>,
+    pub endpoint: Option<String>,
+    pub sandbox_endpoint: Option<String>,
+    pub placeholder_title: String,
+}
+
+impl ApnsSettings {
+    /// True when any credential is set: the operator means to use APNS.
+    pub fn is_configured(&self) -> bool {
+        self.key_path.is_some() || self.cert_path.is_some()
+    }
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct FcmSettings {
+    pub credentials_path: Option<PathBuf>,
+    pub project_id: Option<String>,
+    pub endpoint: Option<String>,
+}
+
+impl FcmSettings {
+    pub fn is_configured(&self) -> bool {
+        self.credentials_path.is_some()
+    }
+}
+
+/// How real providers retry and time out.
+#[derive(Debug, Clone)]
+pub struct ProviderSettings {
+    /// Bound on one provider HTTP request.
+    pub request_timeout: Duration,
+    /// Attempts for transient failures (3 to 6).
+    pub max_attempts: u32,
+    /// Bound on all attempts of one delivery together.
+    pub total_timeout: Duration,
+}
+
+pub const DEFAULT_PLACEHOLDER_TITLE: &str = "You have new notifications";
+
+impl Default for Settings {
+    fn default() -> Self {
+        Self {
+            host: IpAddr::from([0, 0, 0, 0]),
+            port: 3000,
+            database_url: DEFAULT_DATABASE_URL.to_owned(),
+            redis_url: None,
+            relay: RelaySettings {
+                public_key: None,
+                url: None,
+                validate_signatures: true,
+                max_clock_skew: Duration::from_secs(300),
+                key_refresh: Duration::from_secs(3600),
+            },
+            log_sink: None,
+            log_sink_path: None,
+            dedup_ttl: Duration::from_secs(86_400),
+            max_body_bytes: 16 * 1024,
+            store: StoreSettings {
+                max_connections: 16,
+                timeout: Duration::from_secs(5),
+                sqlite_synchronous_full: true,
+            },
+            apns: ApnsSettings { placeholder_title: DEFAULT_PLACEHOLDER_TITLE.to_owned(), ..Default::default() },
+            fcm: FcmSettings::default(),
+            provider: ProviderSettings {
+                request_timeout: Duration::from_secs(5),
+                max_attempts: 4,
+                total_timeout: Duration::from_secs(14),
+            },
+        }
+    }
+}

@@ -1,0 +1,211 @@
+//! The command line: subcommands and every setting as a flag or environment variable (a `.env`
+//! file in the working directory adds to the environment). Turns them into `app::settings`.
+
+use std::{net::IpAddr, path::PathBuf, time::Duration};
+
+use clap::{Args, Parser, Subcommand};
+
+use crate::app::settings::{
+    ApnsSettings, DEFAULT_DATABASE_URL, DEFAULT_PLACEHOLDER_TITLE, FcmSettings, ProviderSettings, RelaySettings,
+    Settings, StoreSettings,
+};
+
+#[derive(Debug, Parser)]
+#[command(name = "push-server", version, about = "Push-notification gateway: Relay-signed requests in, APNS and FCM deliveries out.")]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Option<Command>,
+    #[command(flatten)]
+    pub config: Config,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Serve the API (the default).
+    Serve,
+    /// Print the OpenAPI document.
+    Openapi {
+        /// `json` or `yaml`.
+        #[arg(long, default_value = "json", value_parser = ["json", "yaml"])]
+        format: String,
+    },
+}
+
+/// `true`/`1` or `false`/`0`, in any case; anything else is refused.
+fn parse_switch(s: &str) -> Result<bool, String> {
+    match s.to_ascii_lowercase().as_str() {
+        "true" | "1" => Ok(true),
+        "false" | "0" => Ok(false),
+        _ => Err(format!("'{s}' is not a switch; use true/1 or false/0")),
+    }
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct Config {
+    /// Address to listen on.
+    #[arg(long, env = "HOST", default_value = "0.0.0.0")]
+    pub host: IpAddr,
+    /// TCP port to listen on.
+    #[arg(long, env = "PORT", default_value_t = 3000)]
+    pub port: u16,
+    /// `sqlite://PATH` or `postgres://...` [default: sqlite://push-server.db]
+    #[arg(long, env = "DATABASE_URL")]
+    pub database_url: Option<String>,
+    /// When set, dedup lives in Redis (shared by all instances); otherwise in memory.
+    #[arg(long, env = "REDIS_URL")]
+    pub redis_url: Option<String>,
+    /// Hex Ed25519 public key of the Relay.
+    #[arg(long, env = "RELAY_PUBLIC_KEY")]
+    pub relay_public_key: Option<String>,
+    /// Where to fetch `/public-key` when no key is configured.
+    #[arg(long, env = "RELAY_URL")]
+    pub relay_url: Option<String>,
+    /// `false`/`0` switches Relay signature checks off.
+    #[arg(long, env = "VALIDATE_SIGNATURES", default_value = "true", value_parser = parse_switch)]
+    pub validate_signatures: bool,
+    /// How far a signed request's timestamp may be from the server clock, in seconds.
+    #[arg(long, env = "SIGNATURE_MAX_SKEW_SECS", default_value_t = 300)]
+    pub signature_max_skew_secs: u64,
+    /// How often a key fetched from RELAY_URL is refreshed, in seconds.
+    #[arg(long, env = "RELAY_KEY_REFRESH_SECS", default_value_t = 3600, value_parser = clap::value_parser!(u64).range(1..))]
+    pub relay_key_refresh_secs: u64,
+    /// `true` keeps the log sink on beside real providers [default: on only without real providers]
+    #[arg(long, env = "LOG_SINK", value_parser = parse_switch)]
+    pub log_sink: Option<bool>,
+    /// The log sink's JSON-lines file.
+    #[arg(long, env = "LOG_SINK_PATH")]
+    pub log_sink_path: Option<PathBuf>,
+    /// The dedup window in seconds.
+    #[arg(long, env = "DEDUP_TTL_SECS", default_value_t = 86_400, value_parser = clap::value_parser!(u64).range(1..))]
+    pub dedup_ttl_secs: u64,
+    /// Largest accepted request body, in bytes.
+    #[arg(long, env = "MAX_BODY_BYTES", default_value_t = 16 * 1024, value_parser = clap::value_parser!(u64).range(64..=16 * 1024 * 1024))]
+    pub max_body_bytes: u64,
+    /// Client-store connection pool size (SQLite: readers; the writer is one connection).
+    #[arg(long, env = "DATABASE_MAX_CONNECTIONS", default_value_t = 16, value_parser = clap::value_parser!(u32).range(1..=1000))]
+    pub database_max_connections: u32,
+    /// Bound on each store and dedup call, in milliseconds; past it the request gets 503.
+    #[arg(long, env = "STORAGE_TIMEOUT_MS", default_value_t = 5000, value_parser = clap::value_parser!(u64).range(1..))]
+    pub storage_timeout_ms: u64,
+    /// SQLite `synchronous` mode: `full` (durable through power loss) or `normal` (through crashes).
+    #[arg(long, env = "SQLITE_SYNCHRONOUS", default_value = "full", value_parser = ["full", "normal"], ignore_case = true)]
+    pub sqlite_synchronous: String,
+    /// The app's bundle id, sent as `apns-topic`.
+    #[arg(long, env = "APNS_TOPIC")]
+    pub apns_topic: Option<String>,
+    /// APNS token auth: the `.p8` key file.
+    #[arg(long, env = "APNS_KEY_PATH")]
+    pub apns_key_path: Option<PathBuf>,
+    /// APNS token auth: the key's id.
+    #[arg(long, env = "APNS_KEY_ID")]
+    pub apns_key_id: Option<String>,
+    /// APNS token auth: the team id.
+    #[arg(long, env = "APNS_TEAM_ID")]
+    pub apns_team_id: Option<String>,
+    /// APNS certificate auth: a `.p12` file, or PEM with certificate and key.
+    #[arg(long, env = "APNS_CERT_PATH")]
+    pub apns_cert_path: Option<PathBuf>,
+    /// Password of the `.p12` file.
+    #[arg(long, env = "APNS_CERT_PASSWORD")]
+    pub apns_cert_password: Option<String>,
+    /// Base URL for `apns` clients [default: https://api.push.apple.com]
+    #[arg(long, env = "APNS_ENDPOINT")]
+    pub apns_endpoint: Option<String>,
+    /// Base URL for `apns-sandbox` clients [default: https://api.sandbox.push.apple.com]
+    #[arg(long, env = "APNS_SANDBOX_ENDPOINT")]
+    pub apns_sandbox_endpoint: Option<String>,
+    /// Alert title for encrypted notifications.
+    #[arg(long, env = "APNS_PLACEHOLDER_TITLE", default_value = DEFAULT_PLACEHOLDER_TITLE)]
+    pub apns_placeholder_title: String,
+    /// The FCM service-account JSON.
+    #[arg(long, env = "FCM_CREDENTIALS_PATH")]
+    pub fcm_credentials_path: Option<PathBuf>,
+    /// The Firebase project [default: project_id from the credentials]
+    #[arg(long, env = "FCM_PROJECT_ID")]
+    pub fcm_project_id: Option<String>,
+    /// Base URL of the FCM v1 API [default: https://fcm.googleapis.com]
+    #[arg(long, env = "FCM_ENDPOINT")]
+    pub fcm_endpoint: Option<String>,
+    /// Bound on one provider HTTP request, in milliseconds.
+    #[arg(long, env = "PROVIDER_TIMEOUT_MS", default_value_t = 5000, value_parser = clap::value_parser!(u64).range(100..=15_000))]
+    pub provider_timeout_ms: u64,
+    /// Attempts for transient provider failures (3 to 6).
+    #[arg(long, env = "PROVIDER_MAX_ATTEMPTS", default_value_t = 4, value_parser = clap::value_parser!(u32).range(3..=6))]
+    pub provider_max_attempts: u32,
+    /// Log format: `text` or `json`.
+    #[arg(long, env = "LOG_FORMAT", default_value = "text", value_parser = ["text", "json"], ignore_case = true)]
+    pub log_format: String,
+}
+
+impl Config {
+    pub fn json_logs(&self) -> bool {
+        self.log_format.eq_ignore_ascii_case("json")
+    }
+
+    pub fn settings(&self) -> Settings {
+        let defaults = Settings::default();
+        Settings {
+            host: self.host,
+            port: self.port,
+            database_url: self.database_url.clone().unwrap_or_else(|| DEFAULT_DATABASE_URL.to_owned()),
+            redis_url: self.redis_url.clone(),
+            relay: RelaySettings {
+                public_key: self.relay_public_key.clone(),
+                url: self.relay_url.clone(),
+                validate_signatures: self.validate_signatures,
+                max_clock_skew: Duration::from_secs(self.signature_max_skew_secs),
+                key_refresh: Duration::from_secs(self.relay_key_refresh_secs),
+            },
+            log_sink: self.log_sink,
+            log_sink_path: self.log_sink_path.clone(),
+            dedup_ttl: Duration::from_secs(self.dedup_ttl_secs),
+            max_body_bytes: self.max_body_bytes as usize,
+            store: StoreSettings {
+                max_connections: self.database_max_connections,
+                timeout: Duration::from_millis(self.storage_timeout_ms),
+                sqlite_synchronous_full: self.sqlite_synchronous.eq_ignore_ascii_case("full"),
+            },
+            apns: ApnsSettings {
+                topic: self.apns_topic.clone(),
+                key_path: self.apns_key_path.clone(),
+                key_id: self.apns_key_id.clone(),
+                team_id: self.apns_team_id.clone(),
+                cert_path: self.apns_cert_path.clone(),
+                cert_password: self.apns_cert_password.clone(),
+                endpoint: self.apns_endpoint.clone(),
+                sandbox_endpoint: self.apns_sandbox_endpoint.clone(),
+                placeholder_title: self.apns_placeholder_title.clone(),
+            },
+            fcm: FcmSettings {
+                credentials_path: self.fcm_credentials_path.clone(),
+                project_id: self.fcm_project_id.clone(),
+                endpoint: self.fcm_endpoint.clone(),
+            },
+            provider: ProviderSettings {
+                request_timeout: Duration::from_millis(self.provider_timeout_ms),
+                max_attempts: self.provider_max_attempts,
+                ..defaults.provider
+            },
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn switch_values() {
+        for (s, v) in [("TRUE", true), ("1", true), ("False", false), ("0", false)] {
+            assert_eq!(parse_switch(s), Ok(v));
+        }
+        assert!(parse_switch("yes").is_err());
+        assert!(parse_switch("").is_err());
+    }
+
+    #[test]
+    fn cli_is_well_formed() {
+        use clap::CommandFactory;
+        Cli::command().debug_assert();
+    }
+}

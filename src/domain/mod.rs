@@ -1,0 +1,26 @@
+//! Pure types and rules of push-server: what a valid client, token, notification and message are.
+//!
+//! Nothing here does I/O or knows about HTTP, SQL, Redis or a push provider. Every type is built
+//! through a `parse`/`decode` constructor that returns a `Result`, so holding one is proof that the
+//! value passed the contract's rules ("parse, don't validate").
+
+mod client;
+mod client_id;
+mod device_token;
+mod flags;
+mod notification;
+mod notification_id;
+mod notify_message;
+mod payload;
+mod push_type;
+mod text;
+
+pub use client::Client;
+pub use client_id::{ClientId, ClientIdError};
+pub use device_token::{DeviceToken, DeviceTokenError};
+pub use flags::Flags;
+pub use notification::{Delivery, Notification};
+pub use notification_id::{NotificationId, NotificationIdError};
+pub use notify_message::{NotifyMessage, NotifyMessageError};
+pub use payload::{Content, Payload, PayloadError, Topic, TopicError};
+pub use push_type::{PushType, PushTypeError};

@@ -1,0 +1,19 @@
+//! The traits the application needs from the world, one per file, each with its own error enum.
+//!
+//! Adapters implement these; use cases depend only on them. Every port has a mockall mock
+//! (`MockClientRepository`, ...) for use-case tests.
+
+mod client_repository;
+mod dedup_store;
+mod push_provider;
+
+pub use client_repository::{ClientRepository, StoreError};
+pub use dedup_store::{Claim, ClaimToken, DedupError, DedupStore};
+pub use push_provider::{PushError, PushProvider};
+
+#[cfg(test)]
+pub use client_repository::MockClientRepository;
+#[cfg(test)]
+pub use dedup_store::MockDedupStore;
+#[cfg(test)]
+pub use push_provider::MockPushProvider;

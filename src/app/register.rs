@@ -79,9 +79,13 @@ impl App {
     }
 
     fn unsupported_type_message(&self, given: &str) -> String {
+        let supported = self.providers.supported_names();
+        if supported.is_empty() {
+            return format!("unsupported push type '{given}'; this server has no push provider configured");
+        }
         format!(
             "unsupported push type '{given}'; supported: {}",
-            self.providers.supported_names().join(", ")
+            supported.join(", ")
         )
     }
 }

@@ -16,7 +16,7 @@ use super::{
     envelope::{Envelope, FieldDetail, Location},
     json_body::JsonBody,
     relay_auth::RelayAuth,
-    responses::{BodyFailure, RegisterResponse, SendResponse, UnregisterResponse},
+    responses::{BodyFailure, HealthResponse, RegisterResponse, SendResponse, UnregisterResponse},
 };
 use crate::{
     app::{App, RegisterError, SendError, SendOutcome, UnregisterError, parse_notification},
@@ -58,8 +58,8 @@ impl Api {
     ///
     /// Answers `OK, push-server v{version}` while the server is up.
     #[oai(path = "/health", method = "get", operation_id = "health", tag = "Tag::Health")]
-    async fn health(&self) -> PlainText<&'static str> {
-        PlainText(HEALTH_TEXT)
+    async fn health(&self) -> HealthResponse {
+        HealthResponse::Ok(PlainText(HEALTH_TEXT))
     }
 
     /// Register a device

@@ -1,7 +1,10 @@
 //! Every response each operation can give, one enum per operation, so the OpenAPI document lists
 //! exactly the status codes the handler can return.
 
-use poem_openapi::{ApiResponse, payload::Json};
+use poem_openapi::{
+    ApiResponse,
+    payload::{Json, PlainText},
+};
 
 use super::{envelope::Envelope, json_body::BodyProblem};
 
@@ -108,3 +111,10 @@ pub enum SendResponse {
     StorageUnavailable(Json<Envelope>),
 }
 body_failures!(SendResponse);
+
+#[derive(ApiResponse)]
+pub enum HealthResponse {
+    /// The server is up: `OK, push-server v{version}`.
+    #[oai(status = 200)]
+    Ok(PlainText<&'static str>),
+}

@@ -1,0 +1,11 @@
+//! Black-box tests of the HTTP contract on the embedded default (SQLite, in-memory dedup, log
+//! sink): the real server on port 0, driven over HTTP like a wallet and a Relay would.
+
+#[path = "../support/mod.rs"]
+mod support;
+
+mod errors;
+mod register;
+mod relay_key;
+mod send;
+mod signature;

@@ -6,7 +6,7 @@ use std::{net::IpAddr, path::PathBuf, time::Duration};
 use clap::{Args, Parser, Subcommand};
 
 use crate::app::settings::{
-    ApnsSettings, DEFAULT_DATABASE_URL, DEFAULT_PLACEHOLDER_TITLE, FcmSettings, ProviderSettings, RelaySettings,
+    ApnsSettings, DEFAULT_DATABASE_URL, DEFAULT_PLACEHOLDER_TITLE, FcmSettings, HttpSettings, ProviderSettings, RelaySettings,
     Settings, StoreSettings,
 };
 
@@ -132,6 +132,28 @@ pub struct Config {
     /// Attempts for transient provider failures (3 to 6).
     #[arg(long, env = "PROVIDER_MAX_ATTEMPTS", default_value_t = 4, value_parser = clap::value_parser!(u32).range(3..=6))]
     pub provider_max_attempts: u32,
+    /// Connections served at once; more wait in the kernel backlog.
+    #[arg(long, env = "MAX_CONNECTIONS", default_value_t = 10_000, value_parser = clap::value_parser!(u64).range(1..=1_000_000))]
+    pub max_connections: u64,
+    /// Seconds a client has to send a request's headers (also the keep-alive idle limit).
+    #[arg(long, env = "HEADER_READ_TIMEOUT_SECS", default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..=3600))]
+    pub header_read_timeout_secs: u64,
+    /// Seconds a client has to send a request's body.
+    #[arg(long, env = "BODY_READ_TIMEOUT_SECS", default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..=3600))]
+    pub body_read_timeout_secs: u64,
+    /// Seconds a whole request may take, handler included.
+    #[arg(long, env = "REQUEST_TIMEOUT_SECS", default_value_t = 30, value_parser = clap::value_parser!(u64).range(1..=3600))]
+    pub request_timeout_secs: u64,
+    /// Registrations and unregistrations per client IP per minute; 0 switches the limit off.
+    #[arg(long, env = "RATE_LIMIT_PER_MINUTE", default_value_t = 120)]
+    pub rate_limit_per_minute: u32,
+    /// Burst of registrations and unregistrations one client IP may make.
+    #[arg(long, env = "RATE_LIMIT_BURST", default_value_t = 60, value_parser = clap::value_parser!(u32).range(1..))]
+    pub rate_limit_burst: u32,
+    /// Header carrying the client IP, set by a trusted proxy in front (e.g. `x-forwarded-for`;
+    /// its last address is used). Unset: the TCP peer address. Never set it without such a proxy.
+    #[arg(long, env = "CLIENT_IP_HEADER")]
+    pub client_ip_header: Option<String>,
     /// Log format: `text` or `json`.
     #[arg(long, env = "LOG_FORMAT", default_value = "text", value_parser = ["text", "json"], ignore_case = true)]
     pub log_format: String,
@@ -185,6 +207,15 @@ impl Config {
                 request_timeout: Duration::from_millis(self.provider_timeout_ms),
                 max_attempts: self.provider_max_attempts,
                 ..defaults.provider
+            },
+            http: HttpSettings {
+                max_connections: self.max_connections as usize,
+                header_read_timeout: Duration::from_secs(self.header_read_timeout_secs),
+                body_read_timeout: Duration::from_secs(self.body_read_timeout_secs),
+                request_timeout: Duration::from_secs(self.request_timeout_secs),
+                rate_limit_per_minute: self.rate_limit_per_minute,
+                rate_limit_burst: self.rate_limit_burst,
+                client_ip_header: self.client_ip_header.clone(),
             },
         }
     }

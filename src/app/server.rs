@@ -2,18 +2,17 @@
 
 use std::{net::SocketAddr, sync::Arc, time::Duration};
 
-use poem::{
-    Server,
-    listener::{Acceptor, Listener, TcpListener},
-};
-use tokio::{sync::oneshot, task::JoinHandle};
+use tokio::{net::TcpListener, sync::oneshot, task::JoinHandle};
 use tracing::{info, warn};
 
 use super::{
     settings::Settings,
     wiring::{self, Closer, StartError},
 };
-use crate::adapters::http::{self, HttpState};
+use crate::adapters::http::{
+    self, HttpState, RateLimiter, RequestLimits,
+    transport::{self, TransportLimits},
+};
 
 /// How long in-flight requests may take to finish once shutdown starts.
 const GRACE: Duration = Duration::from_secs(10);
@@ -22,7 +21,7 @@ const GRACE: Duration = Duration::from_secs(10);
 pub struct RunningServer {
     local_addr: SocketAddr,
     stop: oneshot::Sender<()>,
-    task: JoinHandle<std::io::Result<()>>,
+    task: JoinHandle<()>,
     closers: Vec<Closer>,
 }
 
@@ -36,29 +35,33 @@ pub async fn start(settings: &Settings) -> Result<RunningServer, StartError> {
         warn!("!!! SIGNATURE CHECKS ARE OFF (VALIDATE_SIGNATURES=false): anyone can send notifications through this server !!!");
     }
     wired.auth.warm_up().await;
-    let state = Arc::new(HttpState { app: wired.app, auth: wired.auth });
-    let endpoint = http::endpoint(state, settings.max_body_bytes);
+    let state = Arc::new(HttpState {
+        app: wired.app,
+        auth: wired.auth,
+        limiter: RateLimiter::new(settings.http.rate_limit_per_minute, settings.http.rate_limit_burst),
+        client_ip_header: settings.http.client_ip_header.clone(),
+    });
+    let endpoint = http::endpoint(
+        state,
+        RequestLimits {
+            max_body_bytes: settings.max_body_bytes,
+            body_read_timeout: settings.http.body_read_timeout,
+            request_timeout: settings.http.request_timeout,
+        },
+    );
+    let limits = TransportLimits {
+        max_connections: settings.http.max_connections,
+        header_read_timeout: settings.http.header_read_timeout,
+        shutdown_grace: GRACE,
+    };
 
     let addr = SocketAddr::new(settings.host, settings.port);
-    let acceptor = TcpListener::bind(addr)
-        .into_acceptor()
-        .await
-        .map_err(|e| StartError(format!("cannot listen on {addr}: {e}")))?;
-    let local_addr = acceptor
-        .local_addr()
-        .first()
-        .and_then(|a| a.as_socket_addr().copied())
-        .ok_or_else(|| StartError("the listener has no socket address".into()))?;
+    let listener = TcpListener::bind(addr).await.map_err(|e| StartError(format!("cannot listen on {addr}: {e}")))?;
+    let local_addr = listener.local_addr().map_err(|e| StartError(format!("cannot listen on {addr}: {e}")))?;
     let (stop, stopped) = oneshot::channel::<()>();
-    let task = tokio::spawn(
-        Server::new_with_acceptor(acceptor).run_with_graceful_shutdown(
-            endpoint,
-            async move {
-                let _ = stopped.await;
-            },
-            Some(GRACE),
-        ),
-    );
+    let task = tokio::spawn(transport::serve(listener, endpoint, limits, async move {
+        let _ = stopped.await;
+    }));
     info!(%local_addr, "push-server v{} listening", env!("CARGO_PKG_VERSION"));
     Ok(RunningServer { local_addr, stop, task, closers: wired.closers })
 }
@@ -71,10 +74,8 @@ impl RunningServer {
     /// Stops accepting, lets in-flight requests finish (bounded), then closes the backends.
     pub async fn shutdown(self) {
         let _ = self.stop.send(());
-        match self.task.await {
-            Ok(Ok(())) => {}
-            Ok(Err(e)) => warn!(error = %e, "server stopped with an error"),
-            Err(e) => warn!(error = %e, "server task failed"),
+        if let Err(e) = self.task.await {
+            warn!(error = %e, "server task failed");
         }
         for close in self.closers {
             close.await;

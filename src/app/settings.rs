@@ -25,6 +25,27 @@ pub struct Settings {
     pub apns: ApnsSettings,
     pub fcm: FcmSettings,
     pub provider: ProviderSettings,
+    pub http: HttpSettings,
+}
+
+/// Bounds that protect the server from slow, greedy or abusive clients.
+#[derive(Debug, Clone)]
+pub struct HttpSettings {
+    /// Connections served at once; more wait in the kernel backlog.
+    pub max_connections: usize,
+    /// Time a client has to send a request's headers (also the keep-alive idle limit).
+    pub header_read_timeout: Duration,
+    /// Time a client has to send a request's body once its headers are in.
+    pub body_read_timeout: Duration,
+    /// Bound on a whole request, handler included.
+    pub request_timeout: Duration,
+    /// Registrations and unregistrations per client IP per minute; 0 switches the limit off.
+    pub rate_limit_per_minute: u32,
+    /// How many such requests an IP may make in a burst.
+    pub rate_limit_burst: u32,
+    /// The header that carries the client IP when behind a trusted proxy (for example
+    /// `x-forwarded-for`, whose last address is used); `None` uses the TCP peer address.
+    pub client_ip_header: Option<String>,
 }
 
 #[derive(Debug, Clone)]
@@ -124,6 +145,15 @@ impl Default for Settings {
                 request_timeout: Duration::from_secs(5),
                 max_attempts: 4,
                 total_timeout: Duration::from_secs(14),
+            },
+            http: HttpSettings {
+                max_connections: 10_000,
+                header_read_timeout: Duration::from_secs(10),
+                body_read_timeout: Duration::from_secs(10),
+                request_timeout: Duration::from_secs(30),
+                rate_limit_per_minute: 120,
+                rate_limit_burst: 60,
+                client_ip_header: None,
             },
         }
     }

@@ -5,6 +5,7 @@
 mod support;
 
 mod errors;
+mod hostile;
 mod register;
 mod relay_key;
 mod send;

@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 
-use poem::web::Data;
+use poem::{Request, web::Data};
 use poem_openapi::{
     OpenApi, Tags,
     param::{Header, Path},
@@ -15,6 +15,7 @@ use super::{
     dto::{RegisterClientRequest, SendNotificationRequest, json_object, read_notification, read_registration},
     envelope::{Envelope, FieldDetail, Location},
     json_body::JsonBody,
+    rate_limit::{RateLimiter, client_ip},
     relay_auth::RelayAuth,
     responses::{BodyFailure, HealthResponse, RegisterResponse, SendResponse, UnregisterResponse},
 };
@@ -28,6 +29,23 @@ use crate::{
 pub struct HttpState {
     pub app: Arc<App>,
     pub auth: RelayAuth,
+    /// Limits registrations and unregistrations per client IP; `None` when switched off.
+    pub limiter: Option<RateLimiter>,
+    /// The proxy header trusted to carry the client IP, if any.
+    pub client_ip_header: Option<String>,
+}
+
+impl HttpState {
+    /// `Err(seconds to wait)` when the caller's address has used up its budget.
+    fn rate_limited(&self, req: &Request) -> Result<(), (Envelope, u64)> {
+        let (Some(limiter), Some(ip)) = (&self.limiter, client_ip(req, self.client_ip_header.as_deref())) else {
+            return Ok(());
+        };
+        limiter.check(ip).map_err(|wait| {
+            let secs = wait.as_secs_f64().ceil().max(1.0) as u64;
+            (Envelope::error("rate_limited", format!("too many requests from this address; retry in {secs} s")), secs)
+        })
+    }
 }
 
 #[derive(Tags)]
@@ -71,8 +89,12 @@ impl Api {
     async fn register(
         &self,
         state: Data<&Arc<HttpState>>,
+        req: &Request,
         body: JsonBody<RegisterClientRequest>,
     ) -> RegisterResponse {
+        if let Err((envelope, secs)) = state.rate_limited(req) {
+            return RegisterResponse::TooManyRequests(Json(envelope), secs);
+        }
         let bytes = match &body.bytes {
             Ok(bytes) => bytes,
             Err(problem) => return RegisterResponse::from_body_problem(problem),
@@ -100,9 +122,13 @@ impl Api {
     async fn unregister(
         &self,
         state: Data<&Arc<HttpState>>,
+        req: &Request,
         /// The Relay client id (a leading `did:key:` is stripped).
         client_id: Path<String>,
     ) -> UnregisterResponse {
+        if let Err((envelope, secs)) = state.rate_limited(req) {
+            return UnregisterResponse::TooManyRequests(Json(envelope), secs);
+        }
         match state.app.unregister(&client_id).await {
             Ok(()) => UnregisterResponse::Ok(Json(Envelope::ok())),
             Err(UnregisterError::Invalid(field)) => {
@@ -162,9 +188,13 @@ impl Api {
                 return SendResponse::BadRequest(Json(Envelope::fields(fields)));
             }
         };
-        match state.app.send(id, notification).await {
-            Ok(SendOutcome::Delivered | SendOutcome::Duplicate) => SendResponse::Ok(Json(Envelope::ok())),
-            Err(e) => send_failure(e),
+        // The use case runs in a task of its own: if the client hangs up or the request deadline
+        // passes, the delivery and its dedup claim are still settled rather than cut in half.
+        let app = state.app.clone();
+        match tokio::spawn(async move { app.send(id, notification).await }).await {
+            Ok(Ok(SendOutcome::Delivered | SendOutcome::Duplicate)) => SendResponse::Ok(Json(Envelope::ok())),
+            Ok(Err(e)) => send_failure(e),
+            Err(panicked) => std::panic::resume_unwind(panicked.into_panic()),
         }
     }
 }

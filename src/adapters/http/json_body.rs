@@ -5,7 +5,7 @@
 //! Content-type and size problems do not fail extraction; they are recorded so the handler can
 //! answer them in the contract's order (for a signed request the signature is checked first).
 
-use std::marker::PhantomData;
+use std::{marker::PhantomData, time::Duration};
 
 use poem::{Request, RequestBody, Result};
 use bytes::Bytes;
@@ -17,14 +17,19 @@ use poem_openapi::{
 
 use super::envelope::Envelope;
 
-/// The most bytes a request body may have; set per server as request data.
+/// How much and how slowly a client may send a body; set per server as request data.
 #[derive(Debug, Clone, Copy)]
-pub struct BodyLimit(pub usize);
+pub struct BodyLimits {
+    pub max_bytes: usize,
+    pub read_timeout: Duration,
+}
 
 /// Why a body could not be used as JSON.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum BodyProblem {
     TooLarge { limit: usize },
+    /// The client did not send the whole body in time (a slow-body attack or a stalled client).
+    TooSlow { timeout: Duration },
     /// Content type missing or not JSON; the body was still read (within the limit).
     WrongContentType { given: Option<String> },
     Unreadable(String),
@@ -36,6 +41,10 @@ impl BodyProblem {
             BodyProblem::TooLarge { limit } => {
                 Envelope::error("payload_too_large", format!("the request body exceeds {limit} bytes"))
             }
+            BodyProblem::TooSlow { timeout } => Envelope::error(
+                "request_timeout",
+                format!("the request body did not arrive within {} s", timeout.as_secs()),
+            ),
             BodyProblem::WrongContentType { given } => Envelope::error(
                 "unsupported_media_type",
                 match given {
@@ -84,7 +93,11 @@ impl<'a, T: Type> ApiExtractor<'a> for JsonBody<T> {
         body: &mut RequestBody,
         _param_opts: ExtractParamOptions<Self::ParamType>,
     ) -> Result<Self> {
-        let limit = request.data::<BodyLimit>().map_or(16 * 1024, |l| l.0);
+        let limits = request
+            .data::<BodyLimits>()
+            .copied()
+            .unwrap_or(BodyLimits { max_bytes: 16 * 1024, read_timeout: Duration::from_secs(10) });
+        let limit = limits.max_bytes;
         let content_type_problem = match request.content_type() {
             Some(t) if is_json(t) => None,
             given => Some(BodyProblem::WrongContentType { given: given.map(str::to_owned) }),
@@ -97,10 +110,13 @@ impl<'a, T: Type> ApiExtractor<'a> for JsonBody<T> {
             Err(BodyProblem::TooLarge { limit })
         } else {
             match body.take() {
-                Ok(b) => b.into_bytes_limit(limit).await.map_err(|e| match e {
-                    poem::error::ReadBodyError::PayloadTooLarge => BodyProblem::TooLarge { limit },
-                    other => BodyProblem::Unreadable(other.to_string()),
-                }),
+                Ok(b) => match tokio::time::timeout(limits.read_timeout, b.into_bytes_limit(limit)).await {
+                    Ok(read) => read.map_err(|e| match e {
+                        poem::error::ReadBodyError::PayloadTooLarge => BodyProblem::TooLarge { limit },
+                        other => BodyProblem::Unreadable(other.to_string()),
+                    }),
+                    Err(_) => Err(BodyProblem::TooSlow { timeout: limits.read_timeout }),
+                },
                 Err(e) => Err(BodyProblem::Unreadable(e.to_string())),
             }
         };

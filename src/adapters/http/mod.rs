@@ -2,22 +2,26 @@
 //! check, the OpenAPI document and Swagger UI, and `/metrics`.
 
 mod api;
+mod deadline;
 pub mod dto;
 pub mod envelope;
 mod fallback;
 mod json_body;
 mod observe;
+mod rate_limit;
 pub mod relay_auth;
 mod responses;
 pub mod signature;
+pub mod transport;
 
-use std::sync::Arc;
+use std::{sync::Arc, time::Duration};
 
 use poem::{Endpoint, EndpointExt, IntoEndpoint, Route, get, handler, web::Data};
 use poem_openapi::OpenApiService;
 
 pub use api::{Api, HttpState};
-use json_body::BodyLimit;
+use json_body::BodyLimits;
+pub use rate_limit::RateLimiter;
 
 use crate::app::Metrics;
 
@@ -42,8 +46,16 @@ fn metrics_text(metrics: Data<&Arc<Metrics>>) -> poem::Response {
     poem::Response::builder().content_type("text/plain; version=0.0.4; charset=utf-8").body(metrics.render())
 }
 
-/// Every route of the server, with the error envelope and telemetry around them.
-pub fn endpoint(state: Arc<HttpState>, body_limit: usize) -> impl Endpoint + 'static {
+/// Per-request bounds applied by the adapter.
+#[derive(Debug, Clone, Copy)]
+pub struct RequestLimits {
+    pub max_body_bytes: usize,
+    pub body_read_timeout: Duration,
+    pub request_timeout: Duration,
+}
+
+/// Every route of the server, with the error envelope, deadline and telemetry around them.
+pub fn endpoint(state: Arc<HttpState>, limits: RequestLimits) -> impl Endpoint + 'static {
     let service = openapi_service();
     let json = service.spec();
     let yaml = service.spec_yaml();
@@ -68,7 +80,8 @@ pub fn endpoint(state: Arc<HttpState>, body_limit: usize) -> impl Endpoint + 'st
         .nest("/", service.into_endpoint())
         .data(state)
         .data(metrics)
-        .data(BodyLimit(body_limit))
+        .data(BodyLimits { max_bytes: limits.max_body_bytes, read_timeout: limits.body_read_timeout })
+        .around(move |ep, req| deadline::deadline(ep, req, limits.request_timeout))
         .around(fallback::envelope_errors)
         .around(move |ep, req| observe::observe(ep, req, observed.clone()))
 }

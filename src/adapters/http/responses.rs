@@ -13,12 +13,14 @@ pub trait BodyFailure: Sized {
     fn bad_request(envelope: Envelope) -> Self;
     fn payload_too_large(envelope: Envelope) -> Self;
     fn unsupported_media_type(envelope: Envelope) -> Self;
+    fn request_timeout(envelope: Envelope) -> Self;
 
     fn from_body_problem(problem: &BodyProblem) -> Self {
         let envelope = problem.envelope();
         match problem {
             BodyProblem::TooLarge { .. } => Self::payload_too_large(envelope),
             BodyProblem::WrongContentType { .. } => Self::unsupported_media_type(envelope),
+            BodyProblem::TooSlow { .. } => Self::request_timeout(envelope),
             BodyProblem::Unreadable(_) => Self::bad_request(envelope),
         }
     }
@@ -36,6 +38,9 @@ macro_rules! body_failures {
             fn unsupported_media_type(envelope: Envelope) -> Self {
                 Self::UnsupportedMediaType(Json(envelope))
             }
+            fn request_timeout(envelope: Envelope) -> Self {
+                Self::RequestTimeout(Json(envelope))
+            }
         }
     };
 }
@@ -49,13 +54,21 @@ pub enum RegisterResponse {
     /// object (`errors`).
     #[oai(status = 400)]
     BadRequest(Json<Envelope>),
+    /// The body did not arrive within the body read timeout (`request_timeout`).
+    #[oai(status = 408)]
+    RequestTimeout(Json<Envelope>),
     /// The body is larger than the server accepts (16 KiB by default).
     #[oai(status = 413)]
     PayloadTooLarge(Json<Envelope>),
     /// The body is not `application/json`.
     #[oai(status = 415)]
     UnsupportedMediaType(Json<Envelope>),
-    /// The client store could not be reached (`storage_unavailable`); nothing was stored.
+    /// Too many requests from this client address (`rate_limited`); retry after `Retry-After`
+    /// seconds.
+    #[oai(status = 429)]
+    TooManyRequests(Json<Envelope>, #[oai(header = "Retry-After")] u64),
+    /// The client store could not be reached (`storage_unavailable`), or the request did not
+    /// complete in time (`request_timeout`); nothing was stored.
     #[oai(status = 503)]
     StorageUnavailable(Json<Envelope>),
 }
@@ -69,7 +82,12 @@ pub enum UnregisterResponse {
     /// The client id in the path is invalid (`fields`, `location: path`).
     #[oai(status = 400)]
     BadRequest(Json<Envelope>),
-    /// The client store could not be reached (`storage_unavailable`); nothing was deleted.
+    /// Too many requests from this client address (`rate_limited`); retry after `Retry-After`
+    /// seconds.
+    #[oai(status = 429)]
+    TooManyRequests(Json<Envelope>, #[oai(header = "Retry-After")] u64),
+    /// The client store could not be reached (`storage_unavailable`), or the request did not
+    /// complete in time (`request_timeout`); nothing was deleted.
     #[oai(status = 503)]
     StorageUnavailable(Json<Envelope>),
 }
@@ -94,6 +112,9 @@ pub enum SendResponse {
     /// The provider says the device token is dead (`client_unregistered`); the client was deleted.
     #[oai(status = 410)]
     Gone(Json<Envelope>),
+    /// The body did not arrive within the body read timeout (`request_timeout`).
+    #[oai(status = 408)]
+    RequestTimeout(Json<Envelope>),
     /// The body is larger than the server accepts (16 KiB by default).
     #[oai(status = 413)]
     PayloadTooLarge(Json<Envelope>),
@@ -106,7 +127,8 @@ pub enum SendResponse {
     #[oai(status = 502)]
     BadGateway(Json<Envelope>),
     /// The client store or the dedup store could not be reached (`storage_unavailable`); nothing
-    /// was sent and nothing partial is kept.
+    /// was sent and nothing partial is kept. Also `request_timeout` when the whole request took
+    /// longer than the server allows.
     #[oai(status = 503)]
     StorageUnavailable(Json<Envelope>),
 }

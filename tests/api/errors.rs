@@ -95,7 +95,7 @@ async fn storage_unavailable_is_503_and_nothing_leaks() {
     // Another process holds SQLite's write lock past the store timeout.
     let app = spawn_with(|s| s.store.timeout = std::time::Duration::from_millis(300)).await;
     let db = app.dir.path().join("clients.db");
-    let locker = std::process::Command::new("python3")
+    let mut locker = std::process::Command::new("python3")
         .arg("-c")
         .arg(format!(
             "import sqlite3,time,sys; c=sqlite3.connect('{}', isolation_level=None); c.execute('BEGIN EXCLUSIVE'); print('locked', flush=True); time.sleep(3)",
@@ -104,10 +104,12 @@ async fn storage_unavailable_is_503_and_nothing_leaks() {
         .stdout(std::process::Stdio::piped())
         .spawn()
         .expect("python3 runs");
-    let mut out = locker.stdout.unwrap();
+    let mut out = locker.stdout.take().unwrap();
     let mut buf = [0u8; 6];
     std::io::Read::read_exact(&mut out, &mut buf).unwrap();
     let r = app.register("c", "fcm", "t").await;
+    let _ = locker.kill();
+    let _ = locker.wait();
     assert_envelope(&r, 503, "storage_unavailable");
     let text = r.text.to_lowercase();
     assert!(!text.contains("sqlite") && !text.contains("locked") && !text.contains(".db"), "{}", r.text);

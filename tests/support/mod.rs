@@ -65,6 +65,7 @@ pub fn relay_key() -> SigningKey {
 
 /// Settings for a test server: loopback, port 0, SQLite in a fresh directory, a log sink file,
 /// and the test Relay key.
+#[allow(clippy::field_reassign_with_default)] // reads as a list of what tests change
 pub fn test_settings(dir: &TempDir) -> Settings {
     let mut s = Settings::default();
     s.host = [127, 0, 0, 1].into();

@@ -16,9 +16,11 @@ use super::{api::Api, envelope::Envelope};
 /// Paths served outside the OpenAPI document, all read-only.
 const EXTRA_GET_PATHS: &[&str] = &["/openapi.json", "/openapi.yaml", "/docs", "/metrics"];
 
-/// Every route as path segments (`None` for a `{param}`), with the methods it allows.
-static ROUTES: LazyLock<Vec<(Vec<Option<String>>, Vec<Method>)>> = LazyLock::new(|| {
-    let mut routes: Vec<(Vec<Option<String>>, Vec<Method>)> = Vec::new();
+/// A route as path segments (`None` for a `{param}`), with the methods it allows.
+type RouteMethods = (Vec<Option<String>>, Vec<Method>);
+
+static ROUTES: LazyLock<Vec<RouteMethods>> = LazyLock::new(|| {
+    let mut routes: Vec<RouteMethods> = Vec::new();
     let api_paths = Api::meta().into_iter().flat_map(|api| api.paths);
     for path in api_paths {
         let methods = path.operations.iter().map(|op| op.method.clone()).collect();

@@ -18,6 +18,7 @@ use std::{
 };
 
 use async_trait::async_trait;
+use bytes::Bytes;
 use reqwest::header::{AUTHORIZATION, CONTENT_TYPE, HeaderValue};
 use serde_json::{Value, json};
 
@@ -89,7 +90,7 @@ impl FcmProvider {
 
     /// One attempt: get an access token, POST the message, classify the answer. The token used
     /// comes back with a failure so that a refused one can be invalidated.
-    async fn try_once(&self, body: &[u8]) -> Result<(), (Failure, Option<AccessToken>)> {
+    async fn try_once(&self, body: Bytes) -> Result<(), (Failure, Option<AccessToken>)> {
         let token = self.oauth.token().await.map_err(|f| (f, None))?;
         let mut auth = HeaderValue::try_from(format!("Bearer {}", token.expose())).map_err(|_| {
             (Failure::Credentials("the token endpoint issued an access token that is not header-safe".into()), None)
@@ -101,7 +102,7 @@ impl FcmProvider {
             .post(&self.send_url)
             .header(AUTHORIZATION, auth)
             .header(CONTENT_TYPE, "application/json")
-            .body(body.to_vec())
+            .body(body)
             .send()
             .await
             .map_err(|e| (errors::transport("FCM", &e), None))?;
@@ -115,7 +116,7 @@ impl FcmProvider {
     }
 
     /// One attempt, bounded in time and turned into what the retry loop should do next.
-    async fn attempt(&self, n: u32, body: &[u8], refreshed: &AtomicBool) -> Attempt<()> {
+    async fn attempt(&self, n: u32, body: Bytes, refreshed: &AtomicBool) -> Attempt<()> {
         let outcome = match tokio::time::timeout(self.policy.attempt_timeout, self.try_once(body)).await {
             Ok(outcome) => outcome,
             Err(_) => Err((Failure::Transient { reason: "FCM: attempt timed out".into(), retry_after: None }, None)),
@@ -151,12 +152,12 @@ impl FcmProvider {
 }
 
 /// The v1 request body: the rendered message with the device token added.
-fn request_body(message: Value, token: &str) -> Vec<u8> {
+fn request_body(message: Value, token: &str) -> Bytes {
     let mut message = message;
     if let Value::Object(m) = &mut message {
         m.insert("token".into(), token.into());
     }
-    serde_json::to_vec(&json!({ "message": message })).expect("JSON values serialize")
+    serde_json::to_vec(&json!({ "message": message })).expect("JSON values serialize").into()
 }
 
 #[async_trait]
@@ -171,7 +172,8 @@ impl PushProvider for FcmProvider {
         let message = render(delivery, "", NAME)?;
         let body = request_body(message, delivery.token.expose());
         let refreshed = AtomicBool::new(false);
-        let run = self.policy.run(|n| self.attempt(n, &body, &refreshed));
+        // `Bytes` so each attempt shares the one serialized body instead of copying it.
+        let run = self.policy.run(|n| self.attempt(n, body.clone(), &refreshed));
         // The policy starts no attempt it cannot finish in time; this outer bound makes the
         // budget hold even if an attempt overruns (for example while waiting for a token refresh
         // that another send started).

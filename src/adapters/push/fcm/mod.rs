@@ -1,0 +1,202 @@
+//! `PushProvider` for Firebase Cloud Messaging over the HTTP v1 API
+//! (`POST {endpoint}/v1/projects/{project}/messages:send`), authenticated with a service
+//! account's OAuth access token.
+//!
+//! Layout: `credentials` reads the service-account JSON, `assertion` signs the JWT that
+//! `oauth` trades for access tokens (cached by `token_cache`), `errors` sorts FCM's answers into
+//! the port's error classes, and this file sends with bounded retries.
+
+mod assertion;
+mod credentials;
+mod errors;
+mod oauth;
+mod token_cache;
+
+use std::{
+    sync::atomic::{AtomicBool, Ordering},
+    time::Duration,
+};
+
+use async_trait::async_trait;
+use bytes::Bytes;
+use reqwest::header::{AUTHORIZATION, CONTENT_TYPE, HeaderValue};
+use serde_json::{Value, json};
+
+use self::{credentials::ServiceAccount, errors::Failure, oauth::OAuth, token_cache::AccessToken};
+use super::{
+    render::render,
+    retry::{Attempt, RetryPolicy},
+};
+use crate::{
+    app::settings::{FcmSettings, ProviderSettings},
+    domain::Delivery,
+    ports::{PushError, PushProvider},
+};
+
+const NAME: &str = "fcm";
+
+/// Google's FCM host, used unless `FCM_ENDPOINT` names another (a local fake in tests).
+pub const DEFAULT_ENDPOINT: &str = "https://fcm.googleapis.com";
+
+pub struct FcmProvider {
+    http: reqwest::Client,
+    /// `{endpoint}/v1/projects/{project}/messages:send`, built once.
+    send_url: String,
+    oauth: OAuth,
+    policy: RetryPolicy,
+}
+
+impl FcmProvider {
+    /// Builds the provider, refusing (with a one-line reason) settings that cannot work: no or
+    /// unreadable credentials file, a file that is not service-account JSON or whose key is not an
+    /// RSA PKCS#8 key, no project id, a malformed endpoint. Credentials that are well formed but
+    /// refused by Google do not stop start-up; each send then fails with `Credentials`.
+    pub fn from_settings(fcm: &FcmSettings, provider: &ProviderSettings) -> Result<Self, String> {
+        let path = fcm.credentials_path.as_deref().ok_or("FCM_CREDENTIALS_PATH is not set")?;
+        let account = ServiceAccount::load(path)?;
+        let project = fcm
+            .project_id
+            .as_deref()
+            .map(str::trim)
+            .filter(|p| !p.is_empty())
+            .or(account.project_id.as_deref())
+            .ok_or("FCM project unknown: set FCM_PROJECT_ID or use a service-account JSON with a project_id")?;
+        // Project ids are lowercase letters, digits and hyphens (older ones `domain:name`); the
+        // check keeps a typo from turning into a different URL path.
+        if !project.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '.' | ':' | '_')) {
+            return Err(format!("FCM project id '{project}' is not a valid Firebase project id"));
+        }
+        let endpoint = fcm.endpoint.as_deref().unwrap_or(DEFAULT_ENDPOINT).trim_end_matches('/');
+        if !(endpoint.starts_with("https://") || endpoint.starts_with("http://")) {
+            return Err(format!("FCM_ENDPOINT must be an http:// or https:// URL, got '{endpoint}'"));
+        }
+        let send_url = format!("{endpoint}/v1/projects/{project}/messages:send");
+        // One client (one connection pool) for FCM and the token endpoint. https negotiates
+        // HTTP/2 by ALPN; http:// (local fakes) is plain HTTP/1.1.
+        let http = reqwest::Client::builder()
+            .timeout(provider.request_timeout)
+            .connect_timeout(provider.request_timeout.min(Duration::from_secs(5)))
+            .user_agent(concat!("push-server/", env!("CARGO_PKG_VERSION")))
+            .build()
+            .map_err(|e| format!("cannot build the FCM HTTP client: {e}"))?;
+        tracing::info!(%send_url, token_uri = %account.token_uri, client_email = %account.client_email, "FCM provider ready");
+        Ok(Self {
+            oauth: OAuth::new(http.clone(), account),
+            http,
+            send_url,
+            policy: RetryPolicy::from_settings(provider),
+        })
+    }
+
+    /// One attempt: get an access token, POST the message, classify the answer. The token used
+    /// comes back with a failure so that a refused one can be invalidated.
+    async fn try_once(&self, body: Bytes) -> Result<(), (Failure, Option<AccessToken>)> {
+        let token = self.oauth.token().await.map_err(|f| (f, None))?;
+        let mut auth = HeaderValue::try_from(format!("Bearer {}", token.expose())).map_err(|_| {
+            (Failure::Credentials("the token endpoint issued an access token that is not header-safe".into()), None)
+        })?;
+        // Keeps the token out of any debug output of the HTTP stack.
+        auth.set_sensitive(true);
+        let response = self
+            .http
+            .post(&self.send_url)
+            .header(AUTHORIZATION, auth)
+            .header(CONTENT_TYPE, "application/json")
+            .body(body)
+            .send()
+            .await
+            .map_err(|e| (errors::transport("FCM", &e), None))?;
+        let status = response.status();
+        if status.is_success() {
+            return Ok(());
+        }
+        let retry_after = response.headers().get("retry-after").and_then(|v| v.to_str().ok()).map(str::to_owned);
+        let body = response.bytes().await.unwrap_or_default();
+        Err((errors::classify_send(status.as_u16(), retry_after.as_deref(), &body), Some(token)))
+    }
+
+    /// One attempt, bounded in time and turned into what the retry loop should do next.
+    async fn attempt(&self, n: u32, body: Bytes, refreshed: &AtomicBool) -> Attempt<()> {
+        let outcome = match tokio::time::timeout(self.policy.attempt_timeout, self.try_once(body)).await {
+            Ok(outcome) => outcome,
+            Err(_) => Err((Failure::Transient { reason: "FCM: attempt timed out".into(), retry_after: None }, None)),
+        };
+        let (failure, token) = match outcome {
+            Ok(()) => return Attempt::Done(()),
+            Err(failed) => failed,
+        };
+        tracing::debug!(attempt = n, ?failure, "FCM attempt failed");
+        match failure {
+            Failure::Unregistered(reason) => Attempt::Fail(PushError::TokenUnregistered { provider: NAME, reason }),
+            Failure::PayloadRejected(reason) => Attempt::Fail(PushError::PayloadRejected { provider: NAME, reason }),
+            Failure::Credentials(reason) => match token {
+                // FCM refused an access token: it may have been revoked or rotated early. Fetch a
+                // new one and try once more; a second refusal is final.
+                Some(token) if !refreshed.swap(true, Ordering::SeqCst) => {
+                    self.oauth.invalidate(&token).await;
+                    Attempt::Retry {
+                        error: PushError::Credentials { provider: NAME, reason },
+                        after: Some(Duration::ZERO),
+                    }
+                }
+                // Refused again, or the token endpoint refused our assertion (the same assertion
+                // would be refused again).
+                _ => Attempt::Fail(PushError::Credentials { provider: NAME, reason }),
+            },
+            Failure::Transient { reason, retry_after } => {
+                Attempt::Retry { error: PushError::Unavailable { provider: NAME, reason }, after: retry_after }
+            }
+            Failure::Unexpected(reason) => Attempt::Fail(PushError::Unavailable { provider: NAME, reason }),
+        }
+    }
+}
+
+/// The v1 request body: the rendered message with the device token added.
+fn request_body(message: Value, token: &str) -> Bytes {
+    let mut message = message;
+    if let Value::Object(m) = &mut message {
+        m.insert("token".into(), token.into());
+    }
+    serde_json::to_vec(&json!({ "message": message })).expect("JSON values serialize").into()
+}
+
+#[async_trait]
+impl PushProvider for FcmProvider {
+    fn name(&self) -> &'static str {
+        NAME
+    }
+
+    async fn send(&self, delivery: &Delivery) -> Result<(), PushError> {
+        // The size limit is checked here, before any network call; the placeholder title is an
+        // APNS notion and unused for FCM.
+        let message = render(delivery, "", NAME)?;
+        let body = request_body(message, delivery.token.expose());
+        let refreshed = AtomicBool::new(false);
+        // `Bytes` so each attempt shares the one serialized body instead of copying it.
+        let run = self.policy.run(|n| self.attempt(n, body.clone(), &refreshed));
+        // The policy starts no attempt it cannot finish in time; this outer bound makes the
+        // budget hold even if an attempt overruns (for example while waiting for a token refresh
+        // that another send started).
+        let result = tokio::time::timeout(self.policy.total, run).await.unwrap_or_else(|_| {
+            Err(PushError::Unavailable { provider: NAME, reason: "gave up: total time budget spent".into() })
+        });
+        if let Err(PushError::Credentials { reason, .. }) = &result {
+            tracing::error!(%reason, "FCM REFUSED THE SERVICE-ACCOUNT CREDENTIALS: check FCM_CREDENTIALS_PATH and FCM_PROJECT_ID; every FCM send fails until fixed");
+        }
+        result
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_token_goes_inside_the_message() {
+        let body = request_body(json!({"data": {"topic": "t"}, "android": {"priority": "HIGH"}}), "tok");
+        assert_eq!(
+            serde_json::from_slice::<Value>(&body).unwrap(),
+            json!({"message": {"data": {"topic": "t"}, "android": {"priority": "HIGH"}, "token": "tok"}})
+        );
+    }
+}

@@ -1,0 +1,231 @@
+//! Local fakes of Google for the FCM tests: an OAuth token endpoint and the FCM HTTP v1 API
+//! (wiremock, plain HTTP/1.1 on loopback), a throwaway service account whose `token_uri` points
+//! at the fake, and checks of what push-server sent them.
+#![allow(dead_code)]
+
+use std::{
+    path::PathBuf,
+    sync::{
+        Arc,
+        atomic::{AtomicU32, Ordering},
+    },
+    time::Duration,
+};
+
+use aws_lc_rs::{
+    encoding::AsDer,
+    rsa::{KeyPair, KeySize},
+    signature::{KeyPair as _, RSA_PKCS1_2048_8192_SHA256, UnparsedPublicKey},
+};
+use base64::{
+    Engine,
+    engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD},
+};
+use serde_json::{Value, json};
+use tempfile::TempDir;
+use wiremock::{
+    Mock, MockServer, Request, ResponseTemplate,
+    matchers::{method, path},
+};
+
+use crate::support::{TestApp, spawn_with};
+
+pub const PROJECT: &str = "demo-project";
+pub const SEND_PATH: &str = "/v1/projects/demo-project/messages:send";
+pub const TOKEN_PATH: &str = "/token";
+pub const CLIENT_EMAIL: &str = "push-server@demo-project.iam.gserviceaccount.com";
+
+/// The fakes and the service account that points at them.
+pub struct Google {
+    pub oauth: MockServer,
+    pub fcm: MockServer,
+    pub credentials: PathBuf,
+    /// PKCS#1 DER of the service account's public key, to verify assertions with.
+    pub public_key: Vec<u8>,
+    _dir: TempDir,
+}
+
+/// The `n`th access token the fake token endpoint grants (1-based).
+pub fn access_token(n: u32) -> String {
+    format!("ya29.test-access-token-{n}")
+}
+
+impl Google {
+    /// Fakes that grant a new access token (`access_token(n)`, valid an hour) on every token
+    /// request; FCM has no answer mounted yet.
+    pub async fn start() -> Self {
+        let oauth = MockServer::start().await;
+        let fcm = MockServer::start().await;
+        let issued = Arc::new(AtomicU32::new(0));
+        Mock::given(method("POST"))
+            .and(path(TOKEN_PATH))
+            .respond_with(move |_: &Request| {
+                let n = issued.fetch_add(1, Ordering::SeqCst) + 1;
+                ResponseTemplate::new(200).set_body_json(json!({
+                    "access_token": access_token(n), "expires_in": 3599, "token_type": "Bearer"
+                }))
+            })
+            .mount(&oauth)
+            .await;
+        // A throwaway key made now: no key material is committed.
+        let key = KeyPair::generate(KeySize::Rsa2048).expect("RSA key generation");
+        let pem = pem(key.as_der().expect("PKCS#8").as_ref());
+        let dir = tempfile::tempdir().expect("temp dir");
+        let credentials = dir.path().join("service-account.json");
+        std::fs::write(
+            &credentials,
+            service_account(&pem, &format!("{}{TOKEN_PATH}", oauth.uri()), Some(PROJECT)).to_string(),
+        )
+        .unwrap();
+        Self { oauth, fcm, credentials, public_key: key.public_key().as_ref().to_vec(), _dir: dir }
+    }
+
+    /// Every `messages:send` is answered with `template` (replacing earlier answers).
+    pub async fn fcm_answers(&self, template: ResponseTemplate) {
+        self.fcm.reset().await;
+        Mock::given(method("POST")).and(path(SEND_PATH)).respond_with(template).mount(&self.fcm).await;
+    }
+
+    /// The next `times` sends are answered with `first`, the rest with `then`.
+    pub async fn fcm_answers_first(&self, times: u64, first: ResponseTemplate, then: ResponseTemplate) {
+        self.fcm_answers(then).await;
+        Mock::given(method("POST"))
+            .and(path(SEND_PATH))
+            .respond_with(first)
+            .up_to_n_times(times)
+            .with_priority(1)
+            .mount(&self.fcm)
+            .await;
+    }
+
+    /// The token endpoint answers every request with `template` from now on.
+    pub async fn oauth_answers(&self, template: ResponseTemplate) {
+        self.oauth.reset().await;
+        Mock::given(method("POST")).and(path(TOKEN_PATH)).respond_with(template).mount(&self.oauth).await;
+    }
+
+    pub async fn fcm_requests(&self) -> Vec<Request> {
+        self.fcm.received_requests().await.expect("recording on")
+    }
+
+    pub async fn token_requests(&self) -> Vec<Request> {
+        self.oauth.received_requests().await.expect("recording on")
+    }
+
+    /// Checks a token request as Google would: a form with the JWT-bearer grant type and an
+    /// RS256 assertion that verifies with the account's public key, for the FCM scope, with our
+    /// token endpoint as audience and a one-hour life starting now.
+    pub fn check_token_request(&self, request: &Request) {
+        assert_eq!(request.method.as_str(), "POST");
+        assert_eq!(header(request, "content-type"), "application/x-www-form-urlencoded");
+        let form = parse_form(std::str::from_utf8(&request.body).unwrap());
+        let keys: Vec<&str> = form.iter().map(|(k, _)| k.as_str()).collect();
+        assert_eq!(keys, ["grant_type", "assertion"], "form fields");
+        assert_eq!(form[0].1, "urn:ietf:params:oauth:grant-type:jwt-bearer");
+        let jwt = &form[1].1;
+        let (signed, signature) = jwt.rsplit_once('.').expect("JWT");
+        UnparsedPublicKey::new(&RSA_PKCS1_2048_8192_SHA256, &self.public_key)
+            .verify(signed.as_bytes(), &URL_SAFE_NO_PAD.decode(signature).unwrap())
+            .expect("the assertion verifies with the service account's public key");
+        let (header_b64, claims_b64) = signed.split_once('.').unwrap();
+        let header: Value = serde_json::from_slice(&URL_SAFE_NO_PAD.decode(header_b64).unwrap()).unwrap();
+        assert_eq!(header, json!({"alg": "RS256", "typ": "JWT", "kid": "test-key-id"}));
+        let claims: Value = serde_json::from_slice(&URL_SAFE_NO_PAD.decode(claims_b64).unwrap()).unwrap();
+        assert_eq!(claims["iss"], CLIENT_EMAIL);
+        assert_eq!(claims["scope"], "https://www.googleapis.com/auth/firebase.messaging");
+        assert_eq!(claims["aud"], format!("{}{TOKEN_PATH}", self.oauth.uri()));
+        let (iat, exp) = (claims["iat"].as_u64().unwrap(), claims["exp"].as_u64().unwrap());
+        assert_eq!(exp - iat, 3600);
+        assert!(iat.abs_diff(crate::support::now()) < 60, "iat is now");
+        assert_eq!(claims.as_object().unwrap().len(), 5, "no other claims: {claims}");
+    }
+}
+
+/// FCM's v1 error body, with an `FcmError` detail when `error_code` is given.
+pub fn fcm_error(status: u16, grpc_status: &str, error_code: Option<&str>) -> ResponseTemplate {
+    let details: Vec<Value> = error_code
+        .map(|e| json!({"@type": "type.googleapis.com/google.firebase.fcm.v1.FcmError", "errorCode": e}))
+        .into_iter()
+        .collect();
+    ResponseTemplate::new(status).set_body_json(json!({
+        "error": {"code": status, "message": format!("fake {grpc_status}"), "status": grpc_status, "details": details}
+    }))
+}
+
+/// What FCM answers to an accepted message.
+pub fn fcm_ok() -> ResponseTemplate {
+    ResponseTemplate::new(200).set_body_json(json!({"name": "projects/demo-project/messages/0:1700000000%abc"}))
+}
+
+pub fn service_account(pem: &str, token_uri: &str, project: Option<&str>) -> Value {
+    let mut v = json!({
+        "type": "service_account",
+        "private_key_id": "test-key-id",
+        "private_key": pem,
+        "client_email": CLIENT_EMAIL,
+        "client_id": "100000000000000000000",
+        "auth_uri": "https://accounts.google.com/o/oauth2/auth",
+        "token_uri": token_uri,
+    });
+    if let Some(p) = project {
+        v["project_id"] = p.into();
+    }
+    v
+}
+
+pub fn pem(pkcs8_der: &[u8]) -> String {
+    let b64 = STANDARD.encode(pkcs8_der);
+    let lines: Vec<&str> = b64.as_bytes().chunks(64).map(|c| std::str::from_utf8(c).unwrap()).collect();
+    format!("-----BEGIN PRIVATE KEY-----\n{}\n-----END PRIVATE KEY-----\n", lines.join("\n"))
+}
+
+/// Short budgets so failure paths finish quickly: 3 attempts of at most 1 s, 3 s in all.
+pub async fn spawn_for(google: &Google) -> TestApp {
+    let credentials = google.credentials.clone();
+    let endpoint = google.fcm.uri();
+    spawn_with(move |s| {
+        s.fcm.credentials_path = Some(credentials);
+        s.fcm.endpoint = Some(endpoint);
+        s.provider.request_timeout = Duration::from_secs(1);
+        s.provider.total_timeout = Duration::from_secs(3);
+        s.provider.max_attempts = 3;
+    })
+    .await
+}
+
+pub fn header<'a>(request: &'a Request, name: &str) -> &'a str {
+    request.headers.get(name).map_or("", |v| v.to_str().unwrap())
+}
+
+/// `application/x-www-form-urlencoded` into ordered pairs.
+fn parse_form(body: &str) -> Vec<(String, String)> {
+    body.split('&')
+        .map(|pair| {
+            let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
+            (percent_decode(k), percent_decode(v))
+        })
+        .collect()
+}
+
+fn percent_decode(s: &str) -> String {
+    let bytes = s.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        match bytes[i] {
+            b'%' => {
+                out.push(u8::from_str_radix(&s[i + 1..i + 3], 16).expect("percent escape"));
+                i += 3;
+            }
+            b'+' => {
+                out.push(b' ');
+                i += 1;
+            }
+            b => {
+                out.push(b);
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8(out).unwrap()
+}

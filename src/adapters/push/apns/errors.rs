@@ -31,7 +31,7 @@ pub enum Verdict {
 /// Reasons that mean the token is dead whatever the status. `BadDeviceToken` also covers a
 /// sandbox token registered as `apns` (or the reverse): the wallet must re-register with the right
 /// type, so deleting the client is what makes it do so. `DeviceTokenNotForTopic` would also be
-/// the answer to a wrong `APNS_TOPIC`; Start-up cannot check that, so operators should watch the
+/// the answer to a wrong `APNS_TOPIC`; start-up cannot check that, so operators should watch the
 /// `client_unregistered` rate after changing the topic.
 const DEAD_TOKEN: &[&str] = &["Unregistered", "BadDeviceToken", "DeviceTokenNotForTopic", "ExpiredToken"];
 

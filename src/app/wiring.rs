@@ -149,8 +149,10 @@ fn providers(settings: &Settings) -> Result<Providers, StartError> {
         #[cfg(feature = "apns")]
         {
             use crate::adapters::push::apns::ApnsProvider;
-            let (production, sandbox) = ApnsProvider::from_settings(&settings.apns, &settings.provider)?;
-            providers = providers.with(PushType::Apns, Arc::new(production)).with(PushType::ApnsSandbox, Arc::new(sandbox));
+            // One provider for both types: it picks the production or sandbox endpoint by the
+            // delivery's push type and shares one provider token between them.
+            let apns = Arc::new(ApnsProvider::from_settings(&settings.apns, &settings.provider)?);
+            providers = providers.with(PushType::Apns, apns.clone()).with(PushType::ApnsSandbox, apns);
         }
         #[cfg(not(feature = "apns"))]
         return Err(StartError("APNS credentials are set, but this binary was built without the `apns` feature".into()));

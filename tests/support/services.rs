@@ -62,7 +62,30 @@ pub fn with_database(url: &str, name: &str) -> String {
     }
 }
 
+/// Where the authority (`user@host:port`) of `url` starts and ends.
+fn authority_span(url: &str) -> (usize, usize) {
+    let start = url.find("://").map_or(0, |i| i + 3);
+    let end = url[start..].find(['/', '?']).map_or(url.len(), |i| start + i);
+    (start, end)
+}
+
+/// The `host:port` that a service URL points at, `default_port` when it names none.
+pub fn host_port(url: &str, default_port: u16) -> String {
+    let (start, end) = authority_span(url);
+    let authority = &url[start..end];
+    let host = authority.rsplit_once('@').map_or(authority, |(_, h)| h);
+    if host.contains(':') { host.to_owned() } else { format!("{host}:{default_port}") }
+}
+
+/// `url` pointed at `addr` (a proxy, say), credentials and everything else kept.
+pub fn via(url: &str, addr: std::net::SocketAddr) -> String {
+    let (start, end) = authority_span(url);
+    let user = url[start..end].rsplit_once('@').map_or(String::new(), |(u, _)| format!("{u}@"));
+    format!("{}{user}{addr}{}", &url[..start], &url[end..])
+}
+
 #[cfg(feature = "postgres")]
+#[allow(unused_imports)]
 pub use postgres::{TestDatabase, fresh_database};
 
 #[cfg(feature = "postgres")]

@@ -108,7 +108,7 @@ contract!(
 #[cfg(not(feature = "redis"))]
 #[test]
 fn redis_suite() {
-    support::services::feature_missing("redis");
+    support::services::features_missing(&["redis"]);
 }
 
 async fn first_claim_is_new_then_duplicate(s: &Subject) {

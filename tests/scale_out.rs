@@ -230,5 +230,5 @@ mod with_backends {
 #[cfg(not(all(feature = "postgres", feature = "redis")))]
 #[test]
 fn scale_out_suite() {
-    support::services::feature_missing("postgres` and `redis");
+    support::services::features_missing(&["postgres", "redis"]);
 }

@@ -117,7 +117,7 @@ contract!(
 #[cfg(not(feature = "postgres"))]
 #[test]
 fn postgres_suite() {
-    support::services::feature_missing("postgres");
+    support::services::features_missing(&["postgres"]);
 }
 
 fn client(id: &str, push_type: PushType, token: &str) -> Client {

@@ -25,8 +25,19 @@ pub fn unavailable(why: &str) -> Option<std::convert::Infallible> {
     if services_required() {
         panic!("{why}, and {REQUIRE_VAR}=1 says the backend suites must run");
     }
-    eprintln!("skipping: {why}");
+    notice(why);
     None
+}
+
+/// Prints `skipping: {why}` once per test binary. It goes straight to the process's stderr:
+/// `eprintln!` would be captured by the test harness and never shown for a passing test.
+fn notice(why: &str) {
+    use std::{collections::HashSet, io::Write, sync::Mutex};
+    static SAID: Mutex<Option<HashSet<String>>> = Mutex::new(None);
+    let mut said = SAID.lock().unwrap_or_else(|e| e.into_inner());
+    if said.get_or_insert_with(HashSet::new).insert(why.to_owned()) {
+        let _ = writeln!(std::io::stderr(), "skipping: {why}");
+    }
 }
 
 /// The URL in `var`, or `None` after a notice.
@@ -43,23 +54,9 @@ pub fn unique(prefix: &str) -> String {
     format!("{prefix}-{}-{:016x}", std::process::id(), fastrand::u64(..))
 }
 
-/// A test-only notice for a backend that this build does not include: its suite is not compiled.
-pub fn feature_missing(feature: &str) {
-    let _ = unavailable(&format!("the `{feature}` feature is off, so its backend suite is not compiled"));
-}
-
-/// `url` with its database name replaced by `name` (any query string kept).
-pub fn with_database(url: &str, name: &str) -> String {
-    let (main, query) = url.split_once('?').map_or((url, None), |(m, q)| (m, Some(q)));
-    let after_scheme = main.find("://").map_or(0, |i| i + 3);
-    let base = match main[after_scheme..].find('/') {
-        Some(slash) => &main[..after_scheme + slash],
-        None => main,
-    };
-    match query {
-        Some(q) => format!("{base}/{name}?{q}"),
-        None => format!("{base}/{name}"),
-    }
+/// The notice for backend suites that this build leaves out (their cargo features are off).
+pub fn features_missing(features: &[&str]) {
+    let _ = unavailable(&format!("backend suite not compiled: build with --features {} to run it", features.join(",")));
 }
 
 /// Where the authority (`user@host:port`) of `url` starts and ends.
@@ -94,28 +91,34 @@ mod postgres {
 
     use super::*;
 
-    /// A fresh, empty database of its own on the test Postgres, so tests run in parallel without
-    /// seeing each other's rows. `drop_database` removes it; a test that panics leaves it behind
-    /// for the throwaway cluster to take away.
+    /// A fresh, empty schema of its own on the test Postgres, so tests run in parallel without
+    /// seeing each other's rows. `url` reaches it through `search_path` in the connection
+    /// options, so the store (migrations included) works there unaware. A schema costs a
+    /// millisecond where a database costs a checkpoint. `drop_database` removes it; a test that
+    /// panics leaves it behind for the throwaway cluster to take away.
     pub struct TestDatabase {
         pub url: String,
         admin_url: String,
-        name: String,
+        schema: String,
     }
 
     /// `None` (after a notice) when no test Postgres is configured or reachable.
     pub async fn fresh_database() -> Option<TestDatabase> {
         let admin_url = service_url(DATABASE_URL_VAR)?;
-        let name = format!("push_test_{}_{:016x}", std::process::id(), fastrand::u64(..));
+        let schema = format!("push_test_{}_{:016x}", std::process::id(), fastrand::u64(..));
         let created = tokio::time::timeout(PROBE_TIMEOUT, async {
             let mut admin = PgConnection::connect(&admin_url).await?;
-            sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}"))).execute(&mut admin).await?;
+            sqlx::query(sqlx::AssertSqlSafe(format!("CREATE SCHEMA {schema}"))).execute(&mut admin).await?;
             admin.close().await
         })
         .await;
         match created {
-            Ok(Ok(())) => Some(TestDatabase { url: with_database(&admin_url, &name), admin_url, name }),
-            Ok(Err(e)) => unavailable(&format!("Postgres at {DATABASE_URL_VAR} refused a test database: {e}"))
+            Ok(Ok(())) => {
+                let separator = if admin_url.contains('?') { '&' } else { '?' };
+                let url = format!("{admin_url}{separator}options=-c%20search_path%3D{schema}");
+                Some(TestDatabase { url, admin_url, schema })
+            }
+            Ok(Err(e)) => unavailable(&format!("Postgres at {DATABASE_URL_VAR} refused a test schema: {e}"))
                 .map(|never| match never {}),
             Err(_) => unavailable(&format!("Postgres at {DATABASE_URL_VAR} did not answer within {PROBE_TIMEOUT:?}"))
                 .map(|never| match never {}),
@@ -132,7 +135,7 @@ mod postgres {
 
         pub async fn drop_database(self) {
             if let Ok(mut admin) = PgConnection::connect(&self.admin_url).await {
-                let _ = sqlx::query(sqlx::AssertSqlSafe(format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", self.name)))
+                let _ = sqlx::query(sqlx::AssertSqlSafe(format!("DROP SCHEMA IF EXISTS {} CASCADE", self.schema)))
                     .execute(&mut admin)
                     .await;
                 admin.close().await.ok();

@@ -126,8 +126,9 @@ impl DedupStore for RedisDedupStore {
     async fn try_claim(&self, client: &ClientId, id: &NotificationId, ttl: Duration) -> Result<Claim, DedupError> {
         let key = key(client, id);
         let token = ClaimToken::random();
-        // PX 0 is an error in Redis; a window below a millisecond is one millisecond.
-        let ttl_ms = u64::try_from(ttl.as_millis()).unwrap_or(u64::MAX).max(1);
+        // Redis refuses `PX 0` and expiry times past the end of its clock: a window below a
+        // millisecond is one millisecond, and one beyond a hundred thousand years is that.
+        let ttl_ms = u64::try_from(ttl.as_millis()).unwrap_or(u64::MAX).clamp(1, 1 << 52);
         let mut conn = self.conn.clone();
         let claimed = self
             .bounded(async {

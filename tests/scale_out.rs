@@ -127,6 +127,21 @@ mod with_backends {
             reply(r).await
         }
 
+        /// Sends SIGTERM and waits for a clean exit.
+        async fn terminate(&mut self) {
+            let pid = self.child.id().to_string();
+            assert!(Command::new("kill").args(["-TERM", &pid]).status().unwrap().success());
+            let deadline = Instant::now() + Duration::from_secs(15);
+            loop {
+                if let Some(status) = self.child.try_wait().unwrap() {
+                    assert!(status.success(), "instance {} exited with {status}", self.name);
+                    return;
+                }
+                assert!(Instant::now() < deadline, "instance {} ignored SIGTERM", self.name);
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+        }
+
         fn deliveries(&self, client_id: &str, id: &str) -> usize {
             std::fs::read_to_string(&self.sink)
                 .unwrap_or_default()
@@ -152,7 +167,7 @@ mod with_backends {
         let Some(db) = fresh_database().await else { return };
         let Some(redis_url) = redis_url().await else { return };
         let dir = tempfile::tempdir().unwrap();
-        let a = Instance::start("a", dir.path(), &db.url, &redis_url).await;
+        let mut a = Instance::start("a", dir.path(), &db.url, &redis_url).await;
         let b = Instance::start("b", dir.path(), &db.url, &redis_url).await;
         let total = |client: &str, id: &str| a.deliveries(client, id) + b.deliveries(client, id);
 
@@ -200,6 +215,11 @@ mod with_backends {
         // A token moved through B leaves A's client unregistered.
         assert_eq!(b.register(&unique("thief"), &token).await, ok());
         assert_eq!(a.send(&client, "after-move").await.0, 404);
+
+        // SIGTERM stops an instance cleanly (pools closed, exit code 0); the other one serves on.
+        a.terminate().await;
+        assert_eq!(b.register(&client, &unique("tok")).await, ok());
+        assert_eq!(b.send(&client, "after-a-left").await, ok());
 
         drop((a, b));
         db.drop_database().await;

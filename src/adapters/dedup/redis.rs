@@ -2,7 +2,9 @@
 //!
 //! A claim is one `SET key token NX PX ttl`: Redis executes it atomically, so of any number of
 //! servers asking at once exactly one gets the key. The value is the claim token, and `release` is
-//! a compare-and-delete script, so a late release can only remove the claim it made.
+//! a compare-and-delete script, so a late release can only remove the claim it made. When the
+//! connection broke under a claim, the retry is an idempotent script that recognises the claim's
+//! own token, because the first `SET` may have landed with only its answer lost.
 //!
 //! The connection manager reconnects by itself after Redis went away; every call is also bounded
 //! by our own deadline, so a Redis that stopped answering costs a request at most the timeout and
@@ -28,7 +30,7 @@ pub struct RedisDedupStore {
 }
 
 impl RedisDedupStore {
-    /// Connects to `url` (`redis://...` or `rediss://...`). Fails, within the timeout, when Redis
+    /// Connects to `url` (`redis://[user:password@]host:port[/db]`). Fails, within the timeout, when Redis
     /// cannot be reached: a server that starts without its dedup store would only answer 503.
     pub async fn connect(url: &str, timeout: Duration) -> Result<Self, String> {
         let client = redis::Client::open(url).map_err(|e| format!("invalid REDIS_URL: {e}"))?;

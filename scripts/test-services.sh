@@ -105,7 +105,7 @@ start() {
     wait_until "PostgreSQL on 127.0.0.1:$PG_PORT" "$(pg_bin pg_isready)" -h 127.0.0.1 -p "$PG_PORT" -U postgres
     wait_until "Redis on 127.0.0.1:$REDIS_PORT" redis_running
     say "PostgreSQL on 127.0.0.1:$PG_PORT, Redis on 127.0.0.1:$REDIS_PORT, data in $DIR"
-    if [ -n "${1:-}" ]; then env_lines >"$1"; else env_lines; fi
+    if [ -n "${1:-}" ]; then mkdir -p "$(dirname "$1")"; env_lines >"$1"; else env_lines; fi
 }
 
 stop() {

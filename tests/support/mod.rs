@@ -2,6 +2,9 @@
 //! backends (or the ones the settings name) and drives it over HTTP, like a Relay and a wallet.
 #![allow(dead_code)]
 
+pub mod proxy;
+pub mod services;
+
 use std::{
     path::PathBuf,
     time::{SystemTime, UNIX_EPOCH},

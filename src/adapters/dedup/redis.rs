@@ -1,0 +1,183 @@
+//! `DedupStore` on Redis, shared by every server instance.
+//!
+//! A claim is one `SET key token NX PX ttl`: Redis executes it atomically, so of any number of
+//! servers asking at once exactly one gets the key. The value is the claim token, and `release` is
+//! a compare-and-delete script, so a late release can only remove the claim it made. When the
+//! connection broke under a claim, the retry is an idempotent script that recognises the claim's
+//! own token, because the first `SET` may have landed with only its answer lost.
+//!
+//! The connection manager reconnects by itself after Redis went away; every call is also bounded
+//! by our own deadline, so a Redis that stopped answering costs a request at most the timeout and
+//! never a hang.
+
+use std::time::Duration;
+
+use async_trait::async_trait;
+use redis::aio::{ConnectionManager, ConnectionManagerConfig};
+use tracing::{instrument, warn};
+
+use crate::{
+    domain::{ClientId, NotificationId},
+    ports::{Claim, ClaimToken, DedupError, DedupStore},
+};
+
+/// Deletes the key only while it still holds this claim's token.
+const RELEASE: &str = "if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end return 0";
+
+pub struct RedisDedupStore {
+    conn: ConnectionManager,
+    timeout: Duration,
+}
+
+impl RedisDedupStore {
+    /// Connects to `url` (`redis://[user:password@]host:port[/db]`). Fails, within the timeout, when Redis
+    /// cannot be reached: a server that starts without its dedup store would only answer 503.
+    pub async fn connect(url: &str, timeout: Duration) -> Result<Self, String> {
+        let client = redis::Client::open(url).map_err(|e| format!("invalid REDIS_URL: {e}"))?;
+        let config = ConnectionManagerConfig::new()
+            .set_connection_timeout(Some(timeout))
+            .set_response_timeout(Some(timeout))
+            // Few, quick reconnect attempts: while Redis is down each request fails fast with 503,
+            // and the next request starts another reconnect, so recovery follows Redis's return.
+            .set_number_of_retries(1)
+            .set_min_delay(Duration::from_millis(50))
+            .set_max_delay(timeout);
+        let connecting = async {
+            let mut conn = ConnectionManager::new_with_config(client, config).await?;
+            redis::cmd("PING").query_async::<String>(&mut conn).await?;
+            Ok::<_, redis::RedisError>(conn)
+        };
+        // The manager retries internally; the start-up as a whole gets a bound of its own.
+        let limit = timeout * 3;
+        match tokio::time::timeout(limit, connecting).await {
+            Ok(Ok(conn)) => Ok(Self { conn, timeout }),
+            Ok(Err(e)) => Err(format!("cannot connect to Redis: {e}")),
+            Err(_) => Err(format!("cannot connect to Redis: no answer within {limit:?}")),
+        }
+    }
+
+    async fn bounded<T>(&self, work: impl Future<Output = redis::RedisResult<T>>) -> Result<T, DedupError> {
+        bounded(self.timeout, work).await
+    }
+}
+
+async fn bounded<T>(limit: Duration, work: impl Future<Output = redis::RedisResult<T>>) -> Result<T, DedupError> {
+    match tokio::time::timeout(limit, work).await {
+        Ok(result) => result.map_err(|e| DedupError::Unavailable(e.to_string())),
+        Err(_) => Err(DedupError::Unavailable(format!("no answer within {limit:?}"))),
+    }
+}
+
+/// The key of one `(client, id)` pair. The client id's length makes the split unambiguous: ids may
+/// contain `:`, and `("a:b", "c")` must not meet `("a", "b:c")`.
+fn key(client: &ClientId, id: &NotificationId) -> String {
+    let client = client.as_str();
+    format!("push:dedup:{}:{client}:{id}", client.len())
+}
+
+fn token_value(token: ClaimToken) -> String {
+    token.0.to_string()
+}
+
+async fn release_claim(conn: &mut ConnectionManager, key: &str, token: ClaimToken) -> redis::RedisResult<i64> {
+    redis::cmd("EVAL").arg(RELEASE).arg(1).arg(key).arg(token_value(token)).query_async(conn).await
+}
+
+/// The claim again, for a retry after the connection broke: the first `SET` may have landed with
+/// only its answer lost, and then the key holds this very claim's token, which is ours. Atomic like
+/// `SET NX`, and idempotent, so retrying it is safe.
+const CLAIM_AGAIN: &str = "local held = redis.call('GET', KEYS[1])
+if held == ARGV[1] then return 1 end
+if held then return 0 end
+redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
+return 1";
+
+async fn claim_once(
+    conn: &mut ConnectionManager,
+    key: &str,
+    token: ClaimToken,
+    ttl_ms: u64,
+    again: bool,
+) -> redis::RedisResult<bool> {
+    if again {
+        let won: i64 = redis::cmd("EVAL")
+            .arg(CLAIM_AGAIN)
+            .arg(1)
+            .arg(key)
+            .arg(token_value(token))
+            .arg(ttl_ms)
+            .query_async(conn)
+            .await?;
+        return Ok(won == 1);
+    }
+    let set: Option<String> =
+        redis::cmd("SET").arg(key).arg(token_value(token)).arg("NX").arg("PX").arg(ttl_ms).query_async(conn).await?;
+    Ok(set.is_some())
+}
+
+/// True when the connection broke, so a second try may work. The manager reconnects only after a
+/// command failed on a dead connection; without a second try the first request after Redis came
+/// back would still fail.
+fn worth_retrying<T>(result: &redis::RedisResult<T>) -> bool {
+    matches!(result, Err(e) if e.is_io_error())
+}
+
+#[async_trait]
+impl DedupStore for RedisDedupStore {
+    #[instrument(name = "dedup.try_claim", skip_all, fields(client_id = %client, notification_id = %id))]
+    async fn try_claim(&self, client: &ClientId, id: &NotificationId, ttl: Duration) -> Result<Claim, DedupError> {
+        let key = key(client, id);
+        let token = ClaimToken::random();
+        // Redis refuses `PX 0` and expiry times past the end of its clock: a window below a
+        // millisecond is one millisecond, and one beyond a hundred thousand years is that.
+        let ttl_ms = u64::try_from(ttl.as_millis()).unwrap_or(u64::MAX).clamp(1, 1 << 52);
+        let mut conn = self.conn.clone();
+        let claimed = self
+            .bounded(async {
+                let first = claim_once(&mut conn, &key, token, ttl_ms, false).await;
+                if worth_retrying(&first) { claim_once(&mut conn, &key, token, ttl_ms, true).await } else { first }
+            })
+            .await;
+        match claimed {
+            Ok(true) => Ok(Claim::New(token)),
+            Ok(false) => Ok(Claim::Duplicate),
+            Err(e) => {
+                // The SET may have reached Redis with only its answer lost. The caller answers
+                // 503 and the Relay will retry; a claim left behind would make that retry a
+                // silent duplicate, so take it back if it is there (it can only be ours).
+                let limit = self.timeout;
+                tokio::spawn(async move {
+                    if let Err(e) = bounded(limit, release_claim(&mut conn, &key, token)).await {
+                        warn!(error = %e, "could not take back a claim whose answer was lost; it expires with its window");
+                    }
+                });
+                Err(e)
+            }
+        }
+    }
+
+    #[instrument(name = "dedup.release", skip_all, fields(client_id = %client, notification_id = %id))]
+    async fn release(&self, client: &ClientId, id: &NotificationId, token: ClaimToken) -> Result<(), DedupError> {
+        let key = key(client, id);
+        let mut conn = self.conn.clone();
+        self.bounded(async {
+            let first = release_claim(&mut conn, &key, token).await;
+            // Compare-and-delete is idempotent, so the second try is safe.
+            if worth_retrying(&first) { release_claim(&mut conn, &key, token).await } else { first }
+        })
+        .await
+        .map(|_| ())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keys_keep_pairs_apart() {
+        let k = |c: &str, n: &str| key(&ClientId::parse(c).unwrap(), &NotificationId::parse(n).unwrap());
+        assert_ne!(k("a:b", "c"), k("a", "b:c"));
+        assert_eq!(k("abc", "n"), "push:dedup:3:abc:n");
+    }
+}

@@ -1,0 +1,254 @@
+//! Two real server processes sharing one Postgres and one Redis, as behind a load balancer: a
+//! client registered through one is served by the other, and duplicates sent to both at once are
+//! delivered exactly once.
+
+mod support;
+
+#[cfg(all(feature = "postgres", feature = "redis"))]
+mod with_backends {
+    use std::{
+        fs::File,
+        path::PathBuf,
+        process::{Child, Command, Stdio},
+        time::{Duration, Instant},
+    };
+
+    use serde_json::{Value, json};
+
+    use super::support::{
+        now, relay_key,
+        services::{fresh_database, redis_url, unique},
+        sign_with,
+    };
+
+    /// One `push-server` process, killed when dropped (also when the test panics).
+    struct Instance {
+        name: &'static str,
+        child: Child,
+        base: String,
+        sink: PathBuf,
+        log: PathBuf,
+        http: reqwest::Client,
+    }
+
+    impl Drop for Instance {
+        fn drop(&mut self) {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+            if std::thread::panicking() {
+                eprintln!(
+                    "--- log of instance {} ---\n{}",
+                    self.name,
+                    std::fs::read_to_string(&self.log).unwrap_or_default()
+                );
+            }
+        }
+    }
+
+    fn free_port() -> u16 {
+        std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+    }
+
+    impl Instance {
+        async fn start(name: &'static str, dir: &std::path::Path, database_url: &str, redis_url: &str) -> Instance {
+            let port = free_port();
+            let sink = dir.join(format!("sink-{name}.jsonl"));
+            let log = dir.join(format!("server-{name}.log"));
+            let child = Command::new(env!("CARGO_BIN_EXE_push-server"))
+                // Only what we set: no `.env`, no stray DATABASE_URL from the caller.
+                .env_clear()
+                .current_dir(dir)
+                .env("HOST", "127.0.0.1")
+                .env("PORT", port.to_string())
+                .env("DATABASE_URL", database_url)
+                .env("REDIS_URL", redis_url)
+                .env("RELAY_PUBLIC_KEY", hex::encode(relay_key().verifying_key().to_bytes()))
+                .env("LOG_SINK_PATH", &sink)
+                .env("DATABASE_MAX_CONNECTIONS", "8")
+                .env("RUST_LOG", "warn")
+                .stdin(Stdio::null())
+                .stdout(File::create(&log).unwrap())
+                .stderr(File::create(dir.join(format!("server-{name}.err"))).unwrap())
+                .spawn()
+                .expect("push-server starts");
+            let mut instance = Instance {
+                name,
+                child,
+                base: format!("http://127.0.0.1:{port}"),
+                sink,
+                log,
+                http: reqwest::Client::builder().pool_max_idle_per_host(64).build().unwrap(),
+            };
+            instance.wait_ready().await;
+            instance
+        }
+
+        async fn wait_ready(&mut self) {
+            let deadline = Instant::now() + Duration::from_secs(30);
+            loop {
+                if let Ok(r) = self.http.get(format!("{}/health", self.base)).send().await
+                    && r.status() == 200
+                {
+                    return;
+                }
+                if let Some(status) = self.child.try_wait().unwrap() {
+                    panic!("instance {} exited with {status} before serving", self.name);
+                }
+                assert!(Instant::now() < deadline, "instance {} not ready in time", self.name);
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+        }
+
+        async fn register(&self, client_id: &str, token: &str) -> (u16, Value) {
+            let r = self
+                .http
+                .post(format!("{}/clients", self.base))
+                .header("content-type", "application/json")
+                .body(json!({"client_id": client_id, "type": "fcm", "token": token}).to_string())
+                .send()
+                .await
+                .unwrap();
+            reply(r).await
+        }
+
+        async fn send(&self, client_id: &str, id: &str) -> (u16, Value) {
+            let body = json!({"id": id, "payload": {"topic": "t", "flags": 17, "blob": "opaque"}}).to_string();
+            let ts = now().to_string();
+            let r = self
+                .http
+                .post(format!("{}/clients/{client_id}", self.base))
+                .header("content-type", "application/json")
+                .header("X-Ed25519-Timestamp", &ts)
+                .header("X-Ed25519-Signature", sign_with(&relay_key(), &ts, body.as_bytes()))
+                .body(body)
+                .send()
+                .await
+                .unwrap();
+            reply(r).await
+        }
+
+        /// Sends SIGTERM and waits for a clean exit.
+        async fn terminate(&mut self) {
+            let pid = self.child.id().to_string();
+            assert!(Command::new("kill").args(["-TERM", &pid]).status().unwrap().success());
+            let deadline = Instant::now() + Duration::from_secs(15);
+            loop {
+                if let Some(status) = self.child.try_wait().unwrap() {
+                    assert!(status.success(), "instance {} exited with {status}", self.name);
+                    return;
+                }
+                assert!(Instant::now() < deadline, "instance {} ignored SIGTERM", self.name);
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+        }
+
+        fn deliveries(&self, client_id: &str, id: &str) -> usize {
+            std::fs::read_to_string(&self.sink)
+                .unwrap_or_default()
+                .lines()
+                .map(|l| serde_json::from_str::<Value>(l).unwrap())
+                .filter(|d| d["client_id"] == client_id && d["notification_id"] == id)
+                .count()
+        }
+    }
+
+    async fn reply(r: reqwest::Response) -> (u16, Value) {
+        let status = r.status().as_u16();
+        let text = r.text().await.unwrap();
+        (status, serde_json::from_str(&text).unwrap_or_else(|_| panic!("not JSON: {text}")))
+    }
+
+    fn ok() -> (u16, Value) {
+        (200, json!({"status": "OK"}))
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn two_instances_share_clients_and_deliver_each_id_once() {
+        let Some(db) = fresh_database().await else { return };
+        let Some(redis_url) = redis_url().await else { return };
+        let dir = tempfile::tempdir().unwrap();
+        let mut a = Instance::start("a", dir.path(), &db.url, &redis_url).await;
+        let b = Instance::start("b", dir.path(), &db.url, &redis_url).await;
+        let total = |client: &str, id: &str| a.deliveries(client, id) + b.deliveries(client, id);
+
+        // Registered through A, served by B.
+        let client = unique("scale");
+        let token = unique("tok");
+        assert_eq!(a.register(&client, &token).await, ok());
+        assert_eq!(b.send(&client, "first").await, ok());
+        assert_eq!((a.deliveries(&client, "first"), b.deliveries(&client, "first")), (0, 1));
+
+        // The same id sent 48 times at once, half to each instance: one delivery in all.
+        let sends = (0..48).map(|i| {
+            let instance = if i % 2 == 0 { &a } else { &b };
+            instance.send(&client, "burst")
+        });
+        let answers = futures_join_all(sends).await;
+        assert!(answers.iter().all(|r| *r == ok()), "{answers:?}");
+        assert_eq!(total(&client, "burst"), 1);
+        // And a later retry of it through either instance is still a duplicate.
+        assert_eq!(a.send(&client, "burst").await, ok());
+        assert_eq!(b.send(&client, "first").await, ok());
+        assert_eq!(total(&client, "burst"), 1);
+        assert_eq!(total(&client, "first"), 1);
+
+        // Registrations of one token through both instances at once: all succeed, one owner.
+        let contested = unique("contested");
+        let ids: Vec<String> = (0..16).map(|i| format!("{client}-{i}")).collect();
+        let registrations = ids.iter().enumerate().map(|(i, id)| {
+            let instance = if i % 2 == 0 { &a } else { &b };
+            instance.register(id, &contested)
+        });
+        let answers = futures_join_all(registrations).await;
+        assert!(answers.iter().all(|r| *r == ok()), "{answers:?}");
+        let mut owners = 0;
+        for (i, id) in ids.iter().enumerate() {
+            let instance = if i % 2 == 0 { &b } else { &a };
+            match instance.send(id, "who").await.0 {
+                200 => owners += 1,
+                404 => {}
+                other => panic!("unexpected {other}"),
+            }
+        }
+        assert_eq!(owners, 1);
+
+        // A token moved through B leaves A's client unregistered.
+        assert_eq!(b.register(&unique("thief"), &token).await, ok());
+        assert_eq!(a.send(&client, "after-move").await.0, 404);
+
+        // SIGTERM stops an instance cleanly (pools closed, exit code 0); the other one serves on.
+        a.terminate().await;
+        assert_eq!(b.register(&client, &unique("tok")).await, ok());
+        assert_eq!(b.send(&client, "after-a-left").await, ok());
+
+        drop((a, b));
+        db.drop_database().await;
+    }
+
+    /// Awaits all futures concurrently (tokio has no join_all, and one helper is not worth a
+    /// dependency).
+    async fn futures_join_all<F: Future>(futures: impl Iterator<Item = F>) -> Vec<F::Output> {
+        let mut pinned: Vec<_> = futures.map(Box::pin).collect();
+        let mut results: Vec<Option<F::Output>> = (0..pinned.len()).map(|_| None).collect();
+        std::future::poll_fn(|cx| {
+            let mut pending = false;
+            for (f, slot) in pinned.iter_mut().zip(results.iter_mut()) {
+                if slot.is_none() {
+                    match f.as_mut().poll(cx) {
+                        std::task::Poll::Ready(v) => *slot = Some(v),
+                        std::task::Poll::Pending => pending = true,
+                    }
+                }
+            }
+            if pending { std::task::Poll::Pending } else { std::task::Poll::Ready(()) }
+        })
+        .await;
+        results.into_iter().map(Option::unwrap).collect()
+    }
+}
+
+#[cfg(not(all(feature = "postgres", feature = "redis")))]
+#[test]
+fn scale_out_suite() {
+    support::services::features_missing(&["postgres", "redis"]);
+}

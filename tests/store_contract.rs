@@ -1,0 +1,283 @@
+//! The `ClientRepository` contract, written once and run against every adapter: SQLite always,
+//! Postgres when a test database is available (see `support::services`). An adapter that drifts
+//! from the others fails here.
+
+mod support;
+
+use std::{sync::Arc, time::Duration};
+
+use push_server::{
+    adapters::store::sqlite::{SqliteClientRepository, SqliteOptions},
+    domain::{Client, ClientId, DeviceToken, PushType},
+    ports::{ClientRepository, StoreError},
+};
+use tempfile::TempDir;
+
+/// One adapter under test, plus a way around it to the raw table.
+struct Subject {
+    repo: Arc<dyn ClientRepository>,
+    raw: Raw,
+}
+
+enum Raw {
+    Sqlite {
+        url: String,
+        _dir: TempDir,
+    },
+    #[cfg(feature = "postgres")]
+    Postgres(support::services::TestDatabase),
+}
+
+impl Subject {
+    /// Runs SQL on the table directly, to plant rows the adapter would never write.
+    async fn execute(&self, sql: &'static str) {
+        match &self.raw {
+            Raw::Sqlite { url, .. } => {
+                let pool = sqlx::SqlitePool::connect(url).await.expect("open the SQLite file");
+                sqlx::query(sql).execute(&pool).await.expect("statement runs");
+                pool.close().await;
+            }
+            #[cfg(feature = "postgres")]
+            Raw::Postgres(db) => db.execute(sql).await,
+        }
+    }
+
+    async fn finish(self) {
+        drop(self.repo);
+        match self.raw {
+            Raw::Sqlite { .. } => {}
+            #[cfg(feature = "postgres")]
+            Raw::Postgres(db) => db.drop_database().await,
+        }
+    }
+}
+
+const TIMEOUT: Duration = Duration::from_secs(5);
+
+async fn sqlite() -> Option<Subject> {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}", dir.path().join("clients.db").display());
+    let options = SqliteOptions { max_readers: 4, timeout: TIMEOUT, synchronous_full: false };
+    let repo = SqliteClientRepository::connect(&url, &options).await.expect("SQLite store opens");
+    Some(Subject { repo: Arc::new(repo), raw: Raw::Sqlite { url, _dir: dir } })
+}
+
+#[cfg(feature = "postgres")]
+async fn postgres() -> Option<Subject> {
+    use push_server::adapters::store::postgres::{PostgresClientRepository, PostgresOptions};
+    let db = support::services::fresh_database().await?;
+    let options = PostgresOptions { max_connections: 8, timeout: TIMEOUT };
+    let repo = PostgresClientRepository::connect(&db.url, &options).await.expect("Postgres store opens");
+    Some(Subject { repo: Arc::new(repo), raw: Raw::Postgres(db) })
+}
+
+/// Declares every case once per adapter: `sqlite::case` and `postgres::case`.
+macro_rules! contract {
+    ($($case:ident),* $(,)?) => {
+        mod sqlite {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $case() {
+                    let subject = super::sqlite().await.unwrap();
+                    super::$case(&subject).await;
+                    subject.finish().await;
+                }
+            )*
+        }
+
+        #[cfg(feature = "postgres")]
+        mod postgres {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $case() {
+                    let Some(subject) = super::postgres().await else { return };
+                    super::$case(&subject).await;
+                    subject.finish().await;
+                }
+            )*
+        }
+    };
+}
+
+contract!(
+    find_unknown_is_none,
+    upsert_then_find,
+    upsert_replaces_type_and_token,
+    reregistering_the_same_device_changes_nothing,
+    token_moves_to_the_newest_client,
+    a_replaced_token_is_free_for_others,
+    delete_is_idempotent,
+    delete_if_token_spares_a_replaced_registration,
+    unreadable_rows_are_reported_not_passed_on,
+    concurrent_registrations_of_one_token_leave_one_owner,
+    crossing_registrations_neither_fail_nor_share_a_token,
+    concurrent_writes_to_one_client_settle_on_one_of_them,
+);
+
+#[cfg(not(feature = "postgres"))]
+#[test]
+fn postgres_suite() {
+    support::services::features_missing(&["postgres"]);
+}
+
+fn client(id: &str, push_type: PushType, token: &str) -> Client {
+    Client { id: ClientId::parse(id).unwrap(), push_type, token: DeviceToken::parse(push_type, token).unwrap() }
+}
+
+fn id(s: &str) -> ClientId {
+    ClientId::parse(s).unwrap()
+}
+
+async fn find_unknown_is_none(s: &Subject) {
+    assert_eq!(s.repo.find(&id("nobody")).await, Ok(None));
+}
+
+async fn upsert_then_find(s: &Subject) {
+    let c = client("c1", PushType::Apns, "00ff");
+    s.repo.upsert(&c).await.unwrap();
+    assert_eq!(s.repo.find(&c.id).await, Ok(Some(c)));
+    // Ids are compared exactly.
+    assert_eq!(s.repo.find(&id("C1")).await, Ok(None));
+}
+
+async fn upsert_replaces_type_and_token(s: &Subject) {
+    s.repo.upsert(&client("c1", PushType::Apns, "00ff")).await.unwrap();
+    let newer = client("c1", PushType::Fcm, "fcm-token");
+    s.repo.upsert(&newer).await.unwrap();
+    assert_eq!(s.repo.find(&newer.id).await, Ok(Some(newer)));
+}
+
+async fn reregistering_the_same_device_changes_nothing(s: &Subject) {
+    let c = client("c1", PushType::ApnsSandbox, "abcd");
+    for _ in 0..3 {
+        s.repo.upsert(&c).await.unwrap();
+    }
+    assert_eq!(s.repo.find(&c.id).await, Ok(Some(c)));
+}
+
+async fn token_moves_to_the_newest_client(s: &Subject) {
+    let old = client("old", PushType::Fcm, "shared");
+    let new = client("new", PushType::Fcm, "shared");
+    s.repo.upsert(&old).await.unwrap();
+    s.repo.upsert(&new).await.unwrap();
+    assert_eq!(s.repo.find(&old.id).await, Ok(None), "the old owner is removed");
+    assert_eq!(s.repo.find(&new.id).await, Ok(Some(new)));
+    // The rule is about the token text, whatever the type.
+    let apns = client("apns", PushType::Apns, "beef");
+    let fcm = client("fcm", PushType::Fcm, "beef");
+    s.repo.upsert(&apns).await.unwrap();
+    s.repo.upsert(&fcm).await.unwrap();
+    assert_eq!(s.repo.find(&apns.id).await, Ok(None));
+    assert_eq!(s.repo.find(&fcm.id).await, Ok(Some(fcm)));
+}
+
+async fn a_replaced_token_is_free_for_others(s: &Subject) {
+    s.repo.upsert(&client("a", PushType::Fcm, "t1")).await.unwrap();
+    let a = client("a", PushType::Fcm, "t2");
+    s.repo.upsert(&a).await.unwrap();
+    let b = client("b", PushType::Fcm, "t1");
+    s.repo.upsert(&b).await.unwrap();
+    assert_eq!(s.repo.find(&a.id).await, Ok(Some(a)), "a no longer holds t1, so it stays");
+    assert_eq!(s.repo.find(&b.id).await, Ok(Some(b)));
+}
+
+async fn delete_is_idempotent(s: &Subject) {
+    let c = client("c1", PushType::Fcm, "t");
+    s.repo.upsert(&c).await.unwrap();
+    assert_eq!(s.repo.delete(&c.id).await, Ok(true));
+    assert_eq!(s.repo.find(&c.id).await, Ok(None));
+    assert_eq!(s.repo.delete(&c.id).await, Ok(false));
+    assert_eq!(s.repo.delete(&id("never-there")).await, Ok(false));
+    // The token is free again.
+    s.repo.upsert(&client("c2", PushType::Fcm, "t")).await.unwrap();
+}
+
+async fn delete_if_token_spares_a_replaced_registration(s: &Subject) {
+    let dead = client("c1", PushType::Fcm, "dead");
+    let fresh = client("c1", PushType::Fcm, "fresh");
+    s.repo.upsert(&dead).await.unwrap();
+    s.repo.upsert(&fresh).await.unwrap();
+    assert_eq!(s.repo.delete_if_token(&dead).await, Ok(false), "re-registered meanwhile: kept");
+    assert_eq!(s.repo.find(&fresh.id).await, Ok(Some(fresh.clone())));
+    assert_eq!(s.repo.delete_if_token(&fresh).await, Ok(true));
+    assert_eq!(s.repo.find(&fresh.id).await, Ok(None));
+    assert_eq!(s.repo.delete_if_token(&fresh).await, Ok(false));
+}
+
+async fn unreadable_rows_are_reported_not_passed_on(s: &Subject) {
+    s.execute("INSERT INTO clients (client_id, push_type, token) VALUES ('pigeon', 'carrier-pigeon', 'x')").await;
+    s.execute("INSERT INTO clients (client_id, push_type, token) VALUES ('nothex', 'apns', 'zz')").await;
+    s.execute("INSERT INTO clients (client_id, push_type, token) VALUES ('has space', 'fcm', 'y')").await;
+    for bad in ["pigeon", "nothex"] {
+        assert!(matches!(s.repo.find(&id(bad)).await, Err(StoreError::Corrupt(_))), "{bad}");
+    }
+    // A row whose id is itself invalid can never be asked for; it must not disturb the others.
+    let good = client("good", PushType::Fcm, "z");
+    s.repo.upsert(&good).await.unwrap();
+    assert_eq!(s.repo.find(&good.id).await, Ok(Some(good)));
+    // Unreadable rows can still be removed, and their tokens taken over.
+    assert_eq!(s.repo.delete(&id("pigeon")).await, Ok(true));
+    s.repo.upsert(&client("new-owner", PushType::Fcm, "zz")).await.unwrap();
+    assert_eq!(s.repo.find(&id("nothex")).await, Ok(None));
+}
+
+async fn concurrent_registrations_of_one_token_leave_one_owner(s: &Subject) {
+    const N: usize = 48;
+    let tasks: Vec<_> = (0..N)
+        .map(|i| {
+            let repo = s.repo.clone();
+            tokio::spawn(async move { repo.upsert(&client(&format!("c{i}"), PushType::Fcm, "contested")).await })
+        })
+        .collect();
+    for (i, t) in tasks.into_iter().enumerate() {
+        assert_eq!(t.await.unwrap(), Ok(()), "registration {i} failed");
+    }
+    let mut owners = Vec::new();
+    for i in 0..N {
+        if let Some(c) = s.repo.find(&id(&format!("c{i}"))).await.unwrap() {
+            assert_eq!(c.token.expose(), "contested");
+            owners.push(i);
+        }
+    }
+    assert_eq!(owners.len(), 1, "owners: {owners:?}");
+}
+
+async fn crossing_registrations_neither_fail_nor_share_a_token(s: &Subject) {
+    // a and b swap tokens at the same moment, many times over. Each transaction removes the row
+    // the other is about to update, the classic recipe for a deadlock; whichever runs first,
+    // both end up registered with their new token.
+    for round in 0..20 {
+        let (t1, t2) = (format!("t1-{round}"), format!("t2-{round}"));
+        let a = format!("a{round}");
+        let b = format!("b{round}");
+        s.repo.upsert(&client(&a, PushType::Fcm, &t1)).await.unwrap();
+        s.repo.upsert(&client(&b, PushType::Fcm, &t2)).await.unwrap();
+        let (ra, rb) = (s.repo.clone(), s.repo.clone());
+        let (a2, b2) = (client(&a, PushType::Fcm, &t2), client(&b, PushType::Fcm, &t1));
+        let (x, y) = (a2.clone(), b2.clone());
+        let (ya, yb) = tokio::join!(
+            tokio::spawn(async move { ra.upsert(&x).await }),
+            tokio::spawn(async move { rb.upsert(&y).await })
+        );
+        assert_eq!((ya.unwrap(), yb.unwrap()), (Ok(()), Ok(())), "round {round}");
+        // Whichever committed second removed nobody: the other had already let go of its token.
+        assert_eq!(s.repo.find(&a2.id).await, Ok(Some(a2)), "round {round}");
+        assert_eq!(s.repo.find(&b2.id).await, Ok(Some(b2)), "round {round}");
+    }
+}
+
+async fn concurrent_writes_to_one_client_settle_on_one_of_them(s: &Subject) {
+    const N: usize = 24;
+    let tasks: Vec<_> = (0..N)
+        .map(|i| {
+            let repo = s.repo.clone();
+            tokio::spawn(async move { repo.upsert(&client("one", PushType::Fcm, &format!("tok{i}"))).await })
+        })
+        .collect();
+    for t in tasks {
+        assert_eq!(t.await.unwrap(), Ok(()));
+    }
+    let held = s.repo.find(&id("one")).await.unwrap().expect("registered");
+    let i: usize = held.token.expose().trim_start_matches("tok").parse().unwrap();
+    assert!(i < N);
+}

@@ -47,9 +47,11 @@ install_missing() {
     done
 }
 
-# Runs a command as the PostgreSQL user: postgres refuses to run as root.
+# Runs a command as the PostgreSQL user: postgres refuses to run as root. The Debian package
+# creates that user; a machine with the binaries but without it gets one here.
 as_pg() {
     if [ "$(id -u)" -eq 0 ]; then
+        getent passwd postgres >/dev/null || useradd --system --home-dir /var/lib/postgresql --shell /bin/bash postgres
         runuser -u postgres -- "$@"
     else
         "$@"

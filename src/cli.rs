@@ -6,12 +6,16 @@ use std::{net::IpAddr, path::PathBuf, time::Duration};
 use clap::{Args, Parser, Subcommand};
 
 use crate::app::settings::{
-    ApnsSettings, DEFAULT_DATABASE_URL, DEFAULT_PLACEHOLDER_TITLE, FcmSettings, HttpSettings, ProviderSettings, RelaySettings,
-    Settings, StoreSettings,
+    ApnsSettings, DEFAULT_DATABASE_URL, DEFAULT_PLACEHOLDER_TITLE, FcmSettings, HttpSettings, ProviderSettings,
+    RelaySettings, Settings, StoreSettings,
 };
 
 #[derive(Debug, Parser)]
-#[command(name = "push-server", version, about = "Push-notification gateway: Relay-signed requests in, APNS and FCM deliveries out.")]
+#[command(
+    name = "push-server",
+    version,
+    about = "Push-notification gateway: Relay-signed requests in, APNS and FCM deliveries out."
+)]
 pub struct Cli {
     #[command(subcommand)]
     pub command: Option<Command>,

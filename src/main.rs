@@ -28,10 +28,7 @@ fn main() -> ExitCode {
         Err(e) => {
             // One line: the reason, without clap's usage block.
             let text = e.render().to_string();
-            let reason = text
-                .lines()
-                .find(|l| !l.trim().is_empty())
-                .unwrap_or("invalid arguments");
+            let reason = text.lines().find(|l| !l.trim().is_empty()).unwrap_or("invalid arguments");
             eprintln!("push-server: {}", reason.trim_start_matches("error: "));
             return ExitCode::from(2);
         }
@@ -40,14 +37,7 @@ fn main() -> ExitCode {
         Command::Serve => serve(&cli.config),
         Command::Openapi { format } => {
             let service = http::openapi_service();
-            println!(
-                "{}",
-                if format == "yaml" {
-                    service.spec_yaml()
-                } else {
-                    service.spec()
-                }
-            );
+            println!("{}", if format == "yaml" { service.spec_yaml() } else { service.spec() });
             ExitCode::SUCCESS
         }
     }
@@ -56,11 +46,7 @@ fn main() -> ExitCode {
 fn init_logging(config: &Config) {
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
     if config.json_logs() {
-        fmt()
-            .json()
-            .with_env_filter(filter)
-            .with_current_span(true)
-            .init();
+        fmt().json().with_env_filter(filter).with_current_span(true).init();
     } else {
         fmt().with_env_filter(filter).init();
     }

@@ -39,9 +39,23 @@ fn every_operation_documents_its_status_codes() {
     assert_eq!(codes("/health", "get"), ["200"]);
     assert_eq!(codes("/clients", "post"), ["200", "400", "408", "413", "415", "429", "503"]);
     assert_eq!(codes("/clients/{client_id}", "delete"), ["200", "400", "429", "503"]);
-    assert_eq!(codes("/clients/{client_id}", "post"), ["200", "400", "401", "404", "408", "410", "413", "415", "502", "503"]);
+    assert_eq!(
+        codes("/clients/{client_id}", "post"),
+        ["200", "400", "401", "404", "408", "410", "413", "415", "502", "503"]
+    );
     let send = &doc["paths"]["/clients/{client_id}"]["post"];
-    let headers: Vec<&str> = send["parameters"].as_array().unwrap().iter().filter(|p| p["in"] == "header").map(|p| p["name"].as_str().unwrap()).collect();
+    let headers: Vec<&str> = send["parameters"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|p| p["in"] == "header")
+        .map(|p| p["name"].as_str().unwrap())
+        .collect();
     assert_eq!(headers, ["X-Ed25519-Timestamp", "X-Ed25519-Signature"]);
-    assert!(send["requestBody"]["content"]["application/json"]["schema"]["$ref"].as_str().unwrap().ends_with("SendNotificationRequest"));
+    assert!(
+        send["requestBody"]["content"]["application/json"]["schema"]["$ref"]
+            .as_str()
+            .unwrap()
+            .ends_with("SendNotificationRequest")
+    );
 }

@@ -130,7 +130,9 @@ fn help_lists_commands_and_settings() {
     let out = Command::new(BIN).arg("--help").output().unwrap();
     assert!(out.status.success());
     let text = String::from_utf8(out.stdout).unwrap();
-    for needle in ["serve", "openapi", "DATABASE_URL", "REDIS_URL", "RELAY_PUBLIC_KEY", "VALIDATE_SIGNATURES", "DEDUP_TTL_SECS"] {
+    for needle in
+        ["serve", "openapi", "DATABASE_URL", "REDIS_URL", "RELAY_PUBLIC_KEY", "VALIDATE_SIGNATURES", "DEDUP_TTL_SECS"]
+    {
         assert!(text.contains(needle), "--help lacks {needle}");
     }
 }
@@ -158,7 +160,9 @@ fn start_up_says_what_is_in_use_and_warns_when_signatures_are_off() {
     }
     let _ = child.kill();
     let _ = child.wait();
-    for needle in ["client store: SQLite", "dedup: in memory", "providers: apns -> log_sink", "SIGNATURE CHECKS ARE OFF"] {
+    for needle in
+        ["client store: SQLite", "dedup: in memory", "providers: apns -> log_sink", "SIGNATURE CHECKS ARE OFF"]
+    {
         assert!(seen.contains(needle), "start-up log lacks {needle}:\n{seen}");
     }
 }

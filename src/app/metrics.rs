@@ -50,13 +50,16 @@ impl Metrics {
         let dedup_hits =
             IntCounter::new("push_dedup_hits_total", "Notifications answered as duplicates.").expect("valid metric");
         let provider_duration = HistogramVec::new(
-            HistogramOpts::new("push_provider_duration_seconds", "Time a provider took to accept or refuse a delivery, retries included.")
-                .buckets(BUCKETS.to_vec()),
+            HistogramOpts::new(
+                "push_provider_duration_seconds",
+                "Time a provider took to accept or refuse a delivery, retries included.",
+            )
+            .buckets(BUCKETS.to_vec()),
             &["provider"],
         )
         .expect("valid metric");
-        let build_info = IntGaugeVec::new(Opts::new("push_build_info", "Build information."), &["version"])
-            .expect("valid metric");
+        let build_info =
+            IntGaugeVec::new(Opts::new("push_build_info", "Build information."), &["version"]).expect("valid metric");
         build_info.with_label_values(&[env!("CARGO_PKG_VERSION")]).set(1);
 
         for c in [
@@ -132,7 +135,10 @@ mod tests {
         m.observe_http("send_notification", "POST", 200, Duration::from_millis(1));
         m.record_send("apns", &Ok(SendOutcome::Duplicate));
         let text = m.render();
-        assert!(text.contains(r#"push_http_requests_total{method="POST",route="send_notification",status="200"} 1"#), "{text}");
+        assert!(
+            text.contains(r#"push_http_requests_total{method="POST",route="send_notification",status="200"} 1"#),
+            "{text}"
+        );
         assert!(text.contains("push_dedup_hits_total 1"));
         assert!(text.contains(r#"push_notifications_total{outcome="duplicate",provider="apns"} 1"#));
         assert!(text.contains(r#"push_build_info{version=""#));

@@ -9,10 +9,10 @@ mod register;
 mod send;
 pub mod server;
 pub mod settings;
-mod unregister;
-pub mod wiring;
 #[cfg(test)]
 mod test_support;
+mod unregister;
+pub mod wiring;
 
 use std::{sync::Arc, time::Duration};
 

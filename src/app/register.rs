@@ -71,9 +71,7 @@ impl App {
             }
         };
         match (id, push_type, token) {
-            (Some(id), Some(push_type), Some(token)) if invalid.is_empty() => {
-                Ok(Client { id, push_type, token })
-            }
+            (Some(id), Some(push_type), Some(token)) if invalid.is_empty() => Ok(Client { id, push_type, token }),
             _ => Err(invalid),
         }
     }
@@ -83,10 +81,7 @@ impl App {
         if supported.is_empty() {
             return format!("unsupported push type '{given}'; this server has no push provider configured");
         }
-        format!(
-            "unsupported push type '{given}'; supported: {}",
-            supported.join(", ")
-        )
+        format!("unsupported push type '{given}'; supported: {}", supported.join(", "))
     }
 }
 
@@ -132,9 +127,7 @@ mod tests {
         provider.expect_name().return_const("fcm");
         let providers = crate::app::Providers::default().with(PushType::Fcm, Arc::new(provider));
         let app = app_with(MockClientRepository::new(), MockDedupStore::new(), providers);
-        let RegisterError::Invalid(fields) = app.register(raw("a", "apns", "00")).await.unwrap_err() else {
-            panic!()
-        };
+        let RegisterError::Invalid(fields) = app.register(raw("a", "apns", "00")).await.unwrap_err() else { panic!() };
         assert_eq!(fields.len(), 1);
         assert_eq!(fields[0].description, "unsupported push type 'apns'; supported: fcm");
     }

@@ -82,9 +82,9 @@ pub fn parse_notification(raw: RawNotification<'_>) -> Result<Notification, Vec<
 
     // The blob can only be judged once the flags say whether it is encrypted.
     let payload = match (topic, flags, blob) {
-        (Some(topic), Some(flags), Some(blob)) => Payload::new(topic, flags, blob)
-            .map_err(|e: PayloadError| field("payload.blob", e.to_string()))
-            .ok(),
+        (Some(topic), Some(flags), Some(blob)) => {
+            Payload::new(topic, flags, blob).map_err(|e: PayloadError| field("payload.blob", e.to_string())).ok()
+        }
         _ => None,
     };
     match (id, payload) {
@@ -112,10 +112,8 @@ impl App {
         provider_name: &mut &'static str,
     ) -> Result<SendOutcome, SendError> {
         let client = self.clients.find(&client_id).await?.ok_or(SendError::ClientNotFound)?;
-        let provider = self
-            .providers
-            .get(client.push_type)
-            .ok_or(SendError::ProviderNotConfigured(client.push_type.as_str()))?;
+        let provider =
+            self.providers.get(client.push_type).ok_or(SendError::ProviderNotConfigured(client.push_type.as_str()))?;
         *provider_name = provider.name();
 
         let claim = match self.dedup.try_claim(&client.id, &notification.id, self.dedup_ttl).await? {
@@ -229,8 +227,11 @@ mod tests {
     #[test]
     fn parse_decodes_cleartext_blobs() {
         let blob = STANDARD.encode(r#"{"title":"T","body":"B"}"#);
-        assert!(parse_notification(RawNotification { id: Ok("i"), topic: Ok("t"), flags: Ok(16), blob: Ok(&blob) }).is_ok());
-        let err = parse_notification(RawNotification { id: Ok("i"), topic: Ok("t"), flags: Ok(16), blob: Ok("@@") }).unwrap_err();
+        assert!(
+            parse_notification(RawNotification { id: Ok("i"), topic: Ok("t"), flags: Ok(16), blob: Ok(&blob) }).is_ok()
+        );
+        let err = parse_notification(RawNotification { id: Ok("i"), topic: Ok("t"), flags: Ok(16), blob: Ok("@@") })
+            .unwrap_err();
         assert_eq!(err[0].field, "payload.blob");
     }
 
@@ -294,7 +295,11 @@ mod tests {
     #[tokio::test]
     async fn transient_failure_releases_the_claim_and_keeps_the_client() {
         let mut dedup = dedup_new();
-        dedup.expect_release().with(always(), always(), mockall::predicate::eq(ClaimToken(7))).times(1).returning(|_, _, _| Ok(()));
+        dedup
+            .expect_release()
+            .with(always(), always(), mockall::predicate::eq(ClaimToken(7)))
+            .times(1)
+            .returning(|_, _, _| Ok(()));
         let mut repo = repo_with_client();
         repo.expect_delete_if_token().never();
         let provider = provider_answering(Err(PushError::Unavailable { provider: "apns", reason: "503".into() }));
@@ -311,7 +316,8 @@ mod tests {
         dedup.expect_release().times(1).returning(|_, _, _| Ok(()));
         let mut repo = repo_with_client();
         repo.expect_delete_if_token().withf(|c| c.id.as_str() == "c1").times(1).returning(|_| Ok(true));
-        let provider = provider_answering(Err(PushError::TokenUnregistered { provider: "apns", reason: "Unregistered".into() }));
+        let provider =
+            provider_answering(Err(PushError::TokenUnregistered { provider: "apns", reason: "Unregistered".into() }));
         let app = app_with(repo, dedup, providers_with(provider));
         assert_eq!(app.send(id("c1"), notification()).await, Err(SendError::ClientUnregistered { provider: "apns" }));
     }
@@ -322,7 +328,8 @@ mod tests {
         dedup.expect_release().times(1).returning(|_, _, _| Ok(()));
         let mut repo = repo_with_client();
         repo.expect_delete_if_token().never();
-        let provider = provider_answering(Err(PushError::PayloadRejected { provider: "apns", reason: "too big".into() }));
+        let provider =
+            provider_answering(Err(PushError::PayloadRejected { provider: "apns", reason: "too big".into() }));
         let app = app_with(repo, dedup, providers_with(provider));
         assert!(matches!(app.send(id("c1"), notification()).await, Err(SendError::PayloadRejected { .. })));
     }
@@ -333,7 +340,8 @@ mod tests {
         dedup.expect_release().times(1).returning(|_, _, _| Ok(()));
         let mut repo = repo_with_client();
         repo.expect_delete_if_token().never();
-        let provider = provider_answering(Err(PushError::Credentials { provider: "apns", reason: "InvalidProviderToken".into() }));
+        let provider =
+            provider_answering(Err(PushError::Credentials { provider: "apns", reason: "InvalidProviderToken".into() }));
         let app = app_with(repo, dedup, providers_with(provider));
         assert!(matches!(app.send(id("c1"), notification()).await, Err(SendError::ProviderCredentials { .. })));
     }

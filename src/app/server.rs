@@ -32,7 +32,9 @@ pub async fn start(settings: &Settings) -> Result<RunningServer, StartError> {
         info!("{what}: {choice}");
     }
     if wired.auth.is_disabled() {
-        warn!("!!! SIGNATURE CHECKS ARE OFF (VALIDATE_SIGNATURES=false): anyone can send notifications through this server !!!");
+        warn!(
+            "!!! SIGNATURE CHECKS ARE OFF (VALIDATE_SIGNATURES=false): anyone can send notifications through this server !!!"
+        );
     }
     wired.auth.warm_up().await;
     let state = Arc::new(HttpState {

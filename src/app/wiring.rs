@@ -98,7 +98,9 @@ async fn client_store(
             return Ok(repo);
         }
         #[cfg(not(feature = "sqlite"))]
-        return Err(StartError("DATABASE_URL names SQLite, but this binary was built without the `sqlite` feature".into()));
+        return Err(StartError(
+            "DATABASE_URL names SQLite, but this binary was built without the `sqlite` feature".into(),
+        ));
     }
     if url.starts_with("postgres://") || url.starts_with("postgresql://") {
         #[cfg(feature = "postgres")]
@@ -155,7 +157,9 @@ fn providers(settings: &Settings) -> Result<Providers, StartError> {
             providers = providers.with(PushType::Apns, apns.clone()).with(PushType::ApnsSandbox, apns);
         }
         #[cfg(not(feature = "apns"))]
-        return Err(StartError("APNS credentials are set, but this binary was built without the `apns` feature".into()));
+        return Err(StartError(
+            "APNS credentials are set, but this binary was built without the `apns` feature".into(),
+        ));
     } else if settings.apns.topic.is_some() {
         warn!("APNS_TOPIC is set but no APNS credentials (APNS_KEY_PATH or APNS_CERT_PATH); APNS stays off");
     }
@@ -163,10 +167,13 @@ fn providers(settings: &Settings) -> Result<Providers, StartError> {
         #[cfg(feature = "fcm")]
         {
             use crate::adapters::push::fcm::FcmProvider;
-            providers = providers.with(PushType::Fcm, Arc::new(FcmProvider::from_settings(&settings.fcm, &settings.provider)?));
+            providers =
+                providers.with(PushType::Fcm, Arc::new(FcmProvider::from_settings(&settings.fcm, &settings.provider)?));
         }
         #[cfg(not(feature = "fcm"))]
-        return Err(StartError("FCM_CREDENTIALS_PATH is set, but this binary was built without the `fcm` feature".into()));
+        return Err(StartError(
+            "FCM_CREDENTIALS_PATH is set, but this binary was built without the `fcm` feature".into(),
+        ));
     }
     let any_real = PushType::ALL.iter().any(|t| providers.supports(*t));
     if settings.log_sink.unwrap_or(!any_real) {
@@ -177,7 +184,9 @@ fn providers(settings: &Settings) -> Result<Providers, StartError> {
             }
         }
     } else if settings.log_sink_path.is_some() {
-        warn!("LOG_SINK_PATH is set but the log sink is off (a real provider is configured; set LOG_SINK=true to keep it)");
+        warn!(
+            "LOG_SINK_PATH is set but the log sink is off (a real provider is configured; set LOG_SINK=true to keep it)"
+        );
     }
     Ok(providers)
 }

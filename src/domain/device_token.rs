@@ -88,10 +88,7 @@ mod tests {
     fn length_limits() {
         assert_eq!(DeviceToken::parse(PushType::Fcm, ""), Err(DeviceTokenError::Empty));
         assert!(DeviceToken::parse(PushType::Fcm, &"a".repeat(4096)).is_ok());
-        assert_eq!(
-            DeviceToken::parse(PushType::Fcm, &"a".repeat(4097)),
-            Err(DeviceTokenError::TooLong(4097))
-        );
+        assert_eq!(DeviceToken::parse(PushType::Fcm, &"a".repeat(4097)), Err(DeviceTokenError::TooLong(4097)));
     }
 
     #[test]

@@ -78,10 +78,7 @@ fn required(map: &Map<String, Value>, key: &'static str) -> Result<String, Notif
 }
 
 /// An optional key may be absent or `null`; anything else but a string is an error.
-fn optional(
-    map: &Map<String, Value>,
-    key: &'static str,
-) -> Result<Option<String>, NotifyMessageError> {
+fn optional(map: &Map<String, Value>, key: &'static str) -> Result<Option<String>, NotifyMessageError> {
     match map.get(key) {
         None | Some(Value::Null) => Ok(None),
         Some(Value::String(s)) => Ok(Some(s.clone())),
@@ -120,10 +117,7 @@ mod tests {
         assert_eq!(NotifyMessage::decode("***"), Err(NotifyMessageError::NotBase64));
         assert_eq!(NotifyMessage::decode(&encode("[1]")), Err(NotifyMessageError::NotJsonObject));
         assert_eq!(NotifyMessage::decode(&encode("not json")), Err(NotifyMessageError::NotJsonObject));
-        assert_eq!(
-            NotifyMessage::decode(&encode(r#"{"title":"T"}"#)),
-            Err(NotifyMessageError::MissingField("body"))
-        );
+        assert_eq!(NotifyMessage::decode(&encode(r#"{"title":"T"}"#)), Err(NotifyMessageError::MissingField("body")));
         assert_eq!(
             NotifyMessage::decode(&encode(r#"{"title":1,"body":"B"}"#)),
             Err(NotifyMessageError::MissingField("title"))

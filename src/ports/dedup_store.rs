@@ -39,19 +39,9 @@ pub enum DedupError {
 pub trait DedupStore: Send + Sync {
     /// Claims `(client, id)` for `ttl` in one atomic step: of any number of concurrent callers
     /// (on any number of servers sharing the store), exactly one gets `Claim::New`.
-    async fn try_claim(
-        &self,
-        client: &ClientId,
-        id: &NotificationId,
-        ttl: Duration,
-    ) -> Result<Claim, DedupError>;
+    async fn try_claim(&self, client: &ClientId, id: &NotificationId, ttl: Duration) -> Result<Claim, DedupError>;
 
     /// Gives up a claim made with `token` (delivery failed transiently, so a retry may deliver).
     /// Does nothing when the claim is gone or belongs to another token.
-    async fn release(
-        &self,
-        client: &ClientId,
-        id: &NotificationId,
-        token: ClaimToken,
-    ) -> Result<(), DedupError>;
+    async fn release(&self, client: &ClientId, id: &NotificationId, token: ClaimToken) -> Result<(), DedupError>;
 }

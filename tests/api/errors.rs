@@ -4,7 +4,13 @@ use serde_json::json;
 
 use crate::support::{TestApp, spawn_app, spawn_with};
 
-async fn raw(app: &TestApp, method: reqwest::Method, path: &str, content_type: Option<&str>, body: Vec<u8>) -> crate::support::Reply {
+async fn raw(
+    app: &TestApp,
+    method: reqwest::Method,
+    path: &str,
+    content_type: Option<&str>,
+    body: Vec<u8>,
+) -> crate::support::Reply {
     let mut req = app.http.request(method, app.url(path)).body(body);
     if let Some(ct) = content_type {
         req = req.header("content-type", ct);
@@ -58,15 +64,25 @@ async fn wrong_content_type_is_415() {
     let app = spawn_app().await;
     let body = br#"{"client_id":"a","type":"fcm","token":"t"}"#.to_vec();
     for ct in [Some("text/plain"), Some("application/x-www-form-urlencoded"), None] {
-        assert_envelope(&raw(&app, reqwest::Method::POST, "/clients", ct, body.clone()).await, 415, "unsupported_media_type");
+        assert_envelope(
+            &raw(&app, reqwest::Method::POST, "/clients", ct, body.clone()).await,
+            415,
+            "unsupported_media_type",
+        );
     }
-    assert!(raw(&app, reqwest::Method::POST, "/clients", Some("application/json; charset=utf-8"), body).await.is_ok_envelope());
+    assert!(
+        raw(&app, reqwest::Method::POST, "/clients", Some("application/json; charset=utf-8"), body)
+            .await
+            .is_ok_envelope()
+    );
 }
 
 #[tokio::test]
 async fn malformed_json_and_non_objects_are_400() {
     let app = spawn_app().await;
-    for (body, error) in [("{", "malformed_json"), ("", "malformed_json"), ("[]", "invalid_body"), ("\"x\"", "invalid_body")] {
+    for (body, error) in
+        [("{", "malformed_json"), ("", "malformed_json"), ("[]", "invalid_body"), ("\"x\"", "invalid_body")]
+    {
         let r = raw(&app, reqwest::Method::POST, "/clients", Some("application/json"), body.as_bytes().to_vec()).await;
         assert_envelope(&r, 400, error);
     }
@@ -78,7 +94,11 @@ async fn malformed_json_and_non_objects_are_400() {
 async fn oversized_body_is_413() {
     let app = spawn_app().await;
     let big = json!({"client_id": "a", "type": "fcm", "token": "t".repeat(17 * 1024)}).to_string();
-    assert_envelope(&raw(&app, reqwest::Method::POST, "/clients", Some("application/json"), big.into_bytes()).await, 413, "payload_too_large");
+    assert_envelope(
+        &raw(&app, reqwest::Method::POST, "/clients", Some("application/json"), big.into_bytes()).await,
+        413,
+        "payload_too_large",
+    );
     let r = app.send("a", &"x".repeat(17 * 1024)).await;
     assert_envelope(&r, 413, "payload_too_large");
 }

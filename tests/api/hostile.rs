@@ -100,7 +100,10 @@ async fn slow_bodies_get_408() {
     let base = app.base.clone();
     let reply = tokio::task::spawn_blocking(move || {
         let mut c = raw_connect(&base);
-        c.write_all(b"POST /clients HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{\"cl").unwrap();
+        c.write_all(
+            b"POST /clients HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{\"cl",
+        )
+        .unwrap();
         let mut out = Vec::new();
         let mut buf = [0u8; 1024];
         while let Ok(n) = c.read(&mut buf) {

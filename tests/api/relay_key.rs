@@ -7,7 +7,11 @@ use std::sync::{
 };
 
 use ed25519_dalek::SigningKey;
-use poem::{EndpointExt, Route, get, handler, listener::{Acceptor, Listener, TcpListener}, web::Data};
+use poem::{
+    EndpointExt, Route, get, handler,
+    listener::{Acceptor, Listener, TcpListener},
+    web::Data,
+};
 
 use crate::support::{encrypted, now, sign_with, spawn_with};
 
@@ -24,7 +28,8 @@ fn public_key(state: Data<&KeyServer>) -> String {
 }
 
 async fn key_server(key: &SigningKey) -> (String, KeyServer) {
-    let state = KeyServer { key: Arc::new(Mutex::new(hex::encode(key.verifying_key().to_bytes()))), hits: Arc::default() };
+    let state =
+        KeyServer { key: Arc::new(Mutex::new(hex::encode(key.verifying_key().to_bytes()))), hits: Arc::default() };
     let acceptor = TcpListener::bind("127.0.0.1:0").into_acceptor().await.unwrap();
     let addr = acceptor.local_addr()[0].as_socket_addr().copied().unwrap();
     let app = Route::new().at("/public-key", get(public_key)).data(state.clone());

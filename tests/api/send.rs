@@ -79,7 +79,10 @@ async fn unknown_client_is_404_on_the_path() {
     let app = spawn_app().await;
     let r = app.send("nobody", &encrypted("n")).await;
     assert_eq!(r.status, 404);
-    assert_eq!(r.json()["fields"], json!([{"field": "client_id", "description": "no client is registered under this id", "location": "path"}]));
+    assert_eq!(
+        r.json()["fields"],
+        json!([{"field": "client_id", "description": "no client is registered under this id", "location": "path"}])
+    );
 }
 
 #[tokio::test]
@@ -91,7 +94,9 @@ async fn every_invalid_body_field_is_reported() {
     assert_eq!(r.field_names(), ["id", "payload.topic", "payload.flags", "payload.blob"]);
     let r = app.send("c", &json!({"id": "x".repeat(256)}).to_string()).await;
     assert_eq!(r.field_names(), ["id", "payload.topic", "payload.flags", "payload.blob"]);
-    let r = app.send("c", &json!({"id": "ok", "payload": {"topic": "t", "flags": 4294967296u64, "blob": "b"}}).to_string()).await;
+    let r = app
+        .send("c", &json!({"id": "ok", "payload": {"topic": "t", "flags": 4294967296u64, "blob": "b"}}).to_string())
+        .await;
     assert_eq!(r.field_names(), ["payload.flags"]);
     let r = app.send("c", &json!({"id": "ok", "payload": {"topic": "t", "flags": 1.5, "blob": "b"}}).to_string()).await;
     assert_eq!(r.field_names(), ["payload.flags"]);
@@ -101,7 +106,8 @@ async fn every_invalid_body_field_is_reported() {
 #[tokio::test]
 async fn bad_path_id_and_bad_body_are_reported_together() {
     let app = spawn_app().await;
-    let r = app.send("did:key:", &json!({"id": "", "payload": {"topic": "t", "flags": 1, "blob": "b"}}).to_string()).await;
+    let r =
+        app.send("did:key:", &json!({"id": "", "payload": {"topic": "t", "flags": 1, "blob": "b"}}).to_string()).await;
     assert_eq!(r.status, 400);
     let fields = r.json()["fields"].clone();
     assert_eq!(fields[0]["field"], "client_id");

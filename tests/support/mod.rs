@@ -45,16 +45,16 @@ impl Reply {
 
     /// The `field` names of a FAILED envelope, in order.
     pub fn field_names(&self) -> Vec<String> {
-        self.json()["fields"].as_array().map_or_else(Vec::new, |a| {
-            a.iter().map(|f| f["field"].as_str().unwrap().to_owned()).collect()
-        })
+        self.json()["fields"]
+            .as_array()
+            .map_or_else(Vec::new, |a| a.iter().map(|f| f["field"].as_str().unwrap().to_owned()).collect())
     }
 
     /// The `name`s of a FAILED envelope's `errors`.
     pub fn error_names(&self) -> Vec<String> {
-        self.json()["errors"].as_array().map_or_else(Vec::new, |a| {
-            a.iter().map(|f| f["name"].as_str().unwrap().to_owned()).collect()
-        })
+        self.json()["errors"]
+            .as_array()
+            .map_or_else(Vec::new, |a| a.iter().map(|f| f["name"].as_str().unwrap().to_owned()).collect())
     }
 
     pub fn is_ok_envelope(&self) -> bool {

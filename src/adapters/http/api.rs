@@ -145,7 +145,12 @@ impl Api {
     /// The same `id` for the same client is delivered at most once within the dedup window; a
     /// duplicate is answered `200` without sending. Checks run in this order: signature (401),
     /// body (400), client (404), dedup, delivery.
-    #[oai(path = "/clients/:client_id", method = "post", operation_id = "send_notification", tag = "Tag::Notifications")]
+    #[oai(
+        path = "/clients/:client_id",
+        method = "post",
+        operation_id = "send_notification",
+        tag = "Tag::Notifications"
+    )]
     async fn send(
         &self,
         state: Data<&Arc<HttpState>>,
@@ -183,7 +188,9 @@ impl Api {
                     fields.push(FieldDetail::new("client_id", Location::Path, e.to_string()));
                 }
                 if let Err(invalid) = notification {
-                    fields.extend(invalid.iter().map(|f| FieldDetail::new(f.field, Location::Body, f.description.clone())));
+                    fields.extend(
+                        invalid.iter().map(|f| FieldDetail::new(f.field, Location::Body, f.description.clone())),
+                    );
                 }
                 return SendResponse::BadRequest(Json(Envelope::fields(fields)));
             }
@@ -221,7 +228,9 @@ fn send_failure(e: SendError) -> SendResponse {
         ))),
         SendError::ProviderCredentials { provider, .. } => SendResponse::BadGateway(Json(Envelope::error(
             &format!("{provider}_credentials"),
-            format!("{provider} rejected this server's credentials; the notification can be retried once they are fixed"),
+            format!(
+                "{provider} rejected this server's credentials; the notification can be retried once they are fixed"
+            ),
         ))),
         SendError::ProviderNotConfigured(push_type) => SendResponse::BadGateway(Json(Envelope::error(
             "provider_not_configured",

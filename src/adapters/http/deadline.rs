@@ -14,6 +14,12 @@ pub async fn deadline<E: Endpoint>(next: E, req: Request, limit: Duration) -> Re
         Err(_) => Ok(Response::builder()
             .status(StatusCode::SERVICE_UNAVAILABLE)
             .content_type("application/json; charset=utf-8")
-            .body(Envelope::error("request_timeout", format!("the request did not complete within {} s", limit.as_secs())).json())),
+            .body(
+                Envelope::error(
+                    "request_timeout",
+                    format!("the request did not complete within {} s", limit.as_secs()),
+                )
+                .json(),
+            )),
     }
 }

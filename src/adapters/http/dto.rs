@@ -75,10 +75,9 @@ fn string<'a>(map: &'a Map<String, Value>, key: &str) -> Result<&'a str, &'stati
 fn unsigned_32(map: &Map<String, Value>, key: &str) -> Result<u32, &'static str> {
     match map.get(key) {
         None | Some(Value::Null) => Err("is required"),
-        Some(Value::Number(n)) => n
-            .as_u64()
-            .and_then(|v| u32::try_from(v).ok())
-            .ok_or("must be an unsigned 32-bit integer"),
+        Some(Value::Number(n)) => {
+            n.as_u64().and_then(|v| u32::try_from(v).ok()).ok_or("must be an unsigned 32-bit integer")
+        }
         Some(_) => Err("must be an unsigned 32-bit integer"),
     }
 }
@@ -97,7 +96,11 @@ pub fn read_notification(map: &Map<String, Value>) -> RawNotification<'_> {
             blob: string(payload, "blob"),
         },
         missing => {
-            let why = if matches!(missing, None | Some(Value::Null)) { "is required (payload is missing)" } else { "is required (payload must be an object)" };
+            let why = if matches!(missing, None | Some(Value::Null)) {
+                "is required (payload is missing)"
+            } else {
+                "is required (payload must be an object)"
+            };
             RawNotification { id: string(map, "id"), topic: Err(why), flags: Err(why), blob: Err(why) }
         }
     }

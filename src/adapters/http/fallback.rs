@@ -91,7 +91,10 @@ pub async fn envelope_errors<E: Endpoint>(next: E, req: Request) -> Result<Respo
             // internals, but is bounded all the same.
             let text = resp.into_body().into_string().await.unwrap_or_default();
             let text: String = text.chars().take(200).collect();
-            Envelope::error("bad_request", if text.is_empty() { "the request could not be parsed".to_owned() } else { text })
+            Envelope::error(
+                "bad_request",
+                if text.is_empty() { "the request could not be parsed".to_owned() } else { text },
+            )
         }
         _ => Envelope::error("internal_error", "the server failed to handle the request"),
     };

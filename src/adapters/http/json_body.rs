@@ -7,8 +7,8 @@
 
 use std::{marker::PhantomData, time::Duration};
 
-use poem::{Request, RequestBody, Result};
 use bytes::Bytes;
+use poem::{Request, RequestBody, Result};
 use poem_openapi::{
     ApiExtractor, ApiExtractorType, ExtractParamOptions,
     registry::{MetaMediaType, MetaRequest, MetaSchemaRef, Registry},
@@ -27,11 +27,17 @@ pub struct BodyLimits {
 /// Why a body could not be used as JSON.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum BodyProblem {
-    TooLarge { limit: usize },
+    TooLarge {
+        limit: usize,
+    },
     /// The client did not send the whole body in time (a slow-body attack or a stalled client).
-    TooSlow { timeout: Duration },
+    TooSlow {
+        timeout: Duration,
+    },
     /// Content type missing or not JSON; the body was still read (within the limit).
-    WrongContentType { given: Option<String> },
+    WrongContentType {
+        given: Option<String>,
+    },
     Unreadable(String),
 }
 
@@ -52,7 +58,9 @@ impl BodyProblem {
                     None => "the Content-Type header is missing; send application/json".to_owned(),
                 },
             ),
-            BodyProblem::Unreadable(why) => Envelope::error("unreadable_body", format!("the request body could not be read: {why}")),
+            BodyProblem::Unreadable(why) => {
+                Envelope::error("unreadable_body", format!("the request body could not be read: {why}"))
+            }
         }
     }
 }

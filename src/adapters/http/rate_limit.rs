@@ -7,12 +7,7 @@
 //! and, if that is not enough, forgetting the shard's whole history (erring towards letting
 //! clients through rather than growing without bound).
 
-use std::{
-    collections::HashMap,
-    net::IpAddr,
-    sync::Mutex,
-    time::Duration,
-};
+use std::{collections::HashMap, net::IpAddr, sync::Mutex, time::Duration};
 
 use poem::{Request, web::RemoteAddr};
 use tokio::time::Instant;

@@ -70,7 +70,9 @@ impl RelayAuth {
         let remote = match &self.source {
             KeySource::Disabled => return Ok(()),
             KeySource::Unconfigured => {
-                return Err(signature_field("this server has no Relay public key configured, so no request can be verified"));
+                return Err(signature_field(
+                    "this server has no Relay public key configured, so no request can be verified",
+                ));
             }
             KeySource::Static(key) => {
                 let headers = self.parse(timestamp, signature)?;

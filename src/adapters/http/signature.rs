@@ -40,7 +40,10 @@ impl<'a> SignatureHeaders<'a> {
             }
             Some(text) => match parse_unix_seconds(text) {
                 None => {
-                    problems.push(header_problem(TIMESTAMP_HEADER, "the timestamp must be unix time in seconds, as decimal digits"));
+                    problems.push(header_problem(
+                        TIMESTAMP_HEADER,
+                        "the timestamp must be unix time in seconds, as decimal digits",
+                    ));
                     None
                 }
                 Some(ts) => {
@@ -48,7 +51,10 @@ impl<'a> SignatureHeaders<'a> {
                     if skew > max_skew.as_secs() {
                         problems.push(header_problem(
                             TIMESTAMP_HEADER,
-                            format!("the timestamp is {skew} s from the server clock; at most {} s are accepted", max_skew.as_secs()),
+                            format!(
+                                "the timestamp is {skew} s from the server clock; at most {} s are accepted",
+                                max_skew.as_secs()
+                            ),
                         ));
                         None
                     } else {

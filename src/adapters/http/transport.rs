@@ -72,7 +72,8 @@ where
         let local_addr = local_addr.clone();
         let service = service_fn(move |req: hyper::Request<Incoming>| {
             let endpoint = endpoint.clone();
-            let req: poem::Request = (req, local_addr.clone(), RemoteAddr(Addr::SocketAddr(remote)), Scheme::HTTP).into();
+            let req: poem::Request =
+                (req, local_addr.clone(), RemoteAddr(Addr::SocketAddr(remote)), Scheme::HTTP).into();
             async move {
                 let resp = match endpoint.call(req).await {
                     Ok(resp) => resp,
@@ -81,7 +82,8 @@ where
                 Ok::<_, Infallible>(hyper::Response::<BoxBody<Bytes, std::io::Error>>::from(resp))
             }
         });
-        let connection = graceful.watch(builder.serve_connection_with_upgrades(TokioIo::new(stream), service).into_owned());
+        let connection =
+            graceful.watch(builder.serve_connection_with_upgrades(TokioIo::new(stream), service).into_owned());
         tokio::spawn(async move {
             if let Err(e) = connection.await {
                 debug!(%remote, error = %e, "connection ended with an error");

@@ -14,7 +14,10 @@ use serde_json::json;
 use tracing::info;
 
 use super::render::render;
-use crate::{domain::Delivery, ports::{PushError, PushProvider}};
+use crate::{
+    domain::Delivery,
+    ports::{PushError, PushProvider},
+};
 
 const NAME: &str = "log_sink";
 

@@ -13,7 +13,10 @@ pub enum Attempt<T> {
     Done(T),
     /// Worth trying again (429, 5xx, timeout, reset, a refreshed credential). `after` is the
     /// provider's `Retry-After`, if it sent one.
-    Retry { error: PushError, after: Option<Duration> },
+    Retry {
+        error: PushError,
+        after: Option<Duration>,
+    },
     /// Final: retrying cannot help (dead token, rejected payload).
     Fail(PushError),
 }
@@ -141,7 +144,11 @@ mod tests {
         let started = Instant::now();
         let result = policy()
             .run(|n| async move {
-                if n == 1 { Attempt::Retry { error: transient(), after: Some(Duration::from_secs(3)) } } else { Attempt::Done(n) }
+                if n == 1 {
+                    Attempt::Retry { error: transient(), after: Some(Duration::from_secs(3)) }
+                } else {
+                    Attempt::Done(n)
+                }
             })
             .await;
         assert_eq!(result, Ok(2));

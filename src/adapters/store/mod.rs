@@ -1,8 +1,8 @@
 //! `ClientRepository` adapters: SQLite (embedded default) and Postgres (shared by several servers).
 
-mod row;
 #[cfg(feature = "postgres")]
 pub mod postgres;
+mod row;
 #[cfg(feature = "sqlite")]
 pub mod sqlite;
 

@@ -5,7 +5,10 @@ pub mod fcm;
 
 use serde_json::Value;
 
-use crate::{domain::{Delivery, PushType}, ports::PushError};
+use crate::{
+    domain::{Delivery, PushType},
+    ports::PushError,
+};
 
 /// APNS and FCM both refuse messages over 4 KiB; the limit is enforced before any network call.
 pub const MAX_PROVIDER_PAYLOAD_BYTES: usize = 4096;
@@ -29,7 +32,9 @@ pub fn check_size(message: &Value, provider: &'static str) -> Result<(), PushErr
     if len > MAX_PROVIDER_PAYLOAD_BYTES {
         return Err(PushError::PayloadRejected {
             provider,
-            reason: format!("the provider message would be {len} bytes; at most {MAX_PROVIDER_PAYLOAD_BYTES} are allowed"),
+            reason: format!(
+                "the provider message would be {len} bytes; at most {MAX_PROVIDER_PAYLOAD_BYTES} are allowed"
+            ),
         });
     }
     Ok(())

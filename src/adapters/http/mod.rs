@@ -8,6 +8,7 @@ mod fallback;
 mod json_body;
 mod observe;
 pub mod relay_auth;
+pub mod request_id;
 mod responses;
 pub mod signature;
 

@@ -4,6 +4,7 @@
 mod binary;
 mod cli;
 mod deploy;
+mod docs_browser;
 mod logs;
 #[cfg(feature = "otel")]
 mod otlp_proto;

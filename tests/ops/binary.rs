@@ -5,7 +5,7 @@ use std::{
     io::{BufRead, BufReader, Read, Write},
     net::TcpStream,
     path::Path,
-    process::{Child, Command, Output, Stdio},
+    process::{Child, Command, ExitStatus, Output, Stdio},
     sync::{Arc, Mutex},
     time::{Duration, Instant},
 };
@@ -96,15 +96,16 @@ impl Server {
         }
     }
 
-    /// Asks the server to stop (SIGTERM) and returns how long it took to exit.
-    pub fn terminate(mut self) -> Duration {
+    /// Asks the server to stop (SIGTERM, as `docker stop` does) and returns how long it took to
+    /// exit, and how it exited.
+    pub fn terminate(&mut self) -> (Duration, ExitStatus) {
         let started = Instant::now();
         let killed = Command::new("kill").args(["-TERM", &self.child.id().to_string()]).status().unwrap();
         assert!(killed.success());
         let deadline = started + Duration::from_secs(30);
         loop {
-            if self.child.try_wait().unwrap().is_some() {
-                return started.elapsed();
+            if let Some(status) = self.child.try_wait().unwrap() {
+                return (started.elapsed(), status);
             }
             assert!(Instant::now() < deadline, "the server did not stop on SIGTERM");
             std::thread::sleep(Duration::from_millis(20));

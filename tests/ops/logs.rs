@@ -105,3 +105,15 @@ fn rust_log_filters_lines() {
     assert!(lines.iter().all(|l| !l.contains("quiet-1")), "{lines:?}");
     assert!(parse_all(&lines).iter().all(|l| l["level"] != "INFO"));
 }
+
+#[test]
+fn sigterm_drains_and_says_so() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut server = start(dir.path(), &[("RUST_LOG", "info"), ("VALIDATE_SIGNATURES", "false")]);
+    assert_eq!(get(server.port, "/health").status, 200);
+    let (took, status) = server.terminate();
+    assert!(status.success(), "a requested stop is a clean exit: {status}");
+    assert!(took < std::time::Duration::from_secs(5), "an idle server stops at once, took {took:?}");
+    let lines = server.wait_for_line("saying it stopped", |l| l.contains("push-server stopped"));
+    assert!(lines.iter().any(|l| l.contains("shutdown requested")), "{lines:?}");
+}

@@ -165,7 +165,7 @@ fn an_unreachable_collector_breaks_nothing() {
     // A port nothing listens on: every export fails, quickly.
     let dead = super::binary::free_port();
     let dir = tempfile::tempdir().unwrap();
-    let server = start(
+    let mut server = start(
         dir.path(),
         &[
             ("OTEL_EXPORTER_OTLP_ENDPOINT", &format!("http://127.0.0.1:{dead}")),
@@ -190,7 +190,8 @@ fn an_unreachable_collector_breaks_nothing() {
         );
         assert!(started.elapsed() < Duration::from_secs(1), "a request waited on the collector");
     }
-    let stopped_in = server.terminate();
+    let (stopped_in, status) = server.terminate();
+    assert!(status.success(), "{status}");
     assert!(stopped_in < Duration::from_secs(8), "shutdown waited {stopped_in:?} on the collector");
 }
 

@@ -29,6 +29,13 @@ pub fn run(config: &Config) -> ExitCode {
     };
     info!("traces: {}", telemetry.describe());
     let code = runtime.block_on(async {
+        let stop_requested = match shutdown_signal() {
+            Ok(signal) => signal,
+            Err(e) => {
+                eprintln!("push-server: cannot install the signal handlers: {e}");
+                return ExitCode::FAILURE;
+            }
+        };
         let running = match server::start(&config.settings()).await {
             Ok(running) => running,
             Err(e) => {
@@ -37,7 +44,7 @@ pub fn run(config: &Config) -> ExitCode {
                 return ExitCode::FAILURE;
             }
         };
-        shutdown_signal().await;
+        stop_requested.await;
         info!("shutdown requested; finishing in-flight requests");
         running.shutdown().await;
         ExitCode::SUCCESS
@@ -47,17 +54,24 @@ pub fn run(config: &Config) -> ExitCode {
     code
 }
 
-async fn shutdown_signal() {
-    let ctrl_c = tokio::signal::ctrl_c();
+/// Installs the SIGTERM and Ctrl-C handlers now, before the server accepts anything, so that a
+/// stop requested right after start-up is a graceful stop rather than the signal's default
+/// (immediate death); returns the future that resolves on either signal.
+fn shutdown_signal() -> std::io::Result<impl Future<Output = ()>> {
     #[cfg(unix)]
     {
-        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
-            .expect("SIGTERM handler installs");
-        tokio::select! {
-            _ = ctrl_c => {}
-            _ = term.recv() => {}
-        }
+        use tokio::signal::unix::{SignalKind, signal};
+        let mut term = signal(SignalKind::terminate())?;
+        let mut interrupt = signal(SignalKind::interrupt())?;
+        Ok(async move {
+            tokio::select! {
+                _ = term.recv() => {}
+                _ = interrupt.recv() => {}
+            }
+        })
     }
     #[cfg(not(unix))]
-    let _ = ctrl_c.await;
+    Ok(async {
+        let _ = tokio::signal::ctrl_c().await;
+    })
 }

@@ -14,7 +14,7 @@ use crate::{
 
 pub fn run(config: &Config) -> ExitCode {
     let format = if config.json_logs() { LogFormat::Json } else { LogFormat::Text };
-    if let Err(e) = telemetry::init(format, LogTarget::Stderr, "warn") {
+    if let Err(e) = telemetry::init(format, LogTarget::Stderr, "warn", false) {
         eprintln!("push-server: {e}");
         return ExitCode::FAILURE;
     }

@@ -12,7 +12,7 @@ use crate::{
 pub fn run(config: &Config) -> ExitCode {
     let format = if config.json_logs() { LogFormat::Json } else { LogFormat::Text };
     // Stdout is for the result; warnings go to stderr.
-    if let Err(e) = telemetry::init(format, LogTarget::Stderr, "warn") {
+    if let Err(e) = telemetry::init(format, LogTarget::Stderr, "warn", false) {
         eprintln!("push-server: {e}");
         return ExitCode::FAILURE;
     }

@@ -13,7 +13,7 @@ use crate::{
 
 pub fn run(config: &Config) -> ExitCode {
     let format = if config.json_logs() { LogFormat::Json } else { LogFormat::Text };
-    let telemetry = match telemetry::init(format, LogTarget::Stdout, "info") {
+    let telemetry = match telemetry::init(format, LogTarget::Stdout, "info", true) {
         Ok(t) => t,
         Err(e) => {
             eprintln!("push-server: {e}");

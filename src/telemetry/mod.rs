@@ -43,11 +43,18 @@ pub struct Telemetry {
 }
 
 /// Installs the global subscriber. `default_filter` applies when `RUST_LOG` is unset or invalid.
-/// Trace export starts only when the environment asks for it (see [`Traces`]); a setting that
-/// cannot work is an error, in one line.
-pub fn init(format: LogFormat, target: LogTarget, default_filter: &str) -> Result<Telemetry, String> {
+/// With `export_traces` (the server), trace export starts when the environment asks for it (see
+/// [`Traces`]); the one-shot commands pass `false`, as their few spans are not worth an exporter,
+/// but the trace settings are checked all the same. A setting that cannot work is an error, in
+/// one line.
+pub fn init(
+    format: LogFormat,
+    target: LogTarget,
+    default_filter: &str,
+    export_traces: bool,
+) -> Result<Telemetry, String> {
+    let (otel_layer, traces) = otlp::layer(export_traces)?;
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default_filter));
-    let (otel_layer, traces) = otlp::layer()?;
     let writer = move || -> Box<dyn Write> {
         match target {
             LogTarget::Stdout => Box::new(std::io::stdout()),

@@ -104,10 +104,17 @@ pub fn check() -> Result<String, String> {
 
 /// The layer that turns tracing spans into OpenTelemetry spans, when export is configured.
 #[allow(clippy::type_complexity)]
-pub fn layer<S>() -> Result<(Option<OpenTelemetryLayer<S, opentelemetry_sdk::trace::Tracer>>, Traces), String>
+/// Without `export`, only checks the settings.
+pub fn layer<S>(
+    export: bool,
+) -> Result<(Option<OpenTelemetryLayer<S, opentelemetry_sdk::trace::Tracer>>, Traces), String>
 where
     S: tracing::Subscriber + for<'a> LookupSpan<'a>,
 {
+    if !export {
+        check()?;
+        return Ok((None, Traces { export: None }));
+    }
     let Some(endpoint) = configured_endpoint()? else {
         return Ok((None, Traces { export: None }));
     };

@@ -14,5 +14,8 @@ eval "$envs"                                # PUSH_TEST_DATABASE_URL, PUSH_TEST_
 echo "== every test with every feature (SQLite + Postgres, memory + Redis, log sink + APNS + FCM fakes)"
 PUSH_TEST_REQUIRE_SERVICES=1 cargo test --locked --all-features
 
+echo "== Swagger UI at /docs rendered in headless Chromium (installs Debian's chromium if missing)"
+scripts/check-docs-browser.sh --all-features
+
 echo "== default features (the embedded build a fresh checkout runs)"
 cargo test --locked

@@ -1,9 +1,17 @@
 //! The command line: subcommands and every setting as a flag or environment variable (a `.env`
-//! file in the working directory adds to the environment). Turns them into `app::settings`.
+//! file in the working directory adds to the environment). Turns them into `app::settings`. Each
+//! command's implementation is its own file under `cli/`.
 
 use std::{net::IpAddr, path::PathBuf, time::Duration};
 
 use clap::{Args, Parser, Subcommand};
+
+pub mod check_config;
+pub mod keygen;
+pub mod migrate;
+pub mod openapi;
+pub mod send;
+pub mod serve;
 
 use crate::app::settings::{
     ApnsSettings, DEFAULT_DATABASE_URL, DEFAULT_PLACEHOLDER_TITLE, FcmSettings, HttpSettings, ProviderSettings,
@@ -33,6 +41,15 @@ pub enum Command {
         #[arg(long, default_value = "json", value_parser = ["json", "yaml"])]
         format: String,
     },
+    /// Apply the client store's migrations (DATABASE_URL) and exit.
+    Migrate,
+    /// Build everything the server would (store, dedup, providers, Relay key, traces) without
+    /// listening; print what would be used, or exit non-zero with the reason.
+    CheckConfig,
+    /// Print a fresh Ed25519 key pair for a test Relay (RELAY_PRIVATE_KEY and RELAY_PUBLIC_KEY).
+    Keygen,
+    /// Sign a test notification with a Relay key and send it to a running server.
+    Send(send::SendArgs),
 }
 
 /// `true`/`1` or `false`/`0`, in any case; anything else is refused.

@@ -19,10 +19,13 @@
 //! - [`adapters::store`]: `ClientRepository` on SQLite and Postgres.
 //! - [`adapters::dedup`]: `DedupStore` in memory and on Redis.
 //! - [`adapters::push`]: `PushProvider` for APNS, FCM and the log sink, and the message renderers.
-//! - [`cli`]: the command line and configuration.
+//! - [`cli`]: the command line and configuration; one file per command under `cli/`.
+//! - [`telemetry`]: logs (text or JSON lines, `RUST_LOG`) and, with the `otel` feature, OTLP
+//!   trace export and W3C `traceparent` propagation.
 
 pub mod adapters;
 pub mod app;
 pub mod cli;
 pub mod domain;
 pub mod ports;
+pub mod telemetry;

@@ -7,8 +7,6 @@ use prometheus::{
     Encoder, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGaugeVec, Opts, Registry, TextEncoder,
 };
 
-use super::{SendError, SendOutcome};
-
 /// Latency buckets from 0.5 ms to 10 s: the send path is sub-millisecond locally, providers take
 /// tens to hundreds of milliseconds, and retries can take seconds.
 const BUCKETS: &[f64] = &[0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0];
@@ -20,6 +18,9 @@ pub struct Metrics {
     notifications: IntCounterVec,
     dedup_hits: IntCounter,
     provider_duration: HistogramVec,
+    provider_retries: IntCounterVec,
+    store_errors: IntCounterVec,
+    dedup_errors: IntCounterVec,
 }
 
 impl Default for Metrics {
@@ -42,9 +43,11 @@ impl Metrics {
             &["route", "status"],
         )
         .expect("valid metric");
+        // Every label below takes values from a fixed set (push types, provider names, outcome
+        // and operation names), so the number of series is bounded whatever callers send.
         let notifications = IntCounterVec::new(
-            Opts::new("push_notifications_total", "Notifications by provider and outcome."),
-            &["provider", "outcome"],
+            Opts::new("push_notifications_total", "Notifications by push type, provider and outcome."),
+            &["push_type", "provider", "outcome"],
         )
         .expect("valid metric");
         let dedup_hits =
@@ -55,12 +58,28 @@ impl Metrics {
                 "Time a provider took to accept or refuse a delivery, retries included.",
             )
             .buckets(BUCKETS.to_vec()),
+            &["provider", "outcome"],
+        )
+        .expect("valid metric");
+        let provider_retries = IntCounterVec::new(
+            Opts::new("push_provider_retries_total", "Provider calls retried after a transient failure."),
             &["provider"],
         )
         .expect("valid metric");
+        let store_errors = IntCounterVec::new(
+            Opts::new("push_store_errors_total", "Client-store calls that failed (unavailable, timed out)."),
+            &["operation"],
+        )
+        .expect("valid metric");
+        let dedup_errors = IntCounterVec::new(
+            Opts::new("push_dedup_errors_total", "Dedup-store calls that failed (unavailable, timed out)."),
+            &["operation"],
+        )
+        .expect("valid metric");
         let build_info =
-            IntGaugeVec::new(Opts::new("push_build_info", "Build information."), &["version"]).expect("valid metric");
-        build_info.with_label_values(&[env!("CARGO_PKG_VERSION")]).set(1);
+            IntGaugeVec::new(Opts::new("push_build_info", "Build information: always 1."), &["version", "features"])
+                .expect("valid metric");
+        build_info.with_label_values(&[env!("CARGO_PKG_VERSION"), super::wiring::compiled_features().as_str()]).set(1);
 
         for c in [
             Box::new(http_requests.clone()) as Box<dyn prometheus::core::Collector>,
@@ -68,11 +87,24 @@ impl Metrics {
             Box::new(notifications.clone()),
             Box::new(dedup_hits.clone()),
             Box::new(provider_duration.clone()),
+            Box::new(provider_retries.clone()),
+            Box::new(store_errors.clone()),
+            Box::new(dedup_errors.clone()),
             Box::new(build_info),
         ] {
             registry.register(c).expect("metric names are unique");
         }
-        Self { registry, http_requests, http_duration, notifications, dedup_hits, provider_duration }
+        Self {
+            registry,
+            http_requests,
+            http_duration,
+            notifications,
+            dedup_hits,
+            provider_duration,
+            provider_retries,
+            store_errors,
+            dedup_errors,
+        }
     }
 
     pub fn observe_http(&self, route: &str, method: &str, status: u16, elapsed: Duration) {
@@ -82,26 +114,29 @@ impl Metrics {
         self.http_duration.with_label_values(&[route, status]).observe(elapsed.as_secs_f64());
     }
 
-    pub fn record_send(&self, provider: &str, result: &Result<SendOutcome, SendError>) {
-        let outcome = match result {
-            Ok(SendOutcome::Delivered) => "delivered",
-            Ok(SendOutcome::Duplicate) => {
-                self.dedup_hits.inc();
-                "duplicate"
-            }
-            Err(SendError::ClientNotFound) => "client_not_found",
-            Err(SendError::ClientUnregistered { .. }) => "token_unregistered",
-            Err(SendError::PayloadRejected { .. }) => "payload_rejected",
-            Err(SendError::ProviderUnavailable { .. }) => "provider_unavailable",
-            Err(SendError::ProviderCredentials { .. }) => "provider_credentials",
-            Err(SendError::ProviderNotConfigured(_)) => "provider_not_configured",
-            Err(SendError::StorageUnavailable(_)) => "storage_unavailable",
-        };
-        self.notifications.with_label_values(&[provider, outcome]).inc();
+    /// Counts one send by how it ended; `outcome` is [`super::send_outcome_label`]'s.
+    pub fn record_send(&self, push_type: &str, provider: &str, outcome: &str) {
+        if outcome == "duplicate" {
+            self.dedup_hits.inc();
+        }
+        self.notifications.with_label_values(&[push_type, provider, outcome]).inc();
     }
 
-    pub fn observe_provider(&self, provider: &str, elapsed: Duration) {
-        self.provider_duration.with_label_values(&[provider]).observe(elapsed.as_secs_f64());
+    pub fn observe_provider(&self, provider: &str, outcome: &str, elapsed: Duration, retries: u32) {
+        self.provider_duration.with_label_values(&[provider, outcome]).observe(elapsed.as_secs_f64());
+        if retries > 0 {
+            self.provider_retries.with_label_values(&[provider]).inc_by(u64::from(retries));
+        }
+    }
+
+    /// A client-store call failed; `operation` is the port method (`find`, `upsert`, ...).
+    pub fn store_error(&self, operation: &'static str) {
+        self.store_errors.with_label_values(&[operation]).inc();
+    }
+
+    /// A dedup-store call failed; `operation` is the port method (`try_claim`, `release`).
+    pub fn dedup_error(&self, operation: &'static str) {
+        self.dedup_errors.with_label_values(&[operation]).inc();
     }
 
     /// The Prometheus text exposition of every metric.
@@ -133,14 +168,21 @@ mod tests {
     fn renders_counts_with_labels() {
         let m = Metrics::new();
         m.observe_http("send_notification", "POST", 200, Duration::from_millis(1));
-        m.record_send("apns", &Ok(SendOutcome::Duplicate));
+        m.record_send("apns", "apns", "duplicate");
+        m.observe_provider("fcm", "unavailable", Duration::from_millis(5), 2);
+        m.store_error("find");
+        m.dedup_error("try_claim");
         let text = m.render();
         assert!(
             text.contains(r#"push_http_requests_total{method="POST",route="send_notification",status="200"} 1"#),
             "{text}"
         );
         assert!(text.contains("push_dedup_hits_total 1"));
-        assert!(text.contains(r#"push_notifications_total{outcome="duplicate",provider="apns"} 1"#));
-        assert!(text.contains(r#"push_build_info{version=""#));
+        assert!(text.contains(r#"push_notifications_total{outcome="duplicate",provider="apns",push_type="apns"} 1"#));
+        assert!(text.contains(r#"push_provider_duration_seconds_count{outcome="unavailable",provider="fcm"} 1"#));
+        assert!(text.contains(r#"push_provider_retries_total{provider="fcm"} 2"#));
+        assert!(text.contains(r#"push_store_errors_total{operation="find"} 1"#));
+        assert!(text.contains(r#"push_dedup_errors_total{operation="try_claim"} 1"#));
+        assert!(text.contains(r#"push_build_info{features=""#), "{text}");
     }
 }

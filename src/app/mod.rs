@@ -20,7 +20,7 @@ pub use invalid_field::InvalidField;
 pub use metrics::Metrics;
 pub use providers::Providers;
 pub use register::{RawRegistration, RegisterError};
-pub use send::{RawNotification, SendError, SendOutcome, parse_notification};
+pub use send::{RawNotification, SendError, SendOutcome, parse_notification, send_outcome_label};
 pub use unregister::UnregisterError;
 
 use crate::ports::{ClientRepository, DedupStore};

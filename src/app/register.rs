@@ -1,6 +1,6 @@
 //! Use case: register a device (upsert; a token moves to its newest client).
 
-use tracing::{info, instrument};
+use tracing::{Span, field::Empty, info, instrument};
 
 use super::{App, InvalidField};
 use crate::{
@@ -27,10 +27,20 @@ pub enum RegisterError {
 
 impl App {
     /// Checks every field, then stores the client durably.
-    #[instrument(name = "register", skip_all)]
+    #[instrument(name = "register", skip_all, fields(client_id = Empty, push_type = Empty, outcome = Empty))]
     pub async fn register(&self, raw: RawRegistration<'_>) -> Result<(), RegisterError> {
-        let client = self.parse_registration(raw).map_err(RegisterError::Invalid)?;
-        self.clients.upsert(&client).await?;
+        let span = Span::current();
+        let client = self.parse_registration(raw).map_err(|e| {
+            span.record("outcome", "invalid");
+            RegisterError::Invalid(e)
+        })?;
+        span.record("client_id", tracing::field::display(&client.id));
+        span.record("push_type", client.push_type.as_str());
+        self.clients.upsert(&client).await.inspect_err(|_| {
+            span.record("outcome", "storage_unavailable");
+            self.metrics.store_error("upsert");
+        })?;
+        span.record("outcome", "registered");
         info!(client_id = %client.id, push_type = %client.push_type, "client registered");
         Ok(())
     }

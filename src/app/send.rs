@@ -2,10 +2,11 @@
 
 use std::time::Instant;
 
-use tracing::{Instrument, info, info_span, warn};
+use tracing::{Instrument, Span, field::Empty, info, info_span, warn};
 
 use super::{App, InvalidField};
 use crate::{
+    adapters::push::retry::count_retries,
     domain::{Client, ClientId, Delivery, Flags, Notification, NotificationId, Payload, PayloadError, Topic},
     ports::{Claim, ClaimToken, DedupError, PushError, StoreError},
 };
@@ -93,15 +94,56 @@ pub fn parse_notification(raw: RawNotification<'_>) -> Result<Notification, Vec<
     }
 }
 
+/// The `outcome` of a send, as metrics and spans label it: a fixed set of names.
+pub fn send_outcome_label(result: &Result<SendOutcome, SendError>) -> &'static str {
+    match result {
+        Ok(SendOutcome::Delivered) => "delivered",
+        Ok(SendOutcome::Duplicate) => "duplicate",
+        Err(SendError::ClientNotFound) => "client_not_found",
+        Err(SendError::ClientUnregistered { .. }) => "token_unregistered",
+        Err(SendError::PayloadRejected { .. }) => "payload_rejected",
+        Err(SendError::ProviderUnavailable { .. }) => "provider_unavailable",
+        Err(SendError::ProviderCredentials { .. }) => "provider_credentials",
+        Err(SendError::ProviderNotConfigured(_)) => "provider_not_configured",
+        Err(SendError::StorageUnavailable(_)) => "storage_unavailable",
+    }
+}
+
+/// How one provider call ended, for the `provider.send` span and the provider metrics.
+fn push_outcome_label(result: &Result<(), PushError>) -> &'static str {
+    match result {
+        Ok(()) => "delivered",
+        Err(PushError::TokenUnregistered { .. }) => "token_unregistered",
+        Err(PushError::PayloadRejected { .. }) => "payload_rejected",
+        Err(PushError::Unavailable { .. }) => "unavailable",
+        Err(PushError::Credentials { .. }) => "credentials",
+    }
+}
+
+/// The metric labels of a send, filled in as the client and its provider become known.
+struct SendLabels {
+    push_type: &'static str,
+    provider: &'static str,
+}
+
 impl App {
     /// Finds the client, claims the notification id, delivers, and settles the claim and the
     /// client according to the provider's answer. Checks run so that the cheapest failure comes
     /// first and nothing partial is left behind.
     pub async fn send(&self, client_id: ClientId, notification: Notification) -> Result<SendOutcome, SendError> {
-        let span = info_span!("send", client_id = %client_id, notification_id = %notification.id);
-        let mut provider_name = "none";
-        let result = self.send_inner(client_id, notification, &mut provider_name).instrument(span).await;
-        self.metrics.record_send(provider_name, &result);
+        let span = info_span!(
+            "send",
+            client_id = %client_id,
+            notification_id = %notification.id,
+            push_type = Empty,
+            provider = Empty,
+            outcome = Empty,
+        );
+        let mut labels = SendLabels { push_type: "unknown", provider: "none" };
+        let result = self.send_inner(client_id, notification, &mut labels).instrument(span.clone()).await;
+        let outcome = send_outcome_label(&result);
+        span.record("outcome", outcome);
+        self.metrics.record_send(labels.push_type, labels.provider, outcome);
         result
     }
 
@@ -109,14 +151,38 @@ impl App {
         &self,
         client_id: ClientId,
         notification: Notification,
-        provider_name: &mut &'static str,
+        labels: &mut SendLabels,
     ) -> Result<SendOutcome, SendError> {
-        let client = self.clients.find(&client_id).await?.ok_or(SendError::ClientNotFound)?;
+        let client = self
+            .clients
+            .find(&client_id)
+            .await
+            .inspect_err(|_| self.metrics.store_error("find"))?
+            .ok_or(SendError::ClientNotFound)?;
+        labels.push_type = client.push_type.as_str();
+        Span::current().record("push_type", labels.push_type);
         let provider =
             self.providers.get(client.push_type).ok_or(SendError::ProviderNotConfigured(client.push_type.as_str()))?;
-        *provider_name = provider.name();
+        labels.provider = provider.name();
+        Span::current().record("provider", labels.provider);
 
-        let claim = match self.dedup.try_claim(&client.id, &notification.id, self.dedup_ttl).await? {
+        let claim_span = info_span!(
+            "dedup.try_claim",
+            client_id = %client.id,
+            notification_id = %notification.id,
+            outcome = Empty,
+        );
+        let claimed =
+            self.dedup.try_claim(&client.id, &notification.id, self.dedup_ttl).instrument(claim_span.clone()).await;
+        claim_span.record(
+            "outcome",
+            match &claimed {
+                Ok(Claim::New(_)) => "new",
+                Ok(Claim::Duplicate) => "duplicate",
+                Err(_) => "error",
+            },
+        );
+        let claim = match claimed.inspect_err(|_| self.metrics.dedup_error("try_claim"))? {
             Claim::Duplicate => {
                 info!("duplicate notification id; not sent again");
                 return Ok(SendOutcome::Duplicate);
@@ -130,9 +196,22 @@ impl App {
             token: client.token.clone(),
             notification,
         };
+        // Never the token or the payload: ids, type and outcome are what a trace needs.
+        let provider_span = info_span!(
+            "provider.send",
+            provider = provider.name(),
+            push_type = %client.push_type,
+            client_id = %client.id,
+            notification_id = %delivery.notification.id,
+            outcome = Empty,
+            retries = Empty,
+        );
         let started = Instant::now();
-        let sent = provider.send(&delivery).await;
-        self.metrics.observe_provider(provider.name(), started.elapsed());
+        let (sent, retries) = count_retries(provider.send(&delivery)).instrument(provider_span.clone()).await;
+        let outcome = push_outcome_label(&sent);
+        provider_span.record("outcome", outcome);
+        provider_span.record("retries", retries);
+        self.metrics.observe_provider(provider.name(), outcome, started.elapsed(), retries);
 
         match sent {
             Ok(()) => {
@@ -153,13 +232,18 @@ impl App {
         err: PushError,
     ) -> Result<SendOutcome, SendError> {
         warn!(error = %err, "delivery failed");
-        if let Err(e) = self.dedup.release(&client.id, id, claim).await {
+        let released = self.dedup.release(&client.id, id, claim).instrument(info_span!("dedup.release")).await;
+        if let Err(e) = released {
             // The claim then simply expires; a retry within the window is answered as duplicate.
+            self.metrics.dedup_error("release");
             warn!(error = %e, "could not release the dedup claim");
         }
         Err(match err {
             PushError::TokenUnregistered { provider, .. } => {
-                self.clients.delete_if_token(client).await?;
+                self.clients
+                    .delete_if_token(client)
+                    .await
+                    .inspect_err(|_| self.metrics.store_error("delete_if_token"))?;
                 info!("client removed: its device token is dead");
                 SendError::ClientUnregistered { provider }
             }

@@ -1,6 +1,6 @@
 //! Use case: unregister a device (idempotent).
 
-use tracing::{info, instrument};
+use tracing::{Span, field::Empty, info, instrument};
 
 use super::{App, InvalidField};
 use crate::{domain::ClientId, ports::StoreError};
@@ -16,11 +16,19 @@ pub enum UnregisterError {
 impl App {
     /// Removes the client if it exists; succeeds as well when it did not. Its dedup entries are
     /// left to expire: they are keyed by client id and harmless.
-    #[instrument(name = "unregister", skip_all)]
+    #[instrument(name = "unregister", skip_all, fields(client_id = Empty, outcome = Empty))]
     pub async fn unregister(&self, raw_client_id: &str) -> Result<(), UnregisterError> {
-        let id = ClientId::parse(raw_client_id)
-            .map_err(|e| UnregisterError::Invalid(InvalidField::new("client_id", e.to_string())))?;
-        let existed = self.clients.delete(&id).await?;
+        let span = Span::current();
+        let id = ClientId::parse(raw_client_id).map_err(|e| {
+            span.record("outcome", "invalid");
+            UnregisterError::Invalid(InvalidField::new("client_id", e.to_string()))
+        })?;
+        span.record("client_id", tracing::field::display(&id));
+        let existed = self.clients.delete(&id).await.inspect_err(|_| {
+            span.record("outcome", "storage_unavailable");
+            self.metrics.store_error("delete");
+        })?;
+        span.record("outcome", if existed { "removed" } else { "absent" });
         info!(client_id = %id, existed, "client unregistered");
         Ok(())
     }

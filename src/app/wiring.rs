@@ -59,6 +59,31 @@ pub async fn build(settings: &Settings) -> Result<Wired, StartError> {
     Ok(Wired { app: Arc::new(app), auth, closers, summary })
 }
 
+/// The cargo features this binary was built with, for `push_build_info` and the start-up log.
+pub fn compiled_features() -> String {
+    let all = [
+        ("sqlite", cfg!(feature = "sqlite")),
+        ("postgres", cfg!(feature = "postgres")),
+        ("redis", cfg!(feature = "redis")),
+        ("apns", cfg!(feature = "apns")),
+        ("fcm", cfg!(feature = "fcm")),
+        ("otel", cfg!(feature = "otel")),
+    ];
+    all.iter().filter(|(_, on)| *on).map(|(name, _)| *name).collect::<Vec<_>>().join(",")
+}
+
+/// Connects the client store that `DATABASE_URL` names, which applies its migrations, and closes
+/// it again: the `migrate` command. Returns what was migrated, for the command's output.
+pub async fn migrate(settings: &Settings) -> Result<String, StartError> {
+    let mut summary = Vec::new();
+    let mut closers = Vec::new();
+    client_store(settings, &mut summary, &mut closers).await?;
+    for close in closers {
+        close.await;
+    }
+    Ok(summary.into_iter().map(|(_, choice)| choice).collect::<Vec<_>>().join(", "))
+}
+
 fn relay_auth(settings: &Settings) -> Result<RelayAuth, StartError> {
     let relay = &settings.relay;
     let source = if !relay.validate_signatures {

@@ -10,6 +10,7 @@ mod json_body;
 mod observe;
 mod rate_limit;
 pub mod relay_auth;
+pub mod request_id;
 mod responses;
 pub mod signature;
 pub mod transport;

@@ -55,7 +55,7 @@ impl PushProvider for LogSink {
             client_id = %delivery.client_id,
             notification_id = %delivery.notification.id,
             push_type = %delivery.push_type,
-            message = %message,
+            provider_message = %message,
             "log sink delivery"
         );
         if let Some(file) = &self.file {

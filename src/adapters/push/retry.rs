@@ -1,7 +1,7 @@
 //! Bounded retries for provider calls: exponential backoff with full jitter, `Retry-After`
 //! honoured, and a total time budget so a delivery ends (in 502 at worst) well within 15 s.
 
-use std::{future::Future, time::Duration};
+use std::{cell::Cell, future::Future, time::Duration};
 
 use tokio::time::Instant;
 
@@ -80,9 +80,29 @@ impl RetryPolicy {
                 return Err(error);
             }
             tracing::debug!(attempt = n, ?delay, error = %error, "retrying provider call");
+            // Seen by `count_retries` around this call (the retries metric), if any.
+            let _ = RETRIES.try_with(|count| count.set(count.get() + 1));
             tokio::time::sleep(delay).await;
         }
     }
+}
+
+tokio::task_local! {
+    /// The retries made so far by `RetryPolicy::run` calls inside the current `count_retries`.
+    /// Scoped to that one future, so concurrent deliveries never mix their counts, and providers
+    /// report retries without a metrics handle or a change to `run`.
+    static RETRIES: Cell<u32>;
+}
+
+/// Runs `delivery` and returns its output with the number of retries that `RetryPolicy::run`
+/// made inside it (0 for providers that never retry).
+pub async fn count_retries<F: Future>(delivery: F) -> (F::Output, u32) {
+    RETRIES
+        .scope(Cell::new(0), async move {
+            let output = delivery.await;
+            (output, RETRIES.with(Cell::get))
+        })
+        .await
 }
 
 /// Parses a `Retry-After` header in its delta-seconds form (the HTTP-date form is rare from push
@@ -163,6 +183,20 @@ mod tests {
             .await;
         assert_eq!(result, Err(transient()));
         assert!(started.elapsed() < Duration::from_secs(1));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn retries_are_counted_for_the_enclosing_delivery_only() {
+        let counted = policy();
+        let delivery = counted.run(|n| async move {
+            if n < 3 { Attempt::Retry { error: transient(), after: None } } else { Attempt::Done(()) }
+        });
+        assert_eq!(count_retries(delivery).await, (Ok(()), 2));
+        assert_eq!(count_retries(async { 1 }).await, (1, 0));
+        // Outside `count_retries` nothing is counted and nothing fails.
+        let outside: Result<(), _> =
+            policy().run(|_| async { Attempt::Retry { error: transient(), after: None } }).await;
+        assert_eq!(outside, Err(transient()));
     }
 
     #[test]

@@ -1,0 +1,31 @@
+//! `push-server keygen`: a fresh Ed25519 key pair for a test Relay, as lines a `.env` file takes.
+//! The public key goes to the server (`RELAY_PUBLIC_KEY`), the private seed to `push-server send`
+//! (`RELAY_PRIVATE_KEY`).
+
+use std::process::ExitCode;
+
+use ed25519_dalek::SigningKey;
+
+/// A key pair from the operating system's random source (a signing key must be unguessable).
+pub fn generate() -> Result<SigningKey, String> {
+    let mut seed = [0u8; 32];
+    getrandom::fill(&mut seed).map_err(|e| format!("the operating system gave no random bytes: {e}"))?;
+    Ok(SigningKey::from_bytes(&seed))
+}
+
+pub fn run() -> ExitCode {
+    match generate() {
+        Ok(key) => {
+            println!(
+                "# A test Relay key pair: give the server RELAY_PUBLIC_KEY; `push-server send` signs with RELAY_PRIVATE_KEY."
+            );
+            println!("RELAY_PRIVATE_KEY={}", hex::encode(key.to_bytes()));
+            println!("RELAY_PUBLIC_KEY={}", hex::encode(key.verifying_key().to_bytes()));
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("push-server: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}

@@ -1,0 +1,77 @@
+//! `push-server serve` (the default): logs and traces up, the server started, and a graceful
+//! stop on SIGTERM or Ctrl-C.
+
+use std::process::ExitCode;
+
+use tracing::info;
+
+use super::Config;
+use crate::{
+    app::server,
+    telemetry::{self, LogFormat, LogTarget},
+};
+
+pub fn run(config: &Config) -> ExitCode {
+    let format = if config.json_logs() { LogFormat::Json } else { LogFormat::Text };
+    let telemetry = match telemetry::init(format, LogTarget::Stdout, "info", true) {
+        Ok(t) => t,
+        Err(e) => {
+            eprintln!("push-server: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let runtime = match tokio::runtime::Runtime::new() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("push-server: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    info!("traces: {}", telemetry.describe());
+    let code = runtime.block_on(async {
+        let stop_requested = match shutdown_signal() {
+            Ok(signal) => signal,
+            Err(e) => {
+                eprintln!("push-server: cannot install the signal handlers: {e}");
+                return ExitCode::FAILURE;
+            }
+        };
+        let running = match server::start(&config.settings()).await {
+            Ok(running) => running,
+            Err(e) => {
+                tracing::error!("cannot start: {e}");
+                eprintln!("push-server: {e}");
+                return ExitCode::FAILURE;
+            }
+        };
+        stop_requested.await;
+        info!("shutdown requested; finishing in-flight requests");
+        running.shutdown().await;
+        ExitCode::SUCCESS
+    });
+    // After the runtime's work is done, so the last request spans are in the batch.
+    telemetry.shutdown();
+    code
+}
+
+/// Installs the SIGTERM and Ctrl-C handlers now, before the server accepts anything, so that a
+/// stop requested right after start-up is a graceful stop rather than the signal's default
+/// (immediate death); returns the future that resolves on either signal.
+fn shutdown_signal() -> std::io::Result<impl Future<Output = ()>> {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        let mut term = signal(SignalKind::terminate())?;
+        let mut interrupt = signal(SignalKind::interrupt())?;
+        Ok(async move {
+            tokio::select! {
+                _ = term.recv() => {}
+                _ = interrupt.recv() => {}
+            }
+        })
+    }
+    #[cfg(not(unix))]
+    Ok(async {
+        let _ = tokio::signal::ctrl_c().await;
+    })
+}

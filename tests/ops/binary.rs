@@ -1,0 +1,175 @@
+//! Runs the `push-server` binary the way an operator does, in a clean environment, and talks to it
+//! with a tiny blocking HTTP/1.1 client (no async runtime needed in these tests).
+
+use std::{
+    io::{BufRead, BufReader, Read, Write},
+    net::TcpStream,
+    path::Path,
+    process::{Child, Command, ExitStatus, Output, Stdio},
+    sync::{Arc, Mutex},
+    time::{Duration, Instant},
+};
+
+pub const BIN: &str = env!("CARGO_BIN_EXE_push-server");
+
+/// A command with nothing from the machine's environment but `PATH`, run in `dir`.
+pub fn command(dir: &Path) -> Command {
+    let mut c = Command::new(BIN);
+    c.current_dir(dir).env_clear().env("PATH", std::env::var_os("PATH").unwrap_or_default());
+    c
+}
+
+/// Runs a one-shot command to completion.
+pub fn run(dir: &Path, args: &[&str], envs: &[(&str, &str)]) -> Output {
+    let mut c = command(dir);
+    c.args(args).envs(envs.iter().copied()).stdin(Stdio::null());
+    c.output().expect("the binary runs")
+}
+
+pub fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+/// A running server; killed when dropped. Its stdout lines are collected as they come.
+pub struct Server {
+    child: Child,
+    pub port: u16,
+    stdout: Arc<Mutex<Vec<String>>>,
+}
+
+/// Starts `push-server` on a free loopback port with `envs` (beside HOST and PORT) and waits until
+/// it accepts connections.
+pub fn start(dir: &Path, envs: &[(&str, &str)]) -> Server {
+    let port = free_port();
+    let mut child = command(dir)
+        .env("HOST", "127.0.0.1")
+        .env("PORT", port.to_string())
+        .envs(envs.iter().copied())
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .expect("the server starts");
+    let stdout = Arc::new(Mutex::new(Vec::new()));
+    let lines = stdout.clone();
+    let pipe = child.stdout.take().unwrap();
+    std::thread::spawn(move || {
+        for line in BufReader::new(pipe).lines().map_while(Result::ok) {
+            lines.lock().unwrap().push(line);
+        }
+    });
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while TcpStream::connect(("127.0.0.1", port)).is_err() {
+        if let Ok(Some(status)) = child.try_wait() {
+            panic!("the server exited with {status}");
+        }
+        assert!(Instant::now() < deadline, "the server did not start");
+        std::thread::sleep(Duration::from_millis(25));
+    }
+    Server { child, port, stdout }
+}
+
+impl Server {
+    pub fn url(&self) -> String {
+        format!("http://127.0.0.1:{}", self.port)
+    }
+
+    /// The stdout lines so far.
+    pub fn lines(&self) -> Vec<String> {
+        self.stdout.lock().unwrap().clone()
+    }
+
+    /// Waits until some stdout line satisfies `pred`, then returns all lines so far.
+    pub fn wait_for_line(&self, what: &str, pred: impl Fn(&str) -> bool) -> Vec<String> {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            let lines = self.lines();
+            if lines.iter().any(|l| pred(l)) {
+                return lines;
+            }
+            assert!(Instant::now() < deadline, "no log line {what}; got:\n{}", lines.join("\n"));
+            std::thread::sleep(Duration::from_millis(25));
+        }
+    }
+
+    /// Asks the server to stop (SIGTERM, as `docker stop` does) and returns how long it took to
+    /// exit, and how it exited.
+    pub fn terminate(&mut self) -> (Duration, ExitStatus) {
+        let started = Instant::now();
+        let killed = Command::new("kill").args(["-TERM", &self.child.id().to_string()]).status().unwrap();
+        assert!(killed.success());
+        let deadline = started + Duration::from_secs(30);
+        loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                return (started.elapsed(), status);
+            }
+            assert!(Instant::now() < deadline, "the server did not stop on SIGTERM");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+#[derive(Debug)]
+pub struct Reply {
+    pub status: u16,
+    pub headers: Vec<(String, String)>,
+    pub body: String,
+}
+
+impl Reply {
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.iter().find(|(k, _)| k.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str())
+    }
+}
+
+/// One HTTP/1.1 request on a fresh connection (`Connection: close`), read to the end.
+pub fn request(port: u16, method: &str, path: &str, headers: &[(&str, &str)], body: &str) -> Reply {
+    let mut s = TcpStream::connect(("127.0.0.1", port)).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+    let mut head = format!(
+        "{method} {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\nContent-Length: {}\r\n",
+        body.len()
+    );
+    for (k, v) in headers {
+        head.push_str(&format!("{k}: {v}\r\n"));
+    }
+    head.push_str("\r\n");
+    s.write_all(head.as_bytes()).unwrap();
+    s.write_all(body.as_bytes()).unwrap();
+    let mut raw = Vec::new();
+    s.read_to_end(&mut raw).unwrap();
+    let raw = text(&raw);
+    let (head, body) = raw.split_once("\r\n\r\n").expect("an HTTP response");
+    let mut lines = head.lines();
+    let status = lines.next().unwrap().split(' ').nth(1).unwrap().parse().unwrap();
+    let headers = lines
+        .filter_map(|l| l.split_once(':'))
+        .map(|(k, v)| (k.trim().to_owned(), v.trim().to_owned()))
+        .collect::<Vec<_>>();
+    assert!(
+        !headers.iter().any(|(k, v)| k.eq_ignore_ascii_case("transfer-encoding") && v.contains("chunked")),
+        "this tiny client does not decode chunked bodies"
+    );
+    Reply { status, headers, body: body.to_owned() }
+}
+
+pub fn post_json(port: u16, path: &str, headers: &[(&str, &str)], body: &str) -> Reply {
+    let mut all = vec![("Content-Type", "application/json")];
+    all.extend_from_slice(headers);
+    request(port, "POST", path, &all, body)
+}
+
+pub fn get(port: u16, path: &str) -> Reply {
+    request(port, "GET", path, &[], "")
+}

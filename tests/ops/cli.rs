@@ -1,0 +1,221 @@
+//! Every command of `push-server`, exercised against a running server: `keygen` and `send` end to
+//! end, `openapi` against what the server serves, `migrate` and `check-config` beside it.
+
+use serde_json::Value;
+
+use super::binary::{get, post_json, run, start, text};
+
+/// `NAME=value` lines of `keygen`'s output.
+fn keygen(dir: &std::path::Path) -> (String, String) {
+    let out = run(dir, &["keygen"], &[]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let stdout = text(&out.stdout);
+    let value = |name: &str| {
+        stdout
+            .lines()
+            .find_map(|l| l.strip_prefix(&format!("{name}=")))
+            .unwrap_or_else(|| panic!("keygen prints {name}: {stdout}"))
+            .to_owned()
+    };
+    let (private, public) = (value("RELAY_PRIVATE_KEY"), value("RELAY_PUBLIC_KEY"));
+    for key in [&private, &public] {
+        assert_eq!(key.len(), 64, "{stdout}");
+        assert!(key.bytes().all(|b| b.is_ascii_hexdigit()));
+    }
+    (private, public)
+}
+
+fn deliveries(dir: &std::path::Path) -> Vec<Value> {
+    std::fs::read_to_string(dir.join("sink.jsonl"))
+        .unwrap_or_default()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect()
+}
+
+#[test]
+fn help_lists_every_command() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = run(dir.path(), &["--help"], &[]);
+    assert!(out.status.success());
+    let help = text(&out.stdout);
+    for command in ["serve", "openapi", "migrate", "check-config", "keygen", "send"] {
+        assert!(help.lines().any(|l| l.trim_start().starts_with(command)), "--help lacks {command}:\n{help}");
+    }
+}
+
+#[test]
+fn keygen_gives_a_fresh_pair_each_time() {
+    let dir = tempfile::tempdir().unwrap();
+    assert_ne!(keygen(dir.path()), keygen(dir.path()));
+}
+
+#[test]
+fn send_signs_like_the_relay_and_delivers_end_to_end() {
+    let dir = tempfile::tempdir().unwrap();
+    let (private, public) = keygen(dir.path());
+    let sink = dir.path().join("sink.jsonl");
+    let server = start(dir.path(), &[("RELAY_PUBLIC_KEY", &public), ("LOG_SINK_PATH", sink.to_str().unwrap())]);
+    let registered = post_json(
+        server.port,
+        "/clients",
+        &[],
+        r#"{"client_id":"did:key:wallet-1","type":"fcm","token":"device-token"}"#,
+    );
+    assert_eq!(registered.status, 200, "{}", registered.body);
+    let url = server.url();
+
+    // Cleartext: --title/--body become a base64 notify message with flags Notify.
+    let out = run(
+        dir.path(),
+        &[
+            "send",
+            "--url",
+            &url,
+            "--client-id",
+            "did:key:wallet-1",
+            "--key",
+            &private,
+            "--id",
+            "n-1",
+            "--title",
+            "Hello",
+            "--body",
+            "World",
+        ],
+        &[],
+    );
+    assert!(out.status.success(), "stdout: {} stderr: {}", text(&out.stdout), text(&out.stderr));
+    let stdout = text(&out.stdout);
+    assert!(stdout.starts_with("HTTP 200"), "{stdout}");
+    assert!(stdout.contains(r#""status": "OK""#), "{stdout}");
+    let sent = deliveries(dir.path());
+    assert_eq!(sent.len(), 1);
+    assert_eq!(sent[0]["client_id"], "wallet-1");
+    assert_eq!(sent[0]["notification_id"], "n-1");
+    let message = sent[0]["message"].to_string();
+    assert!(message.contains("Hello") && message.contains("World"), "{message}");
+
+    // Encrypted, with the key from the environment and a random id.
+    let out = run(
+        dir.path(),
+        &["send", "--url", &url, "--client-id", "wallet-1", "--blob", "opaque-ciphertext", "--topic", "t-1"],
+        &[("RELAY_PRIVATE_KEY", &private)],
+    );
+    assert!(out.status.success(), "stdout: {} stderr: {}", text(&out.stdout), text(&out.stderr));
+    let sent = deliveries(dir.path());
+    assert_eq!(sent.len(), 2);
+    assert_ne!(sent[1]["notification_id"], "n-1");
+    let message = sent[1]["message"].to_string();
+    assert!(message.contains("opaque-ciphertext") && message.contains("t-1"), "{message}");
+
+    // Non-2xx answers are printed and make the command fail.
+    let (other_key, _) = keygen(dir.path());
+    let out = run(
+        dir.path(),
+        &["send", "--url", &url, "--client-id", "wallet-1", "--key", &other_key, "--title", "T", "--body", "B"],
+        &[],
+    );
+    assert!(!out.status.success());
+    assert!(text(&out.stdout).starts_with("HTTP 401"), "{}", text(&out.stdout));
+    let out = run(dir.path(), &["send", "--url", &url, "--client-id", "nobody", "--key", &private, "--blob", "b"], &[]);
+    assert!(!out.status.success());
+    assert!(text(&out.stdout).starts_with("HTTP 404"), "{}", text(&out.stdout));
+    assert_eq!(deliveries(dir.path()).len(), 2);
+
+    // No server there: one line saying so.
+    let out = run(
+        dir.path(),
+        &["send", "--url", "http://127.0.0.1:1", "--client-id", "c", "--key", &private, "--blob", "b"],
+        &[],
+    );
+    assert!(!out.status.success());
+    assert!(text(&out.stderr).contains("push-server: cannot reach"), "{}", text(&out.stderr));
+    // Either content is required, and a bad key is named.
+    assert!(!run(dir.path(), &["send", "--client-id", "c", "--key", &private], &[]).status.success());
+    let out = run(dir.path(), &["send", "--url", &url, "--client-id", "c", "--key", "zz", "--blob", "b"], &[]);
+    assert!(!out.status.success());
+    assert!(text(&out.stderr).contains("private key"), "{}", text(&out.stderr));
+}
+
+#[test]
+fn openapi_prints_what_the_server_serves() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = start(dir.path(), &[("VALIDATE_SIGNATURES", "false")]);
+    let out = run(dir.path(), &["openapi"], &[]);
+    assert!(out.status.success());
+    let printed: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let served: Value = serde_json::from_str(&get(server.port, "/openapi.json").body).unwrap();
+    assert_eq!(printed, served);
+    let out = run(dir.path(), &["openapi", "--format", "yaml"], &[]);
+    assert!(out.status.success());
+    assert_eq!(text(&out.stdout).trim(), get(server.port, "/openapi.yaml").body.trim());
+}
+
+#[test]
+fn migrate_prepares_the_database_and_is_idempotent_beside_a_running_server() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = format!("sqlite://{}", dir.path().join("migrated.db").display());
+    let out = run(dir.path(), &["migrate"], &[("DATABASE_URL", &db)]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(text(&out.stdout).contains("migrations applied: SQLite"), "{}", text(&out.stdout));
+    assert!(dir.path().join("migrated.db").exists());
+
+    let server = start(dir.path(), &[("DATABASE_URL", &db), ("VALIDATE_SIGNATURES", "false")]);
+    assert_eq!(post_json(server.port, "/clients", &[], r#"{"client_id":"m","type":"fcm","token":"t"}"#).status, 200);
+    // Again, while the server uses the database: nothing to do, nothing broken.
+    let out = run(dir.path(), &["migrate"], &[("DATABASE_URL", &db)]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let body = r#"{"id":"n","payload":{"topic":"t","flags":1,"blob":"b"}}"#;
+    assert_eq!(post_json(server.port, "/clients/m", &[], body).status, 200);
+
+    let out = run(dir.path(), &["migrate"], &[("DATABASE_URL", "mysql://nope")]);
+    assert!(!out.status.success());
+    assert!(text(&out.stderr).starts_with("push-server: DATABASE_URL"), "{}", text(&out.stderr));
+}
+
+#[test]
+fn check_config_builds_everything_without_listening() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = start(dir.path(), &[("VALIDATE_SIGNATURES", "false")]);
+    let port = server.port.to_string();
+    // The same port as the running server: check-config does not bind it.
+    let out = run(dir.path(), &["check-config"], &[("PORT", &port), ("DEDUP_TTL_SECS", "600")]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let stdout = text(&out.stdout);
+    for needle in [
+        &format!("listen: 0.0.0.0:{port}")[..],
+        "client store: SQLite",
+        "dedup: in memory (window 600 s",
+        "providers: apns -> log_sink",
+        "traces: ",
+        "configuration OK",
+    ] {
+        assert!(stdout.contains(needle), "check-config lacks {needle}:\n{stdout}");
+    }
+    assert_eq!(get(server.port, "/health").status, 200);
+
+    for (envs, needle) in [
+        (&[("RELAY_PUBLIC_KEY", "abcd")][..], "RELAY_PUBLIC_KEY"),
+        (&[("DATABASE_URL", "mysql://x")][..], "DATABASE_URL"),
+        (&[("VALIDATE_SIGNATURES", "maybe")][..], "maybe"),
+        (&[("RELAY_URL", "ftp://relay")][..], "RELAY_URL"),
+    ] {
+        let out = run(dir.path(), &["check-config"], envs);
+        assert!(!out.status.success(), "{envs:?}");
+        let stderr = text(&out.stderr);
+        let lines: Vec<_> = stderr.lines().filter(|l| l.starts_with("push-server:")).collect();
+        assert_eq!(lines.len(), 1, "{envs:?}: {stderr}");
+        assert!(lines[0].contains(needle), "{envs:?}: {stderr}");
+        assert!(!text(&out.stdout).contains("configuration OK"));
+    }
+}
+
+#[cfg(not(feature = "otel"))]
+#[test]
+fn an_otlp_endpoint_without_the_otel_feature_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = run(dir.path(), &["check-config"], &[("OTEL_EXPORTER_OTLP_ENDPOINT", "http://127.0.0.1:4318")]);
+    assert!(!out.status.success());
+    assert!(text(&out.stderr).contains("`otel` feature"), "{}", text(&out.stderr));
+}

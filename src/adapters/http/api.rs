@@ -9,7 +9,7 @@ use poem_openapi::{
     param::{Header, Path},
     payload::{Json, PlainText},
 };
-use tracing::warn;
+use tracing::{Instrument, warn};
 
 use super::{
     dto::{RegisterClientRequest, SendNotificationRequest, json_object, read_notification, read_registration},
@@ -198,7 +198,7 @@ impl Api {
         // The use case runs in a task of its own: if the client hangs up or the request deadline
         // passes, the delivery and its dedup claim are still settled rather than cut in half.
         let app = state.app.clone();
-        match tokio::spawn(async move { app.send(id, notification).await }).await {
+        match tokio::spawn(async move { app.send(id, notification).await }.in_current_span()).await {
             Ok(Ok(SendOutcome::Delivered | SendOutcome::Duplicate)) => SendResponse::Ok(Json(Envelope::ok())),
             Ok(Err(e)) => send_failure(e),
             Err(panicked) => std::panic::resume_unwind(panicked.into_panic()),

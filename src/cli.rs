@@ -2,9 +2,12 @@
 //! file in the working directory adds to the environment). Turns them into `app::settings`. Each
 //! command's implementation is its own file under `cli/`.
 
-use std::{net::IpAddr, path::PathBuf, time::Duration};
+use std::{fmt::Display, net::IpAddr, path::PathBuf, process::ExitCode, time::Duration};
 
 use clap::{Args, Parser, Subcommand};
+use tokio::runtime::Runtime;
+
+use crate::telemetry::{self, LogFormat, LogTarget, Telemetry};
 
 pub mod check_config;
 pub mod keygen;
@@ -50,6 +53,26 @@ pub enum Command {
     Keygen,
     /// Sign a test notification with a Relay key and send it to a running server.
     Send(send::SendArgs),
+}
+
+/// How a command ends when it cannot do its job: the one-line reason on stderr, exit code 1.
+pub(crate) fn fail(reason: impl Display) -> ExitCode {
+    eprintln!("push-server: {reason}");
+    ExitCode::FAILURE
+}
+
+/// What every long-running command starts with: logging (in the configured format, to `target`,
+/// `default_filter` unless `RUST_LOG` says otherwise; trace export when asked) and a runtime.
+pub(crate) fn prepare(
+    config: &Config,
+    target: LogTarget,
+    default_filter: &str,
+    export_traces: bool,
+) -> Result<(Telemetry, Runtime), ExitCode> {
+    let format = if config.json_logs() { LogFormat::Json } else { LogFormat::Text };
+    let telemetry = telemetry::init(format, target, default_filter, export_traces).map_err(fail)?;
+    let runtime = Runtime::new().map_err(|e| fail(format!("cannot start the async runtime: {e}")))?;
+    Ok((telemetry, runtime))
 }
 
 /// `true`/`1` or `false`/`0`, in any case; anything else is refused.

@@ -6,40 +6,23 @@
 
 use std::process::ExitCode;
 
-use super::Config;
-use crate::{
-    app::wiring,
-    telemetry::{self, LogFormat, LogTarget},
-};
+use super::{Config, fail, prepare};
+use crate::{app::wiring, telemetry::LogTarget};
 
 pub fn run(config: &Config) -> ExitCode {
-    let format = if config.json_logs() { LogFormat::Json } else { LogFormat::Text };
-    if let Err(e) = telemetry::init(format, LogTarget::Stderr, "warn", false) {
-        eprintln!("push-server: {e}");
-        return ExitCode::FAILURE;
-    }
-    let traces = match telemetry::check_traces() {
-        Ok(traces) => traces,
-        Err(e) => {
-            eprintln!("push-server: {e}");
-            return ExitCode::FAILURE;
-        }
+    let (_telemetry, runtime) = match prepare(config, LogTarget::Stderr, "warn", false) {
+        Ok(prepared) => prepared,
+        Err(code) => return code,
     };
-    let runtime = match tokio::runtime::Runtime::new() {
-        Ok(rt) => rt,
-        Err(e) => {
-            eprintln!("push-server: cannot start the async runtime: {e}");
-            return ExitCode::FAILURE;
-        }
+    let traces = match crate::telemetry::check_traces() {
+        Ok(traces) => traces,
+        Err(e) => return fail(e),
     };
     let settings = config.settings();
     runtime.block_on(async {
         let wired = match wiring::build(&settings).await {
             Ok(wired) => wired,
-            Err(e) => {
-                eprintln!("push-server: {e}");
-                return ExitCode::FAILURE;
-            }
+            Err(e) => return fail(e),
         };
         println!("listen: {}:{}", settings.host, settings.port);
         for (what, choice) in &wired.summary {

@@ -23,9 +23,6 @@ pub fn run() -> ExitCode {
             println!("RELAY_PUBLIC_KEY={}", hex::encode(key.verifying_key().to_bytes()));
             ExitCode::SUCCESS
         }
-        Err(e) => {
-            eprintln!("push-server: {e}");
-            ExitCode::FAILURE
-        }
+        Err(e) => super::fail(e),
     }
 }

@@ -3,34 +3,20 @@
 
 use std::process::ExitCode;
 
-use super::Config;
-use crate::{
-    app::wiring,
-    telemetry::{self, LogFormat, LogTarget},
-};
+use super::{Config, fail, prepare};
+use crate::{app::wiring, telemetry::LogTarget};
 
 pub fn run(config: &Config) -> ExitCode {
-    let format = if config.json_logs() { LogFormat::Json } else { LogFormat::Text };
     // Stdout is for the result; warnings go to stderr.
-    if let Err(e) = telemetry::init(format, LogTarget::Stderr, "warn", false) {
-        eprintln!("push-server: {e}");
-        return ExitCode::FAILURE;
-    }
-    let runtime = match tokio::runtime::Runtime::new() {
-        Ok(rt) => rt,
-        Err(e) => {
-            eprintln!("push-server: cannot start the async runtime: {e}");
-            return ExitCode::FAILURE;
-        }
+    let (_telemetry, runtime) = match prepare(config, LogTarget::Stderr, "warn", false) {
+        Ok(prepared) => prepared,
+        Err(code) => return code,
     };
     match runtime.block_on(wiring::migrate(&config.settings())) {
         Ok(store) => {
             println!("migrations applied: {store} is at the latest schema");
             ExitCode::SUCCESS
         }
-        Err(e) => {
-            eprintln!("push-server: {e}");
-            ExitCode::FAILURE
-        }
+        Err(e) => fail(e),
     }
 }

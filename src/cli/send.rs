@@ -92,10 +92,7 @@ pub fn run(args: &SendArgs) -> ExitCode {
             println!("{text}");
             if (200..300).contains(&status) { ExitCode::SUCCESS } else { ExitCode::FAILURE }
         }
-        Err(e) => {
-            eprintln!("push-server: {e}");
-            ExitCode::FAILURE
-        }
+        Err(e) => super::fail(e),
     }
 }
 

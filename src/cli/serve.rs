@@ -5,43 +5,25 @@ use std::process::ExitCode;
 
 use tracing::info;
 
-use super::Config;
-use crate::{
-    app::server,
-    telemetry::{self, LogFormat, LogTarget},
-};
+use super::{Config, fail, prepare};
+use crate::{app::server, telemetry::LogTarget};
 
 pub fn run(config: &Config) -> ExitCode {
-    let format = if config.json_logs() { LogFormat::Json } else { LogFormat::Text };
-    let telemetry = match telemetry::init(format, LogTarget::Stdout, "info", true) {
-        Ok(t) => t,
-        Err(e) => {
-            eprintln!("push-server: {e}");
-            return ExitCode::FAILURE;
-        }
-    };
-    let runtime = match tokio::runtime::Runtime::new() {
-        Ok(rt) => rt,
-        Err(e) => {
-            eprintln!("push-server: cannot start the async runtime: {e}");
-            return ExitCode::FAILURE;
-        }
+    let (telemetry, runtime) = match prepare(config, LogTarget::Stdout, "info", true) {
+        Ok(prepared) => prepared,
+        Err(code) => return code,
     };
     info!("traces: {}", telemetry.describe());
     let code = runtime.block_on(async {
         let stop_requested = match shutdown_signal() {
             Ok(signal) => signal,
-            Err(e) => {
-                eprintln!("push-server: cannot install the signal handlers: {e}");
-                return ExitCode::FAILURE;
-            }
+            Err(e) => return fail(format!("cannot install the signal handlers: {e}")),
         };
         let running = match server::start(&config.settings()).await {
             Ok(running) => running,
             Err(e) => {
                 tracing::error!("cannot start: {e}");
-                eprintln!("push-server: {e}");
-                return ExitCode::FAILURE;
+                return fail(e);
             }
         };
         stop_requested.await;

@@ -6,4 +6,4 @@ mod row;
 #[cfg(feature = "sqlite")]
 pub mod sqlite;
 
-pub use row::ClientRow;
+pub use row::{ClientRow, DELETE_CLIENT, DELETE_CLIENT_IF_TOKEN, FIND_CLIENT};

@@ -21,7 +21,7 @@ use sqlx::{
 };
 use tracing::{debug, instrument};
 
-use super::ClientRow;
+use super::{ClientRow, DELETE_CLIENT, DELETE_CLIENT_IF_TOKEN, FIND_CLIENT};
 use crate::{
     domain::{Client, ClientId},
     ports::{ClientRepository, StoreError},
@@ -177,7 +177,7 @@ impl ClientRepository for PostgresClientRepository {
     async fn find(&self, id: &ClientId) -> Result<Option<Client>, StoreError> {
         let row = self
             .bounded(
-                sqlx::query_as::<_, ClientRow>("SELECT client_id, push_type, token FROM clients WHERE client_id = $1")
+                sqlx::query_as::<_, ClientRow>(FIND_CLIENT)
                     .bind(id.as_str())
                     .fetch_optional(&self.pool),
             )
@@ -188,7 +188,7 @@ impl ClientRepository for PostgresClientRepository {
     #[instrument(name = "store.delete", skip_all, fields(client_id = %id))]
     async fn delete(&self, id: &ClientId) -> Result<bool, StoreError> {
         let done = self
-            .bounded(sqlx::query("DELETE FROM clients WHERE client_id = $1").bind(id.as_str()).execute(&self.pool))
+            .bounded(sqlx::query(DELETE_CLIENT).bind(id.as_str()).execute(&self.pool))
             .await?;
         Ok(done.rows_affected() > 0)
     }
@@ -197,7 +197,7 @@ impl ClientRepository for PostgresClientRepository {
     async fn delete_if_token(&self, client: &Client) -> Result<bool, StoreError> {
         let done = self
             .bounded(
-                sqlx::query("DELETE FROM clients WHERE client_id = $1 AND token = $2")
+                sqlx::query(DELETE_CLIENT_IF_TOKEN)
                     .bind(client.id.as_str())
                     .bind(client.token.expose())
                     .execute(&self.pool),

@@ -5,6 +5,12 @@ use crate::{
     ports::StoreError,
 };
 
+/// Statements that read the same on SQLite and Postgres (`$n` placeholders work on both).
+pub const FIND_CLIENT: &str = "SELECT client_id, push_type, token FROM clients WHERE client_id = $1";
+pub const DELETE_CLIENT: &str = "DELETE FROM clients WHERE client_id = $1";
+/// Deletes a client only while it still holds the token a provider declared dead.
+pub const DELETE_CLIENT_IF_TOKEN: &str = "DELETE FROM clients WHERE client_id = $1 AND token = $2";
+
 #[derive(Debug, sqlx::FromRow)]
 pub struct ClientRow {
     pub client_id: String,

@@ -19,3 +19,9 @@ scripts/check-docs-browser.sh --all-features
 
 echo "== default features (the embedded build a fresh checkout runs)"
 cargo test --locked
+
+echo "== schema fuzzing: schemathesis (PyPI, throwaway venv) against /openapi.json, every check"
+scripts/schemathesis.sh
+
+echo "== soak: RSS stays flat under steady load (bounded)"
+scripts/soak.sh

@@ -16,6 +16,7 @@ pub mod openapi;
 pub mod send;
 pub mod serve;
 
+use crate::adapters::dedup::memory::DEFAULT_MAX_ENTRIES;
 use crate::app::settings::{
     ApnsSettings, DEFAULT_DATABASE_URL, DEFAULT_PLACEHOLDER_TITLE, FcmSettings, HttpSettings, ProviderSettings,
     RelaySettings, Settings, StoreSettings,
@@ -122,6 +123,10 @@ pub struct Config {
     /// The dedup window in seconds.
     #[arg(long, env = "DEDUP_TTL_SECS", default_value_t = 86_400, value_parser = clap::value_parser!(u64).range(1..))]
     pub dedup_ttl_secs: u64,
+    /// Most claims the in-memory dedup store holds (about 70 bytes each); when full, expired
+    /// claims are dropped first, then the claims closest to expiry. Not used with Redis.
+    #[arg(long, env = "DEDUP_MAX_ENTRIES", default_value_t = DEFAULT_MAX_ENTRIES as u64, value_parser = clap::value_parser!(u64).range(64..=1_000_000_000))]
+    pub dedup_max_entries: u64,
     /// Largest accepted request body, in bytes.
     #[arg(long, env = "MAX_BODY_BYTES", default_value_t = 16 * 1024, value_parser = clap::value_parser!(u64).range(64..=16 * 1024 * 1024))]
     pub max_body_bytes: u64,
@@ -225,6 +230,7 @@ impl Config {
             log_sink: self.log_sink,
             log_sink_path: self.log_sink_path.clone(),
             dedup_ttl: Duration::from_secs(self.dedup_ttl_secs),
+            dedup_max_entries: self.dedup_max_entries as usize,
             max_body_bytes: self.max_body_bytes as usize,
             store: StoreSettings {
                 max_connections: self.database_max_connections,

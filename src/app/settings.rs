@@ -20,6 +20,9 @@ pub struct Settings {
     pub log_sink: Option<bool>,
     pub log_sink_path: Option<PathBuf>,
     pub dedup_ttl: Duration,
+    /// Cap on live claims in the in-memory dedup store; when full, expired claims go first,
+    /// then the claims closest to expiry (not used with Redis).
+    pub dedup_max_entries: usize,
     pub max_body_bytes: usize,
     pub store: StoreSettings,
     pub apns: ApnsSettings,
@@ -133,6 +136,7 @@ impl Default for Settings {
             log_sink: None,
             log_sink_path: None,
             dedup_ttl: Duration::from_secs(86_400),
+            dedup_max_entries: crate::adapters::dedup::memory::DEFAULT_MAX_ENTRIES,
             max_body_bytes: 16 * 1024,
             store: StoreSettings {
                 max_connections: 16,

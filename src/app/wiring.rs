@@ -154,8 +154,9 @@ async fn dedup_store(
     let ttl = settings.dedup_ttl.as_secs();
     match &settings.redis_url {
         None => {
-            summary.push(("dedup", format!("in memory (window {ttl} s; this server only)")));
-            Ok(Arc::new(MemoryDedupStore::new()))
+            let max = settings.dedup_max_entries;
+            summary.push(("dedup", format!("in memory (window {ttl} s, at most {max} claims; this server only)")));
+            Ok(Arc::new(MemoryDedupStore::with_max_entries(max)))
         }
         #[cfg(feature = "redis")]
         Some(url) => {

@@ -1,19 +1,33 @@
-//! `DedupStore` in process memory: a sharded hash map of claims with expiry.
+//! `DedupStore` in process memory: a sharded hash map of claims with expiry and a size cap.
 //!
-//! Each claim is stored as a 128-bit keyed hash of `(client, id)` plus its deadline and claim
-//! token, 32 bytes of payload per entry whatever the id lengths, so a million live claims fit in
+//! Each claim is stored as a 128-bit keyed hash of `(client, id)` plus its deadline (milliseconds
+//! since the store started) and claim token: 32 bytes of payload per entry whatever the id
+//! lengths, about 70 bytes of memory with the hash table's slack, so a million live claims take
 //! tens of megabytes. Expired entries are swept out shard by shard as claims arrive, so memory
 //! follows the live set rather than everything ever seen.
+//!
+//! The live set itself is capped (`DEDUP_MAX_ENTRIES`, split evenly over the shards), so a flood
+//! of fresh ids cannot grow memory without bound. When a claim finds its shard full:
+//! 1. the shard's expired entries are dropped first (that costs no exactness);
+//! 2. if it is still full, the live claims closest to expiry, which with one window are the
+//!    oldest, are evicted: an eighth of the shard at once, so the selection (linear in the shard)
+//!    runs once per many claims. An evicted id could be delivered again if the Relay resent it,
+//!    so evictions are counted and logged at `warn` (at most once a minute); raise the cap or use
+//!    Redis when that log appears.
 
 use std::{
     collections::HashMap,
     hash::{BuildHasherDefault, Hasher},
-    sync::Mutex,
+    sync::{
+        Mutex,
+        atomic::{AtomicU64, Ordering},
+    },
     time::Duration,
 };
 
 use async_trait::async_trait;
 use tokio::time::Instant;
+use tracing::warn;
 use xxhash_rust::xxh3::Xxh3;
 
 use crate::{
@@ -21,9 +35,16 @@ use crate::{
     ports::{Claim, ClaimToken, DedupError, DedupStore},
 };
 
+/// The default cap on live claims: about 300 MB at the most, which a server with a 24 h window
+/// reaches only at around 60 notifications a second, all day.
+pub const DEFAULT_MAX_ENTRIES: usize = 5_000_000;
 const SHARDS: usize = 64;
-/// A shard sweeps its expired entries at most this often.
-const SWEEP_EVERY: Duration = Duration::from_secs(1);
+/// A shard sweeps its expired entries at most this often (milliseconds).
+const SWEEP_EVERY_MS: u64 = 1000;
+/// A full shard evicts this fraction of itself at once.
+const EVICT_FRACTION: usize = 8;
+/// Evictions are logged at most this often (milliseconds).
+const EVICTION_WARN_EVERY_MS: u64 = 60_000;
 
 /// The keys are already uniform hashes; hashing them again would be wasted work.
 #[derive(Default)]
@@ -43,27 +64,47 @@ impl Hasher for IdentityHasher {
 
 #[derive(Clone, Copy)]
 struct Entry {
-    expires_at: Instant,
+    /// Milliseconds since the store's `started`; 8 bytes where an `Instant` takes 16.
+    expires_ms: u64,
     token: ClaimToken,
 }
 
 struct Shard {
     claims: HashMap<u128, Entry, BuildHasherDefault<IdentityHasher>>,
-    next_sweep: Instant,
+    next_sweep_ms: u64,
 }
 
 impl Shard {
-    fn sweep_if_due(&mut self, now: Instant) {
-        if now < self.next_sweep {
-            return;
+    fn sweep_if_due(&mut self, now: u64) {
+        if now >= self.next_sweep_ms {
+            self.sweep(now);
         }
-        self.next_sweep = now + SWEEP_EVERY;
-        self.claims.retain(|_, e| e.expires_at > now);
+    }
+
+    fn sweep(&mut self, now: u64) {
+        self.next_sweep_ms = now + SWEEP_EVERY_MS;
+        self.claims.retain(|_, e| e.expires_ms > now);
         // Give memory back after a burst, but leave head room so the map does not resize to and
         // fro around a steady size.
         if self.claims.capacity() > 64 && self.claims.len() < self.claims.capacity() / 4 {
             self.claims.shrink_to(self.claims.len() * 2);
         }
+    }
+
+    /// Frees at least one slot in a full shard: expired entries first, then the batch of live
+    /// claims closest to expiry. Returns how many live claims were evicted.
+    fn make_room(&mut self, now: u64, cap: usize) -> usize {
+        self.sweep(now);
+        if self.claims.len() < cap {
+            return 0;
+        }
+        let batch = (cap / EVICT_FRACTION).clamp(1, self.claims.len());
+        let mut by_expiry: Vec<(u64, u128)> = self.claims.iter().map(|(key, e)| (e.expires_ms, *key)).collect();
+        by_expiry.select_nth_unstable(batch - 1);
+        for (_, key) in &by_expiry[..batch] {
+            self.claims.remove(key);
+        }
+        batch
     }
 }
 
@@ -71,6 +112,11 @@ pub struct MemoryDedupStore {
     shards: Box<[Mutex<Shard>]>,
     /// Random per process, so nobody can pick ids that collide on purpose.
     seed: u64,
+    started: Instant,
+    max_entries: usize,
+    per_shard_cap: usize,
+    evicted: AtomicU64,
+    next_warn_ms: AtomicU64,
 }
 
 impl Default for MemoryDedupStore {
@@ -80,12 +126,30 @@ impl Default for MemoryDedupStore {
 }
 
 impl MemoryDedupStore {
+    /// A store holding at most `DEFAULT_MAX_ENTRIES` live claims.
     pub fn new() -> Self {
-        let now = Instant::now();
-        let shards = (0..SHARDS)
-            .map(|_| Mutex::new(Shard { claims: HashMap::default(), next_sweep: now + SWEEP_EVERY }))
-            .collect();
-        Self { shards, seed: fastrand::u64(..) }
+        Self::with_max_entries(DEFAULT_MAX_ENTRIES)
+    }
+
+    /// A store holding at most `max_entries` live claims (at least one per shard).
+    pub fn with_max_entries(max_entries: usize) -> Self {
+        Self::build(SHARDS, max_entries)
+    }
+
+    fn build(shards: usize, max_entries: usize) -> Self {
+        let shards = (0..shards)
+            .map(|_| Mutex::new(Shard { claims: HashMap::default(), next_sweep_ms: SWEEP_EVERY_MS }))
+            .collect::<Box<[_]>>();
+        let per_shard_cap = (max_entries / shards.len()).max(1);
+        Self {
+            seed: fastrand::u64(..),
+            started: Instant::now(),
+            max_entries: per_shard_cap * shards.len(),
+            per_shard_cap,
+            shards,
+            evicted: AtomicU64::new(0),
+            next_warn_ms: AtomicU64::new(0),
+        }
     }
 
     /// Live and expired-but-not-yet-swept entries, for tests and memory measurements.
@@ -95,6 +159,15 @@ impl MemoryDedupStore {
 
     pub fn is_empty(&self) -> bool {
         self.len() == 0
+    }
+
+    /// Live claims evicted so far because the store was full.
+    pub fn evictions(&self) -> u64 {
+        self.evicted.load(Ordering::Relaxed)
+    }
+
+    fn now_ms(&self) -> u64 {
+        u64::try_from(self.started.elapsed().as_millis()).unwrap_or(u64::MAX)
     }
 
     fn key(&self, client: &ClientId, id: &NotificationId) -> u128 {
@@ -107,7 +180,25 @@ impl MemoryDedupStore {
     }
 
     fn shard(&self, key: u128) -> std::sync::MutexGuard<'_, Shard> {
-        self.shards[key as usize % SHARDS].lock().expect("dedup shard poisoned")
+        self.shards[key as usize % self.shards.len()].lock().expect("dedup shard poisoned")
+    }
+
+    fn note_evictions(&self, count: usize, now: u64) {
+        let total = self.evicted.fetch_add(count as u64, Ordering::Relaxed) + count as u64;
+        let due = self.next_warn_ms.load(Ordering::Relaxed);
+        if now >= due
+            && self
+                .next_warn_ms
+                .compare_exchange(due, now + EVICTION_WARN_EVERY_MS, Ordering::Relaxed, Ordering::Relaxed)
+                .is_ok()
+        {
+            warn!(
+                evicted_total = total,
+                max_entries = self.max_entries,
+                "the in-memory dedup store is full: the claims closest to expiry were dropped, so a resent id among \
+                 them could be delivered twice; raise DEDUP_MAX_ENTRIES or use Redis"
+            );
+        }
     }
 }
 
@@ -115,20 +206,26 @@ impl MemoryDedupStore {
 impl DedupStore for MemoryDedupStore {
     async fn try_claim(&self, client: &ClientId, id: &NotificationId, ttl: Duration) -> Result<Claim, DedupError> {
         let key = self.key(client, id);
-        let now = Instant::now();
+        let now = self.now_ms();
+        let ttl_ms = u64::try_from(ttl.as_millis()).unwrap_or(u64::MAX);
+        let fresh = Entry { expires_ms: now.saturating_add(ttl_ms), token: ClaimToken::random() };
         let mut shard = self.shard(key);
         shard.sweep_if_due(now);
-        let fresh = Entry { expires_at: now + ttl, token: ClaimToken::random() };
-        match shard.claims.entry(key) {
-            std::collections::hash_map::Entry::Occupied(mut held) => {
-                if held.get().expires_at > now {
-                    return Ok(Claim::Duplicate);
-                }
-                held.insert(fresh);
+        if let Some(held) = shard.claims.get_mut(&key) {
+            if held.expires_ms > now {
+                return Ok(Claim::Duplicate);
             }
-            std::collections::hash_map::Entry::Vacant(slot) => {
-                slot.insert(fresh);
-            }
+            // An expired claim's slot is reused: no growth.
+            *held = fresh;
+            return Ok(Claim::New(fresh.token));
+        }
+        let evicted =
+            if shard.claims.len() >= self.per_shard_cap { shard.make_room(now, self.per_shard_cap) } else { 0 };
+        // Inserted under the same lock as the lookup above: the claim stays atomic.
+        shard.claims.insert(key, fresh);
+        drop(shard);
+        if evicted > 0 {
+            self.note_evictions(evicted, now);
         }
         Ok(Claim::New(fresh.token))
     }
@@ -169,6 +266,83 @@ mod tests {
         assert_eq!(store.len(), 2000, "the 1000 expired claims are gone from memory");
         let (c, n) = ids("c", "1");
         assert!(matches!(store.try_claim(&c, &n, Duration::from_secs(10)).await.unwrap(), Claim::New(_)));
+    }
+
+    async fn claim(store: &MemoryDedupStore, n: &str, ttl_secs: u64) -> Claim {
+        let (c, n) = ids("c", n);
+        store.try_claim(&c, &n, Duration::from_secs(ttl_secs)).await.unwrap()
+    }
+
+    fn is_new(claim: Claim) -> bool {
+        matches!(claim, Claim::New(_))
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn the_cap_bounds_the_live_set() {
+        let store = MemoryDedupStore::with_max_entries(SHARDS * 16);
+        for i in 0..20_000 {
+            assert!(is_new(claim(&store, &i.to_string(), 3600).await));
+            assert!(store.len() <= SHARDS * 16);
+        }
+        assert!(store.evictions() >= 20_000 - (SHARDS * 16) as u64);
+        // The newest claims are still exact.
+        assert!(!is_new(claim(&store, "19999", 3600).await));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn expired_entries_make_room_before_any_live_claim_is_evicted() {
+        let store = MemoryDedupStore::build(1, 8);
+        for i in 0..4 {
+            claim(&store, &format!("old{i}"), 10).await;
+        }
+        // At 9.5 s: a regular sweep runs (nothing has expired yet) and the next is due at 10.5 s.
+        tokio::time::advance(Duration::from_millis(9_500)).await;
+        for i in 0..4 {
+            claim(&store, &format!("live{i}"), 100).await;
+        }
+        // At 10.2 s the old claims have expired but no regular sweep is due: only the full shard
+        // makes the store look at them.
+        tokio::time::advance(Duration::from_millis(700)).await;
+        assert_eq!(store.len(), 8);
+        assert!(is_new(claim(&store, "new", 100).await));
+        assert_eq!(store.evictions(), 0);
+        assert_eq!(store.len(), 5, "the four expired claims were dropped");
+        for i in 0..4 {
+            assert!(!is_new(claim(&store, &format!("live{i}"), 100).await), "live{i} is still held");
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_full_shard_evicts_the_claims_closest_to_expiry_in_a_batch() {
+        let store = MemoryDedupStore::build(1, 64);
+        // Claim k expires after 1000 + k seconds: claims 0..8 are the closest to expiry.
+        for k in 0..64u64 {
+            claim(&store, &k.to_string(), 1000 + k).await;
+        }
+        assert!(is_new(claim(&store, "one more", 5000).await));
+        assert_eq!(store.evictions(), 8, "an eighth of the shard at once");
+        assert_eq!(store.len(), 64 - 8 + 1);
+        // The survivors are exactly the later-expiring claims (checked before any new claim
+        // could trigger another eviction), and the newcomer.
+        for k in 8..64u64 {
+            assert!(!is_new(claim(&store, &k.to_string(), 1).await), "{k} survived");
+        }
+        assert!(!is_new(claim(&store, "one more", 1).await));
+        // The evicted ones can be claimed again (that is the price of the cap).
+        assert!(is_new(claim(&store, "0", 1000).await));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn releasing_an_evicted_claim_is_harmless() {
+        let store = MemoryDedupStore::build(1, 1);
+        let (c, first) = ids("c", "first");
+        let Claim::New(token) = store.try_claim(&c, &first, Duration::from_secs(60)).await.unwrap() else {
+            panic!("first claim is new")
+        };
+        assert!(is_new(claim(&store, "second", 60).await));
+        assert_eq!(store.evictions(), 1);
+        store.release(&c, &first, token).await.unwrap();
+        assert!(!is_new(claim(&store, "second", 60).await), "the release did not touch the other claim");
     }
 
     #[tokio::test]

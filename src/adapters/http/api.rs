@@ -15,6 +15,7 @@ use super::{
     dto::{RegisterClientRequest, SendNotificationRequest, json_object, read_notification, read_registration},
     envelope::{Envelope, FieldDetail, Location},
     json_body::JsonBody,
+    params::{ClientIdPath, SignatureHeader, TimestampHeader},
     rate_limit::{RateLimiter, client_ip},
     relay_auth::RelayAuth,
     responses::{BodyFailure, HealthResponse, RegisterResponse, SendResponse, UnregisterResponse},
@@ -124,12 +125,12 @@ impl Api {
         state: Data<&Arc<HttpState>>,
         req: &Request,
         /// The Relay client id (a leading `did:key:` is stripped).
-        client_id: Path<String>,
+        client_id: Path<ClientIdPath>,
     ) -> UnregisterResponse {
         if let Err((envelope, secs)) = state.rate_limited(req) {
             return UnregisterResponse::TooManyRequests(Json(envelope), secs);
         }
-        match state.app.unregister(&client_id).await {
+        match state.app.unregister(&client_id.0.0).await {
             Ok(()) => UnregisterResponse::Ok(Json(Envelope::ok())),
             Err(UnregisterError::Invalid(field)) => {
                 UnregisterResponse::BadRequest(Json(Envelope::invalid_fields(&[field], Location::Path)))
@@ -155,20 +156,20 @@ impl Api {
         &self,
         state: Data<&Arc<HttpState>>,
         /// The Relay client id (a leading `did:key:` is stripped).
-        client_id: Path<String>,
+        client_id: Path<ClientIdPath>,
         /// Unix time in seconds, as decimal text; at most 5 minutes from the server clock.
         #[oai(name = "X-Ed25519-Timestamp")]
-        timestamp: Header<Option<String>>,
+        timestamp: Header<TimestampHeader>,
         /// Hex (128 characters, any case) of the Ed25519 signature.
         #[oai(name = "X-Ed25519-Signature")]
-        signature: Header<Option<String>>,
+        signature: Header<SignatureHeader>,
         body: JsonBody<SendNotificationRequest>,
     ) -> SendResponse {
         let bytes = match &body.bytes {
             Ok(bytes) => bytes,
             Err(problem) => return SendResponse::from_body_problem(problem),
         };
-        if let Err(envelope) = state.auth.verify(timestamp.0.as_deref(), signature.0.as_deref(), bytes).await {
+        if let Err(envelope) = state.auth.verify(timestamp.0.0.as_deref(), signature.0.0.as_deref(), bytes).await {
             return SendResponse::Unauthorized(Json(envelope));
         }
         if let Some(problem) = &body.content_type_problem {
@@ -178,7 +179,7 @@ impl Api {
             Ok(map) => map,
             Err(envelope) => return SendResponse::BadRequest(Json(envelope)),
         };
-        let id = ClientId::parse(&client_id);
+        let id = ClientId::parse(&client_id.0.0);
         let notification = parse_notification(read_notification(&map));
         let (id, notification) = match (id, notification) {
             (Ok(id), Ok(notification)) => (id, notification),

@@ -5,26 +5,73 @@
 //! document its schemas, and the `read_*` functions below are the one place that knows the field
 //! names, so the two cannot drift apart unnoticed (the OpenAPI drift test covers the schemas).
 
-use poem_openapi::Object;
+use poem_openapi::{Object, Union};
 use serde_json::{Map, Value};
 
 use super::envelope::Envelope;
 use crate::app::{RawNotification, RawRegistration};
 
-/// Register a device under a Relay client id.
+// The schemas below are as precise as JSON Schema (OpenAPI 3.0) allows, so that a schema-valid
+// request is one the server accepts; a property test (`tests/properties.rs`) checks the patterns
+// against the domain parsers. What JSON Schema cannot say is written in the descriptions: lengths
+// are UTF-8 bytes on the server (`maxLength` counts characters), a leading `did:key:` is stripped
+// before the client id rules apply, and a cleartext `blob` must decode to a notify message.
+//
+// The patterns are spelled out per field because `validator(pattern)` wants a literal; keep them
+// equal to `params::CLIENT_ID_PATTERN` and the domain rules (the property test fails otherwise).
+
+/// Register a device under a Relay client id: an APNS registration (hex token) or an FCM one.
+/// Registering an existing client id replaces its type and token.
+#[derive(Debug, Union)]
+#[oai(one_of, rename = "RegisterClientRequest")]
+pub enum RegisterClientRequest {
+    Apns(ApnsRegistration),
+    Fcm(FcmRegistration),
+}
+
+/// A device registered with Apple Push Notification service.
 #[derive(Debug, Object)]
-#[oai(rename = "RegisterClientRequest")]
-pub struct RegisterClientRequest {
+#[oai(rename = "ApnsRegistration")]
+pub struct ApnsRegistration {
     /// The Relay client id; a leading `did:key:` is stripped. Non-empty after stripping, at most
-    /// 255 bytes, no whitespace or control characters.
-    #[oai(validator(min_length = 1))]
+    /// 255 bytes (UTF-8), no whitespace or control characters.
+    #[oai(validator(
+        min_length = 1,
+        max_length = 255,
+        pattern = r"^[^\u0000-\u0020\u007F-\u00A0\u1680\u2000-\u200A\u2028\u2029\u202F\u205F\u3000]+$"
+    ))]
     pub client_id: String,
-    /// The push service, case-insensitive: `apns`, `apns-sandbox` or `fcm`. Only the types this
-    /// server has a provider for are accepted.
-    #[oai(rename = "type")]
+    /// `apns` (production) or `apns-sandbox`, in any letter case. Accepted only when this server
+    /// has a provider for it.
+    #[oai(rename = "type", validator(pattern = r"^[aA][pP][nN][sS](-[sS][aA][nN][dD][bB][oO][xX])?$"))]
     pub push_type: String,
-    /// The device token from APNS (hex) or FCM. Non-empty, at most 4096 bytes.
-    #[oai(validator(min_length = 1, max_length = 4096))]
+    /// The APNS device token: hexadecimal, any case, at most 4096 characters.
+    #[oai(validator(min_length = 1, max_length = 4096, pattern = r"^[0-9a-fA-F]+$"))]
+    pub token: String,
+}
+
+/// A device registered with Firebase Cloud Messaging.
+#[derive(Debug, Object)]
+#[oai(rename = "FcmRegistration")]
+pub struct FcmRegistration {
+    /// The Relay client id; a leading `did:key:` is stripped. Non-empty after stripping, at most
+    /// 255 bytes (UTF-8), no whitespace or control characters.
+    #[oai(validator(
+        min_length = 1,
+        max_length = 255,
+        pattern = r"^[^\u0000-\u0020\u007F-\u00A0\u1680\u2000-\u200A\u2028\u2029\u202F\u205F\u3000]+$"
+    ))]
+    pub client_id: String,
+    /// `fcm`, in any letter case. Accepted only when this server has a provider for it.
+    #[oai(rename = "type", validator(pattern = r"^[fF][cC][mM]$"))]
+    pub push_type: String,
+    /// The FCM registration token: at most 4096 bytes (UTF-8), no whitespace or control
+    /// characters.
+    #[oai(validator(
+        min_length = 1,
+        max_length = 4096,
+        pattern = r"^[^\u0000-\u0020\u007F-\u00A0\u1680\u2000-\u200A\u2028\u2029\u202F\u205F\u3000]+$"
+    ))]
     pub token: String,
 }
 
@@ -33,13 +80,14 @@ pub struct RegisterClientRequest {
 #[oai(rename = "SendNotificationRequest")]
 pub struct SendNotificationRequest {
     /// The Relay's id for this notification; the same id for the same client is delivered at most
-    /// once within the dedup window. Non-empty, at most 255 bytes.
-    #[oai(validator(min_length = 1))]
+    /// once within the dedup window. Non-empty, at most 255 bytes (UTF-8).
+    #[oai(validator(min_length = 1, max_length = 255))]
     pub id: String,
     pub payload: NotificationPayload,
 }
 
-/// What the device receives.
+/// What the device receives. The provider message built from it (topic, flags and blob, or the
+/// decoded notify message) must fit the providers' 4096 bytes.
 #[derive(Debug, Object)]
 #[oai(rename = "NotificationPayload")]
 pub struct NotificationPayload {
@@ -50,8 +98,10 @@ pub struct NotificationPayload {
     /// on untouched.
     #[oai(validator(minimum(value = "0"), maximum(value = "4294967295")))]
     pub flags: u32,
-    /// With Encrypted set, an opaque string forwarded as is. Otherwise standard base64 (padding
-    /// optional) of a JSON notify message `{"title", "body", "icon"?, "url"?, "type"?}`.
+    /// With Encrypted set, an opaque non-empty string forwarded as is. Otherwise standard base64
+    /// (padding optional) of a JSON notify message `{"title", "body", "icon"?, "url"?, "type"?}`
+    /// with `title` and `body` strings.
+    #[oai(validator(min_length = 1))]
     pub blob: String,
 }
 

@@ -8,6 +8,7 @@ pub mod envelope;
 mod fallback;
 mod json_body;
 mod observe;
+pub mod params;
 mod rate_limit;
 pub mod relay_auth;
 pub mod request_id;

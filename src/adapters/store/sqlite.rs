@@ -111,20 +111,14 @@ impl ClientRepository for SqliteClientRepository {
     #[instrument(name = "store.find", skip_all, fields(client_id = %id))]
     async fn find(&self, id: &ClientId) -> Result<Option<Client>, StoreError> {
         let row = self
-            .bounded(
-                sqlx::query_as::<_, ClientRow>(FIND_CLIENT)
-                    .bind(id.as_str())
-                    .fetch_optional(&self.readers),
-            )
+            .bounded(sqlx::query_as::<_, ClientRow>(FIND_CLIENT).bind(id.as_str()).fetch_optional(&self.readers))
             .await?;
         row.map(Client::try_from).transpose()
     }
 
     #[instrument(name = "store.delete", skip_all, fields(client_id = %id))]
     async fn delete(&self, id: &ClientId) -> Result<bool, StoreError> {
-        let done = self
-            .bounded(sqlx::query(DELETE_CLIENT).bind(id.as_str()).execute(&self.writer))
-            .await?;
+        let done = self.bounded(sqlx::query(DELETE_CLIENT).bind(id.as_str()).execute(&self.writer)).await?;
         Ok(done.rows_affected() > 0)
     }
 

@@ -1,0 +1,112 @@
+#!/usr/bin/env bash
+# Schema fuzzing: runs Schemathesis with all its checks against /openapi.json of a real
+# push-server (embedded default: SQLite, memory dedup, log sink) on a free loopback port.
+#
+# - Schemathesis comes from PyPI into a throwaway virtual environment (pinned version below).
+# - The Relay endpoint is fuzzed signed: scripts/schemathesis_hooks.py signs every request with a
+#   test Ed25519 key whose public half the server is given.
+# - Pass 1, rate limiter off (so fuzzing is not turned into 429s), with the stricter settings of
+#   scripts/schemathesis.toml; pass 2, a short one with the default limiter on, since 429 is a
+#   documented answer of the registration endpoints.
+# Bounded: PUSH_FUZZ_EXAMPLES cases per operation and phase (default 500), and a hard time limit
+# per pass (PUSH_FUZZ_MAX_SECS, default 300; about 75 s is typical on 2 cores). Schemathesis's own
+# --max-time is a budget it always spends, so the cap is `timeout`. Exits non-zero on any failure.
+#
+# Environment: PUSH_SERVER_BIN to use a prebuilt binary (default: cargo build, debug profile);
+# PUSH_FUZZ_KEEP=1 keeps the temp dir (server logs, reports).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+repo=$PWD
+
+SCHEMATHESIS_VERSION=4.32.5
+CRYPTOGRAPHY_VERSION=50.0.2
+EXAMPLES=${PUSH_FUZZ_EXAMPLES:-500}
+MAX_SECS=${PUSH_FUZZ_MAX_SECS:-300}
+
+work=$(mktemp -d -t push-fuzz.XXXXXX)
+server_pid=""
+cleanup() {
+    if [[ -n "$server_pid" ]]; then
+        kill "$server_pid" 2>/dev/null || true
+        wait "$server_pid" 2>/dev/null || true
+    fi
+    if [[ "${PUSH_FUZZ_KEEP:-}" == 1 ]]; then echo "kept $work"; else rm -rf "$work"; fi
+}
+trap cleanup EXIT
+
+echo "== schemathesis: virtual environment in $work/venv"
+python3 -m venv "$work/venv"
+"$work/venv/bin/pip" install --quiet --disable-pip-version-check \
+    "schemathesis==$SCHEMATHESIS_VERSION" "cryptography==$CRYPTOGRAPHY_VERSION"
+
+if [[ -z "${PUSH_SERVER_BIN:-}" ]]; then
+    cargo build --locked --quiet --bin push-server
+    PUSH_SERVER_BIN=target/debug/push-server
+fi
+PUSH_SERVER_BIN=$(realpath "$PUSH_SERVER_BIN")
+
+# A fixed test key: nothing secret, it only has to match between the hooks and the server.
+seed=$(printf '2a%.0s' $(seq 32))
+public_key=$("$work/venv/bin/python" - "$seed" <<'PY'
+import sys
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
+key = Ed25519PrivateKey.from_private_bytes(bytes.fromhex(sys.argv[1]))
+print(key.public_key().public_bytes(Encoding.Raw, PublicFormat.Raw).hex())
+PY
+)
+
+free_port() {
+    "$work/venv/bin/python" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
+}
+
+start_server() { # $1: pass name, $2: RATE_LIMIT_PER_MINUTE
+    local dir="$work/$1"
+    mkdir -p "$dir"
+    port=$(free_port)
+    # A clean environment: only what this run sets, so a developer's .env or shell does not leak in.
+    (cd "$dir" && exec env -i PATH="$PATH" HOST=127.0.0.1 PORT="$port" \
+        DATABASE_URL="sqlite://$dir/clients.db" SQLITE_SYNCHRONOUS=normal \
+        RELAY_PUBLIC_KEY="$public_key" RATE_LIMIT_PER_MINUTE="$2" RUST_LOG=warn \
+        "$PUSH_SERVER_BIN") >"$dir/server.log" 2>&1 &
+    server_pid=$!
+    for _ in $(seq 100); do
+        if curl -fsS "http://127.0.0.1:$port/health" >/dev/null 2>&1; then return 0; fi
+        sleep 0.1
+    done
+    echo "push-server did not start:" >&2
+    cat "$dir/server.log" >&2
+    exit 1
+}
+
+stop_server() {
+    kill "$server_pid"
+    wait "$server_pid" 2>/dev/null || true
+    server_pid=""
+}
+
+run_schemathesis() { # $1: time limit in seconds; then schemathesis arguments
+    local limit=$1
+    shift
+    # From the temp dir, so nothing (reports, caches) lands in the checkout.
+    (cd "$work" && PUSH_FUZZ_RELAY_SEED="$seed" PUSH_FUZZ_BASE_URL="http://127.0.0.1:$port" \
+        SCHEMATHESIS_HOOKS=schemathesis_hooks PYTHONPATH="$repo/scripts" \
+        timeout "$limit" "$work/venv/bin/schemathesis" "$@") || {
+        local status=$?
+        [[ $status == 124 ]] && echo "schemathesis did not finish within $limit s" >&2
+        return $status
+    }
+}
+
+echo "== schemathesis pass 1: all checks, rate limiter off, $EXAMPLES examples, at most $MAX_SECS s"
+start_server fuzz 0
+run_schemathesis "$MAX_SECS" --config-file "$repo/scripts/schemathesis.toml" \
+    run "http://127.0.0.1:$port/openapi.json" \
+    --checks all --workers 1 --max-examples "$EXAMPLES" --generation-database none --no-color
+stop_server
+
+echo "== schemathesis pass 2: all checks, default rate limiter on (429 is documented)"
+start_server limited 120
+run_schemathesis 120 run "http://127.0.0.1:$port/openapi.json" \
+    --checks all --workers 1 --max-examples 50 --generation-database none --no-color
+stop_server

@@ -1,0 +1,145 @@
+# Schemathesis hooks for push-server (loaded by scripts/schemathesis.sh via SCHEMATHESIS_HOOKS).
+#
+# They own two things the OpenAPI document cannot carry:
+# 1. Relay signatures. `POST /clients/{client_id}` is signed with Ed25519 over
+#    `{timestamp}.{body length}.{raw body}`; every generated request is signed here over the exact
+#    bytes `requests` will send, so the fuzzer reaches the body, client and delivery checks behind
+#    the signature. Cases whose *headers* were generated invalid on purpose (negative mode) keep
+#    them, so the server's 401 answers are fuzzed too.
+# 2. Rules JSON Schema cannot express, for *positive* cases only (negative cases are sent as
+#    generated, and every rule below also has its own Rust tests):
+#    - byte lengths: `maxLength` counts characters, the server counts UTF-8 bytes (client id and
+#      notification id <= 255, token <= 4096), so over-long multi-byte strings are cut to fit;
+#    - `did:key:` is stripped before the client id's rules apply, so a bare `did:key:` is empty;
+#    - the cleartext `blob` (Encrypted flag clear) is base64 of a JSON notify message, which no
+#      `pattern` can describe: a valid one is built around the generated text;
+#    - providers take at most 4 KiB of rendered message, a bound on topic + blob after JSON
+#      escaping, so those are cut to fit.
+#    Positive send cases also register their client first, so delivery (not only 404) is fuzzed.
+
+import base64
+import json
+import os
+import time
+from urllib.parse import quote, unquote
+
+import requests
+import schemathesis
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from schemathesis.core.parameters import ParameterLocation
+
+RELAY_KEY = Ed25519PrivateKey.from_private_bytes(bytes.fromhex(os.environ["PUSH_FUZZ_RELAY_SEED"]))
+BASE_URL = os.environ["PUSH_FUZZ_BASE_URL"]
+SEND_PATH = "/clients/{client_id}"
+# Room left for the rendered message's own structure under the providers' 4096-byte limit.
+CONTENT_BUDGET = 2800
+
+
+def _cut_bytes(text, limit):
+    """`text` cut to at most `limit` UTF-8 bytes, on a character boundary."""
+    data = text.encode("utf-8", "surrogatepass")
+    if len(data) <= limit:
+        return text
+    return data[:limit].decode("utf-8", "ignore")
+
+
+def _client_id(text):
+    text = _cut_bytes(text, 255 + len("did:key:") if text.startswith("did:key:") else 255)
+    if text.startswith("did:key:"):
+        rest = _cut_bytes(text[len("did:key:"):], 255)
+        text = "did:key:" + (rest or "x")
+    return text or "x"
+
+
+def _escaped_len(text):
+    return len(json.dumps(text, ensure_ascii=False).encode("utf-8", "surrogatepass"))
+
+
+def _is_positive(case):
+    meta = case.meta
+    return meta is None or meta.generation.mode.is_positive
+
+
+def _negative_at(case, location):
+    meta = case.meta
+    return meta is not None and meta.is_negative_at(location)
+
+
+def _fit_positive(case):
+    path = case.operation.path
+    if case.path_parameters and isinstance(case.path_parameters.get("client_id"), str):
+        # Path values arrive percent-encoded and are substituted into the URL as they are.
+        raw = unquote(case.path_parameters["client_id"])
+        case.path_parameters["client_id"] = quote(_client_id(raw), safe="")
+    body = case.body
+    if not isinstance(body, dict):
+        return
+    if path == "/clients":
+        if isinstance(body.get("client_id"), str):
+            body["client_id"] = _client_id(body["client_id"])
+        if isinstance(body.get("token"), str):
+            body["token"] = _cut_bytes(body["token"], 4096)
+    elif path == SEND_PATH:
+        if isinstance(body.get("id"), str):
+            body["id"] = _cut_bytes(body["id"], 255) or "x"
+        payload = body.get("payload")
+        if not isinstance(payload, dict):
+            return
+        topic, blob, flags = payload.get("topic"), payload.get("blob"), payload.get("flags")
+        if not (isinstance(topic, str) and isinstance(blob, str) and isinstance(flags, int)):
+            return
+        while _escaped_len(topic) + _escaped_len(blob) > CONTENT_BUDGET:
+            if len(blob) >= len(topic):
+                blob = blob[: len(blob) // 2]
+            else:
+                topic = topic[: max(1, len(topic) // 2)]
+        if flags & 1 == 0:
+            # Cleartext: the generated text becomes the title of a valid notify message.
+            message = {"title": blob, "body": topic}
+            blob = base64.b64encode(json.dumps(message).encode()).decode()
+        elif not blob:
+            blob = "x"
+        payload["topic"], payload["blob"] = topic, blob
+
+
+def _ensure_client(client_id):
+    # A fresh FCM-typed registration under this id, so the send reaches dedup and the log sink.
+    requests.post(
+        f"{BASE_URL}/clients",
+        json={"client_id": client_id, "type": "fcm", "token": f"fuzz-token-{abs(hash(client_id))}"},
+        timeout=10,
+    )
+
+
+def _body_bytes(case):
+    """The exact bytes the requests transport sends for this case."""
+    kwargs = case.as_transport_kwargs(base_url=BASE_URL)
+    prepared = requests.Request(
+        method=kwargs["method"],
+        url=kwargs["url"],
+        headers=kwargs.get("headers"),
+        data=kwargs.get("data"),
+        json=kwargs.get("json"),
+        files=kwargs.get("files"),
+    ).prepare()
+    body = prepared.body or b""
+    return body.encode("utf-8") if isinstance(body, str) else body
+
+
+@schemathesis.hook
+def before_call(context, case, kwargs):
+    if _is_positive(case):
+        _fit_positive(case)
+        if case.operation.method.upper() == "POST" and case.operation.path == SEND_PATH:
+            _ensure_client(unquote(case.path_parameters["client_id"]))
+    if case.operation.method.upper() != "POST" or case.operation.path != SEND_PATH:
+        return
+    if _negative_at(case, ParameterLocation.HEADER):
+        return
+    timestamp = str(int(time.time()))
+    body = _body_bytes(case)
+    message = timestamp.encode() + b"." + str(len(body)).encode() + b"." + body
+    if case.headers is None:
+        case.headers = {}
+    case.headers["X-Ed25519-Timestamp"] = timestamp
+    case.headers["X-Ed25519-Signature"] = RELAY_KEY.sign(message).hex()

@@ -77,6 +77,6 @@ echo
 echo "Machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | xargs), $(awk '/MemTotal/ {printf "%.0f GiB", $2/1048576}' /proc/meminfo)"
 echo "Load average (1, 5, 15 min) before: $load_before; after: $(cut -d' ' -f1-3 /proc/loadavg)"
 echo
-echo "| scenario | connections | requests/s | latency ms p50 / p90 / p99 / max | non-2xx | errors | server RSS MiB (window start → end, peak) |"
-echo "|---|---|---|---|---|---|---|"
+echo "| scenario | connections | requests/s | latency ms p50 / p90 / p99 / max | non-2xx | errors | server RSS MiB (window start → end, peak) | server CPU µs/request |"
+echo "|---|---|---|---|---|---|---|---|"
 cat "$rows"

@@ -63,6 +63,17 @@ enum Scenario {
         #[command(flatten)]
         common: Common,
     },
+    /// Ed25519 verification as the server does it (strict, one signed message of a send's size):
+    /// the per-core ceiling that every other cost of the send path is measured against.
+    Verify {
+        #[arg(long, default_value_t = 20_000)]
+        iterations: u32,
+    },
+    /// Prints the hex public key of a Relay secret key (for starting a server by hand).
+    RelayPublicKey {
+        #[arg(long, env = "BENCH_RELAY_SECRET")]
+        relay_secret: String,
+    },
     /// Claims in the in-memory dedup store, in this process: bytes per live entry and time per claim.
     DedupMemory {
         #[arg(long, default_value_t = 1_000_000)]
@@ -130,6 +141,13 @@ fn main() -> ExitCode {
         }
         Scenario::Register { common } => run_register(&common),
         Scenario::DedupMemory { entries, markdown_out } => run_dedup_memory(entries, markdown_out.as_deref()),
+        Scenario::RelayPublicKey { relay_secret } => parse_secret(&relay_secret).map(|key| {
+            println!("{}", hex::encode(key.verifying_key().to_bytes()));
+        }),
+        Scenario::Verify { iterations } => {
+            run_verify(iterations);
+            Ok(())
+        }
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -199,6 +217,12 @@ fn run_id() -> String {
     format!("{:08x}", fastrand::u32(..))
 }
 
+fn parse_secret(hex_key: &str) -> Result<SigningKey, String> {
+    let mut bytes = [0u8; 32];
+    hex::decode_to_slice(hex_key.trim(), &mut bytes).map_err(|_| "--relay-secret must be 64 hex digits")?;
+    Ok(SigningKey::from_bytes(&bytes))
+}
+
 fn run_send(
     common: &Common,
     payload: PayloadKind,
@@ -213,11 +237,7 @@ fn run_send(
         return Err("warm-up plus duration must stay within 240 s (the signatures' timestamp window)".into());
     }
     let key = match relay_secret {
-        Some(hex_key) => {
-            let mut bytes = [0u8; 32];
-            hex::decode_to_slice(hex_key.trim(), &mut bytes).map_err(|_| "--relay-secret must be 64 hex digits")?;
-            SigningKey::from_bytes(&bytes)
-        }
+        Some(hex_key) => parse_secret(hex_key)?,
         None => SigningKey::from_bytes(&std::array::from_fn(|_| fastrand::u8(..))),
     };
     let pin = should_pin(common);
@@ -297,11 +317,19 @@ fn run_register(common: &Common) -> Result<(), String> {
     measure(&rt, common, target, source, &label, pin)
 }
 
-/// Memory samples of the server during a run.
+/// Samples of the server's memory and CPU time (and the generator's CPU time) during a run.
 #[derive(Default)]
 struct MemoryTrace {
-    /// (seconds since start, RSS KiB)
-    samples: Vec<(f64, u64)>,
+    samples: Vec<Sample>,
+}
+
+#[derive(Clone, Copy)]
+struct Sample {
+    /// Seconds since the run started.
+    at: f64,
+    rss_kib: u64,
+    server_cpu: f64,
+    bench_cpu: f64,
 }
 
 fn measure(
@@ -323,8 +351,13 @@ fn measure(
                 let mut tick = tokio::time::interval(Duration::from_millis(100));
                 loop {
                     tick.tick().await;
-                    if let Some(m) = server::memory(pid) {
-                        trace.lock().expect("trace lock").samples.push((started.elapsed().as_secs_f64(), m.rss_kib));
+                    let own = std::process::id();
+                    if let (Some(m), Some(server_cpu), Some(bench_cpu)) =
+                        (server::memory(pid), server::cpu_seconds(pid), server::cpu_seconds(own))
+                    {
+                        let at = started.elapsed().as_secs_f64();
+                        let sample = Sample { at, rss_kib: m.rss_kib, server_cpu, bench_cpu };
+                        trace.lock().expect("trace lock").samples.push(sample);
                     }
                 }
             })
@@ -382,6 +415,9 @@ struct Report {
     rss_start: Option<f64>,
     rss_end: Option<f64>,
     rss_peak: Option<f64>,
+    /// CPU time (user + system) per request in the measured window, µs.
+    server_cpu_us: Option<f64>,
+    bench_cpu_us: Option<f64>,
     pinned: bool,
 }
 
@@ -391,8 +427,22 @@ fn mib(kib: u64) -> f64 {
 
 impl Report {
     fn new(label: &str, common: &Common, o: &Outcome, trace: &MemoryTrace, peak: Option<Memory>, pinned: bool) -> Self {
-        let rss_start = trace.samples.iter().find(|(t, _)| *t >= common.warmup).map(|&(_, k)| mib(k));
-        let rss_end = trace.samples.last().map(|&(_, k)| mib(k));
+        let first = trace.samples.iter().find(|s| s.at >= common.warmup).copied();
+        let last = trace.samples.last().copied();
+        let rss_start = first.map(|s| mib(s.rss_kib));
+        let rss_end = last.map(|s| mib(s.rss_kib));
+        // CPU per request: the CPU time used between two samples over the requests answered in
+        // between, which does not depend on how much of the core other processes took.
+        let (server_cpu_us, bench_cpu_us) = match (first, last) {
+            (Some(a), Some(b)) if b.at > a.at && o.requests_per_second() > 0.0 => {
+                let requests = o.requests_per_second() * (b.at - a.at);
+                (
+                    Some((b.server_cpu - a.server_cpu) * 1e6 / requests),
+                    Some((b.bench_cpu - a.bench_cpu) * 1e6 / requests),
+                )
+            }
+            _ => (None, None),
+        };
         Self {
             label: label.to_owned(),
             connections: common.connections,
@@ -407,6 +457,8 @@ impl Report {
             rss_start,
             rss_end,
             rss_peak: peak.map(|m| mib(m.peak_kib)),
+            server_cpu_us,
+            bench_cpu_us,
             pinned,
         }
     }
@@ -440,6 +492,13 @@ impl Report {
         );
         let _ = writeln!(text, "non-2xx      {:>10}   errors {}", self.non_2xx, self.errors);
         let _ = writeln!(text, "server RSS   {} MiB (measured window start → end)", self.rss_text());
+        if let (Some(server), Some(bench)) = (self.server_cpu_us, self.bench_cpu_us) {
+            let _ = writeln!(
+                text,
+                "CPU/request  server {server:.1} µs (one core's worth: {:.0} requests/s), generator {bench:.1} µs",
+                1e6 / server
+            );
+        }
         print!("{text}");
         if common.json {
             let json = serde_json::json!({
@@ -447,12 +506,13 @@ impl Report {
                 "p50_ms": self.p50, "p90_ms": self.p90, "p99_ms": self.p99, "max_ms": self.max,
                 "requests": self.requests, "non_2xx": self.non_2xx, "errors": self.errors,
                 "rss_start_mib": self.rss_start, "rss_end_mib": self.rss_end, "rss_peak_mib": self.rss_peak,
+                "server_cpu_us_per_request": self.server_cpu_us, "generator_cpu_us_per_request": self.bench_cpu_us,
             });
             println!("{json}");
         }
         if let Some(path) = &common.markdown_out {
             let row = format!(
-                "| {} | {} | {:.0} | {:.2} / {:.2} / {:.2} / {:.2} | {} | {} | {} |\n",
+                "| {} | {} | {:.0} | {:.2} / {:.2} / {:.2} / {:.2} | {} | {} | {} | {} |\n",
                 self.label,
                 self.connections,
                 self.rps,
@@ -462,7 +522,8 @@ impl Report {
                 self.max,
                 self.non_2xx,
                 self.errors,
-                self.rss_text()
+                self.rss_text(),
+                self.server_cpu_us.map_or_else(|| "-".to_owned(), |us| format!("{us:.0}"))
             );
             append(path, &row)?;
         }
@@ -493,7 +554,7 @@ fn run_dedup_memory(entries: usize, markdown_out: Option<&std::path::Path>) -> R
         append(
             path,
             &format!(
-                "| dedup memory, {} live claims | - | {:.0} claims/s | {:.2} µs per claim | - | - | +{:.1} MiB = {:.0} B/entry |\n",
+                "| dedup memory, {} live claims | - | {:.0} claims/s | {:.2} µs per claim | - | - | +{:.1} MiB = {:.0} B/entry | - |\n",
                 report.live,
                 1e9 / report.claim_ns,
                 report.claim_ns / 1000.0,
@@ -506,4 +567,30 @@ fn run_dedup_memory(entries: usize, markdown_out: Option<&std::path::Path>) -> R
         return Err(format!("expected {entries} live entries, found {}", report.live));
     }
     Ok(())
+}
+
+fn run_verify(iterations: u32) {
+    use ed25519_dalek::Signer;
+    let key = SigningKey::from_bytes(&[7; 32]);
+    let public = key.verifying_key();
+    let shape = Shape::new(run_id(), 1, PayloadKind::Encrypted, "127.0.0.1");
+    let message = push_server::adapters::http::signature::signed_message("1700000000", &shape.notification_body(1));
+    let signature = key.sign(&message);
+    let started = Instant::now();
+    for _ in 0..iterations {
+        assert!(public.verify_strict(std::hint::black_box(&message), &signature).is_ok());
+    }
+    let verify = started.elapsed() / iterations;
+    let started = Instant::now();
+    for _ in 0..iterations {
+        std::hint::black_box(key.sign(std::hint::black_box(&message)));
+    }
+    let sign = started.elapsed() / iterations;
+    println!(
+        "ed25519 over {} bytes: verify_strict {:.1} µs ({:.0}/s per core), sign {:.1} µs",
+        message.len(),
+        verify.as_secs_f64() * 1e6,
+        1.0 / verify.as_secs_f64(),
+        sign.as_secs_f64() * 1e6
+    );
 }

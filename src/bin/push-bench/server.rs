@@ -188,3 +188,15 @@ pub fn memory(pid: u32) -> Option<Memory> {
     };
     Some(Memory { rss_kib: field("VmRSS:")?, peak_kib: field("VmHWM:")? })
 }
+
+/// User plus system CPU time a process has used so far, in seconds (from `/proc/PID/stat`).
+pub fn cpu_seconds(pid: u32) -> Option<f64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // Fields after the command name (which may hold spaces) start with the state, field 3.
+    let rest = &stat[stat.rfind(')')? + 2..];
+    let mut fields = rest.split_whitespace().skip(11);
+    let user: u64 = fields.next()?.parse().ok()?;
+    let system: u64 = fields.next()?.parse().ok()?;
+    // USER_HZ is 100 on every Linux architecture this runs on.
+    Some((user + system) as f64 / 100.0)
+}

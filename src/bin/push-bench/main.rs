@@ -418,6 +418,8 @@ struct Report {
     /// CPU time (user + system) per request in the measured window, µs.
     server_cpu_us: Option<f64>,
     bench_cpu_us: Option<f64>,
+    /// Cores' worth of CPU the server got during the window (below 1 on a shared core).
+    server_cores: Option<f64>,
     pinned: bool,
 }
 
@@ -433,15 +435,16 @@ impl Report {
         let rss_end = last.map(|s| mib(s.rss_kib));
         // CPU per request: the CPU time used between two samples over the requests answered in
         // between, which does not depend on how much of the core other processes took.
-        let (server_cpu_us, bench_cpu_us) = match (first, last) {
+        let (server_cpu_us, bench_cpu_us, server_cores) = match (first, last) {
             (Some(a), Some(b)) if b.at > a.at && o.requests_per_second() > 0.0 => {
                 let requests = o.requests_per_second() * (b.at - a.at);
                 (
                     Some((b.server_cpu - a.server_cpu) * 1e6 / requests),
                     Some((b.bench_cpu - a.bench_cpu) * 1e6 / requests),
+                    Some((b.server_cpu - a.server_cpu) / (b.at - a.at)),
                 )
             }
-            _ => (None, None),
+            _ => (None, None, None),
         };
         Self {
             label: label.to_owned(),
@@ -459,6 +462,7 @@ impl Report {
             rss_peak: peak.map(|m| mib(m.peak_kib)),
             server_cpu_us,
             bench_cpu_us,
+            server_cores,
             pinned,
         }
     }
@@ -492,12 +496,13 @@ impl Report {
         );
         let _ = writeln!(text, "non-2xx      {:>10}   errors {}", self.non_2xx, self.errors);
         let _ = writeln!(text, "server RSS   {} MiB (measured window start → end)", self.rss_text());
-        if let (Some(server), Some(bench)) = (self.server_cpu_us, self.bench_cpu_us) {
+        if let (Some(server), Some(bench), Some(cores)) = (self.server_cpu_us, self.bench_cpu_us, self.server_cores) {
             let _ = writeln!(
                 text,
                 "CPU/request  server {server:.1} µs (one core's worth: {:.0} requests/s), generator {bench:.1} µs",
                 1e6 / server
             );
+            let _ = writeln!(text, "server CPU   {cores:.2} cores used during the window");
         }
         print!("{text}");
         if common.json {
@@ -507,6 +512,7 @@ impl Report {
                 "requests": self.requests, "non_2xx": self.non_2xx, "errors": self.errors,
                 "rss_start_mib": self.rss_start, "rss_end_mib": self.rss_end, "rss_peak_mib": self.rss_peak,
                 "server_cpu_us_per_request": self.server_cpu_us, "generator_cpu_us_per_request": self.bench_cpu_us,
+                "server_cores_used": self.server_cores,
             });
             println!("{json}");
         }

@@ -153,7 +153,7 @@ impl Spawned {
 
 impl Drop for Spawned {
     fn drop(&mut self) {
-        let _ = Command::new("kill").args(["-TERM", &self.child.id().to_string()]).status();
+        let _ = Command::new("kill").args(["-TERM", &self.child.id().to_string()]).stderr(Stdio::null()).status();
         let deadline = Instant::now() + Duration::from_secs(5);
         let mut stopped = false;
         while !stopped && Instant::now() < deadline {

@@ -420,6 +420,8 @@ struct Report {
     bench_cpu_us: Option<f64>,
     /// Cores' worth of CPU the server got during the window (below 1 on a shared core).
     server_cores: Option<f64>,
+    /// (seconds since start, RSS MiB) across the measured window.
+    rss_trace: Vec<(f64, f64)>,
     pinned: bool,
 }
 
@@ -433,6 +435,13 @@ impl Report {
         let last = trace.samples.last().copied();
         let rss_start = first.map(|s| mib(s.rss_kib));
         let rss_end = last.map(|s| mib(s.rss_kib));
+        // Ten points across the measured window, to see whether memory levels off.
+        let window: Vec<&Sample> = trace.samples.iter().filter(|s| s.at >= common.warmup).collect();
+        let rss_trace = (0..10)
+            .filter_map(|k| window.get(k * window.len() / 10))
+            .chain(window.last())
+            .map(|s| (s.at, mib(s.rss_kib)))
+            .collect();
         // CPU per request: the CPU time used between two samples over the requests answered in
         // between, which does not depend on how much of the core other processes took.
         let (server_cpu_us, bench_cpu_us, server_cores) = match (first, last) {
@@ -463,6 +472,7 @@ impl Report {
             server_cpu_us,
             bench_cpu_us,
             server_cores,
+            rss_trace,
             pinned,
         }
     }
@@ -496,6 +506,10 @@ impl Report {
         );
         let _ = writeln!(text, "non-2xx      {:>10}   errors {}", self.non_2xx, self.errors);
         let _ = writeln!(text, "server RSS   {} MiB (measured window start → end)", self.rss_text());
+        if !self.rss_trace.is_empty() {
+            let points: Vec<String> = self.rss_trace.iter().map(|(t, mib)| format!("{t:.0}s {mib:.1}")).collect();
+            let _ = writeln!(text, "RSS trace    {}", points.join(", "));
+        }
         if let (Some(server), Some(bench), Some(cores)) = (self.server_cpu_us, self.bench_cpu_us, self.server_cores) {
             let _ = writeln!(
                 text,

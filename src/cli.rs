@@ -136,8 +136,9 @@ pub struct Config {
     /// Bound on each store and dedup call, in milliseconds; past it the request gets 503.
     #[arg(long, env = "STORAGE_TIMEOUT_MS", default_value_t = 5000, value_parser = clap::value_parser!(u64).range(1..))]
     pub storage_timeout_ms: u64,
-    /// SQLite `synchronous` mode: `full` (durable through power loss) or `normal` (through crashes).
-    #[arg(long, env = "SQLITE_SYNCHRONOUS", default_value = "full", value_parser = ["full", "normal"], ignore_case = true)]
+    /// SQLite `synchronous` mode: `normal` (durable through a server crash) or `full` (also
+    /// through power loss, with an fsync per registration).
+    #[arg(long, env = "SQLITE_SYNCHRONOUS", default_value = "normal", value_parser = ["full", "normal"], ignore_case = true)]
     pub sqlite_synchronous: String,
     /// The app's bundle id, sent as `apns-topic`.
     #[arg(long, env = "APNS_TOPIC")]

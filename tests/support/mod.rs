@@ -76,7 +76,6 @@ pub fn test_settings(dir: &TempDir) -> Settings {
     s.database_url = format!("sqlite://{}", dir.path().join("clients.db").display());
     s.log_sink_path = Some(dir.path().join("sink.jsonl"));
     s.relay.public_key = Some(hex::encode(relay_key().verifying_key().to_bytes()));
-    s.store.sqlite_synchronous_full = false;
     // Tests register many clients from one address; the limiter has tests of its own.
     s.http.rate_limit_per_minute = 0;
     s

@@ -1,5 +1,7 @@
 //! `ClientRepository` adapters: SQLite (embedded default) and Postgres (shared by several servers).
 
+#[cfg(feature = "sqlite")]
+mod client_cache;
 #[cfg(feature = "postgres")]
 pub mod postgres;
 mod row;

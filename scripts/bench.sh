@@ -1,0 +1,83 @@
+#!/usr/bin/env bash
+# The load benchmark: builds the release binaries, runs every scenario and prints the README table.
+#
+#   scripts/bench.sh            full run (about 5 minutes after the build)
+#   scripts/bench.sh --smoke    a few seconds per scenario on the debug build (what CI runs);
+#                               exits non-zero when any request fails or the server misbehaves
+#
+# The Postgres + Redis row runs when both are given (the binary is then built with
+# --features postgres,redis):
+#   BENCH_DATABASE_URL=postgres://bench:bench@127.0.0.1:55432/bench \
+#   BENCH_REDIS_URL=redis://127.0.0.1:56379 scripts/bench.sh
+#
+# BENCH_DURATION (seconds, default 20) sets the measured time of the full run. The server is
+# started by push-bench with RUST_LOG=warn (no per-delivery log line), no LOG_SINK_PATH and
+# RATE_LIMIT_PER_MINUTE=0, and is pinned to core 0 and the generator to core 1 with taskset.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+smoke=false
+[[ ${1:-} == --smoke ]] && smoke=true
+
+features=()
+with_pg_redis=false
+if [[ -n ${BENCH_DATABASE_URL:-} && -n ${BENCH_REDIS_URL:-} ]]; then
+    with_pg_redis=true
+    features=(--features postgres,redis)
+fi
+# The variables are read by push-bench too; only the Postgres + Redis row should use them.
+pg_url=${BENCH_DATABASE_URL:-}
+redis_url=${BENCH_REDIS_URL:-}
+unset BENCH_DATABASE_URL BENCH_REDIS_URL
+
+if $smoke; then
+    cargo build --locked --bins "${features[@]}"
+    bin=target/debug
+    timing=(--warmup 1 --duration 2 --connections 8)
+    send_extra=(--clients 20 --rate-hint 1000)
+    soak=()
+    dedup_entries=50000
+else
+    cargo build --release --locked --bins "${features[@]}"
+    bin=target/release
+    timing=(--warmup 3 --duration "${BENCH_DURATION:-20}" --connections 64)
+    send_extra=(--clients 1000 --rate-hint 40000)
+    dedup_entries=1000000
+fi
+
+rows=$(mktemp)
+trap 'rm -f "$rows"' EXIT
+load_before=$(cut -d' ' -f1-3 /proc/loadavg)
+
+run() {
+    echo
+    echo "\$ push-bench $*"
+    "$bin/push-bench" "$@" --markdown-out "$rows"
+}
+
+run send --payload encrypted "${timing[@]}" "${send_extra[@]}" --label "send, SQLite + memory dedup, encrypted, signatures on"
+run send --payload cleartext "${timing[@]}" "${send_extra[@]}" --label "send, SQLite + memory dedup, cleartext, signatures on"
+run send --payload encrypted --no-signatures "${timing[@]}" "${send_extra[@]}" --label "send, SQLite + memory dedup, encrypted, signatures off"
+if $with_pg_redis; then
+    run send --payload encrypted "${timing[@]}" "${send_extra[@]}" --database-url "$pg_url" --redis-url "$redis_url" \
+        --label "send, Postgres + Redis, encrypted, signatures on"
+fi
+run register "${timing[@]}" --label "register, SQLite, SQLITE_SYNCHRONOUS=normal (default)"
+run register "${timing[@]}" --server-env SQLITE_SYNCHRONOUS=full --label "register, SQLite, SQLITE_SYNCHRONOUS=full"
+if ! $smoke; then
+    # Memory under sustained load: a 10 s dedup window keeps the live claim set bounded, so
+    # any growth past warm-up would be a leak rather than the dedup window filling up.
+    run send --payload encrypted --warmup 10 --duration 50 --connections 64 --clients 1000 --rate-hint 30000 \
+        --server-env DEDUP_TTL_SECS=10 --label "send soak, 50 s after 10 s warm-up, DEDUP_TTL_SECS=10 (RSS flatness)"
+fi
+echo
+echo "\$ push-bench dedup-memory --entries $dedup_entries"
+"$bin/push-bench" dedup-memory --entries "$dedup_entries" --markdown-out "$rows"
+
+echo
+echo "Machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | xargs), $(awk '/MemTotal/ {printf "%.0f GiB", $2/1048576}' /proc/meminfo)"
+echo "Load average (1, 5, 15 min) before: $load_before; after: $(cut -d' ' -f1-3 /proc/loadavg)"
+echo
+echo "| scenario | connections | requests/s | latency ms p50 / p90 / p99 / max | non-2xx | errors | server RSS MiB (window start → end, peak) | server CPU µs/request |"
+echo "|---|---|---|---|---|---|---|---|"
+cat "$rows"

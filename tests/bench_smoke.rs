@@ -1,0 +1,45 @@
+//! A smoke run of the load benchmark (`push-bench`) against the real `push-server` binary: every
+//! scenario runs for about a second and must finish without a failed request. It checks that the
+//! benchmark works, never how fast anything is (speed is shown by `scripts/bench.sh`, not asserted).
+
+use std::process::Command;
+
+const BENCH: &str = env!("CARGO_BIN_EXE_push-bench");
+const SERVER: &str = env!("CARGO_BIN_EXE_push-server");
+
+fn bench(args: &[&str]) {
+    let out = Command::new(BENCH)
+        .args(args)
+        // Short, small and unpinned: other tests run beside this one.
+        .args(["--server-bin", SERVER, "--no-pin", "--warmup", "0.5", "--duration", "1", "--connections", "4"])
+        .env_remove("BENCH_DATABASE_URL")
+        .env_remove("BENCH_REDIS_URL")
+        .output()
+        .expect("push-bench runs");
+    let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    assert!(out.status.success(), "push-bench {args:?} failed:\n{text}");
+    assert!(text.contains("requests/s"), "no report:\n{text}");
+}
+
+#[test]
+fn send_signed_encrypted() {
+    bench(&["send", "--clients", "5", "--rate-hint", "600"]);
+}
+
+#[test]
+fn send_unsigned_cleartext() {
+    bench(&["send", "--payload", "cleartext", "--no-signatures", "--clients", "5"]);
+}
+
+#[test]
+fn register() {
+    bench(&["register"]);
+}
+
+#[test]
+fn dedup_memory() {
+    let out = Command::new(BENCH).args(["dedup-memory", "--entries", "20000"]).output().expect("push-bench runs");
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{text}{}", String::from_utf8_lossy(&out.stderr));
+    assert!(text.contains("bytes per live entry"), "{text}");
+}

@@ -1,81 +1,34 @@
 //! The `push-server` binary as an operator runs it: start-up errors, `--help`, and durability of
 //! a registration across a hard kill.
 
-use std::{
-    io::{BufRead, BufReader},
-    process::{Child, Command, Stdio},
-    time::{Duration, Instant},
-};
+use std::process::{Command, Stdio};
 
-const BIN: &str = env!("CARGO_BIN_EXE_push-server");
+#[path = "support/binary.rs"]
+mod binary;
 
-/// A clean environment: no setting leaks in from the machine running the tests.
-fn command(dir: &std::path::Path) -> Command {
-    let mut c = Command::new(BIN);
-    c.current_dir(dir).env_clear().env("PATH", std::env::var_os("PATH").unwrap_or_default());
-    c
+use binary::{BIN, command, free_port, post_json, start};
+
+fn start_embedded(dir: &std::path::Path) -> binary::Server {
+    let sink = dir.join("sink.jsonl");
+    start(dir, &[("VALIDATE_SIGNATURES", "false"), ("LOG_SINK_PATH", sink.to_str().unwrap())])
 }
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
-}
-
-struct Running(Child);
-
-impl Drop for Running {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn start(dir: &std::path::Path, port: u16) -> Running {
-    let child = command(dir)
-        .env("HOST", "127.0.0.1")
-        .env("PORT", port.to_string())
-        .env("VALIDATE_SIGNATURES", "false")
-        .env("LOG_SINK_PATH", dir.join("sink.jsonl"))
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-        assert!(Instant::now() < deadline, "server did not start");
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    Running(child)
-}
-
-/// A tiny blocking HTTP/1.1 POST, so these tests need no async runtime; returns the status.
+/// POSTs JSON and returns the status.
 fn post(port: u16, path: &str, body: &str) -> u16 {
-    use std::io::{Read, Write};
-    let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
-    write!(
-        s,
-        "POST {path} HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
-        body.len()
-    )
-    .unwrap();
-    let mut out = String::new();
-    s.read_to_string(&mut out).unwrap();
-    out.split(' ').nth(1).unwrap().parse().unwrap()
+    post_json(port, path, &[], body).status
 }
 
 #[test]
 fn a_registration_survives_a_hard_kill_right_after_the_response() {
     let dir = tempfile::tempdir().unwrap();
-    let port = free_port();
-    let mut server = start(dir.path(), port);
-    assert_eq!(post(port, "/clients", r#"{"client_id":"durable","type":"fcm","token":"t"}"#), 200);
-    server.0.kill().unwrap(); // SIGKILL: no shutdown, no flush
-    server.0.wait().unwrap();
+    let mut server = start_embedded(dir.path());
+    assert_eq!(post(server.port, "/clients", r#"{"client_id":"durable","type":"fcm","token":"t"}"#), 200);
+    server.kill_hard(); // SIGKILL: no shutdown, no flush
     drop(server);
 
-    let port = free_port();
-    let _again = start(dir.path(), port);
+    let again = start_embedded(dir.path());
     let body = r#"{"id":"n","payload":{"topic":"t","flags":1,"blob":"b"}}"#;
-    assert_eq!(post(port, "/clients/durable", body), 200);
+    assert_eq!(post(again.port, "/clients/durable", body), 200);
     assert!(std::fs::read_to_string(dir.path().join("sink.jsonl")).unwrap().contains("\"durable\""));
     // The default database is a file in the working directory.
     assert!(dir.path().join("push-server.db").exists());
@@ -140,26 +93,9 @@ fn help_lists_commands_and_settings() {
 #[test]
 fn start_up_says_what_is_in_use_and_warns_when_signatures_are_off() {
     let dir = tempfile::tempdir().unwrap();
-    let port = free_port();
-    let mut child = command(dir.path())
-        .env("HOST", "127.0.0.1")
-        .env("PORT", port.to_string())
-        .env("VALIDATE_SIGNATURES", "FALSE")
-        .env("RUST_LOG", "info")
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-    let mut seen = String::new();
-    while let Some(Ok(line)) = lines.next() {
-        seen.push_str(&line);
-        seen.push('\n');
-        if line.contains("listening") && line.contains(&port.to_string()) {
-            break;
-        }
-    }
-    let _ = child.kill();
-    let _ = child.wait();
+    let server = start(dir.path(), &[("VALIDATE_SIGNATURES", "FALSE"), ("RUST_LOG", "info")]);
+    let port = server.port.to_string();
+    let seen = server.wait_for_line("saying it listens", |l| l.contains("listening") && l.contains(&port)).join("\n");
     for needle in
         ["client store: SQLite", "dedup: in memory", "providers: apns -> log_sink", "SIGNATURE CHECKS ARE OFF"]
     {

@@ -249,10 +249,8 @@ impl App {
             }
             PushError::PayloadRejected { provider, reason } => SendError::PayloadRejected { provider, reason },
             PushError::Unavailable { provider, reason } => SendError::ProviderUnavailable { provider, reason },
-            PushError::Credentials { provider, reason } => {
-                tracing::error!(provider, %reason, "PROVIDER CREDENTIALS REJECTED: every send to this provider fails until they are fixed");
-                SendError::ProviderCredentials { provider, reason }
-            }
+            // The provider itself logs this loudly, with what to check for its credentials.
+            PushError::Credentials { provider, reason } => SendError::ProviderCredentials { provider, reason },
         })
     }
 }

@@ -1,5 +1,7 @@
 //! Runs the `push-server` binary the way an operator does, in a clean environment, and talks to it
-//! with a tiny blocking HTTP/1.1 client (no async runtime needed in these tests).
+//! with a tiny blocking HTTP/1.1 client (no async runtime needed in these tests). Shared by the
+//! test binaries that drive the real executable.
+#![allow(dead_code)]
 
 use std::{
     io::{BufRead, BufReader, Read, Write},
@@ -94,6 +96,12 @@ impl Server {
             assert!(Instant::now() < deadline, "no log line {what}; got:\n{}", lines.join("\n"));
             std::thread::sleep(Duration::from_millis(25));
         }
+    }
+
+    /// Kills the server with SIGKILL (no shutdown, no flush) and waits for it to be gone.
+    pub fn kill_hard(&mut self) {
+        self.child.kill().unwrap();
+        self.child.wait().unwrap();
     }
 
     /// Asks the server to stop (SIGTERM, as `docker stop` does) and returns how long it took to

@@ -1,5 +1,5 @@
 //! The command line: subcommands and every setting as a flag or environment variable (a `.env`
-//! file in the working directory adds to the environment). Turns them into `app::settings`. Each
+//! file in the working directory adds to the environment). Turns them into `bootstrap::settings`. Each
 //! command's implementation is its own file under `cli/`.
 
 use std::{fmt::Display, net::IpAddr, path::PathBuf, process::ExitCode, time::Duration};
@@ -16,10 +16,9 @@ pub mod openapi;
 pub mod send;
 pub mod serve;
 
-use crate::adapters::dedup::memory::DEFAULT_MAX_ENTRIES;
-use crate::app::settings::{
-    ApnsSettings, DEFAULT_DATABASE_URL, DEFAULT_PLACEHOLDER_TITLE, FcmSettings, HttpSettings, ProviderSettings,
-    RelaySettings, Settings, StoreSettings,
+use crate::bootstrap::{
+    defaults,
+    settings::{ApnsSettings, FcmSettings, HttpSettings, ProviderSettings, RelaySettings, Settings, StoreSettings},
 };
 
 #[derive(Debug, Parser)]
@@ -88,10 +87,10 @@ fn parse_switch(s: &str) -> Result<bool, String> {
 #[derive(Debug, Clone, Args)]
 pub struct Config {
     /// Address to listen on.
-    #[arg(long, env = "HOST", default_value = "0.0.0.0")]
+    #[arg(long, env = "HOST", default_value = defaults::HOST)]
     pub host: IpAddr,
     /// TCP port to listen on.
-    #[arg(long, env = "PORT", default_value_t = 3000)]
+    #[arg(long, env = "PORT", default_value_t = defaults::PORT)]
     pub port: u16,
     /// `sqlite://PATH` or `postgres://...` [default: sqlite://push-server.db]
     #[arg(long, env = "DATABASE_URL")]
@@ -106,13 +105,13 @@ pub struct Config {
     #[arg(long, env = "RELAY_URL")]
     pub relay_url: Option<String>,
     /// `false`/`0` switches Relay signature checks off.
-    #[arg(long, env = "VALIDATE_SIGNATURES", default_value = "true", value_parser = parse_switch)]
+    #[arg(long, env = "VALIDATE_SIGNATURES", default_value_t = defaults::VALIDATE_SIGNATURES, value_parser = parse_switch)]
     pub validate_signatures: bool,
     /// How far a signed request's timestamp may be from the server clock, in seconds.
-    #[arg(long, env = "SIGNATURE_MAX_SKEW_SECS", default_value_t = 300)]
+    #[arg(long, env = "SIGNATURE_MAX_SKEW_SECS", default_value_t = defaults::SIGNATURE_MAX_SKEW_SECS)]
     pub signature_max_skew_secs: u64,
     /// How often a key fetched from RELAY_URL is refreshed, in seconds.
-    #[arg(long, env = "RELAY_KEY_REFRESH_SECS", default_value_t = 3600, value_parser = clap::value_parser!(u64).range(1..))]
+    #[arg(long, env = "RELAY_KEY_REFRESH_SECS", default_value_t = defaults::RELAY_KEY_REFRESH_SECS, value_parser = clap::value_parser!(u64).range(1..))]
     pub relay_key_refresh_secs: u64,
     /// `true` keeps the log sink on beside real providers [default: on only without real providers]
     #[arg(long, env = "LOG_SINK", value_parser = parse_switch)]
@@ -121,24 +120,24 @@ pub struct Config {
     #[arg(long, env = "LOG_SINK_PATH")]
     pub log_sink_path: Option<PathBuf>,
     /// The dedup window in seconds.
-    #[arg(long, env = "DEDUP_TTL_SECS", default_value_t = 86_400, value_parser = clap::value_parser!(u64).range(1..))]
+    #[arg(long, env = "DEDUP_TTL_SECS", default_value_t = defaults::DEDUP_TTL_SECS, value_parser = clap::value_parser!(u64).range(1..))]
     pub dedup_ttl_secs: u64,
     /// Most claims the in-memory dedup store holds (about 70 bytes each); when full, expired
     /// claims are dropped first, then the claims closest to expiry. Not used with Redis.
-    #[arg(long, env = "DEDUP_MAX_ENTRIES", default_value_t = DEFAULT_MAX_ENTRIES as u64, value_parser = clap::value_parser!(u64).range(64..=1_000_000_000))]
+    #[arg(long, env = "DEDUP_MAX_ENTRIES", default_value_t = defaults::DEDUP_MAX_ENTRIES, value_parser = clap::value_parser!(u64).range(64..=1_000_000_000))]
     pub dedup_max_entries: u64,
     /// Largest accepted request body, in bytes.
-    #[arg(long, env = "MAX_BODY_BYTES", default_value_t = 16 * 1024, value_parser = clap::value_parser!(u64).range(64..=16 * 1024 * 1024))]
+    #[arg(long, env = "MAX_BODY_BYTES", default_value_t = defaults::MAX_BODY_BYTES, value_parser = clap::value_parser!(u64).range(64..=16 * 1024 * 1024))]
     pub max_body_bytes: u64,
     /// Client-store connection pool size (SQLite: readers; the writer is one connection).
-    #[arg(long, env = "DATABASE_MAX_CONNECTIONS", default_value_t = 16, value_parser = clap::value_parser!(u32).range(1..=1000))]
+    #[arg(long, env = "DATABASE_MAX_CONNECTIONS", default_value_t = defaults::DATABASE_MAX_CONNECTIONS, value_parser = clap::value_parser!(u32).range(1..=1000))]
     pub database_max_connections: u32,
     /// Bound on each store and dedup call, in milliseconds; past it the request gets 503.
-    #[arg(long, env = "STORAGE_TIMEOUT_MS", default_value_t = 5000, value_parser = clap::value_parser!(u64).range(1..))]
+    #[arg(long, env = "STORAGE_TIMEOUT_MS", default_value_t = defaults::STORAGE_TIMEOUT_MS, value_parser = clap::value_parser!(u64).range(1..))]
     pub storage_timeout_ms: u64,
     /// SQLite `synchronous` mode: `normal` (durable through a server crash) or `full` (also
     /// through power loss, with an fsync per registration).
-    #[arg(long, env = "SQLITE_SYNCHRONOUS", default_value = "normal", value_parser = ["full", "normal"], ignore_case = true)]
+    #[arg(long, env = "SQLITE_SYNCHRONOUS", default_value = defaults::SQLITE_SYNCHRONOUS, value_parser = ["full", "normal"], ignore_case = true)]
     pub sqlite_synchronous: String,
     /// The app's bundle id, sent as `apns-topic`.
     #[arg(long, env = "APNS_TOPIC")]
@@ -165,7 +164,7 @@ pub struct Config {
     #[arg(long, env = "APNS_SANDBOX_ENDPOINT")]
     pub apns_sandbox_endpoint: Option<String>,
     /// Alert title for encrypted notifications.
-    #[arg(long, env = "APNS_PLACEHOLDER_TITLE", default_value = DEFAULT_PLACEHOLDER_TITLE)]
+    #[arg(long, env = "APNS_PLACEHOLDER_TITLE", default_value = defaults::APNS_PLACEHOLDER_TITLE)]
     pub apns_placeholder_title: String,
     /// The FCM service-account JSON.
     #[arg(long, env = "FCM_CREDENTIALS_PATH")]
@@ -177,35 +176,35 @@ pub struct Config {
     #[arg(long, env = "FCM_ENDPOINT")]
     pub fcm_endpoint: Option<String>,
     /// Bound on one provider HTTP request, in milliseconds.
-    #[arg(long, env = "PROVIDER_TIMEOUT_MS", default_value_t = 5000, value_parser = clap::value_parser!(u64).range(100..=15_000))]
+    #[arg(long, env = "PROVIDER_TIMEOUT_MS", default_value_t = defaults::PROVIDER_TIMEOUT_MS, value_parser = clap::value_parser!(u64).range(100..=15_000))]
     pub provider_timeout_ms: u64,
     /// Attempts for transient provider failures (3 to 6).
-    #[arg(long, env = "PROVIDER_MAX_ATTEMPTS", default_value_t = 4, value_parser = clap::value_parser!(u32).range(3..=6))]
+    #[arg(long, env = "PROVIDER_MAX_ATTEMPTS", default_value_t = defaults::PROVIDER_MAX_ATTEMPTS, value_parser = clap::value_parser!(u32).range(3..=6))]
     pub provider_max_attempts: u32,
     /// Connections served at once; more wait in the kernel backlog.
-    #[arg(long, env = "MAX_CONNECTIONS", default_value_t = 10_000, value_parser = clap::value_parser!(u64).range(1..=1_000_000))]
+    #[arg(long, env = "MAX_CONNECTIONS", default_value_t = defaults::MAX_CONNECTIONS, value_parser = clap::value_parser!(u64).range(1..=1_000_000))]
     pub max_connections: u64,
     /// Seconds a client has to send a request's headers (also the keep-alive idle limit).
-    #[arg(long, env = "HEADER_READ_TIMEOUT_SECS", default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..=3600))]
+    #[arg(long, env = "HEADER_READ_TIMEOUT_SECS", default_value_t = defaults::HEADER_READ_TIMEOUT_SECS, value_parser = clap::value_parser!(u64).range(1..=3600))]
     pub header_read_timeout_secs: u64,
     /// Seconds a client has to send a request's body.
-    #[arg(long, env = "BODY_READ_TIMEOUT_SECS", default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..=3600))]
+    #[arg(long, env = "BODY_READ_TIMEOUT_SECS", default_value_t = defaults::BODY_READ_TIMEOUT_SECS, value_parser = clap::value_parser!(u64).range(1..=3600))]
     pub body_read_timeout_secs: u64,
     /// Seconds a whole request may take, handler included.
-    #[arg(long, env = "REQUEST_TIMEOUT_SECS", default_value_t = 30, value_parser = clap::value_parser!(u64).range(1..=3600))]
+    #[arg(long, env = "REQUEST_TIMEOUT_SECS", default_value_t = defaults::REQUEST_TIMEOUT_SECS, value_parser = clap::value_parser!(u64).range(1..=3600))]
     pub request_timeout_secs: u64,
     /// Registrations and unregistrations per client IP per minute; 0 switches the limit off.
-    #[arg(long, env = "RATE_LIMIT_PER_MINUTE", default_value_t = 120)]
+    #[arg(long, env = "RATE_LIMIT_PER_MINUTE", default_value_t = defaults::RATE_LIMIT_PER_MINUTE)]
     pub rate_limit_per_minute: u32,
     /// Burst of registrations and unregistrations one client IP may make.
-    #[arg(long, env = "RATE_LIMIT_BURST", default_value_t = 60, value_parser = clap::value_parser!(u32).range(1..))]
+    #[arg(long, env = "RATE_LIMIT_BURST", default_value_t = defaults::RATE_LIMIT_BURST, value_parser = clap::value_parser!(u32).range(1..))]
     pub rate_limit_burst: u32,
     /// Header carrying the client IP, set by a trusted proxy in front (e.g. `x-forwarded-for`;
     /// its last address is used). Unset: the TCP peer address. Never set it without such a proxy.
     #[arg(long, env = "CLIENT_IP_HEADER")]
     pub client_ip_header: Option<String>,
     /// Log format: `text` or `json`.
-    #[arg(long, env = "LOG_FORMAT", default_value = "text", value_parser = ["text", "json"], ignore_case = true)]
+    #[arg(long, env = "LOG_FORMAT", default_value = defaults::LOG_FORMAT, value_parser = ["text", "json"], ignore_case = true)]
     pub log_format: String,
 }
 
@@ -219,7 +218,7 @@ impl Config {
         Settings {
             host: self.host,
             port: self.port,
-            database_url: self.database_url.clone().unwrap_or_else(|| DEFAULT_DATABASE_URL.to_owned()),
+            database_url: self.database_url.clone().unwrap_or_else(|| defaults::DATABASE_URL.to_owned()),
             redis_url: self.redis_url.clone(),
             relay: RelaySettings {
                 public_key: self.relay_public_key.clone(),

@@ -25,6 +25,7 @@
 
 pub mod adapters;
 pub mod app;
+pub mod bootstrap;
 pub mod cli;
 pub mod domain;
 pub mod ports;

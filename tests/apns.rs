@@ -11,7 +11,7 @@ use std::{path::PathBuf, sync::Arc, time::Duration};
 use apns_support::{FakeApns, Reply, verify_provider_token};
 use push_server::{
     adapters::push::apns::{ApnsProvider, Options},
-    app::{
+    bootstrap::{
         server,
         settings::{ApnsSettings, ProviderSettings, Settings},
     },

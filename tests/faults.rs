@@ -8,7 +8,7 @@ mod support;
 mod with_backends {
     use std::time::{Duration, Instant};
 
-    use push_server::app::server;
+    use push_server::bootstrap::server;
     use serde_json::json;
 
     use super::support::{

@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use fcm_support::{
     Google, PROJECT, SEND_PATH, access_token, fcm_error, fcm_ok, header, pem, service_account, spawn_for,
 };
-use push_server::app::server;
+use push_server::bootstrap::server;
 use serde_json::{Value, json};
 use support::{cleartext, encrypted, test_settings};
 use wiremock::ResponseTemplate;

@@ -1,5 +1,5 @@
 //! Adapters: the technology behind each port, and the HTTP API that drives the use cases.
-//! Feature gates live here (which adapters are compiled in) and in `app::wiring` (which are used).
+//! Feature gates live here (which adapters are compiled in) and in `bootstrap::wiring` (which are used).
 
 pub mod dedup;
 pub mod http;

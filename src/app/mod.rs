@@ -3,21 +3,17 @@
 //! and the adapters.
 
 mod invalid_field;
-pub mod metrics;
 mod providers;
 mod register;
 mod send;
-pub mod server;
-pub mod settings;
 #[cfg(test)]
 mod test_support;
 mod unregister;
-pub mod wiring;
 
 use std::{sync::Arc, time::Duration};
 
 pub use invalid_field::InvalidField;
-pub use metrics::Metrics;
+use crate::telemetry::Metrics;
 pub use providers::Providers;
 pub use register::{RawRegistration, RegisterError};
 pub use send::{RawNotification, SendError, SendOutcome, parse_notification, send_outcome_label};

@@ -9,7 +9,7 @@ use crate::{
 };
 
 pub fn app_with(repo: MockClientRepository, dedup: MockDedupStore, providers: Providers) -> App {
-    App::new(Arc::new(repo), Arc::new(dedup), providers, Duration::from_secs(60), Arc::new(Metrics::new()))
+    App::new(Arc::new(repo), Arc::new(dedup), providers, Duration::from_secs(60), Arc::new(Metrics::new("")))
 }
 
 /// Every type served by one mock provider that must never be called.

@@ -9,12 +9,14 @@ mod otlp;
 #[cfg(not(feature = "otel"))]
 #[path = "otlp_off.rs"]
 mod otlp;
+mod metrics;
 mod text_fields;
 
 use std::io::{IsTerminal, Write};
 
 use tracing_subscriber::{EnvFilter, layer::SubscriberExt, util::SubscriberInitExt};
 
+pub use metrics::Metrics;
 pub use otlp::{Traces, continue_trace};
 use text_fields::TextFields;
 

@@ -13,7 +13,7 @@ use std::{
 use ed25519_dalek::{Signer, SigningKey};
 use push_server::{
     adapters::http::signature::signed_message,
-    app::{
+    bootstrap::{
         server::{self, RunningServer},
         settings::Settings,
     },

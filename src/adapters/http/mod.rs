@@ -25,7 +25,7 @@ pub use api::{Api, HttpState};
 use json_body::BodyLimits;
 pub use rate_limit::RateLimiter;
 
-use crate::app::Metrics;
+use crate::telemetry::Metrics;
 
 const TITLE: &str = "push-server";
 const DESCRIPTION: &str = "A push-notification gateway. Wallet apps register their APNS or FCM device token under \

@@ -5,7 +5,7 @@ use std::{cell::Cell, future::Future, time::Duration};
 
 use tokio::time::Instant;
 
-use crate::{app::settings::ProviderSettings, ports::PushError};
+use crate::{bootstrap::settings::ProviderSettings, ports::PushError};
 
 /// How one attempt ended.
 #[derive(Debug)]

@@ -30,7 +30,7 @@ use super::{
     retry::{Attempt, RetryPolicy},
 };
 use crate::{
-    app::settings::{ApnsSettings, ProviderSettings},
+    bootstrap::settings::{ApnsSettings, ProviderSettings},
     domain::{Delivery, PushType},
     ports::{PushError, PushProvider},
 };

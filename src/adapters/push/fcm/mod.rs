@@ -28,7 +28,7 @@ use super::{
     retry::{Attempt, RetryPolicy},
 };
 use crate::{
-    app::settings::{FcmSettings, ProviderSettings},
+    bootstrap::settings::{FcmSettings, ProviderSettings},
     domain::Delivery,
     ports::{PushError, PushProvider},
 };

@@ -23,14 +23,9 @@ pub struct Metrics {
     dedup_errors: IntCounterVec,
 }
 
-impl Default for Metrics {
-    fn default() -> Self {
-        Self::new()
-    }
-}
-
 impl Metrics {
-    pub fn new() -> Self {
+    /// A fresh registry; `features` (the cargo features compiled in) labels `push_build_info`.
+    pub fn new(features: &str) -> Self {
         let registry = Registry::new();
         let http_requests = IntCounterVec::new(
             Opts::new("push_http_requests_total", "HTTP requests by route, method and status."),
@@ -79,7 +74,7 @@ impl Metrics {
         let build_info =
             IntGaugeVec::new(Opts::new("push_build_info", "Build information: always 1."), &["version", "features"])
                 .expect("valid metric");
-        build_info.with_label_values(&[env!("CARGO_PKG_VERSION"), super::wiring::compiled_features().as_str()]).set(1);
+        build_info.with_label_values(&[env!("CARGO_PKG_VERSION"), features]).set(1);
 
         for c in [
             Box::new(http_requests.clone()) as Box<dyn prometheus::core::Collector>,
@@ -114,7 +109,7 @@ impl Metrics {
         self.http_duration.with_label_values(&[route, status]).observe(elapsed.as_secs_f64());
     }
 
-    /// Counts one send by how it ended; `outcome` is [`super::send_outcome_label`]'s.
+    /// Counts one send by how it ended; `outcome` is `send_outcome_label`'s.
     pub fn record_send(&self, push_type: &str, provider: &str, outcome: &str) {
         if outcome == "duplicate" {
             self.dedup_hits.inc();
@@ -166,7 +161,7 @@ mod tests {
 
     #[test]
     fn renders_counts_with_labels() {
-        let m = Metrics::new();
+        let m = Metrics::new("");
         m.observe_http("send_notification", "POST", 200, Duration::from_millis(1));
         m.record_send("apns", "apns", "duplicate");
         m.observe_provider("fcm", "unavailable", Duration::from_millis(5), 2);

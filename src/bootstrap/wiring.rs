@@ -6,7 +6,7 @@ use std::{future::Future, pin::Pin, sync::Arc};
 
 use tracing::warn;
 
-use super::{App, Metrics, Providers, settings::Settings};
+use super::settings::Settings;
 use crate::{
     adapters::{
         dedup::memory::MemoryDedupStore,
@@ -16,7 +16,9 @@ use crate::{
         },
         push::log_sink::LogSink,
     },
+    app::{App, Providers},
     domain::PushType,
+    telemetry::Metrics,
     ports::{ClientRepository, DedupStore},
 };
 
@@ -55,7 +57,7 @@ pub async fn build(settings: &Settings) -> Result<Wired, StartError> {
         "providers",
         if described.is_empty() { "NONE: every registration is refused".to_owned() } else { described.join(", ") },
     ));
-    let app = App::new(clients, dedup, providers, settings.dedup_ttl, Arc::new(Metrics::new()));
+    let app = App::new(clients, dedup, providers, settings.dedup_ttl, Arc::new(Metrics::new(&compiled_features())));
     Ok(Wired { app: Arc::new(app), auth, closers, summary })
 }
 

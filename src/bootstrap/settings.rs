@@ -3,9 +3,6 @@
 
 use std::{net::IpAddr, path::PathBuf, time::Duration};
 
-/// The default SQLite database: a file in the working directory, created on first start.
-pub const DEFAULT_DATABASE_URL: &str = "sqlite://push-server.db";
-
 #[derive(Debug, Clone)]
 pub struct Settings {
     pub host: IpAddr,
@@ -120,46 +117,48 @@ pub struct ProviderSettings {
     pub total_timeout: Duration,
 }
 
-pub const DEFAULT_PLACEHOLDER_TITLE: &str = "You have new notifications";
-
 impl Default for Settings {
+    /// What the command line gives with no flags and no environment.
     fn default() -> Self {
+        use super::defaults as d;
+        let secs = Duration::from_secs;
+        let millis = Duration::from_millis;
         Self {
-            host: IpAddr::from([0, 0, 0, 0]),
-            port: 3000,
-            database_url: DEFAULT_DATABASE_URL.to_owned(),
+            host: d::HOST.parse().expect("the default host is an IP address"),
+            port: d::PORT,
+            database_url: d::DATABASE_URL.to_owned(),
             redis_url: None,
             relay: RelaySettings {
                 public_key: None,
                 url: None,
-                validate_signatures: true,
-                max_clock_skew: Duration::from_secs(300),
-                key_refresh: Duration::from_secs(3600),
+                validate_signatures: d::VALIDATE_SIGNATURES,
+                max_clock_skew: secs(d::SIGNATURE_MAX_SKEW_SECS),
+                key_refresh: secs(d::RELAY_KEY_REFRESH_SECS),
             },
             log_sink: None,
             log_sink_path: None,
-            dedup_ttl: Duration::from_secs(86_400),
-            dedup_max_entries: crate::adapters::dedup::memory::DEFAULT_MAX_ENTRIES,
-            max_body_bytes: 16 * 1024,
+            dedup_ttl: secs(d::DEDUP_TTL_SECS),
+            dedup_max_entries: d::DEDUP_MAX_ENTRIES as usize,
+            max_body_bytes: d::MAX_BODY_BYTES as usize,
             store: StoreSettings {
-                max_connections: 16,
-                timeout: Duration::from_secs(5),
-                sqlite_synchronous_full: false,
+                max_connections: d::DATABASE_MAX_CONNECTIONS,
+                timeout: millis(d::STORAGE_TIMEOUT_MS),
+                sqlite_synchronous_full: d::SQLITE_SYNCHRONOUS == "full",
             },
-            apns: ApnsSettings { placeholder_title: DEFAULT_PLACEHOLDER_TITLE.to_owned(), ..Default::default() },
+            apns: ApnsSettings { placeholder_title: d::APNS_PLACEHOLDER_TITLE.to_owned(), ..Default::default() },
             fcm: FcmSettings::default(),
             provider: ProviderSettings {
-                request_timeout: Duration::from_secs(5),
-                max_attempts: 4,
-                total_timeout: Duration::from_secs(14),
+                request_timeout: millis(d::PROVIDER_TIMEOUT_MS),
+                max_attempts: d::PROVIDER_MAX_ATTEMPTS,
+                total_timeout: millis(d::PROVIDER_TOTAL_TIMEOUT_MS),
             },
             http: HttpSettings {
-                max_connections: 10_000,
-                header_read_timeout: Duration::from_secs(10),
-                body_read_timeout: Duration::from_secs(10),
-                request_timeout: Duration::from_secs(30),
-                rate_limit_per_minute: 120,
-                rate_limit_burst: 60,
+                max_connections: d::MAX_CONNECTIONS as usize,
+                header_read_timeout: secs(d::HEADER_READ_TIMEOUT_SECS),
+                body_read_timeout: secs(d::BODY_READ_TIMEOUT_SECS),
+                request_timeout: secs(d::REQUEST_TIMEOUT_SECS),
+                rate_limit_per_minute: d::RATE_LIMIT_PER_MINUTE,
+                rate_limit_burst: d::RATE_LIMIT_BURST,
                 client_ip_header: None,
             },
         }

@@ -1,0 +1,32 @@
+//! Every default setting, written once: the command line's `default_value`s and
+//! `Settings::default()` (what tests start from) both read these, so they cannot drift apart.
+
+/// Address to listen on.
+pub const HOST: &str = "0.0.0.0";
+pub const PORT: u16 = 3000;
+/// The default SQLite database: a file in the working directory, created on first start.
+pub const DATABASE_URL: &str = "sqlite://push-server.db";
+pub const VALIDATE_SIGNATURES: bool = true;
+pub const SIGNATURE_MAX_SKEW_SECS: u64 = 300;
+pub const RELAY_KEY_REFRESH_SECS: u64 = 3600;
+/// Bound on one fetch of the Relay key from `RELAY_URL`.
+pub const RELAY_KEY_TIMEOUT_MS: u64 = 5000;
+pub const DEDUP_TTL_SECS: u64 = 86_400;
+/// The in-memory dedup store's own cap (about 70 bytes a claim).
+pub const DEDUP_MAX_ENTRIES: u64 = crate::adapters::dedup::memory::DEFAULT_MAX_ENTRIES as u64;
+pub const MAX_BODY_BYTES: u64 = 16 * 1024;
+pub const DATABASE_MAX_CONNECTIONS: u32 = 16;
+pub const STORAGE_TIMEOUT_MS: u64 = 5000;
+pub const SQLITE_SYNCHRONOUS: &str = "normal";
+pub const APNS_PLACEHOLDER_TITLE: &str = "You have new notifications";
+pub const PROVIDER_TIMEOUT_MS: u64 = 5000;
+pub const PROVIDER_MAX_ATTEMPTS: u32 = 4;
+/// Bound on all attempts of one delivery together: a 502 comes well within the contract's 15 s.
+pub const PROVIDER_TOTAL_TIMEOUT_MS: u64 = 14_000;
+pub const MAX_CONNECTIONS: u64 = 10_000;
+pub const HEADER_READ_TIMEOUT_SECS: u64 = 10;
+pub const BODY_READ_TIMEOUT_SECS: u64 = 10;
+pub const REQUEST_TIMEOUT_SECS: u64 = 30;
+pub const RATE_LIMIT_PER_MINUTE: u32 = 120;
+pub const RATE_LIMIT_BURST: u32 = 60;
+pub const LOG_FORMAT: &str = "text";

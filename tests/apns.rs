@@ -472,7 +472,7 @@ async fn the_tls_fake_refuses_a_client_without_a_certificate() {
         total_timeout: Duration::from_secs(3),
     };
     let provider = ApnsProvider::from_settings_with(&settings, &fast, trusting(&pki)).unwrap();
-    let err = provider.send(&delivery(PushType::Apns)).await.unwrap_err();
+    let err = provider.send(&delivery(PushType::Apns)).await.unwrap_err().error;
     assert!(matches!(err, PushError::Unavailable { provider: "apns", .. }), "{err:?}");
     assert_eq!(fake.request_count(), 0);
 }

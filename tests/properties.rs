@@ -239,7 +239,7 @@ proptest! {
     fn body_readers_never_panic_on_bytes(bytes in prop::collection::vec(any::<u8>(), 0..512)) {
         if let Ok(map) = json_object(&bytes) {
             let _ = read_registration(&map);
-            let _ = parse_notification(read_notification(&map));
+            let _ = parse_notification(read_notification("c", &map));
         }
     }
 
@@ -253,9 +253,9 @@ proptest! {
                 // A field reads as text exactly when it is a JSON string.
                 prop_assert_eq!(raw.client_id.ok(), map.get("client_id").and_then(Value::as_str));
                 prop_assert_eq!(raw.token.ok(), map.get("token").and_then(Value::as_str));
-                let notification = read_notification(&map);
+                let notification = read_notification("c", &map);
                 match parse_notification(notification) {
-                    Ok(n) => prop_assert_eq!(Some(n.id.as_str()), map.get("id").and_then(Value::as_str)),
+                    Ok(n) => prop_assert_eq!(Some(n.notification.id.as_str()), map.get("id").and_then(Value::as_str)),
                     Err(fields) => {
                         prop_assert!(!fields.is_empty());
                         for f in fields {
@@ -285,7 +285,7 @@ proptest! {
         };
         let value = json!({"id": id, "payload": {"topic": topic, "flags": flags, "blob": blob}});
         let map = json_object(value.to_string().as_bytes()).unwrap();
-        let n = parse_notification(read_notification(&map)).unwrap();
+        let n = parse_notification(read_notification("c", &map)).unwrap().notification;
         prop_assert_eq!(n.id.as_str(), id.as_str());
         prop_assert_eq!(n.payload.topic().as_str(), topic.as_str());
         prop_assert_eq!(n.payload.flags().bits(), flags);

@@ -1,6 +1,6 @@
-//! Use cases (register, unregister, send), the settings they run with, and the wiring that builds
-//! adapters from settings and starts the server. This is the one place that knows both the ports
-//! and the adapters.
+//! Use cases (register, unregister, send): domain values and ports in, nothing of adapters,
+//! settings or the command line. Each use case is parsed first (every invalid field reported at
+//! once) and then executed: `parse_registration` then `App::register`, and so on.
 
 mod invalid_field;
 mod providers;
@@ -12,12 +12,11 @@ mod unregister;
 
 use std::{sync::Arc, time::Duration};
 
-pub use invalid_field::InvalidField;
-use crate::telemetry::Metrics;
+pub use invalid_field::{InvalidField, InvalidFields};
 pub use providers::Providers;
-pub use register::{RawRegistration, RegisterError};
-pub use send::{RawNotification, SendError, SendOutcome, parse_notification, send_outcome_label};
-pub use unregister::UnregisterError;
+pub use register::{RawRegistration, RegisterError, parse_registration};
+pub use send::{RawNotification, SendError, SendOutcome, SendRequest, Sent, parse_notification};
+pub use unregister::{UnregisterError, parse_unregistration};
 
 use crate::ports::{ClientRepository, DedupStore};
 
@@ -28,7 +27,6 @@ pub struct App {
     dedup: Arc<dyn DedupStore>,
     providers: Providers,
     dedup_ttl: Duration,
-    metrics: Arc<Metrics>,
 }
 
 impl App {
@@ -37,16 +35,11 @@ impl App {
         dedup: Arc<dyn DedupStore>,
         providers: Providers,
         dedup_ttl: Duration,
-        metrics: Arc<Metrics>,
     ) -> Self {
-        Self { clients, dedup, providers, dedup_ttl, metrics }
+        Self { clients, dedup, providers, dedup_ttl }
     }
 
     pub fn providers(&self) -> &Providers {
         &self.providers
-    }
-
-    pub fn metrics(&self) -> &Arc<Metrics> {
-        &self.metrics
     }
 }

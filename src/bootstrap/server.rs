@@ -39,6 +39,7 @@ pub async fn start(settings: &Settings) -> Result<RunningServer, StartError> {
     wired.auth.warm_up().await;
     let state = Arc::new(HttpState {
         app: wired.app,
+        metrics: wired.metrics,
         auth: wired.auth,
         limiter: RateLimiter::new(settings.http.rate_limit_per_minute, settings.http.rate_limit_burst),
         client_ip_header: settings.http.client_ip_header.clone(),

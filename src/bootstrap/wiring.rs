@@ -18,8 +18,11 @@ use crate::{
     },
     app::{App, Providers},
     domain::PushType,
-    telemetry::Metrics,
     ports::{ClientRepository, DedupStore},
+    telemetry::{
+        Metrics,
+        instrumented::{InstrumentedClientRepository, InstrumentedDedupStore, InstrumentedPushProvider},
+    },
 };
 
 /// Why the server cannot start, in one line.
@@ -38,6 +41,7 @@ pub type Closer = Pin<Box<dyn Future<Output = ()> + Send>>;
 
 pub struct Wired {
     pub app: Arc<App>,
+    pub metrics: Arc<Metrics>,
     pub auth: RelayAuth,
     pub closers: Vec<Closer>,
     /// What was chosen, for the start-up log: `(what, choice)`.
@@ -57,8 +61,14 @@ pub async fn build(settings: &Settings) -> Result<Wired, StartError> {
         "providers",
         if described.is_empty() { "NONE: every registration is refused".to_owned() } else { described.join(", ") },
     ));
-    let app = App::new(clients, dedup, providers, settings.dedup_ttl, Arc::new(Metrics::new(&compiled_features())));
-    Ok(Wired { app: Arc::new(app), auth, closers, summary })
+    let metrics = Arc::new(Metrics::new(&compiled_features()));
+    let app = App::new(
+        Arc::new(InstrumentedClientRepository::new(clients, metrics.clone())),
+        Arc::new(InstrumentedDedupStore::new(dedup, metrics.clone())),
+        providers.instrumented(|provider| Arc::new(InstrumentedPushProvider::new(provider, metrics.clone()))),
+        settings.dedup_ttl,
+    );
+    Ok(Wired { app: Arc::new(app), metrics, auth, closers, summary })
 }
 
 /// The cargo features this binary was built with, for `push_build_info` and the start-up log.

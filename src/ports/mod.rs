@@ -9,7 +9,7 @@ mod push_provider;
 
 pub use client_repository::{ClientRepository, StoreError};
 pub use dedup_store::{Claim, ClaimToken, DedupError, DedupStore};
-pub use push_provider::{PushError, PushProvider};
+pub use push_provider::{Delivered, PushError, PushFailure, PushProvider};
 
 #[cfg(test)]
 pub use client_repository::MockClientRepository;

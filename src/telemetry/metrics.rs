@@ -109,7 +109,7 @@ impl Metrics {
         self.http_duration.with_label_values(&[route, status]).observe(elapsed.as_secs_f64());
     }
 
-    /// Counts one send by how it ended; `outcome` is `send_outcome_label`'s.
+    /// Counts one send by how it ended (`outcome` from the send use case's labels).
     pub fn record_send(&self, push_type: &str, provider: &str, outcome: &str) {
         if outcome == "duplicate" {
             self.dedup_hits.inc();

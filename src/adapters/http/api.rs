@@ -21,14 +21,18 @@ use super::{
     responses::{BodyFailure, HealthResponse, RegisterResponse, SendResponse, UnregisterResponse},
 };
 use crate::{
-    app::{App, RegisterError, SendError, SendOutcome, UnregisterError, parse_notification},
-    domain::ClientId,
-    ports::StoreError,
+    app::{
+        App, InvalidField, RegisterError, SendError, Sent, UnregisterError, parse_notification, parse_registration,
+        parse_unregistration,
+    },
+    ports::{DedupError, PushError, StoreError},
+    telemetry::Metrics,
 };
 
 /// What the handlers need, shared as request data.
 pub struct HttpState {
     pub app: Arc<App>,
+    pub metrics: Arc<Metrics>,
     pub auth: RelayAuth,
     /// Limits registrations and unregistrations per client IP; `None` when switched off.
     pub limiter: Option<RateLimiter>,
@@ -65,10 +69,23 @@ const HEALTH_TEXT: &str = concat!("OK, push-server v", env!("CARGO_PKG_VERSION")
 
 const STORAGE_UNAVAILABLE: &str = "storage_unavailable";
 
-fn storage_unavailable(e: &dyn std::fmt::Display) -> Envelope {
+fn client_store_unavailable(e: &StoreError) -> Envelope {
     // The cause (driver message, address) goes to the log, never to the caller.
-    warn!(error = %e, "storage unavailable");
+    warn!(error = %e, "client store unavailable");
     Envelope::error(STORAGE_UNAVAILABLE, "the client store could not be reached")
+}
+
+fn dedup_store_unavailable(e: &DedupError) -> Envelope {
+    warn!(error = %e, "dedup store unavailable");
+    Envelope::error(STORAGE_UNAVAILABLE, "the dedup store could not be reached")
+}
+
+/// Invalid fields of a request, `client_id` in the path and the rest in the body.
+fn invalid(fields: &[InvalidField], client_id_in_path: bool) -> Envelope {
+    let location = |name: &str| if client_id_in_path && name == "client_id" { Location::Path } else { Location::Body };
+    Envelope::fields(
+        fields.iter().map(|f| FieldDetail::new(f.field, location(f.field), f.description.clone())).collect(),
+    )
 }
 
 #[OpenApi]
@@ -107,12 +124,15 @@ impl Api {
             Ok(map) => map,
             Err(envelope) => return RegisterResponse::BadRequest(Json(envelope)),
         };
-        match state.app.register(read_registration(&map)).await {
+        let client = match parse_registration(read_registration(&map), state.app.providers()) {
+            Ok(client) => client,
+            Err(fields) => return RegisterResponse::BadRequest(Json(invalid(&fields, false))),
+        };
+        match state.app.register(client).await {
             Ok(()) => RegisterResponse::Ok(Json(Envelope::ok())),
-            Err(RegisterError::Invalid(fields)) => {
-                RegisterResponse::BadRequest(Json(Envelope::invalid_fields(&fields, Location::Body)))
+            Err(RegisterError::ClientStore(e)) => {
+                RegisterResponse::StorageUnavailable(Json(client_store_unavailable(&e)))
             }
-            Err(RegisterError::Store(e)) => RegisterResponse::StorageUnavailable(Json(storage_unavailable(&e))),
         }
     }
 
@@ -130,12 +150,15 @@ impl Api {
         if let Err((envelope, secs)) = state.rate_limited(req) {
             return UnregisterResponse::TooManyRequests(Json(envelope), secs);
         }
-        match state.app.unregister(&client_id.0.0).await {
+        let id = match parse_unregistration(&client_id.0.0) {
+            Ok(id) => id,
+            Err(fields) => return UnregisterResponse::BadRequest(Json(invalid(&fields, true))),
+        };
+        match state.app.unregister(id).await {
             Ok(()) => UnregisterResponse::Ok(Json(Envelope::ok())),
-            Err(UnregisterError::Invalid(field)) => {
-                UnregisterResponse::BadRequest(Json(Envelope::invalid_fields(&[field], Location::Path)))
+            Err(UnregisterError::ClientStore(e)) => {
+                UnregisterResponse::StorageUnavailable(Json(client_store_unavailable(&e)))
             }
-            Err(UnregisterError::Store(e)) => UnregisterResponse::StorageUnavailable(Json(storage_unavailable(&e))),
         }
     }
 
@@ -179,31 +202,36 @@ impl Api {
             Ok(map) => map,
             Err(envelope) => return SendResponse::BadRequest(Json(envelope)),
         };
-        let id = ClientId::parse(&client_id.0.0);
-        let notification = parse_notification(read_notification(&map));
-        let (id, notification) = match (id, notification) {
-            (Ok(id), Ok(notification)) => (id, notification),
-            (id, notification) => {
-                let mut fields = Vec::new();
-                if let Err(e) = id {
-                    fields.push(FieldDetail::new("client_id", Location::Path, e.to_string()));
-                }
-                if let Err(invalid) = notification {
-                    fields.extend(
-                        invalid.iter().map(|f| FieldDetail::new(f.field, Location::Body, f.description.clone())),
-                    );
-                }
-                return SendResponse::BadRequest(Json(Envelope::fields(fields)));
-            }
+        let request = match parse_notification(read_notification(&client_id.0.0, &map)) {
+            Ok(request) => request,
+            Err(fields) => return SendResponse::BadRequest(Json(invalid(&fields, true))),
         };
         // The use case runs in a task of its own: if the client hangs up or the request deadline
         // passes, the delivery and its dedup claim are still settled rather than cut in half.
         let app = state.app.clone();
-        match tokio::spawn(async move { app.send(id, notification).await }.in_current_span()).await {
-            Ok(Ok(SendOutcome::Delivered | SendOutcome::Duplicate)) => SendResponse::Ok(Json(Envelope::ok())),
-            Ok(Err(e)) => send_failure(e),
+        let sent = match tokio::spawn(async move { app.send(request).await }.in_current_span()).await {
+            Ok(sent) => sent,
             Err(panicked) => std::panic::resume_unwind(panicked.into_panic()),
+        };
+        record_send(&state.metrics, &sent);
+        match sent {
+            Ok(_) => SendResponse::Ok(Json(Envelope::ok())),
+            Err(e) => send_failure(e),
         }
+    }
+}
+
+/// Counts a send by push type, provider and outcome (unknown before the client was found).
+fn record_send(metrics: &Metrics, sent: &Result<Sent, SendError>) {
+    match sent {
+        Ok(sent) => metrics.record_send(sent.push_type.as_str(), sent.provider, sent.outcome.label()),
+        Err(e @ SendError::Provider { push_type, error }) => {
+            metrics.record_send(push_type.as_str(), error.provider(), e.outcome_label())
+        }
+        Err(e @ SendError::ProviderNotConfigured(push_type)) => {
+            metrics.record_send(push_type.as_str(), "none", e.outcome_label())
+        }
+        Err(e) => metrics.record_send("unknown", "none", e.outcome_label()),
     }
 }
 
@@ -214,31 +242,36 @@ fn send_failure(e: SendError) -> SendResponse {
             Location::Path,
             "no client is registered under this id",
         ))),
-        SendError::ClientUnregistered { .. } => SendResponse::Gone(Json(Envelope::error(
+        SendError::Provider { error, .. } => provider_failure(error),
+        SendError::ProviderNotConfigured(push_type) => SendResponse::BadGateway(Json(Envelope::error(
+            "provider_not_configured",
+            format!("this server has no provider for push type '{push_type}' any more"),
+        ))),
+        SendError::ClientStore(e) => SendResponse::StorageUnavailable(Json(client_store_unavailable(&e))),
+        SendError::Dedup(e) => SendResponse::StorageUnavailable(Json(dedup_store_unavailable(&e))),
+    }
+}
+
+fn provider_failure(error: PushError) -> SendResponse {
+    match error {
+        PushError::TokenUnregistered { .. } => SendResponse::Gone(Json(Envelope::error(
             "client_unregistered",
             "the push provider says the device token is no longer valid; the client was removed",
         ))),
-        SendError::PayloadRejected { reason, .. } => SendResponse::BadRequest(Json(Envelope::field(
+        PushError::PayloadRejected { reason, .. } => SendResponse::BadRequest(Json(Envelope::field(
             "payload.blob",
             Location::Body,
             format!("the push provider refused the payload: {reason}"),
         ))),
-        SendError::ProviderUnavailable { provider, .. } => SendResponse::BadGateway(Json(Envelope::error(
+        PushError::Unavailable { provider, .. } => SendResponse::BadGateway(Json(Envelope::error(
             &format!("{provider}_unavailable"),
             format!("{provider} could not be reached or kept failing; the notification can be retried"),
         ))),
-        SendError::ProviderCredentials { provider, .. } => SendResponse::BadGateway(Json(Envelope::error(
+        PushError::Credentials { provider, .. } => SendResponse::BadGateway(Json(Envelope::error(
             &format!("{provider}_credentials"),
             format!(
                 "{provider} rejected this server's credentials; the notification can be retried once they are fixed"
             ),
         ))),
-        SendError::ProviderNotConfigured(push_type) => SendResponse::BadGateway(Json(Envelope::error(
-            "provider_not_configured",
-            format!("this server has no provider for push type '{push_type}' any more"),
-        ))),
-        SendError::StorageUnavailable(detail) => {
-            SendResponse::StorageUnavailable(Json(storage_unavailable(&StoreError::Unavailable(detail))))
-        }
     }
 }

@@ -136,10 +136,12 @@ pub fn read_registration(map: &Map<String, Value>) -> RawRegistration<'_> {
     RawRegistration { client_id: string(map, "client_id"), push_type: string(map, "type"), token: string(map, "token") }
 }
 
-/// The notification fields; a missing or non-object `payload` makes each of its fields report it.
-pub fn read_notification(map: &Map<String, Value>) -> RawNotification<'_> {
+/// A send: the path's client id and the body's fields; a missing or non-object `payload` makes
+/// each of its fields report it.
+pub fn read_notification<'a>(client_id: &'a str, map: &'a Map<String, Value>) -> RawNotification<'a> {
     match map.get("payload") {
         Some(Value::Object(payload)) => RawNotification {
+            client_id: Ok(client_id),
             id: string(map, "id"),
             topic: string(payload, "topic"),
             flags: unsigned_32(payload, "flags"),
@@ -151,7 +153,13 @@ pub fn read_notification(map: &Map<String, Value>) -> RawNotification<'_> {
             } else {
                 "is required (payload must be an object)"
             };
-            RawNotification { id: string(map, "id"), topic: Err(why), flags: Err(why), blob: Err(why) }
+            RawNotification {
+                client_id: Ok(client_id),
+                id: string(map, "id"),
+                topic: Err(why),
+                flags: Err(why),
+                blob: Err(why),
+            }
         }
     }
 }
@@ -165,15 +173,15 @@ mod tests {
     #[test]
     fn reads_types_strictly() {
         let v = json!({"id": 5, "payload": {"topic": "t", "flags": -1, "blob": null}});
-        let raw = read_notification(v.as_object().unwrap());
+        let raw = read_notification("c", v.as_object().unwrap());
         assert_eq!(raw.id, Err("must be a string"));
         assert_eq!(raw.topic, Ok("t"));
         assert_eq!(raw.flags, Err("must be an unsigned 32-bit integer"));
         assert_eq!(raw.blob, Err("is required"));
         let big = json!({"payload": {"flags": 4294967296u64}});
-        assert!(read_notification(big.as_object().unwrap()).flags.is_err());
+        assert!(read_notification("c", big.as_object().unwrap()).flags.is_err());
         let max = json!({"payload": {"flags": 4294967295u64}});
-        assert_eq!(read_notification(max.as_object().unwrap()).flags, Ok(u32::MAX));
+        assert_eq!(read_notification("c", max.as_object().unwrap()).flags, Ok(u32::MAX));
     }
 
     #[test]

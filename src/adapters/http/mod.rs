@@ -62,7 +62,7 @@ pub fn endpoint(state: Arc<HttpState>, limits: RequestLimits) -> impl Endpoint +
     let json = service.spec();
     let yaml = service.spec_yaml();
     let docs = service.swagger_ui();
-    let metrics = state.app.metrics().clone();
+    let metrics = state.metrics.clone();
     let observed = metrics.clone();
     Route::new()
         .at(

@@ -1,11 +1,14 @@
 //! Bounded retries for provider calls: exponential backoff with full jitter, `Retry-After`
 //! honoured, and a total time budget so a delivery ends (in 502 at worst) well within 15 s.
 
-use std::{cell::Cell, future::Future, time::Duration};
+use std::{future::Future, time::Duration};
 
 use tokio::time::Instant;
 
-use crate::{bootstrap::settings::ProviderSettings, ports::PushError};
+use crate::{
+    bootstrap::settings::ProviderSettings,
+    ports::{PushError, PushFailure},
+};
 
 /// How one attempt ended.
 #[derive(Debug)]
@@ -57,8 +60,8 @@ impl RetryPolicy {
     }
 
     /// Runs `attempt` until it is done, fails for good, or the attempts or time run out; the last
-    /// transient error is returned then.
-    pub async fn run<T, F, Fut>(&self, mut attempt: F) -> Result<T, PushError>
+    /// transient error is returned then. Either way the answer says how many attempts were made.
+    pub async fn run<T, F, Fut>(&self, mut attempt: F) -> Result<(T, u32), PushFailure>
     where
         F: FnMut(u32) -> Fut,
         Fut: Future<Output = Attempt<T>>,
@@ -67,42 +70,24 @@ impl RetryPolicy {
         let mut n = 0;
         loop {
             n += 1;
+            let failed = |error| Err(PushFailure { error, attempts: n });
             let (error, after) = match attempt(n).await {
-                Attempt::Done(v) => return Ok(v),
-                Attempt::Fail(e) => return Err(e),
+                Attempt::Done(v) => return Ok((v, n)),
+                Attempt::Fail(e) => return failed(e),
                 Attempt::Retry { error, after } => (error, after),
             };
             if n >= self.max_attempts {
-                return Err(error);
+                return failed(error);
             }
             let delay = after.map_or_else(|| self.backoff(n), |a| a.max(self.backoff(n) / 4));
-            if started.elapsed() + delay + self.attempt_timeout > self.total {
-                return Err(error);
+            // Saturating: `after` is the provider's number and may be absurdly large.
+            if started.elapsed().saturating_add(delay).saturating_add(self.attempt_timeout) > self.total {
+                return failed(error);
             }
             tracing::debug!(attempt = n, ?delay, error = %error, "retrying provider call");
-            // Seen by `count_retries` around this call (the retries metric), if any.
-            let _ = RETRIES.try_with(|count| count.set(count.get() + 1));
             tokio::time::sleep(delay).await;
         }
     }
-}
-
-tokio::task_local! {
-    /// The retries made so far by `RetryPolicy::run` calls inside the current `count_retries`.
-    /// Scoped to that one future, so concurrent deliveries never mix their counts, and providers
-    /// report retries without a metrics handle or a change to `run`.
-    static RETRIES: Cell<u32>;
-}
-
-/// Runs `delivery` and returns its output with the number of retries that `RetryPolicy::run`
-/// made inside it (0 for providers that never retry).
-pub async fn count_retries<F: Future>(delivery: F) -> (F::Output, u32) {
-    RETRIES
-        .scope(Cell::new(0), async move {
-            let output = delivery.await;
-            (output, RETRIES.with(Cell::get))
-        })
-        .await
 }
 
 /// Parses a `Retry-After` header in its delta-seconds form (the HTTP-date form is rare from push
@@ -134,13 +119,13 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn retries_transient_failures_up_to_the_limit() {
         let calls = AtomicU32::new(0);
-        let result: Result<(), _> = policy()
+        let result: Result<((), u32), _> = policy()
             .run(|_| {
                 calls.fetch_add(1, Ordering::SeqCst);
                 async { Attempt::Retry { error: transient(), after: None } }
             })
             .await;
-        assert_eq!(result, Err(transient()));
+        assert_eq!(result, Err(PushFailure { error: transient(), attempts: 4 }));
         assert_eq!(calls.load(Ordering::SeqCst), 4);
     }
 
@@ -148,14 +133,14 @@ mod tests {
     async fn final_failures_are_not_retried() {
         let calls = AtomicU32::new(0);
         let dead = PushError::TokenUnregistered { provider: "fcm", reason: "UNREGISTERED".into() };
-        let result: Result<(), _> = policy()
+        let result: Result<((), u32), _> = policy()
             .run(|_| {
                 calls.fetch_add(1, Ordering::SeqCst);
                 let dead = dead.clone();
                 async move { Attempt::Fail(dead) }
             })
             .await;
-        assert_eq!(result, Err(dead));
+        assert_eq!(result, Err(PushFailure { error: dead, attempts: 1 }));
         assert_eq!(calls.load(Ordering::SeqCst), 1);
     }
 
@@ -171,32 +156,26 @@ mod tests {
                 }
             })
             .await;
-        assert_eq!(result, Ok(2));
+        assert_eq!(result, Ok((2, 2)));
         assert!(started.elapsed() >= Duration::from_secs(3));
     }
 
     #[tokio::test(start_paused = true)]
     async fn gives_up_when_retry_after_exceeds_the_budget() {
         let started = Instant::now();
-        let result: Result<(), _> = policy()
+        let result: Result<((), u32), _> = policy()
             .run(|_| async { Attempt::Retry { error: transient(), after: Some(Duration::from_secs(60)) } })
             .await;
-        assert_eq!(result, Err(transient()));
+        assert_eq!(result, Err(PushFailure { error: transient(), attempts: 1 }));
         assert!(started.elapsed() < Duration::from_secs(1));
     }
 
     #[tokio::test(start_paused = true)]
-    async fn retries_are_counted_for_the_enclosing_delivery_only() {
-        let counted = policy();
-        let delivery = counted.run(|n| async move {
-            if n < 3 { Attempt::Retry { error: transient(), after: None } } else { Attempt::Done(()) }
-        });
-        assert_eq!(count_retries(delivery).await, (Ok(()), 2));
-        assert_eq!(count_retries(async { 1 }).await, (1, 0));
-        // Outside `count_retries` nothing is counted and nothing fails.
-        let outside: Result<(), _> =
-            policy().run(|_| async { Attempt::Retry { error: transient(), after: None } }).await;
-        assert_eq!(outside, Err(transient()));
+    async fn a_retry_after_near_u64_max_gives_up_instead_of_overflowing() {
+        let result: Result<((), u32), _> = policy()
+            .run(|_| async { Attempt::Retry { error: transient(), after: Some(Duration::from_secs(u64::MAX)) } })
+            .await;
+        assert_eq!(result, Err(PushFailure { error: transient(), attempts: 1 }));
     }
 
     #[test]

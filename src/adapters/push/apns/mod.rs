@@ -32,7 +32,7 @@ use super::{
 use crate::{
     bootstrap::settings::{ApnsSettings, ProviderSettings},
     domain::{Delivery, PushType},
-    ports::{PushError, PushProvider},
+    ports::{Delivered, PushError, PushFailure, PushProvider},
 };
 
 const NAME: &str = "apns";
@@ -211,14 +211,18 @@ impl PushProvider for ApnsProvider {
         NAME
     }
 
-    async fn send(&self, delivery: &Delivery) -> Result<(), PushError> {
+    async fn send(&self, delivery: &Delivery) -> Result<Delivered, PushFailure> {
         let endpoint = match delivery.push_type {
             PushType::Apns => &self.production,
             PushType::ApnsSandbox => &self.sandbox,
-            other => return Err(unavailable(format!("APNS cannot deliver to push type '{other}'"))),
+            other => {
+                return Err(PushFailure::before_sending(unavailable(format!(
+                    "APNS cannot deliver to push type '{other}'"
+                ))));
+            }
         };
         // Rendering enforces the 4 KiB limit, so an oversized message never reaches APNS.
-        let message = render(delivery, &self.placeholder_title, NAME)?;
+        let message = render(delivery, &self.placeholder_title, NAME).map_err(PushFailure::before_sending)?;
         let body = Bytes::from(serde_json::to_vec(&message).expect("JSON values serialize"));
         let span = info_span!(
             "apns.send",
@@ -231,19 +235,25 @@ impl PushProvider for ApnsProvider {
             let refreshed = AtomicBool::new(false);
             let result = self.retry.run(|_| self.attempt(endpoint, delivery, body.clone(), &refreshed)).await;
             match &result {
-                Ok(apns_id) => debug!(apns_id = apns_id.as_deref().unwrap_or(""), "APNS accepted the notification"),
-                Err(PushError::Credentials { reason, .. }) => error!(
+                Ok((apns_id, _)) => {
+                    debug!(apns_id = apns_id.as_deref().unwrap_or(""), "APNS accepted the notification")
+                }
+                Err(PushFailure { error: PushError::Credentials { reason, .. }, .. }) => error!(
                     reason = %reason,
                     "APNS REFUSED THIS SERVER'S CREDENTIALS OR SETTINGS: every APNS notification fails until \
                      APNS_KEY_PATH/APNS_KEY_ID/APNS_TEAM_ID (or APNS_CERT_PATH), APNS_TOPIC and the endpoints are fixed"
                 ),
-                Err(PushError::Unavailable { reason, .. }) => warn!(reason = %reason, "APNS unavailable"),
-                Err(PushError::TokenUnregistered { reason, .. }) => {
+                Err(PushFailure { error: PushError::Unavailable { reason, .. }, .. }) => {
+                    warn!(reason = %reason, "APNS unavailable")
+                }
+                Err(PushFailure { error: PushError::TokenUnregistered { reason, .. }, .. }) => {
                     info!(reason = %reason, "APNS says the device token is dead")
                 }
-                Err(PushError::PayloadRejected { reason, .. }) => warn!(reason = %reason, "APNS refused the payload"),
+                Err(PushFailure { error: PushError::PayloadRejected { reason, .. }, .. }) => {
+                    warn!(reason = %reason, "APNS refused the payload")
+                }
             }
-            result.map(drop)
+            result.map(|(_, attempts)| Delivered { attempts })
         }
         .instrument(span)
         .await

@@ -13,7 +13,7 @@ mod oauth;
 mod token_cache;
 
 use std::{
-    sync::atomic::{AtomicBool, Ordering},
+    sync::atomic::{AtomicBool, AtomicU32, Ordering},
     time::Duration,
 };
 
@@ -30,7 +30,7 @@ use super::{
 use crate::{
     bootstrap::settings::{FcmSettings, ProviderSettings},
     domain::Delivery,
-    ports::{PushError, PushProvider},
+    ports::{Delivered, PushError, PushFailure, PushProvider},
 };
 
 const NAME: &str = "fcm";
@@ -166,24 +166,29 @@ impl PushProvider for FcmProvider {
         NAME
     }
 
-    async fn send(&self, delivery: &Delivery) -> Result<(), PushError> {
+    async fn send(&self, delivery: &Delivery) -> Result<Delivered, PushFailure> {
         // The size limit is checked here, before any network call; the placeholder title is an
         // APNS notion and unused for FCM.
-        let message = render(delivery, "", NAME)?;
+        let message = render(delivery, "", NAME).map_err(PushFailure::before_sending)?;
         let body = request_body(message, delivery.token.expose());
         let refreshed = AtomicBool::new(false);
         // `Bytes` so each attempt shares the one serialized body instead of copying it.
-        let run = self.policy.run(|n| self.attempt(n, body.clone(), &refreshed));
+        let made = AtomicU32::new(0);
+        let run = self.policy.run(|n| {
+            made.store(n, Ordering::Relaxed);
+            self.attempt(n, body.clone(), &refreshed)
+        });
         // The policy starts no attempt it cannot finish in time; this outer bound makes the
         // budget hold even if an attempt overruns (for example while waiting for a token refresh
         // that another send started).
         let result = tokio::time::timeout(self.policy.total, run).await.unwrap_or_else(|_| {
-            Err(PushError::Unavailable { provider: NAME, reason: "gave up: total time budget spent".into() })
+            let error = PushError::Unavailable { provider: NAME, reason: "gave up: total time budget spent".into() };
+            Err(PushFailure { error, attempts: made.load(Ordering::Relaxed) })
         });
-        if let Err(PushError::Credentials { reason, .. }) = &result {
+        if let Err(PushFailure { error: PushError::Credentials { reason, .. }, .. }) = &result {
             tracing::error!(%reason, "FCM REFUSED THE SERVICE-ACCOUNT CREDENTIALS: check FCM_CREDENTIALS_PATH and FCM_PROJECT_ID; every FCM send fails until fixed");
         }
-        result
+        result.map(|(_, attempts)| Delivered { attempts })
     }
 }
 

@@ -15,9 +15,8 @@ use ed25519_dalek::{Signer, SigningKey};
 use proptest::prelude::*;
 use push_server::{
     adapters::http::{
-        dto::{json_object, read_notification, read_registration},
-        openapi_json,
-        params::{CLIENT_ID_PATTERN, SIGNATURE_PATTERN, TIMESTAMP_PATTERN},
+        CLIENT_ID_PATTERN, SIGNATURE_PATTERN, TIMESTAMP_PATTERN, json_object, openapi_json, read_notification,
+        read_registration,
         signature::{SignatureHeaders, signed_message},
     },
     app::parse_notification,

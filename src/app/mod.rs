@@ -3,9 +3,12 @@
 //! once) and then executed: `parse_registration` then `App::register`, and so on.
 
 mod invalid_field;
+mod project_admin;
+mod project_catalog;
 mod providers;
 mod register;
 mod send;
+mod suspension;
 #[cfg(test)]
 mod test_support;
 mod unregister;
@@ -13,19 +16,33 @@ mod unregister;
 use std::{sync::Arc, time::Duration};
 
 pub use invalid_field::{InvalidField, InvalidFields};
+pub use project_admin::{
+    AdminError, MAX_PAGE, ProjectView, RawApnsCredentials, RawServiceAccount, parse_apns_credentials,
+    parse_service_account,
+};
+pub use project_catalog::{CatalogTimings, ProjectCatalog, ResolvedProject};
 pub use providers::Providers;
+pub use suspension::DEFAULT_SUSPENSION;
 pub use register::{RawRegistration, RegisterError, parse_registration};
 pub use send::{RawNotification, SendError, SendOutcome, SendRequest, Sent, parse_notification};
 pub use unregister::{UnregisterError, parse_unregistration};
 
-use crate::ports::{ClientRepository, DedupStore};
+use crate::{
+    domain::{ProjectId, ProjectKey},
+    ports::{ClientRepository, DedupStore, ProjectStoreError},
+};
 
 /// The application: the ports it works through and the rules' tunable values. Cheap to share
 /// behind an `Arc`; every use case is a method in its own file.
 pub struct App {
     clients: Arc<dyn ClientRepository>,
     dedup: Arc<dyn DedupStore>,
-    providers: Providers,
+    /// The default project: the providers configured by environment.
+    default_project: Arc<ResolvedProject>,
+    /// `DEFAULT_PROJECT_ID`: the default project's alias under `/{id}/clients...`.
+    default_project_id: Option<ProjectId>,
+    /// Named projects, when this server has a project store (`CREDENTIALS_KEY`).
+    projects: Option<Arc<ProjectCatalog>>,
     dedup_ttl: Duration,
 }
 
@@ -36,10 +53,35 @@ impl App {
         providers: Providers,
         dedup_ttl: Duration,
     ) -> Self {
-        Self { clients, dedup, providers, dedup_ttl }
+        let default_project = Arc::new(ResolvedProject::new(ProjectKey::Default, providers));
+        Self { clients, dedup, default_project, default_project_id: None, projects: None, dedup_ttl }
     }
 
+    /// Serves named projects from `catalog`, and the default project also under `default_id`.
+    pub fn with_projects(mut self, catalog: Option<Arc<ProjectCatalog>>, default_id: Option<ProjectId>) -> Self {
+        self.projects = catalog;
+        self.default_project_id = default_id;
+        self
+    }
+
+    /// The default project's providers.
     pub fn providers(&self) -> &Providers {
-        &self.providers
+        &self.default_project.providers
+    }
+
+    pub fn has_projects(&self) -> bool {
+        self.projects.is_some()
+    }
+
+    /// The project a request addresses: the default project for `None` (the `/clients...`
+    /// routes) and for `DEFAULT_PROJECT_ID`; otherwise the named project, `None` when there is no
+    /// such project (an id that is not even valid names none).
+    pub async fn resolve_project(&self, raw: Option<&str>) -> Result<Option<Arc<ResolvedProject>>, ProjectStoreError> {
+        let Some(raw) = raw else { return Ok(Some(self.default_project.clone())) };
+        if self.default_project_id.as_ref().is_some_and(|d| d.as_str() == raw) {
+            return Ok(Some(self.default_project.clone()));
+        }
+        let (Ok(id), Some(catalog)) = (ProjectId::parse(raw), &self.projects) else { return Ok(None) };
+        catalog.resolve(&id).await
     }
 }

@@ -2,7 +2,7 @@
 
 use tracing::{Span, field::Empty, info, instrument};
 
-use super::{App, InvalidField, InvalidFields, Providers};
+use super::{App, InvalidField, InvalidFields, Providers, ResolvedProject};
 use crate::{
     domain::{Client, ClientId, DeviceToken, PushType},
     ports::StoreError,
@@ -23,11 +23,12 @@ pub enum RegisterError {
     ClientStore(#[from] StoreError),
 }
 
-/// Checks every field of a registration, reporting all invalid ones at once. The type must be
-/// one that `providers` serve.
-pub fn parse_registration(raw: RawRegistration<'_>, providers: &Providers) -> Result<Client, Vec<InvalidField>> {
+/// Checks every field of a registration in `project`, reporting all invalid ones at once. The
+/// type must be one that the project's providers serve.
+pub fn parse_registration(raw: RawRegistration<'_>, project: &ResolvedProject) -> Result<Client, Vec<InvalidField>> {
+    let providers = &project.providers;
     let mut invalid = InvalidFields::default();
-    let id = invalid.parse("client_id", raw.client_id, ClientId::parse);
+    let id = invalid.parse("client_id", raw.client_id, |s| ClientId::parse(s).map(|id| id.in_project(project.key.clone())));
     let push_type = invalid.parse("type", raw.push_type, |s| match PushType::parse(s) {
         Ok(t) if providers.supports(t) => Ok(t),
         _ => Err(unsupported_type_message(s, providers)),
@@ -52,7 +53,7 @@ fn unsupported_type_message(given: &str, providers: &Providers) -> String {
 
 impl App {
     /// Stores the client durably (a token moves to its newest client).
-    #[instrument(name = "register", skip_all, fields(client_id = %client.id, push_type = %client.push_type, outcome = Empty))]
+    #[instrument(name = "register", skip_all, fields(project = %client.id.project(), client_id = %client.id, push_type = %client.push_type, outcome = Empty))]
     pub async fn register(&self, client: Client) -> Result<(), RegisterError> {
         let stored = self.clients.upsert(&client).await;
         Span::current().record("outcome", if stored.is_ok() { "registered" } else { "storage_unavailable" });
@@ -70,6 +71,10 @@ mod tests {
     use crate::app::test_support::{app_with, log_only_providers};
     use crate::ports::{MockClientRepository, MockDedupStore, MockPushProvider};
 
+    fn in_default(app: &App) -> ResolvedProject {
+        ResolvedProject::new(crate::domain::ProjectKey::Default, app.providers().clone())
+    }
+
     fn raw<'a>(id: &'a str, t: &'a str, token: &'a str) -> RawRegistration<'a> {
         RawRegistration { client_id: Ok(id), push_type: Ok(t), token: Ok(token) }
     }
@@ -82,14 +87,14 @@ mod tests {
             .times(1)
             .returning(|_| Ok(()));
         let app = app_with(repo, MockDedupStore::new(), log_only_providers());
-        app.register(parse_registration(raw("did:key:abc", "APNS", "00ff"), app.providers()).unwrap()).await.unwrap();
+        app.register(parse_registration(raw("did:key:abc", "APNS", "00ff"), &in_default(&app)).unwrap()).await.unwrap();
     }
 
     #[tokio::test]
     async fn reports_every_invalid_field_and_stores_nothing() {
         let app = app_with(MockClientRepository::new(), MockDedupStore::new(), log_only_providers());
         let raw = RawRegistration { client_id: Ok("did:key:"), push_type: Ok("xyz"), token: Err("is required") };
-        let fields = parse_registration(raw, app.providers()).unwrap_err();
+        let fields = parse_registration(raw, &in_default(&app)).unwrap_err();
         let names: Vec<_> = fields.iter().map(|f| f.field).collect();
         assert_eq!(names, ["client_id", "type", "token"]);
         assert!(fields[1].description.contains("supported: apns, apns-sandbox, fcm"));
@@ -101,7 +106,7 @@ mod tests {
         provider.expect_name().return_const("fcm");
         let providers = crate::app::Providers::default().with(PushType::Fcm, Arc::new(provider));
         let app = app_with(MockClientRepository::new(), MockDedupStore::new(), providers);
-        let fields = parse_registration(raw("a", "apns", "00"), app.providers()).unwrap_err();
+        let fields = parse_registration(raw("a", "apns", "00"), &in_default(&app)).unwrap_err();
         assert_eq!(fields.len(), 1);
         assert_eq!(fields[0].description, "unsupported push type 'apns'; supported: fcm");
     }
@@ -109,7 +114,7 @@ mod tests {
     #[tokio::test]
     async fn apns_token_must_be_hex() {
         let app = app_with(MockClientRepository::new(), MockDedupStore::new(), log_only_providers());
-        let fields = parse_registration(raw("a", "apns-sandbox", "zz"), app.providers()).unwrap_err();
+        let fields = parse_registration(raw("a", "apns-sandbox", "zz"), &in_default(&app)).unwrap_err();
         assert_eq!(fields[0].field, "token");
     }
 
@@ -118,7 +123,7 @@ mod tests {
         let mut repo = MockClientRepository::new();
         repo.expect_upsert().returning(|_| Err(StoreError::Unavailable("down".into())));
         let app = app_with(repo, MockDedupStore::new(), log_only_providers());
-        let client = parse_registration(raw("a", "fcm", "t"), app.providers()).unwrap();
+        let client = parse_registration(raw("a", "fcm", "t"), &in_default(&app)).unwrap();
         assert!(matches!(app.register(client).await, Err(RegisterError::ClientStore(_))));
     }
 }

@@ -2,9 +2,9 @@
 
 use tracing::{Span, field::Empty, info, instrument, warn};
 
-use super::{App, InvalidField, InvalidFields};
+use super::{App, InvalidField, InvalidFields, ResolvedProject};
 use crate::{
-    domain::{Client, ClientId, Delivery, Flags, Notification, NotificationId, Payload, PushType, Topic},
+    domain::{Client, ClientId, Delivery, Flags, Notification, NotificationId, Payload, ProjectKey, PushType, Topic},
     ports::{Claim, ClaimToken, DedupError, PushError, StoreError},
 };
 
@@ -89,10 +89,11 @@ impl SendOutcome {
     }
 }
 
-/// Checks every field of a send, reporting all invalid ones at once.
-pub fn parse_notification(raw: RawNotification<'_>) -> Result<SendRequest, Vec<InvalidField>> {
+/// Checks every field of a send to a client of `project`, reporting all invalid ones at once.
+pub fn parse_notification(raw: RawNotification<'_>, project: &ProjectKey) -> Result<SendRequest, Vec<InvalidField>> {
     let mut invalid = InvalidFields::default();
-    let client_id = invalid.parse("client_id", raw.client_id, ClientId::parse);
+    let client_id =
+        invalid.parse("client_id", raw.client_id, |s| ClientId::parse(s).map(|id| id.in_project(project.clone())));
     let id = invalid.parse("id", raw.id, NotificationId::parse);
     let topic = invalid.parse("payload.topic", raw.topic, Topic::parse);
     let flags = invalid.parse("payload.flags", raw.flags, |f| Ok::<_, String>(Flags::new(f)));
@@ -118,24 +119,25 @@ impl App {
     /// client according to the provider's answer. Checks run so that the cheapest failure comes
     /// first and nothing partial is left behind.
     #[instrument(name = "send", skip_all, fields(
+        project = %project.key,
         client_id = %request.client_id,
         notification_id = %request.notification.id,
         push_type = Empty,
         provider = Empty,
         outcome = Empty,
     ))]
-    pub async fn send(&self, request: SendRequest) -> Result<Sent, SendError> {
-        let result = self.find_claim_deliver(request).await;
+    pub async fn send(&self, project: &ResolvedProject, request: SendRequest) -> Result<Sent, SendError> {
+        let result = self.find_claim_deliver(project, request).await;
         Span::current().record("outcome", result.as_ref().map_or_else(SendError::outcome_label, |s| s.outcome.label()));
         result
     }
 
-    async fn find_claim_deliver(&self, request: SendRequest) -> Result<Sent, SendError> {
+    async fn find_claim_deliver(&self, project: &ResolvedProject, request: SendRequest) -> Result<Sent, SendError> {
         let SendRequest { client_id, notification } = request;
         let client = self.clients.find(&client_id).await?.ok_or(SendError::ClientNotFound)?;
         let push_type = client.push_type;
         Span::current().record("push_type", push_type.as_str());
-        let provider = self.providers.get(push_type).ok_or(SendError::ProviderNotConfigured(push_type))?;
+        let provider = project.providers.get(push_type).ok_or(SendError::ProviderNotConfigured(push_type))?;
         Span::current().record("provider", provider.name());
         let sent = |outcome| Ok(Sent { outcome, push_type, provider: provider.name() });
 
@@ -203,12 +205,13 @@ mod tests {
     }
 
     fn notification() -> Notification {
-        parse_notification(raw("n1", Ok(1), Ok("cipher"))).unwrap().notification
+        parse_notification(raw("n1", Ok(1), Ok("cipher")), &ProjectKey::Default).unwrap().notification
     }
 
     /// Sends `notification()` to client `c`, answering how it ended.
     async fn send(app: &App, c: &str) -> Result<SendOutcome, SendError> {
-        app.send(SendRequest { client_id: id(c), notification: notification() }).await.map(|sent| sent.outcome)
+        let project = app.resolve_project(None).await.unwrap().unwrap();
+        app.send(&project, SendRequest { client_id: id(c), notification: notification() }).await.map(|sent| sent.outcome)
     }
 
     fn provider_failed(error: PushError) -> SendError {
@@ -247,7 +250,7 @@ mod tests {
             topic: Ok(""),
             flags: Err("must be an unsigned 32-bit integer"),
             blob: Err("must be a string"),
-        })
+        }, &ProjectKey::Default)
         .unwrap_err();
         let names: Vec<_> = err.iter().map(|f| f.field).collect();
         assert_eq!(names, ["id", "payload.topic", "payload.flags", "payload.blob"]);
@@ -256,8 +259,8 @@ mod tests {
     #[test]
     fn parse_decodes_cleartext_blobs() {
         let blob = STANDARD.encode(r#"{"title":"T","body":"B"}"#);
-        assert!(parse_notification(raw("i", Ok(16), Ok(&blob))).is_ok());
-        let err = parse_notification(raw("i", Ok(16), Ok("@@"))).unwrap_err();
+        assert!(parse_notification(raw("i", Ok(16), Ok(&blob)), &ProjectKey::Default).is_ok());
+        let err = parse_notification(raw("i", Ok(16), Ok("@@")), &ProjectKey::Default).unwrap_err();
         assert_eq!(err[0].field, "payload.blob");
     }
 

@@ -3,7 +3,10 @@
 use tracing::{Span, field::Empty, info, instrument};
 
 use super::{App, InvalidField, InvalidFields};
-use crate::{domain::ClientId, ports::StoreError};
+use crate::{
+    domain::{ClientId, ProjectKey},
+    ports::StoreError,
+};
 
 #[derive(Debug, thiserror::Error)]
 pub enum UnregisterError {
@@ -11,17 +14,17 @@ pub enum UnregisterError {
     ClientStore(#[from] StoreError),
 }
 
-/// Checks the client id of an unregistration.
-pub fn parse_unregistration(raw_client_id: &str) -> Result<ClientId, Vec<InvalidField>> {
+/// Checks the client id of an unregistration in `project`.
+pub fn parse_unregistration(raw_client_id: &str, project: &ProjectKey) -> Result<ClientId, Vec<InvalidField>> {
     let mut invalid = InvalidFields::default();
-    let id = invalid.parse("client_id", Ok(raw_client_id), ClientId::parse);
+    let id = invalid.parse("client_id", Ok(raw_client_id), |s| ClientId::parse(s).map(|id| id.in_project(project.clone())));
     invalid.finish(id)
 }
 
 impl App {
     /// Removes the client if it exists; succeeds as well when it did not. Its dedup entries are
     /// left to expire: they are keyed by client id and harmless.
-    #[instrument(name = "unregister", skip_all, fields(client_id = %id, outcome = Empty))]
+    #[instrument(name = "unregister", skip_all, fields(project = %id.project(), client_id = %id, outcome = Empty))]
     pub async fn unregister(&self, id: ClientId) -> Result<(), UnregisterError> {
         let deleted = self.clients.delete(&id).await;
         let outcome = match deleted {
@@ -47,7 +50,7 @@ mod tests {
         let mut repo = MockClientRepository::new();
         repo.expect_delete().withf(|id| id.as_str() == "x").times(1).returning(|_| Ok(false));
         let app = app_with(repo, MockDedupStore::new(), log_only_providers());
-        app.unregister(parse_unregistration("did:key:x").unwrap()).await.unwrap();
+        app.unregister(parse_unregistration("did:key:x", &ProjectKey::Default).unwrap()).await.unwrap();
     }
 
     #[tokio::test]
@@ -55,8 +58,8 @@ mod tests {
         let mut repo = MockClientRepository::new();
         repo.expect_delete().returning(|_| Err(StoreError::Unavailable("down".into())));
         let app = app_with(repo, MockDedupStore::new(), log_only_providers());
-        assert_eq!(parse_unregistration("a b").unwrap_err()[0].field, "client_id");
-        let id = parse_unregistration("ab").unwrap();
+        assert_eq!(parse_unregistration("a b", &ProjectKey::Default).unwrap_err()[0].field, "client_id");
+        let id = parse_unregistration("ab", &ProjectKey::Default).unwrap();
         assert!(matches!(app.unregister(id).await, Err(UnregisterError::ClientStore(_))));
     }
 }

@@ -2,7 +2,7 @@
 
 use std::fmt;
 
-use super::text::has_space_or_control;
+use super::{ProjectKey, text::has_space_or_control};
 
 /// Longest client id accepted, in bytes (after the `did:key:` prefix is stripped).
 pub const MAX_CLIENT_ID_BYTES: usize = 255;
@@ -12,9 +12,16 @@ pub const MAX_CLIENT_ID_BYTES: usize = 255;
 const DID_KEY_PREFIX: &str = "did:key:";
 
 /// A Relay client id: non-empty, at most 255 bytes, no whitespace or control characters, with any
-/// leading `did:key:` removed.
+/// leading `did:key:` removed; scoped to its project.
+///
+/// The project is part of the id because the same client id in two projects names two clients:
+/// equality, stores and dedup keys all see it. `parse` gives an id of the default project;
+/// `in_project` moves it to another.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct ClientId(String);
+pub struct ClientId {
+    project: ProjectKey,
+    id: String,
+}
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ClientIdError {
@@ -38,17 +45,27 @@ impl ClientId {
         if has_space_or_control(id) {
             return Err(ClientIdError::BadCharacter);
         }
-        Ok(Self(id.to_owned()))
+        Ok(Self { project: ProjectKey::Default, id: id.to_owned() })
     }
 
+    /// The same id in `project`.
+    pub fn in_project(self, project: ProjectKey) -> Self {
+        Self { project, ..self }
+    }
+
+    /// The id as the client knows it, without its project.
     pub fn as_str(&self) -> &str {
-        &self.0
+        &self.id
+    }
+
+    pub fn project(&self) -> &ProjectKey {
+        &self.project
     }
 }
 
 impl fmt::Display for ClientId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
+        f.write_str(&self.id)
     }
 }
 
@@ -61,6 +78,16 @@ mod tests {
         assert_eq!(ClientId::parse("did:key:z6Mk").unwrap().as_str(), "z6Mk");
         assert_eq!(ClientId::parse("z6Mk").unwrap().as_str(), "z6Mk");
         assert_eq!(ClientId::parse("did:key:did:key:a").unwrap().as_str(), "did:key:a");
+    }
+
+    #[test]
+    fn the_same_id_in_two_projects_is_two_ids() {
+        let a = ClientId::parse("c").unwrap();
+        let p = crate::domain::ProjectId::parse("p").unwrap();
+        let b = a.clone().in_project(ProjectKey::Named(p));
+        assert_ne!(a, b);
+        assert_eq!(a.as_str(), b.as_str());
+        assert!(a.project().is_default());
     }
 
     #[test]

@@ -12,7 +12,12 @@ mod notification;
 mod notification_id;
 mod notify_message;
 mod payload;
+mod project;
+mod project_credentials;
+mod project_id;
+mod project_record;
 mod push_type;
+mod secret;
 mod text;
 
 pub use client::Client;
@@ -23,4 +28,11 @@ pub use notification::{Delivery, Notification};
 pub use notification_id::{NotificationId, NotificationIdError};
 pub use notify_message::{NotifyMessage, NotifyMessageError};
 pub use payload::{Content, Payload, PayloadError, Topic, TopicError};
+pub use project::ProjectKey;
+pub use project_credentials::{
+    ApnsCredentials, ApnsCredentialsAuth, ApnsSummary, FcmCredentials, FcmSummary, ProviderKind,
+};
+pub use project_id::{MAX_PROJECT_ID_LEN, ProjectId, ProjectIdError, RESERVED_PROJECT_IDS};
+pub use project_record::{Project, Suspension};
 pub use push_type::{PushType, PushTypeError};
+pub use secret::Secret;

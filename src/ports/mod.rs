@@ -5,15 +5,23 @@
 
 mod client_repository;
 mod dedup_store;
+mod project_repository;
+mod provider_factory;
 mod push_provider;
 
 pub use client_repository::{ClientRepository, StoreError};
 pub use dedup_store::{Claim, ClaimToken, DedupError, DedupStore};
+pub use project_repository::{ProjectRepository, ProjectStoreError};
+pub use provider_factory::{ApnsFacts, CredentialProblem, ProviderFactory};
 pub use push_provider::{Delivered, PushError, PushFailure, PushProvider};
 
 #[cfg(test)]
 pub use client_repository::MockClientRepository;
 #[cfg(test)]
 pub use dedup_store::MockDedupStore;
+#[cfg(test)]
+pub use project_repository::MockProjectRepository;
+#[cfg(test)]
+pub use provider_factory::MockProviderFactory;
 #[cfg(test)]
 pub use push_provider::MockPushProvider;

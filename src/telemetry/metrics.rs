@@ -21,6 +21,8 @@ pub struct Metrics {
     provider_retries: IntCounterVec,
     store_errors: IntCounterVec,
     dedup_errors: IntCounterVec,
+    suspensions: IntCounterVec,
+    suspended: IntGaugeVec,
 }
 
 impl Metrics {
@@ -39,10 +41,11 @@ impl Metrics {
         )
         .expect("valid metric");
         // Every label below takes values from a fixed set (push types, provider names, outcome
-        // and operation names), so the number of series is bounded whatever callers send.
+        // and operation names), so the number of series is bounded whatever callers send; the
+        // project label only names projects that exist (`default` for the default project).
         let notifications = IntCounterVec::new(
-            Opts::new("push_notifications_total", "Notifications by push type, provider and outcome."),
-            &["push_type", "provider", "outcome"],
+            Opts::new("push_notifications_total", "Notifications by project, push type, provider and outcome."),
+            &["project", "push_type", "provider", "outcome"],
         )
         .expect("valid metric");
         let dedup_hits =
@@ -71,6 +74,19 @@ impl Metrics {
             &["operation"],
         )
         .expect("valid metric");
+        let suspensions = IntCounterVec::new(
+            Opts::new(
+                "push_project_suspensions_total",
+                "Times a project's provider was suspended because it refused the project's credentials.",
+            ),
+            &["project", "provider"],
+        )
+        .expect("valid metric");
+        let suspended = IntGaugeVec::new(
+            Opts::new("push_project_suspended", "1 while a project's provider is suspended (credentials refused)."),
+            &["project", "provider"],
+        )
+        .expect("valid metric");
         let build_info =
             IntGaugeVec::new(Opts::new("push_build_info", "Build information: always 1."), &["version", "features"])
                 .expect("valid metric");
@@ -85,6 +101,8 @@ impl Metrics {
             Box::new(provider_retries.clone()),
             Box::new(store_errors.clone()),
             Box::new(dedup_errors.clone()),
+            Box::new(suspensions.clone()),
+            Box::new(suspended.clone()),
             Box::new(build_info),
         ] {
             registry.register(c).expect("metric names are unique");
@@ -99,6 +117,8 @@ impl Metrics {
             provider_retries,
             store_errors,
             dedup_errors,
+            suspensions,
+            suspended,
         }
     }
 
@@ -110,11 +130,19 @@ impl Metrics {
     }
 
     /// Counts one send by how it ended (`outcome` from the send use case's labels).
-    pub fn record_send(&self, push_type: &str, provider: &str, outcome: &str) {
+    pub fn record_send(&self, project: &str, push_type: &str, provider: &str, outcome: &str) {
         if outcome == "duplicate" {
             self.dedup_hits.inc();
         }
-        self.notifications.with_label_values(&[push_type, provider, outcome]).inc();
+        self.notifications.with_label_values(&[project, push_type, provider, outcome]).inc();
+    }
+
+    /// A project's provider was suspended (`true`) or its suspension lifted.
+    pub fn record_suspension(&self, project: &str, provider: &str, suspended: bool) {
+        if suspended {
+            self.suspensions.with_label_values(&[project, provider]).inc();
+        }
+        self.suspended.with_label_values(&[project, provider]).set(i64::from(suspended));
     }
 
     pub fn observe_provider(&self, provider: &str, outcome: &str, elapsed: Duration, retries: u32) {
@@ -163,7 +191,8 @@ mod tests {
     fn renders_counts_with_labels() {
         let m = Metrics::new("");
         m.observe_http("send_notification", "POST", 200, Duration::from_millis(1));
-        m.record_send("apns", "apns", "duplicate");
+        m.record_send("default", "apns", "apns", "duplicate");
+        m.record_suspension("w1", "apns", true);
         m.observe_provider("fcm", "unavailable", Duration::from_millis(5), 2);
         m.store_error("find");
         m.dedup_error("try_claim");
@@ -173,7 +202,11 @@ mod tests {
             "{text}"
         );
         assert!(text.contains("push_dedup_hits_total 1"));
-        assert!(text.contains(r#"push_notifications_total{outcome="duplicate",provider="apns",push_type="apns"} 1"#));
+        assert!(text.contains(
+            r#"push_notifications_total{outcome="duplicate",project="default",provider="apns",push_type="apns"} 1"#
+        ));
+        assert!(text.contains(r#"push_project_suspensions_total{project="w1",provider="apns"} 1"#));
+        assert!(text.contains(r#"push_project_suspended{project="w1",provider="apns"} 1"#));
         assert!(text.contains(r#"push_provider_duration_seconds_count{outcome="unavailable",provider="fcm"} 1"#));
         assert!(text.contains(r#"push_provider_retries_total{provider="fcm"} 2"#));
         assert!(text.contains(r#"push_store_errors_total{operation="find"} 1"#));

@@ -71,8 +71,10 @@ async fn bounded<T>(limit: Duration, work: impl Future<Output = redis::RedisResu
 /// The key of one `(client, id)` pair. The client id's length makes the split unambiguous: ids may
 /// contain `:`, and `("a:b", "c")` must not meet `("a", "b:c")`.
 fn key(client: &ClientId, id: &NotificationId) -> String {
-    let client = client.as_str();
-    format!("push:dedup:{}:{client}:{id}", client.len())
+    // A named project's keys carry `{project}/` (a project id holds neither `/` nor `:`); the
+    // default project's keep their old form, so claims made before projects existed still count.
+    let (project, client) = (client.project().storage_key(), client.as_str());
+    format!("push:dedup:{project}{}{}:{client}:{id}", if project.is_empty() { "" } else { "/" }, client.len())
 }
 
 fn token_value(token: ClaimToken) -> String {

@@ -15,15 +15,15 @@ use super::{
     dto::{RegisterClientRequest, SendNotificationRequest, json_object, read_notification, read_registration},
     envelope::{Envelope, FieldDetail, Location},
     json_body::JsonBody,
-    params::{ClientIdPath, SignatureHeader, TimestampHeader},
+    params::{ClientIdPath, ProjectIdPath, SignatureHeader, TimestampHeader},
     rate_limit::{RateLimiter, client_ip},
     relay_auth::RelayAuth,
     responses::{BodyFailure, HealthResponse, RegisterResponse, SendResponse, UnregisterResponse},
 };
 use crate::{
     app::{
-        App, InvalidField, RegisterError, SendError, Sent, UnregisterError, parse_notification, parse_registration,
-        parse_unregistration,
+        App, InvalidField, RegisterError, ResolvedProject, SendError, Sent, UnregisterError, parse_notification,
+        parse_registration, parse_unregistration,
     },
     ports::{DedupError, PushError, StoreError},
     telemetry::Metrics,
@@ -38,6 +38,8 @@ pub struct HttpState {
     pub limiter: Option<RateLimiter>,
     /// The proxy header trusted to carry the client IP, if any.
     pub client_ip_header: Option<String>,
+    /// `ADMIN_TOKEN`; `None` switches the admin API off (its routes answer `404`).
+    pub admin_token: Option<String>,
 }
 
 impl HttpState {
@@ -67,7 +69,7 @@ pub struct Api;
 
 const HEALTH_TEXT: &str = concat!("OK, push-server v", env!("CARGO_PKG_VERSION"));
 
-const STORAGE_UNAVAILABLE: &str = "storage_unavailable";
+pub(super) const STORAGE_UNAVAILABLE: &str = "storage_unavailable";
 
 fn client_store_unavailable(e: &StoreError) -> Envelope {
     // The cause (driver message, address) goes to the log, never to the caller.
@@ -86,6 +88,135 @@ fn invalid(fields: &[InvalidField], client_id_in_path: bool) -> Envelope {
     Envelope::fields(
         fields.iter().map(|f| FieldDetail::new(f.field, location(f.field), f.description.clone())).collect(),
     )
+}
+
+/// The `404` of a project that does not exist.
+fn unknown_project() -> Envelope {
+    Envelope::field("project_id", Location::Path, "no project is registered under this id")
+}
+
+/// The project a request addresses (`None`: the default routes), or the response that ends it:
+/// `404` for an unknown project, `503` when the project store cannot be reached.
+async fn project<R>(
+    state: &HttpState,
+    raw: Option<&str>,
+    not_found: impl FnOnce(Json<Envelope>) -> R,
+    unavailable: impl FnOnce(Json<Envelope>) -> R,
+) -> Result<Arc<ResolvedProject>, R> {
+    match state.app.resolve_project(raw).await {
+        Ok(Some(project)) => Ok(project),
+        Ok(None) => Err(not_found(Json(unknown_project()))),
+        Err(e) => {
+            warn!(error = %e, "project store unavailable");
+            Err(unavailable(Json(Envelope::error(STORAGE_UNAVAILABLE, "the project store could not be reached"))))
+        }
+    }
+}
+
+/// Register, for the default project (`project: None`) or a named one: rate limit, project,
+/// body, fields, store.
+async fn register(
+    state: &HttpState,
+    req: &Request,
+    project_id: Option<&str>,
+    body: &JsonBody<RegisterClientRequest>,
+) -> RegisterResponse {
+    if let Err((envelope, secs)) = state.rate_limited(req) {
+        return RegisterResponse::TooManyRequests(Json(envelope), secs);
+    }
+    let project =
+        match project(state, project_id, RegisterResponse::NotFound, RegisterResponse::StorageUnavailable).await {
+            Ok(project) => project,
+            Err(response) => return response,
+        };
+    let bytes = match &body.bytes {
+        Ok(bytes) => bytes,
+        Err(problem) => return RegisterResponse::from_body_problem(problem),
+    };
+    if let Some(problem) = &body.content_type_problem {
+        return RegisterResponse::from_body_problem(problem);
+    }
+    let map = match json_object(bytes) {
+        Ok(map) => map,
+        Err(envelope) => return RegisterResponse::BadRequest(Json(envelope)),
+    };
+    let client = match parse_registration(read_registration(&map), &project) {
+        Ok(client) => client,
+        Err(fields) => return RegisterResponse::BadRequest(Json(invalid(&fields, false))),
+    };
+    match state.app.register(client).await {
+        Ok(()) => RegisterResponse::Ok(Json(Envelope::ok())),
+        Err(RegisterError::ClientStore(e)) => RegisterResponse::StorageUnavailable(Json(client_store_unavailable(&e))),
+    }
+}
+
+/// Unregister, for the default project or a named one: rate limit, project, client id, store.
+async fn unregister(state: &HttpState, req: &Request, project_id: Option<&str>, client_id: &str) -> UnregisterResponse {
+    if let Err((envelope, secs)) = state.rate_limited(req) {
+        return UnregisterResponse::TooManyRequests(Json(envelope), secs);
+    }
+    let project =
+        match project(state, project_id, UnregisterResponse::NotFound, UnregisterResponse::StorageUnavailable).await {
+            Ok(project) => project,
+            Err(response) => return response,
+        };
+    let id = match parse_unregistration(client_id, &project.key) {
+        Ok(id) => id,
+        Err(fields) => return UnregisterResponse::BadRequest(Json(invalid(&fields, true))),
+    };
+    match state.app.unregister(id).await {
+        Ok(()) => UnregisterResponse::Ok(Json(Envelope::ok())),
+        Err(UnregisterError::ClientStore(e)) => {
+            UnregisterResponse::StorageUnavailable(Json(client_store_unavailable(&e)))
+        }
+    }
+}
+
+/// Send, for the default project or a named one: signature, project, body, client, dedup,
+/// delivery.
+async fn send(
+    state: &HttpState,
+    project_id: Option<&str>,
+    client_id: &str,
+    timestamp: Option<&str>,
+    signature: Option<&str>,
+    body: &JsonBody<SendNotificationRequest>,
+) -> SendResponse {
+    let bytes = match &body.bytes {
+        Ok(bytes) => bytes,
+        Err(problem) => return SendResponse::from_body_problem(problem),
+    };
+    if let Err(envelope) = state.auth.verify(timestamp, signature, bytes).await {
+        return SendResponse::Unauthorized(Json(envelope));
+    }
+    let project = match project(state, project_id, SendResponse::NotFound, SendResponse::StorageUnavailable).await {
+        Ok(project) => project,
+        Err(response) => return response,
+    };
+    if let Some(problem) = &body.content_type_problem {
+        return SendResponse::from_body_problem(problem);
+    }
+    let map = match json_object(bytes) {
+        Ok(map) => map,
+        Err(envelope) => return SendResponse::BadRequest(Json(envelope)),
+    };
+    let request = match parse_notification(read_notification(client_id, &map), &project.key) {
+        Ok(request) => request,
+        Err(fields) => return SendResponse::BadRequest(Json(invalid(&fields, true))),
+    };
+    // The use case runs in a task of its own: if the client hangs up or the request deadline
+    // passes, the delivery and its dedup claim are still settled rather than cut in half.
+    let app = state.app.clone();
+    let in_task = project.clone();
+    let sent = match tokio::spawn(async move { app.send(&in_task, request).await }.in_current_span()).await {
+        Ok(sent) => sent,
+        Err(panicked) => std::panic::resume_unwind(panicked.into_panic()),
+    };
+    record_send(&state.metrics, project.key.label(), &sent);
+    match sent {
+        Ok(_) => SendResponse::Ok(Json(Envelope::ok())),
+        Err(e) => send_failure(e),
+    }
 }
 
 #[OpenApi]
@@ -110,30 +241,7 @@ impl Api {
         req: &Request,
         body: JsonBody<RegisterClientRequest>,
     ) -> RegisterResponse {
-        if let Err((envelope, secs)) = state.rate_limited(req) {
-            return RegisterResponse::TooManyRequests(Json(envelope), secs);
-        }
-        let bytes = match &body.bytes {
-            Ok(bytes) => bytes,
-            Err(problem) => return RegisterResponse::from_body_problem(problem),
-        };
-        if let Some(problem) = &body.content_type_problem {
-            return RegisterResponse::from_body_problem(problem);
-        }
-        let map = match json_object(bytes) {
-            Ok(map) => map,
-            Err(envelope) => return RegisterResponse::BadRequest(Json(envelope)),
-        };
-        let client = match parse_registration(read_registration(&map), state.app.providers()) {
-            Ok(client) => client,
-            Err(fields) => return RegisterResponse::BadRequest(Json(invalid(&fields, false))),
-        };
-        match state.app.register(client).await {
-            Ok(()) => RegisterResponse::Ok(Json(Envelope::ok())),
-            Err(RegisterError::ClientStore(e)) => {
-                RegisterResponse::StorageUnavailable(Json(client_store_unavailable(&e)))
-            }
-        }
+        register(&state, req, None, &body).await
     }
 
     /// Unregister a device
@@ -147,19 +255,7 @@ impl Api {
         /// The Relay client id (a leading `did:key:` is stripped).
         client_id: Path<ClientIdPath>,
     ) -> UnregisterResponse {
-        if let Err((envelope, secs)) = state.rate_limited(req) {
-            return UnregisterResponse::TooManyRequests(Json(envelope), secs);
-        }
-        let id = match parse_unregistration(&client_id.0.0) {
-            Ok(id) => id,
-            Err(fields) => return UnregisterResponse::BadRequest(Json(invalid(&fields, true))),
-        };
-        match state.app.unregister(id).await {
-            Ok(()) => UnregisterResponse::Ok(Json(Envelope::ok())),
-            Err(UnregisterError::ClientStore(e)) => {
-                UnregisterResponse::StorageUnavailable(Json(client_store_unavailable(&e)))
-            }
-        }
+        unregister(&state, req, None, &client_id.0.0).await
     }
 
     /// Send a notification (Relay only)
@@ -188,50 +284,96 @@ impl Api {
         signature: Header<SignatureHeader>,
         body: JsonBody<SendNotificationRequest>,
     ) -> SendResponse {
-        let bytes = match &body.bytes {
-            Ok(bytes) => bytes,
-            Err(problem) => return SendResponse::from_body_problem(problem),
-        };
-        if let Err(envelope) = state.auth.verify(timestamp.0.0.as_deref(), signature.0.0.as_deref(), bytes).await {
-            return SendResponse::Unauthorized(Json(envelope));
-        }
-        if let Some(problem) = &body.content_type_problem {
-            return SendResponse::from_body_problem(problem);
-        }
-        let map = match json_object(bytes) {
-            Ok(map) => map,
-            Err(envelope) => return SendResponse::BadRequest(Json(envelope)),
-        };
-        let request = match parse_notification(read_notification(&client_id.0.0, &map)) {
-            Ok(request) => request,
-            Err(fields) => return SendResponse::BadRequest(Json(invalid(&fields, true))),
-        };
-        // The use case runs in a task of its own: if the client hangs up or the request deadline
-        // passes, the delivery and its dedup claim are still settled rather than cut in half.
-        let app = state.app.clone();
-        let sent = match tokio::spawn(async move { app.send(request).await }.in_current_span()).await {
-            Ok(sent) => sent,
-            Err(panicked) => std::panic::resume_unwind(panicked.into_panic()),
-        };
-        record_send(&state.metrics, &sent);
-        match sent {
-            Ok(_) => SendResponse::Ok(Json(Envelope::ok())),
-            Err(e) => send_failure(e),
-        }
+        send(&state, None, &client_id.0.0, timestamp.0.0.as_deref(), signature.0.0.as_deref(), &body).await
+    }
+
+    /// Register a device in a project
+    ///
+    /// Exactly like `POST /clients`, for the project's clients and the project's providers. An
+    /// unknown project is a `404` (field `project_id`) before any other check.
+    #[oai(
+        path = "/:project_id/clients",
+        method = "post",
+        operation_id = "register_project_client",
+        tag = "Tag::Clients"
+    )]
+    async fn register_in_project(
+        &self,
+        state: Data<&Arc<HttpState>>,
+        req: &Request,
+        /// The project (wallet app) id.
+        project_id: Path<ProjectIdPath>,
+        body: JsonBody<RegisterClientRequest>,
+    ) -> RegisterResponse {
+        register(&state, req, Some(&project_id.0.0), &body).await
+    }
+
+    /// Unregister a device in a project
+    ///
+    /// Exactly like `DELETE /clients/{client_id}`, for the project's clients. An unknown project
+    /// is a `404` (field `project_id`).
+    #[oai(
+        path = "/:project_id/clients/:client_id",
+        method = "delete",
+        operation_id = "unregister_project_client",
+        tag = "Tag::Clients"
+    )]
+    async fn unregister_in_project(
+        &self,
+        state: Data<&Arc<HttpState>>,
+        req: &Request,
+        /// The project (wallet app) id.
+        project_id: Path<ProjectIdPath>,
+        /// The Relay client id (a leading `did:key:` is stripped).
+        client_id: Path<ClientIdPath>,
+    ) -> UnregisterResponse {
+        unregister(&state, req, Some(&project_id.0.0), &client_id.0.0).await
+    }
+
+    /// Send a notification to a client of a project (Relay only)
+    ///
+    /// Exactly like `POST /clients/{client_id}`, through the project's own credentials. Checks run
+    /// in this order: signature (401), project (404, field `project_id`), body (400), client
+    /// (404), dedup, delivery. While the project's provider is suspended (it refused the
+    /// project's credentials) the answer is `502` `{provider}_credentials` at once.
+    #[oai(
+        path = "/:project_id/clients/:client_id",
+        method = "post",
+        operation_id = "send_project_notification",
+        tag = "Tag::Notifications"
+    )]
+    async fn send_in_project(
+        &self,
+        state: Data<&Arc<HttpState>>,
+        /// The project (wallet app) id.
+        project_id: Path<ProjectIdPath>,
+        /// The Relay client id (a leading `did:key:` is stripped).
+        client_id: Path<ClientIdPath>,
+        /// Unix time in seconds, as decimal text; at most 5 minutes from the server clock.
+        #[oai(name = "X-Ed25519-Timestamp")]
+        timestamp: Header<TimestampHeader>,
+        /// Hex (128 characters, any case) of the Ed25519 signature.
+        #[oai(name = "X-Ed25519-Signature")]
+        signature: Header<SignatureHeader>,
+        body: JsonBody<SendNotificationRequest>,
+    ) -> SendResponse {
+        let (timestamp, signature) = (timestamp.0.0.as_deref(), signature.0.0.as_deref());
+        send(&state, Some(&project_id.0.0), &client_id.0.0, timestamp, signature, &body).await
     }
 }
 
-/// Counts a send by push type, provider and outcome (unknown before the client was found).
-fn record_send(metrics: &Metrics, sent: &Result<Sent, SendError>) {
+/// Counts a send by project, push type, provider and outcome (type unknown before the client was
+/// found). Projects are counted only once they exist, so the label is bounded by their number.
+fn record_send(metrics: &Metrics, project: &str, sent: &Result<Sent, SendError>) {
     match sent {
-        Ok(sent) => metrics.record_send(sent.push_type.as_str(), sent.provider, sent.outcome.label()),
+        Ok(sent) => metrics.record_send(project, sent.push_type.as_str(), sent.provider, sent.outcome.label()),
         Err(e @ SendError::Provider { push_type, error }) => {
-            metrics.record_send(push_type.as_str(), error.provider(), e.outcome_label())
+            metrics.record_send(project, push_type.as_str(), error.provider(), e.outcome_label())
         }
         Err(e @ SendError::ProviderNotConfigured(push_type)) => {
-            metrics.record_send(push_type.as_str(), "none", e.outcome_label())
+            metrics.record_send(project, push_type.as_str(), "none", e.outcome_label())
         }
-        Err(e) => metrics.record_send("unknown", "none", e.outcome_label()),
+        Err(e) => metrics.record_send(project, "unknown", "none", e.outcome_label()),
     }
 }
 

@@ -6,6 +6,9 @@
 //! command line need (the OpenAPI document, the body readers the property tests drive, the
 //! documented patterns) are re-exported here.
 
+mod admin;
+mod admin_auth;
+mod admin_dto;
 mod api;
 mod deadline;
 mod dto;
@@ -27,10 +30,11 @@ use poem::{Endpoint, EndpointExt, IntoEndpoint, Route, get, handler, web::Data};
 use poem_openapi::OpenApiService;
 use tokio::net::TcpListener;
 
+use admin::AdminApi;
 use api::{Api, HttpState};
 pub use dto::{json_object, read_notification, read_registration};
 use json_body::BodyLimits;
-pub use params::{CLIENT_ID_PATTERN, SIGNATURE_PATTERN, TIMESTAMP_PATTERN};
+pub use params::{CLIENT_ID_PATTERN, PROJECT_ID_PATTERN, SIGNATURE_PATTERN, TIMESTAMP_PATTERN};
 use rate_limit::RateLimiter;
 use relay_auth::RelayAuth;
 use transport::TransportLimits;
@@ -44,8 +48,8 @@ signature, de-duplicates and delivers through Apple or Google. Every JSON respon
 `{\"status\":\"OK\"}` / `{\"status\":\"FAILED\",\"errors\":[...],\"fields\":[...]}`.";
 
 /// The OpenAPI service: the source of `/openapi.json`, `/openapi.yaml`, `/docs` and the routes.
-pub fn openapi_service() -> OpenApiService<Api, ()> {
-    OpenApiService::new(Api, TITLE, env!("CARGO_PKG_VERSION")).description(DESCRIPTION)
+pub fn openapi_service() -> OpenApiService<(Api, AdminApi), ()> {
+    OpenApiService::new((Api, AdminApi), TITLE, env!("CARGO_PKG_VERSION")).description(DESCRIPTION)
 }
 
 /// The OpenAPI document as JSON, exactly as `/openapi.json` serves it.
@@ -80,6 +84,8 @@ pub struct HttpConfig {
     pub rate_limit_burst: u32,
     /// The header that carries the client IP behind a trusted proxy; `None`: the TCP peer.
     pub client_ip_header: Option<String>,
+    /// `ADMIN_TOKEN`: the bearer token of the admin API; `None` switches it off.
+    pub admin_token: Option<String>,
 }
 
 /// Serves the API on `listener` until `shutdown` completes, then stops accepting and lets open
@@ -98,6 +104,7 @@ pub async fn serve(
         auth,
         limiter: RateLimiter::new(config.rate_limit_per_minute, config.rate_limit_burst),
         client_ip_header: config.client_ip_header.clone(),
+        admin_token: config.admin_token.clone(),
     });
     let limits = TransportLimits {
         max_connections: config.max_connections,

@@ -96,3 +96,14 @@ raw_param!(
     |v: &str| Some(v.to_owned()),
     None
 );
+
+/// A project id: 1 to 64 of `A-Z a-z 0-9 _ -` (the reserved route names excepted).
+pub const PROJECT_ID_PATTERN: &str = r"^[A-Za-z0-9_-]{1,64}$";
+
+raw_param!(
+    /// The `{project_id}` path segment as sent; the handler resolves it (`404` when unknown).
+    ProjectIdPath(String),
+    string_schema(PROJECT_ID_PATTERN, Some(1), Some(64)),
+    str::to_owned,
+    String::new()
+);

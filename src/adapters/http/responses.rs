@@ -54,6 +54,9 @@ pub enum RegisterResponse {
     /// object (`errors`).
     #[oai(status = 400)]
     BadRequest(Json<Envelope>),
+    /// No such project (field `project_id`, `location: path`; project routes only).
+    #[oai(status = 404)]
+    NotFound(Json<Envelope>),
     /// The body did not arrive within the body read timeout (`request_timeout`).
     #[oai(status = 408)]
     RequestTimeout(Json<Envelope>),
@@ -82,6 +85,9 @@ pub enum UnregisterResponse {
     /// The client id in the path is invalid (`fields`, `location: path`).
     #[oai(status = 400)]
     BadRequest(Json<Envelope>),
+    /// No such project (field `project_id`, `location: path`; project routes only).
+    #[oai(status = 404)]
+    NotFound(Json<Envelope>),
     /// Too many requests from this client address (`rate_limited`); retry after `Retry-After`
     /// seconds.
     #[oai(status = 429)]
@@ -106,7 +112,8 @@ pub enum SendResponse {
     /// (`fields` naming the headers, `location: header`).
     #[oai(status = 401)]
     Unauthorized(Json<Envelope>),
-    /// No client is registered under this id (field `client_id`, `location: path`).
+    /// No client is registered under this id (field `client_id`, `location: path`), or no such
+    /// project (field `project_id`, `location: path`; project routes only).
     #[oai(status = 404)]
     NotFound(Json<Envelope>),
     /// The provider says the device token is dead (`client_unregistered`); the client was deleted.

@@ -37,7 +37,7 @@ const TOKEN_LOCK_SPACE: i32 = 0x7075_7368;
 const MIGRATION_TIMEOUT: Duration = Duration::from_secs(300);
 
 pub struct PostgresClientRepository {
-    pool: PgPool,
+    pub(super) pool: PgPool,
     timeout: Duration,
 }
 
@@ -88,7 +88,7 @@ impl PostgresClientRepository {
     }
 
     /// Bounds a whole store call, however many round trips it makes.
-    async fn bounded<T>(&self, work: impl Future<Output = Result<T, sqlx::Error>>) -> Result<T, StoreError> {
+    pub(super) async fn bounded<T>(&self, work: impl Future<Output = Result<T, sqlx::Error>>) -> Result<T, StoreError> {
         match tokio::time::timeout(self.timeout, work).await {
             Ok(result) => result.map_err(unavailable),
             Err(_) => Err(StoreError::Unavailable(format!("no answer within {:?}", self.timeout))),
@@ -106,22 +106,28 @@ impl PostgresClientRepository {
         // owner's, locked up front in one global order: two registrations that swap tokens
         // would otherwise each lock one row and wait for the other's, a deadlock that Postgres
         // breaks only after `deadlock_timeout` (a second by default).
-        sqlx::query("SELECT client_id FROM clients WHERE client_id = $1 OR token = $2 ORDER BY client_id FOR UPDATE")
-            .bind(client.id.as_str())
-            .bind(client.token.expose())
-            .fetch_all(&mut *tx)
-            .await?;
+        sqlx::query(
+            "SELECT client_id FROM clients WHERE project = $1 AND (client_id = $2 OR token = $3) \
+             ORDER BY client_id FOR UPDATE",
+        )
+        .bind(client.id.project().storage_key())
+        .bind(client.id.as_str())
+        .bind(client.token.expose())
+        .fetch_all(&mut *tx)
+        .await?;
         // The token moves: whoever held it before is no longer registered.
-        sqlx::query("DELETE FROM clients WHERE token = $1 AND client_id <> $2")
+        sqlx::query("DELETE FROM clients WHERE project = $1 AND token = $2 AND client_id <> $3")
+            .bind(client.id.project().storage_key())
             .bind(client.token.expose())
             .bind(client.id.as_str())
             .execute(&mut *tx)
             .await?;
         sqlx::query(
-            "INSERT INTO clients (client_id, push_type, token) VALUES ($1, $2, $3)
-             ON CONFLICT (client_id) DO UPDATE
+            "INSERT INTO clients (project, client_id, push_type, token) VALUES ($1, $2, $3, $4)
+             ON CONFLICT (project, client_id) DO UPDATE
              SET push_type = excluded.push_type, token = excluded.token, updated_at = now()",
         )
+        .bind(client.id.project().storage_key())
         .bind(client.id.as_str())
         .bind(client.push_type.as_str())
         .bind(client.token.expose())
@@ -176,14 +182,14 @@ impl ClientRepository for PostgresClientRepository {
     #[instrument(name = "store.find", skip_all, fields(client_id = %id))]
     async fn find(&self, id: &ClientId) -> Result<Option<Client>, StoreError> {
         let row = self
-            .bounded(sqlx::query_as::<_, ClientRow>(FIND_CLIENT).bind(id.as_str()).fetch_optional(&self.pool))
+            .bounded(sqlx::query_as::<_, ClientRow>(FIND_CLIENT).bind(id.project().storage_key()).bind(id.as_str()).fetch_optional(&self.pool))
             .await?;
         row.map(Client::try_from).transpose()
     }
 
     #[instrument(name = "store.delete", skip_all, fields(client_id = %id))]
     async fn delete(&self, id: &ClientId) -> Result<bool, StoreError> {
-        let done = self.bounded(sqlx::query(DELETE_CLIENT).bind(id.as_str()).execute(&self.pool)).await?;
+        let done = self.bounded(sqlx::query(DELETE_CLIENT).bind(id.project().storage_key()).bind(id.as_str()).execute(&self.pool)).await?;
         Ok(done.rows_affected() > 0)
     }
 
@@ -192,6 +198,7 @@ impl ClientRepository for PostgresClientRepository {
         let done = self
             .bounded(
                 sqlx::query(DELETE_CLIENT_IF_TOKEN)
+                    .bind(client.id.project().storage_key())
                     .bind(client.id.as_str())
                     .bind(client.token.expose())
                     .execute(&self.pool),

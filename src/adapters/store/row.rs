@@ -1,18 +1,22 @@
 //! The stored shape of a client, shared by the SQL stores, and its conversion to the domain type.
 
 use crate::{
-    domain::{Client, ClientId, DeviceToken, PushType},
+    domain::{Client, ClientId, DeviceToken, ProjectKey, PushType},
     ports::StoreError,
 };
 
 /// Statements that read the same on SQLite and Postgres (`$n` placeholders work on both).
-pub const FIND_CLIENT: &str = "SELECT client_id, push_type, token FROM clients WHERE client_id = $1";
-pub const DELETE_CLIENT: &str = "DELETE FROM clients WHERE client_id = $1";
+/// Every statement names the project first (`$1`, its storage key): client ids and tokens are
+/// scoped to their project.
+pub const FIND_CLIENT: &str =
+    "SELECT project, client_id, push_type, token FROM clients WHERE project = $1 AND client_id = $2";
+pub const DELETE_CLIENT: &str = "DELETE FROM clients WHERE project = $1 AND client_id = $2";
 /// Deletes a client only while it still holds the token a provider declared dead.
-pub const DELETE_CLIENT_IF_TOKEN: &str = "DELETE FROM clients WHERE client_id = $1 AND token = $2";
+pub const DELETE_CLIENT_IF_TOKEN: &str = "DELETE FROM clients WHERE project = $1 AND client_id = $2 AND token = $3";
 
 #[derive(Debug, sqlx::FromRow)]
 pub struct ClientRow {
+    pub project: String,
     pub client_id: String,
     pub push_type: String,
     pub token: String,
@@ -26,8 +30,9 @@ impl TryFrom<ClientRow> for Client {
     fn try_from(row: ClientRow) -> Result<Self, StoreError> {
         let corrupt = |what: &str| StoreError::Corrupt(format!("client {:?}: invalid {what}", row.client_id));
         let push_type = PushType::parse(&row.push_type).map_err(|_| corrupt("push type"))?;
+        let project = ProjectKey::from_storage_key(&row.project).ok_or_else(|| corrupt("project"))?;
         Ok(Client {
-            id: ClientId::parse(&row.client_id).map_err(|_| corrupt("client id"))?,
+            id: ClientId::parse(&row.client_id).map_err(|_| corrupt("client id"))?.in_project(project),
             token: DeviceToken::parse(push_type, &row.token).map_err(|_| corrupt("token"))?,
             push_type,
         })

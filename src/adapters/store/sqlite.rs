@@ -23,8 +23,8 @@ use crate::{
 };
 
 pub struct SqliteClientRepository {
-    writer: SqlitePool,
-    readers: SqlitePool,
+    pub(super) writer: SqlitePool,
+    pub(super) readers: SqlitePool,
     timeout: Duration,
     cache: Arc<ClientCache>,
 }
@@ -75,7 +75,7 @@ impl SqliteClientRepository {
     /// Runs a write and tells the cache: stale from now on if it committed; if it failed (or timed
     /// out, when its COMMIT may still be queued on the writer connection), bypassed until that
     /// connection has been handed back, which means the queued statements are done.
-    async fn write<T>(&self, work: impl Future<Output = Result<T, sqlx::Error>>) -> Result<T, StoreError> {
+    pub(super) async fn write<T>(&self, work: impl Future<Output = Result<T, sqlx::Error>>) -> Result<T, StoreError> {
         let result = self.bounded(work).await;
         if result.is_ok() {
             self.cache.invalidate();
@@ -96,7 +96,7 @@ impl SqliteClientRepository {
     }
 
     /// Bounds a store call: SQLite has no statement timeout of its own.
-    async fn bounded<T>(&self, work: impl Future<Output = Result<T, sqlx::Error>>) -> Result<T, StoreError> {
+    pub(super) async fn bounded<T>(&self, work: impl Future<Output = Result<T, sqlx::Error>>) -> Result<T, StoreError> {
         match tokio::time::timeout(self.timeout, work).await {
             Ok(result) => result.map_err(unavailable),
             Err(_) => Err(StoreError::Unavailable(format!("no answer within {:?}", self.timeout))),
@@ -115,16 +115,18 @@ impl ClientRepository for SqliteClientRepository {
         self.write(async {
             let mut tx = self.writer.begin().await?;
             // The token moves: whoever held it before is no longer registered.
-            sqlx::query("DELETE FROM clients WHERE token = $1 AND client_id <> $2")
+            sqlx::query("DELETE FROM clients WHERE project = $1 AND token = $2 AND client_id <> $3")
+                .bind(client.id.project().storage_key())
                 .bind(client.token.expose())
                 .bind(client.id.as_str())
                 .execute(&mut *tx)
                 .await?;
             sqlx::query(
-                "INSERT INTO clients (client_id, push_type, token) VALUES ($1, $2, $3)
-                 ON CONFLICT (client_id) DO UPDATE
+                "INSERT INTO clients (project, client_id, push_type, token) VALUES ($1, $2, $3, $4)
+                 ON CONFLICT (project, client_id) DO UPDATE
                  SET push_type = excluded.push_type, token = excluded.token, updated_at = unixepoch()",
             )
+            .bind(client.id.project().storage_key())
             .bind(client.id.as_str())
             .bind(client.push_type.as_str())
             .bind(client.token.expose())
@@ -142,7 +144,7 @@ impl ClientRepository for SqliteClientRepository {
             Err(ticket) => ticket,
         };
         let row = self
-            .bounded(sqlx::query_as::<_, ClientRow>(FIND_CLIENT).bind(id.as_str()).fetch_optional(&self.readers))
+            .bounded(sqlx::query_as::<_, ClientRow>(FIND_CLIENT).bind(id.project().storage_key()).bind(id.as_str()).fetch_optional(&self.readers))
             .await?;
         let client = row.map(Client::try_from).transpose()?;
         if let Some(client) = &client {
@@ -153,7 +155,7 @@ impl ClientRepository for SqliteClientRepository {
 
     #[instrument(name = "store.delete", skip_all, fields(client_id = %id))]
     async fn delete(&self, id: &ClientId) -> Result<bool, StoreError> {
-        let done = self.write(sqlx::query(DELETE_CLIENT).bind(id.as_str()).execute(&self.writer)).await?;
+        let done = self.write(sqlx::query(DELETE_CLIENT).bind(id.project().storage_key()).bind(id.as_str()).execute(&self.writer)).await?;
         Ok(done.rows_affected() > 0)
     }
 
@@ -162,6 +164,7 @@ impl ClientRepository for SqliteClientRepository {
         let done = self
             .write(
                 sqlx::query(DELETE_CLIENT_IF_TOKEN)
+                    .bind(client.id.project().storage_key())
                     .bind(client.id.as_str())
                     .bind(client.token.expose())
                     .execute(&self.writer),

@@ -4,8 +4,10 @@
 
 mod client_repository;
 mod dedup_store;
+mod project_repository;
 mod push_provider;
 
 pub use client_repository::InstrumentedClientRepository;
 pub use dedup_store::InstrumentedDedupStore;
+pub use project_repository::InstrumentedProjectRepository;
 pub use push_provider::InstrumentedPushProvider;

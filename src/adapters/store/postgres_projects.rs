@@ -1,0 +1,162 @@
+//! `ProjectRepository` on the Postgres database of the client store: projects live beside their
+//! clients, so deleting a project deletes its clients in the same transaction, and every instance
+//! sharing the database sees the same projects.
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use tracing::instrument;
+
+use super::{
+    credentials_cipher::CredentialsCipher,
+    project_row::{self as sql, ProjectRow},
+    postgres::PostgresClientRepository,
+};
+use crate::{
+    domain::{ApnsCredentials, FcmCredentials, Project, ProjectId, ProviderKind, Suspension},
+    ports::{ProjectRepository, ProjectStoreError, StoreError},
+};
+
+pub struct PostgresProjectRepository {
+    store: Arc<PostgresClientRepository>,
+    cipher: CredentialsCipher,
+}
+
+impl PostgresProjectRepository {
+    pub fn new(store: Arc<PostgresClientRepository>, cipher: CredentialsCipher) -> Self {
+        Self { store, cipher }
+    }
+
+    /// Re-encrypts every project's credentials under the first key; the number of values
+    /// re-sealed.
+    pub async fn rotate(&self) -> Result<usize, String> {
+        let rows: Vec<(String, Option<String>, Option<String>)> =
+            sqlx::query_as(sql::ALL_SEALED).fetch_all(&self.store.pool).await.map_err(|e| e.to_string())?;
+        let mut count = 0;
+        for (id, apns, fcm) in rows {
+            let apns_new = apns.as_deref().map(|s| sql::reseal(&self.cipher, &id, ProviderKind::Apns, s)).transpose()?;
+            let fcm_new = fcm.as_deref().map(|s| sql::reseal(&self.cipher, &id, ProviderKind::Fcm, s)).transpose()?;
+            let changed = apns_new.iter().flatten().count() + fcm_new.iter().flatten().count();
+            if changed > 0 {
+                sqlx::query(sql::RESEAL)
+                    .bind(&id)
+                    .bind(apns_new.flatten().or(apns))
+                    .bind(fcm_new.flatten().or(fcm))
+                    .execute(&self.store.pool)
+                    .await
+                    .map_err(|e| e.to_string())?;
+                count += changed;
+            }
+        }
+        Ok(count)
+    }
+}
+
+fn mapped(e: StoreError) -> ProjectStoreError {
+    match e {
+        StoreError::Unavailable(s) => ProjectStoreError::Unavailable(s),
+        StoreError::Corrupt(s) => ProjectStoreError::Corrupt(s),
+    }
+}
+
+#[async_trait]
+impl ProjectRepository for PostgresProjectRepository {
+    #[instrument(name = "projects.create", skip_all, fields(project = %id))]
+    async fn create(&self, id: &ProjectId) -> Result<bool, ProjectStoreError> {
+        let done =
+            self.store.bounded(sqlx::query(sql::INSERT_PROJECT).bind(id.as_str()).execute(&self.store.pool)).await;
+        Ok(done.map_err(mapped)?.rows_affected() > 0)
+    }
+
+    async fn list(&self, after: Option<&ProjectId>, limit: u32) -> Result<Vec<ProjectId>, ProjectStoreError> {
+        let rows: Vec<(String,)> = self
+            .store
+            .bounded(
+                sqlx::query_as(sql::LIST_PROJECTS)
+                    .bind(after.map_or("", ProjectId::as_str))
+                    .bind(i64::from(limit))
+                    .fetch_all(&self.store.pool),
+            )
+            .await
+            .map_err(mapped)?;
+        rows.into_iter()
+            .map(|(id,)| ProjectId::parse(&id).map_err(|_| ProjectStoreError::Corrupt(format!("project id {id:?}"))))
+            .collect()
+    }
+
+    #[instrument(name = "projects.get", skip_all, fields(project = %id))]
+    async fn get(&self, id: &ProjectId) -> Result<Option<Project>, ProjectStoreError> {
+        let row: Option<ProjectRow> = self
+            .store
+            .bounded(sqlx::query_as(sql::GET_PROJECT).bind(id.as_str()).fetch_optional(&self.store.pool))
+            .await
+            .map_err(mapped)?;
+        row.map(|r| r.open(&self.cipher)).transpose()
+    }
+
+    async fn count_clients(&self, id: &ProjectId) -> Result<u64, ProjectStoreError> {
+        let (n,): (i64,) = self
+            .store
+            .bounded(sqlx::query_as(sql::COUNT_CLIENTS).bind(id.as_str()).fetch_one(&self.store.pool))
+            .await
+            .map_err(mapped)?;
+        Ok(n.max(0) as u64)
+    }
+
+    #[instrument(name = "projects.delete", skip_all, fields(project = %id))]
+    async fn delete(&self, id: &ProjectId) -> Result<bool, ProjectStoreError> {
+        let writer = &self.store.pool;
+        let done = self
+            .store
+            .bounded(async {
+                let mut tx = writer.begin().await?;
+                sqlx::query(sql::DELETE_PROJECT_CLIENTS).bind(id.as_str()).execute(&mut *tx).await?;
+                let done = sqlx::query(sql::DELETE_PROJECT).bind(id.as_str()).execute(&mut *tx).await?;
+                tx.commit().await?;
+                Ok(done.rows_affected() > 0)
+            })
+            .await;
+        done.map_err(mapped)
+    }
+
+    async fn set_apns(&self, id: &ProjectId, credentials: Option<&ApnsCredentials>) -> Result<bool, ProjectStoreError> {
+        let sealed = credentials.map(|c| sql::seal_apns(&self.cipher, id, c));
+        let done = self
+            .store
+            .bounded(sqlx::query(sql::SET_APNS).bind(id.as_str()).bind(sealed).execute(&self.store.pool))
+            .await;
+        Ok(done.map_err(mapped)?.rows_affected() > 0)
+    }
+
+    async fn set_fcm(&self, id: &ProjectId, credentials: Option<&FcmCredentials>) -> Result<bool, ProjectStoreError> {
+        let sealed = credentials.map(|c| sql::seal_fcm(&self.cipher, id, c));
+        let done = self
+            .store
+            .bounded(sqlx::query(sql::SET_FCM).bind(id.as_str()).bind(sealed).execute(&self.store.pool))
+            .await;
+        Ok(done.map_err(mapped)?.rows_affected() > 0)
+    }
+
+    async fn set_suspension(
+        &self,
+        id: &ProjectId,
+        provider: ProviderKind,
+        suspension: Option<&Suspension>,
+    ) -> Result<(), ProjectStoreError> {
+        let statement = match provider {
+            ProviderKind::Apns => sql::SET_APNS_SUSPENSION,
+            ProviderKind::Fcm => sql::SET_FCM_SUSPENSION,
+        };
+        self.store
+            .bounded(
+                sqlx::query(statement)
+                    .bind(id.as_str())
+                    .bind(suspension.map(|s| s.reason.clone()))
+                    .bind(suspension.map(|s| s.since))
+                    .execute(&self.store.pool),
+            )
+            .await
+            .map_err(mapped)?;
+        Ok(())
+    }
+}

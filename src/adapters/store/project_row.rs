@@ -1,0 +1,139 @@
+//! The stored shape of a project, shared by the SQL stores: the statements, the row, and the
+//! credentials' sealed JSON (which only `CredentialsCipher` ever turns back into text).
+
+use base64::{Engine, engine::general_purpose::STANDARD};
+use serde_json::{Value, json};
+
+use super::credentials_cipher::CredentialsCipher;
+use crate::{
+    domain::{
+        ApnsCredentials, ApnsCredentialsAuth, FcmCredentials, Project, ProjectId, ProviderKind, Secret, Suspension,
+    },
+    ports::ProjectStoreError,
+};
+
+/// Statements that read the same on SQLite and Postgres (`$n` placeholders work on both).
+pub const INSERT_PROJECT: &str = "INSERT INTO projects (id) VALUES ($1) ON CONFLICT (id) DO NOTHING";
+pub const LIST_PROJECTS: &str = "SELECT id FROM projects WHERE id > $1 ORDER BY id LIMIT $2";
+pub const GET_PROJECT: &str = "SELECT id, revision, apns_credentials, fcm_credentials, apns_suspended_reason, \
+     apns_suspended_since, fcm_suspended_reason, fcm_suspended_since FROM projects WHERE id = $1";
+pub const COUNT_CLIENTS: &str = "SELECT COUNT(*) FROM clients WHERE project = $1";
+pub const DELETE_PROJECT_CLIENTS: &str = "DELETE FROM clients WHERE project = $1";
+pub const DELETE_PROJECT: &str = "DELETE FROM projects WHERE id = $1";
+pub const SET_APNS: &str = "UPDATE projects SET apns_credentials = $2, apns_suspended_reason = NULL, \
+     apns_suspended_since = NULL, revision = revision + 1 WHERE id = $1";
+pub const SET_FCM: &str = "UPDATE projects SET fcm_credentials = $2, fcm_suspended_reason = NULL, \
+     fcm_suspended_since = NULL, revision = revision + 1 WHERE id = $1";
+pub const SET_APNS_SUSPENSION: &str =
+    "UPDATE projects SET apns_suspended_reason = $2, apns_suspended_since = $3 WHERE id = $1";
+pub const SET_FCM_SUSPENSION: &str =
+    "UPDATE projects SET fcm_suspended_reason = $2, fcm_suspended_since = $3 WHERE id = $1";
+/// Every project's sealed credentials, for re-encryption under the first key.
+pub const ALL_SEALED: &str = "SELECT id, apns_credentials, fcm_credentials FROM projects ORDER BY id";
+pub const RESEAL: &str = "UPDATE projects SET apns_credentials = $2, fcm_credentials = $3 WHERE id = $1";
+
+#[derive(Debug, sqlx::FromRow)]
+pub struct ProjectRow {
+    pub id: String,
+    pub revision: i64,
+    pub apns_credentials: Option<String>,
+    pub fcm_credentials: Option<String>,
+    pub apns_suspended_reason: Option<String>,
+    pub apns_suspended_since: Option<i64>,
+    pub fcm_suspended_reason: Option<String>,
+    pub fcm_suspended_since: Option<i64>,
+}
+
+/// The additional data a project's sealed credentials are bound to.
+pub fn context(id: &str, kind: ProviderKind) -> String {
+    format!("push-server/project/{id}/{}", kind.as_str())
+}
+
+pub fn seal_apns(cipher: &CredentialsCipher, id: &ProjectId, c: &ApnsCredentials) -> String {
+    let value = match &c.auth {
+        ApnsCredentialsAuth::Token { key_id, team_id, key_pem } => {
+            json!({"topic": c.topic, "auth": "token", "key_id": key_id, "team_id": team_id, "key": key_pem.expose()})
+        }
+        ApnsCredentialsAuth::Certificate { p12, password, not_after } => json!({
+            "topic": c.topic, "auth": "certificate", "certificate": STANDARD.encode(p12.expose()),
+            "password": password.expose(), "not_after": not_after,
+        }),
+    };
+    cipher.seal(&context(id.as_str(), ProviderKind::Apns), value.to_string().as_bytes())
+}
+
+pub fn seal_fcm(cipher: &CredentialsCipher, id: &ProjectId, c: &FcmCredentials) -> String {
+    let value = json!({"project_id": c.project_id, "client_email": c.client_email, "service_account": c.service_account.expose()});
+    cipher.seal(&context(id.as_str(), ProviderKind::Fcm), value.to_string().as_bytes())
+}
+
+fn corrupt(id: &str, what: &str) -> ProjectStoreError {
+    ProjectStoreError::Corrupt(format!("project {id:?}: {what}"))
+}
+
+fn open_json(cipher: &CredentialsCipher, id: &str, kind: ProviderKind, sealed: &str) -> Result<Value, ProjectStoreError> {
+    let plain = cipher.open(&context(id, kind), sealed).map_err(|e| corrupt(id, &e))?;
+    serde_json::from_slice(&plain).map_err(|_| corrupt(id, "sealed credentials are not JSON"))
+}
+
+fn text(v: &Value, key: &str) -> Option<String> {
+    v.get(key).and_then(Value::as_str).map(str::to_owned)
+}
+
+fn open_apns(cipher: &CredentialsCipher, id: &str, sealed: &str) -> Result<ApnsCredentials, ProjectStoreError> {
+    let v = open_json(cipher, id, ProviderKind::Apns, sealed)?;
+    let bad = || corrupt(id, "APNS credentials lack a field");
+    let topic = text(&v, "topic").ok_or_else(bad)?;
+    let auth = match v.get("auth").and_then(Value::as_str) {
+        Some("token") => ApnsCredentialsAuth::Token {
+            key_id: text(&v, "key_id").ok_or_else(bad)?,
+            team_id: text(&v, "team_id").ok_or_else(bad)?,
+            key_pem: Secret::new(text(&v, "key").ok_or_else(bad)?),
+        },
+        Some("certificate") => ApnsCredentialsAuth::Certificate {
+            p12: Secret::new(STANDARD.decode(text(&v, "certificate").ok_or_else(bad)?).map_err(|_| bad())?),
+            password: Secret::new(text(&v, "password").unwrap_or_default()),
+            not_after: v.get("not_after").and_then(Value::as_i64),
+        },
+        _ => return Err(bad()),
+    };
+    Ok(ApnsCredentials { topic, auth })
+}
+
+fn open_fcm(cipher: &CredentialsCipher, id: &str, sealed: &str) -> Result<FcmCredentials, ProjectStoreError> {
+    let v = open_json(cipher, id, ProviderKind::Fcm, sealed)?;
+    let bad = || corrupt(id, "FCM credentials lack a field");
+    Ok(FcmCredentials {
+        project_id: text(&v, "project_id").ok_or_else(bad)?,
+        client_email: text(&v, "client_email").ok_or_else(bad)?,
+        service_account: Secret::new(text(&v, "service_account").ok_or_else(bad)?),
+    })
+}
+
+fn suspension(reason: Option<String>, since: Option<i64>) -> Option<Suspension> {
+    Some(Suspension { reason: reason?, since: since.unwrap_or(0) })
+}
+
+impl ProjectRow {
+    pub fn open(self, cipher: &CredentialsCipher) -> Result<Project, ProjectStoreError> {
+        let id = ProjectId::parse(&self.id).map_err(|_| corrupt(&self.id, "invalid id"))?;
+        Ok(Project {
+            apns: self.apns_credentials.as_deref().map(|s| open_apns(cipher, &self.id, s)).transpose()?,
+            fcm: self.fcm_credentials.as_deref().map(|s| open_fcm(cipher, &self.id, s)).transpose()?,
+            apns_suspended: suspension(self.apns_suspended_reason, self.apns_suspended_since),
+            fcm_suspended: suspension(self.fcm_suspended_reason, self.fcm_suspended_since),
+            revision: self.revision,
+            id,
+        })
+    }
+}
+
+/// Re-seals one stored value under the first key; `None` when it is already under it.
+pub fn reseal(cipher: &CredentialsCipher, id: &str, kind: ProviderKind, sealed: &str) -> Result<Option<String>, String> {
+    if !cipher.is_stale(sealed) {
+        return Ok(None);
+    }
+    let ctx = context(id, kind);
+    let plain = cipher.open(&ctx, sealed)?;
+    Ok(Some(cipher.seal(&ctx, &plain)))
+}

@@ -1,0 +1,235 @@
+//! The suspension rule for a project's provider: credentials the provider refused are not
+//! presented again for a while (Apple throttles providers that keep sending bad tokens).
+//!
+//! A refusal suspends the provider: sends fail at once with `Credentials`, without a call, until
+//! the period has passed; then one real send is let through, and its success lifts the
+//! suspension (a new refusal starts another period). New credentials build a new provider,
+//! which starts unsuspended. The suspension is recorded in the project store so that `GET` and
+//! the start-up log show it; the state that decides is this instance's own.
+
+use std::{
+    sync::{Arc, Mutex},
+    time::{Duration, SystemTime, UNIX_EPOCH},
+};
+
+use async_trait::async_trait;
+use tokio::time::Instant;
+use tracing::{error, info, warn};
+
+use crate::{
+    domain::{Delivery, ProjectId, ProviderKind, Suspension},
+    ports::{Delivered, ProjectRepository, PushError, PushFailure, PushProvider},
+};
+
+/// How long a provider stays suspended before one real send is tried again.
+pub const DEFAULT_SUSPENSION: Duration = Duration::from_secs(600);
+
+struct Suspended {
+    reason: String,
+    /// No real send before this instant; then exactly one is let through.
+    retry_at: Instant,
+}
+
+/// A project's provider with the suspension rule around it.
+pub struct SuspendingProvider {
+    inner: Arc<dyn PushProvider>,
+    project: ProjectId,
+    kind: ProviderKind,
+    projects: Arc<dyn ProjectRepository>,
+    period: Duration,
+    state: Mutex<Option<Suspended>>,
+}
+
+pub fn unix_now() -> i64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs() as i64)
+}
+
+impl SuspendingProvider {
+    /// Wraps `inner`; `stored` is the suspension the project store holds, which keeps counting
+    /// from its `since` (a restart does not present refused credentials again at once).
+    pub fn new(
+        inner: Arc<dyn PushProvider>,
+        project: ProjectId,
+        kind: ProviderKind,
+        projects: Arc<dyn ProjectRepository>,
+        period: Duration,
+        stored: Option<&Suspension>,
+    ) -> Self {
+        let state = stored.map(|s| {
+            let elapsed = Duration::from_secs(unix_now().saturating_sub(s.since).max(0) as u64);
+            Suspended { reason: s.reason.clone(), retry_at: Instant::now() + period.saturating_sub(elapsed) }
+        });
+        Self { inner, project, kind, projects, period, state: Mutex::new(state) }
+    }
+
+    pub fn is_suspended(&self) -> bool {
+        self.state.lock().expect("suspension lock").is_some()
+    }
+
+    /// `Err` with the refusal while suspended; otherwise this send may call the provider. The
+    /// one send let through after the period moves the next try a whole period on, so that
+    /// concurrent sends do not all become tries.
+    fn admit(&self) -> Result<bool, PushFailure> {
+        let mut state = self.state.lock().expect("suspension lock");
+        let Some(suspended) = state.as_mut() else { return Ok(false) };
+        let now = Instant::now();
+        if now < suspended.retry_at {
+            return Err(PushFailure::before_sending(PushError::Credentials {
+                provider: self.inner.name(),
+                reason: format!("suspended after the credentials were refused: {}", suspended.reason),
+            }));
+        }
+        suspended.retry_at = now + self.period;
+        Ok(true)
+    }
+
+    async fn suspend(&self, reason: &str) {
+        let newly = {
+            let mut state = self.state.lock().expect("suspension lock");
+            let newly = state.is_none();
+            *state = Some(Suspended { reason: reason.to_owned(), retry_at: Instant::now() + self.period });
+            newly
+        };
+        if newly {
+            error!(
+                project = %self.project,
+                provider = self.kind.as_str(),
+                reason,
+                suspended_for_secs = self.period.as_secs(),
+                "the provider refused this project's credentials: sends to it now fail at once until a try \
+                 succeeds after the suspension period or new credentials are uploaded"
+            );
+            let suspension = Suspension { reason: reason.to_owned(), since: unix_now() };
+            if let Err(e) = self.projects.set_suspension(&self.project, self.kind, Some(&suspension)).await {
+                warn!(project = %self.project, error = %e, "could not record the suspension");
+            }
+        }
+    }
+
+    async fn lift(&self) {
+        *self.state.lock().expect("suspension lock") = None;
+        info!(project = %self.project, provider = self.kind.as_str(), "the provider accepted this project's credentials again: suspension lifted");
+        if let Err(e) = self.projects.set_suspension(&self.project, self.kind, None).await {
+            warn!(project = %self.project, error = %e, "could not record that the suspension was lifted");
+        }
+    }
+}
+
+#[async_trait]
+impl PushProvider for SuspendingProvider {
+    fn name(&self) -> &'static str {
+        self.inner.name()
+    }
+
+    async fn send(&self, delivery: &Delivery) -> Result<Delivered, PushFailure> {
+        let trying = self.admit()?;
+        let result = self.inner.send(delivery).await;
+        match &result {
+            Err(PushFailure { error: PushError::Credentials { reason, .. }, .. }) => self.suspend(reason).await,
+            // Any answer other than a refusal of the credentials means they were accepted.
+            Ok(_) | Err(PushFailure { error: PushError::TokenUnregistered { .. } | PushError::PayloadRejected { .. }, .. })
+                if trying =>
+            {
+                self.lift().await
+            }
+            _ => {}
+        }
+        result
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{
+        app::test_support::client,
+        domain::{Notification, NotificationId, Payload, Topic, Flags},
+        ports::{MockProjectRepository, MockPushProvider},
+    };
+    use std::sync::atomic::{AtomicU32, Ordering};
+
+    fn delivery() -> Delivery {
+        let payload = Payload::new(Topic::parse("t").unwrap(), Flags::new(1), "x").unwrap();
+        Delivery::to(&client("c"), Notification { id: NotificationId::parse("n").unwrap(), payload })
+    }
+
+    /// A provider that refuses the credentials while `refuse` is set, counting its calls.
+    fn provider(calls: Arc<AtomicU32>, refuse: Arc<Mutex<bool>>) -> MockPushProvider {
+        let mut p = MockPushProvider::new();
+        p.expect_name().return_const("apns");
+        p.expect_send().returning(move |_| {
+            calls.fetch_add(1, Ordering::SeqCst);
+            if *refuse.lock().unwrap() {
+                Err(PushFailure { error: PushError::Credentials { provider: "apns", reason: "InvalidProviderToken".into() }, attempts: 1 })
+            } else {
+                Ok(Delivered { attempts: 1 })
+            }
+        });
+        p
+    }
+
+    fn repo(records: Arc<Mutex<Vec<Option<String>>>>) -> MockProjectRepository {
+        let mut r = MockProjectRepository::new();
+        r.expect_set_suspension().returning(move |_, _, s| {
+            records.lock().unwrap().push(s.map(|s| s.reason.clone()));
+            Ok(())
+        });
+        r
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_refusal_suspends_without_calls_then_one_try_lifts_it() {
+        let (calls, refuse, records) = (Arc::new(AtomicU32::new(0)), Arc::new(Mutex::new(true)), Arc::new(Mutex::new(Vec::new())));
+        let p = SuspendingProvider::new(
+            Arc::new(provider(calls.clone(), refuse.clone())),
+            ProjectId::parse("p").unwrap(),
+            ProviderKind::Apns,
+            Arc::new(repo(records.clone())),
+            Duration::from_secs(600),
+            None,
+        );
+        let d = delivery();
+        assert!(matches!(p.send(&d).await, Err(PushFailure { error: PushError::Credentials { .. }, attempts: 1 })));
+        assert!(p.is_suspended());
+        for _ in 0..5 {
+            assert!(matches!(p.send(&d).await, Err(PushFailure { error: PushError::Credentials { .. }, attempts: 0 })));
+        }
+        assert_eq!(calls.load(Ordering::SeqCst), 1, "no provider call while suspended");
+        tokio::time::advance(Duration::from_secs(599)).await;
+        assert!(p.send(&d).await.is_err());
+        assert_eq!(calls.load(Ordering::SeqCst), 1);
+        // After the period, one real try: refused again, so another full period starts.
+        tokio::time::advance(Duration::from_secs(2)).await;
+        assert!(p.send(&d).await.is_err());
+        assert_eq!(calls.load(Ordering::SeqCst), 2);
+        assert!(p.send(&d).await.is_err());
+        assert_eq!(calls.load(Ordering::SeqCst), 2);
+        // The credentials are accepted again (fixed on Apple's side): the next try lifts it.
+        *refuse.lock().unwrap() = false;
+        tokio::time::advance(Duration::from_secs(601)).await;
+        assert!(p.send(&d).await.is_ok());
+        assert!(!p.is_suspended());
+        assert!(p.send(&d).await.is_ok());
+        assert_eq!(calls.load(Ordering::SeqCst), 4);
+        assert_eq!(*records.lock().unwrap(), [Some("InvalidProviderToken".to_owned()), None]);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_stored_suspension_keeps_counting_from_its_start() {
+        let (calls, refuse) = (Arc::new(AtomicU32::new(0)), Arc::new(Mutex::new(false)));
+        let stored = Suspension { reason: "BadCertificate".into(), since: unix_now() - 590 };
+        let p = SuspendingProvider::new(
+            Arc::new(provider(calls.clone(), refuse)),
+            ProjectId::parse("p").unwrap(),
+            ProviderKind::Fcm,
+            Arc::new(repo(Arc::new(Mutex::new(Vec::new())))),
+            Duration::from_secs(600),
+            Some(&stored),
+        );
+        assert!(p.send(&delivery()).await.is_err());
+        assert_eq!(calls.load(Ordering::SeqCst), 0);
+        tokio::time::advance(Duration::from_secs(11)).await;
+        assert!(p.send(&delivery()).await.is_ok());
+        assert_eq!(calls.load(Ordering::SeqCst), 1);
+    }
+}

@@ -1,0 +1,55 @@
+//! Port: where projects, their encrypted credentials and their suspensions live.
+
+use async_trait::async_trait;
+
+use crate::domain::{ApnsCredentials, FcmCredentials, Project, ProjectId, ProviderKind, Suspension};
+
+/// Why a project store call failed. Adapters map driver and cipher errors into these at the seam.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ProjectStoreError {
+    /// The store could not be reached or did not answer in time; nothing was changed.
+    #[error("project store unavailable: {0}")]
+    Unavailable(String),
+    /// A stored row could not be read back (edited by hand, or encrypted under a key that is not
+    /// among `CREDENTIALS_KEY`).
+    #[error("project store holds an unreadable row: {0}")]
+    Corrupt(String),
+}
+
+/// Durable storage of projects. Credentials are stored so that the database never holds key
+/// material in the clear; what goes in comes back out unchanged.
+#[cfg_attr(test, mockall::automock)]
+#[async_trait]
+pub trait ProjectRepository: Send + Sync {
+    /// Creates the project with no credentials; `Ok(false)` when it existed already (unchanged).
+    async fn create(&self, id: &ProjectId) -> Result<bool, ProjectStoreError>;
+
+    /// Up to `limit` project ids after `after` (exclusive), in ascending order.
+    async fn list(&self, after: Option<&ProjectId>, limit: u32) -> Result<Vec<ProjectId>, ProjectStoreError>;
+
+    /// The project with its decrypted credentials, or `None`.
+    async fn get(&self, id: &ProjectId) -> Result<Option<Project>, ProjectStoreError>;
+
+    /// How many clients are registered in the project.
+    async fn count_clients(&self, id: &ProjectId) -> Result<u64, ProjectStoreError>;
+
+    /// Removes the project, its credentials and all its clients in one transaction; `Ok(false)`
+    /// when there was none.
+    async fn delete(&self, id: &ProjectId) -> Result<bool, ProjectStoreError>;
+
+    /// Replaces (`Some`) or removes (`None`) the project's APNS credentials, lifts an APNS
+    /// suspension and bumps the revision. `Ok(false)` when the project does not exist.
+    async fn set_apns(&self, id: &ProjectId, credentials: Option<&ApnsCredentials>) -> Result<bool, ProjectStoreError>;
+
+    /// The same for FCM.
+    async fn set_fcm(&self, id: &ProjectId, credentials: Option<&FcmCredentials>) -> Result<bool, ProjectStoreError>;
+
+    /// Records (`Some`) or lifts (`None`) a suspension of one provider of the project, without
+    /// bumping the revision (the credentials did not change). A missing project is not an error.
+    async fn set_suspension(
+        &self,
+        id: &ProjectId,
+        provider: ProviderKind,
+        suspension: Option<&Suspension>,
+    ) -> Result<(), ProjectStoreError>;
+}

@@ -1,12 +1,11 @@
-//! Builds the adapters that the settings name and plugs them into the ports. Together with the
-//! `adapters` module declarations, this is the only place where cargo features are looked at: a
-//! setting that needs an adapter this binary lacks is a start-up error naming the feature.
+//! Builds the adapters that the settings name and plugs them into the ports. Together with
+//! `providers` and the `adapters` module declarations, this is the only place where cargo features
+//! are looked at: a setting that needs an adapter this binary lacks is a start-up error naming the
+//! feature.
 
 use std::{future::Future, pin::Pin, sync::Arc};
 
-use tracing::warn;
-
-use super::settings::Settings;
+use super::{providers::providers, settings::Settings};
 use crate::{
     adapters::{
         dedup::memory::MemoryDedupStore,
@@ -14,10 +13,8 @@ use crate::{
             relay_auth::{KeySource, RelayAuth, RemoteKey},
             signature::parse_public_key,
         },
-        push::log_sink::LogSink,
     },
-    app::{App, Providers},
-    domain::PushType,
+    app::App,
     ports::{ClientRepository, DedupStore},
     telemetry::{
         Metrics,
@@ -180,51 +177,4 @@ async fn dedup_store(
         #[cfg(not(feature = "redis"))]
         Some(_) => Err(StartError("REDIS_URL is set, but this binary was built without the `redis` feature".into())),
     }
-}
-
-fn providers(settings: &Settings) -> Result<Providers, StartError> {
-    #[allow(unused_mut)]
-    let mut providers = Providers::default();
-    if settings.apns.is_configured() {
-        #[cfg(feature = "apns")]
-        {
-            use crate::adapters::push::apns::ApnsProvider;
-            // One provider for both types: it picks the production or sandbox endpoint by the
-            // delivery's push type and shares one provider token between them.
-            let apns = Arc::new(ApnsProvider::from_settings(&settings.apns, &settings.provider)?);
-            providers = providers.with(PushType::Apns, apns.clone()).with(PushType::ApnsSandbox, apns);
-        }
-        #[cfg(not(feature = "apns"))]
-        return Err(StartError(
-            "APNS credentials are set, but this binary was built without the `apns` feature".into(),
-        ));
-    } else if settings.apns.topic.is_some() {
-        warn!("APNS_TOPIC is set but no APNS credentials (APNS_KEY_PATH or APNS_CERT_PATH); APNS stays off");
-    }
-    if settings.fcm.is_configured() {
-        #[cfg(feature = "fcm")]
-        {
-            use crate::adapters::push::fcm::FcmProvider;
-            providers =
-                providers.with(PushType::Fcm, Arc::new(FcmProvider::from_settings(&settings.fcm, &settings.provider)?));
-        }
-        #[cfg(not(feature = "fcm"))]
-        return Err(StartError(
-            "FCM_CREDENTIALS_PATH is set, but this binary was built without the `fcm` feature".into(),
-        ));
-    }
-    let any_real = PushType::ALL.iter().any(|t| providers.supports(*t));
-    if settings.log_sink.unwrap_or(!any_real) {
-        let sink = Arc::new(LogSink::new(settings.log_sink_path.as_deref(), &settings.apns.placeholder_title)?);
-        for t in PushType::ALL {
-            if !providers.supports(t) {
-                providers = providers.with(t, sink.clone());
-            }
-        }
-    } else if settings.log_sink_path.is_some() {
-        warn!(
-            "LOG_SINK_PATH is set but the log sink is off (a real provider is configured; set LOG_SINK=true to keep it)"
-        );
-    }
-    Ok(providers)
 }

@@ -1,19 +1,18 @@
 //! Black-box tests of the FCM HTTP v1 provider: the real server, driven over its HTTP API, talks
 //! to local fakes of Google's OAuth token endpoint and FCM API, which check every request.
-#![cfg(feature = "fcm")]
-
-mod fcm_support;
-mod support;
 
 use std::time::{Duration, Instant};
 
-use fcm_support::{
-    Google, PROJECT, SEND_PATH, access_token, fcm_error, fcm_ok, header, pem, service_account, spawn_for,
-};
 use push_server::bootstrap::server;
 use serde_json::{Value, json};
-use support::{cleartext, encrypted, test_settings};
 use wiremock::ResponseTemplate;
+
+use crate::{
+    fake_google::{
+        Google, PROJECT, SEND_PATH, access_token, fcm_error, fcm_ok, header, pem, service_account, spawn_for,
+    },
+    support::{self, cleartext, encrypted, test_settings},
+};
 
 const TOKEN: &str = "fcm-device-token:APA91b-test_1";
 
@@ -196,6 +195,39 @@ async fn retry_after_is_honoured() {
     assert!(app.send("c1", &encrypted("n1")).await.is_ok_envelope());
     assert!(started.elapsed() >= Duration::from_secs(1), "waited for Retry-After");
     assert_eq!(google.fcm_requests().await.len(), 2);
+}
+
+#[tokio::test]
+async fn a_retry_after_near_u64_max_is_a_502_at_once_not_a_panic() {
+    let (google, app) = setup().await;
+    let busy = fcm_error(429, "RESOURCE_EXHAUSTED", Some("QUOTA_EXCEEDED"))
+        .insert_header("retry-after", "18446744073709551615");
+    google.fcm_answers_first(1, busy, fcm_ok()).await;
+    let started = Instant::now();
+    let reply = app.send("c1", &encrypted("n1")).await;
+    assert_eq!(reply.status, 502, "{}", reply.text);
+    assert_eq!(reply.error_names(), ["fcm_unavailable"]);
+    assert_eq!(google.fcm_requests().await.len(), 1, "waiting that long is past every budget");
+    assert!(started.elapsed() < Duration::from_secs(2), "took {:?}", started.elapsed());
+    // The server carries on: the Relay's retry of the same id is delivered.
+    assert!(app.send("c1", &encrypted("n1")).await.is_ok_envelope());
+}
+
+#[tokio::test]
+async fn an_access_token_said_to_live_u64_max_seconds_is_used_not_a_panic() {
+    let (google, app) = setup().await;
+    google.fcm_answers(fcm_ok()).await;
+    google
+        .oauth_answers(ResponseTemplate::new(200).set_body_json(json!({
+            "access_token": access_token(1), "expires_in": u64::MAX, "token_type": "Bearer"
+        })))
+        .await;
+    assert!(app.send("c1", &encrypted("n1")).await.is_ok_envelope());
+    assert!(app.send("c1", &encrypted("n2")).await.is_ok_envelope());
+    assert_eq!(google.token_requests().await.len(), 1, "the token is cached");
+    assert!(
+        google.fcm_requests().await.iter().all(|r| header(r, "authorization") == format!("Bearer {}", access_token(1)))
+    );
 }
 
 #[tokio::test]

@@ -13,13 +13,18 @@ pub mod check_config;
 pub mod keygen;
 pub mod migrate;
 pub mod openapi;
+pub mod rotate_credentials;
 pub mod send;
 pub mod serve;
 
 use crate::bootstrap::{
     defaults,
-    settings::{ApnsSettings, FcmSettings, HttpSettings, ProviderSettings, RelaySettings, Settings, StoreSettings},
+    settings::{
+        ApnsSettings, FcmSettings, HttpSettings, ProjectSettings, ProviderSettings, RelaySettings, Settings,
+        StoreSettings,
+    },
 };
+use crate::domain::Secret;
 
 #[derive(Debug, Parser)]
 #[command(
@@ -53,6 +58,9 @@ pub enum Command {
     Keygen,
     /// Sign a test notification with a Relay key and send it to a running server.
     Send(send::SendArgs),
+    /// Re-encrypt every project's stored credentials under the first CREDENTIALS_KEY (after a
+    /// new key was put first), then exit.
+    RotateCredentials,
 }
 
 /// How a command ends when it cannot do its job: the one-line reason on stderr, exit code 1.
@@ -119,6 +127,28 @@ pub struct Config {
     /// The log sink's JSON-lines file.
     #[arg(long, env = "LOG_SINK_PATH")]
     pub log_sink_path: Option<PathBuf>,
+    /// Bearer token of the admin API (`/admin/...`); unset switches the admin API off. Needs
+    /// CREDENTIALS_KEY.
+    #[arg(long, env = "ADMIN_TOKEN", hide_env_values = true)]
+    pub admin_token: Option<String>,
+    /// AES-256 keys (64 hex characters each, comma-separated) that encrypt projects' credentials;
+    /// the first encrypts, any decrypts. Unset: no projects are served.
+    #[arg(long, env = "CREDENTIALS_KEY", hide_env_values = true)]
+    pub credentials_key: Option<String>,
+    /// The default project's id: `/{id}/clients...` then reaches the environment-configured
+    /// providers too.
+    #[arg(long, env = "DEFAULT_PROJECT_ID")]
+    pub default_project_id: Option<String>,
+    /// How old a project's cached credentials may get before they are read again, in seconds.
+    #[arg(long, env = "PROJECT_REFRESH_SECS", default_value_t = defaults::PROJECT_REFRESH_SECS, value_parser = clap::value_parser!(u64).range(1..))]
+    pub project_refresh_secs: u64,
+    /// How long a project's provider that refused its credentials stays suspended, in seconds
+    /// (the contract's 600; shorter values are for tests).
+    #[arg(long, env = "PROJECT_SUSPENSION_SECS", default_value_t = defaults::PROJECT_SUSPENSION_SECS, value_parser = clap::value_parser!(u64).range(1..=600), hide = true)]
+    pub project_suspension_secs: u64,
+    /// Projects unused this long are dropped with their providers and connections, in seconds.
+    #[arg(long, env = "PROJECT_IDLE_SECS", default_value_t = defaults::PROJECT_IDLE_SECS, value_parser = clap::value_parser!(u64).range(1..))]
+    pub project_idle_secs: u64,
     /// The dedup window in seconds.
     #[arg(long, env = "DEDUP_TTL_SECS", default_value_t = defaults::DEDUP_TTL_SECS, value_parser = clap::value_parser!(u64).range(1..))]
     pub dedup_ttl_secs: u64,
@@ -266,6 +296,14 @@ impl Config {
                 rate_limit_per_minute: self.rate_limit_per_minute,
                 rate_limit_burst: self.rate_limit_burst,
                 client_ip_header: self.client_ip_header.clone(),
+            },
+            projects: ProjectSettings {
+                admin_token: self.admin_token.clone().filter(|t| !t.is_empty()).map(Secret::new),
+                credentials_key: self.credentials_key.clone().filter(|t| !t.is_empty()).map(Secret::new),
+                default_project_id: self.default_project_id.clone().filter(|t| !t.is_empty()),
+                refresh: Duration::from_secs(self.project_refresh_secs),
+                suspension: Duration::from_secs(self.project_suspension_secs),
+                idle: Duration::from_secs(self.project_idle_secs),
             },
         }
     }

@@ -35,5 +35,6 @@ fn main() -> ExitCode {
         Command::CheckConfig => cli::check_config::run(&cli.config),
         Command::Keygen => cli::keygen::run(),
         Command::Send(args) => cli::send::run(&args),
+        Command::RotateCredentials => cli::rotate_credentials::run(&cli.config),
     }
 }

@@ -20,7 +20,9 @@ use push_server::{
         signature::{SignatureHeaders, signed_message},
     },
     app::parse_notification,
-    domain::{ClientId, Content, DeviceToken, Flags, NotificationId, NotifyMessage, Payload, PushType, Topic},
+    domain::{
+        ClientId, Content, DeviceToken, Flags, NotificationId, NotifyMessage, Payload, ProjectKey, PushType, Topic,
+    },
 };
 use regex::Regex;
 use serde_json::{Map, Value, json};
@@ -238,7 +240,7 @@ proptest! {
     fn body_readers_never_panic_on_bytes(bytes in prop::collection::vec(any::<u8>(), 0..512)) {
         if let Ok(map) = json_object(&bytes) {
             let _ = read_registration(&map);
-            let _ = parse_notification(read_notification("c", &map));
+            let _ = parse_notification(read_notification("c", &map), &ProjectKey::Default);
         }
     }
 
@@ -253,7 +255,7 @@ proptest! {
                 prop_assert_eq!(raw.client_id.ok(), map.get("client_id").and_then(Value::as_str));
                 prop_assert_eq!(raw.token.ok(), map.get("token").and_then(Value::as_str));
                 let notification = read_notification("c", &map);
-                match parse_notification(notification) {
+                match parse_notification(notification, &ProjectKey::Default) {
                     Ok(n) => prop_assert_eq!(Some(n.notification.id.as_str()), map.get("id").and_then(Value::as_str)),
                     Err(fields) => {
                         prop_assert!(!fields.is_empty());
@@ -284,7 +286,7 @@ proptest! {
         };
         let value = json!({"id": id, "payload": {"topic": topic, "flags": flags, "blob": blob}});
         let map = json_object(value.to_string().as_bytes()).unwrap();
-        let n = parse_notification(read_notification("c", &map)).unwrap().notification;
+        let n = parse_notification(read_notification("c", &map), &ProjectKey::Default).unwrap().notification;
         prop_assert_eq!(n.id.as_str(), id.as_str());
         prop_assert_eq!(n.payload.topic().as_str(), topic.as_str());
         prop_assert_eq!(n.payload.flags().bits(), flags);

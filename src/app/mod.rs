@@ -22,9 +22,9 @@ pub use project_admin::{
 };
 pub use project_catalog::{CatalogTimings, ProjectCatalog, ResolvedProject};
 pub use providers::Providers;
-pub use suspension::DEFAULT_SUSPENSION;
 pub use register::{RawRegistration, RegisterError, parse_registration};
 pub use send::{RawNotification, SendError, SendOutcome, SendRequest, Sent, parse_notification};
+pub use suspension::DEFAULT_SUSPENSION;
 pub use unregister::{UnregisterError, parse_unregistration};
 
 use crate::{

@@ -8,8 +8,8 @@ use tracing::{info, instrument};
 use super::{App, InvalidField, InvalidFields};
 use crate::{
     domain::{
-        ApnsCredentials, ApnsCredentialsAuth, ApnsSummary, FcmCredentials, FcmSummary, ProjectId, ProviderKind,
-        Secret, Suspension,
+        ApnsCredentials, ApnsCredentialsAuth, ApnsSummary, FcmCredentials, FcmSummary, ProjectId, ProviderKind, Secret,
+        Suspension,
     },
     ports::{CredentialProblem, ProjectStoreError},
 };
@@ -101,7 +101,8 @@ pub fn parse_apns_credentials(raw: RawApnsCredentials<'_>) -> Result<ApnsCredent
             let p12 = invalid.parse("certificate", certificate, |s: &str| {
                 STANDARD.decode(s.trim()).map_err(|_| "certificate must be base64 of the .p12 file")
             });
-            let password = invalid.parse("password", raw.password.unwrap_or(Ok("")), |s: &str| Ok::<_, String>(s.to_owned()));
+            let password =
+                invalid.parse("password", raw.password.unwrap_or(Ok("")), |s: &str| Ok::<_, String>(s.to_owned()));
             match (p12, password) {
                 (Some(p12), Some(password)) => Some(ApnsCredentialsAuth::Certificate {
                     p12: Secret::new(p12),
@@ -167,7 +168,7 @@ impl App {
 
     /// One page of project ids, sorted, after `after`.
     pub async fn list_projects(&self, after: Option<&ProjectId>, limit: u32) -> Result<Vec<ProjectId>, AdminError> {
-        Ok(self.catalog()?.repo().list(after, limit.clamp(1, MAX_PAGE)).await?)
+        Ok(self.catalog()?.repo().list(after.cloned(), limit.clamp(1, MAX_PAGE)).await?)
     }
 
     /// The project's secret-free view.
@@ -196,7 +197,11 @@ impl App {
 
     /// Checks and stores APNS credentials (lifting a suspension), or removes them (`None`).
     #[instrument(name = "admin.set_apns", skip_all, fields(project = %id))]
-    pub async fn set_project_apns(&self, id: &ProjectId, credentials: Option<ApnsCredentials>) -> Result<(), AdminError> {
+    pub async fn set_project_apns(
+        &self,
+        id: &ProjectId,
+        credentials: Option<ApnsCredentials>,
+    ) -> Result<(), AdminError> {
         let catalog = self.catalog()?;
         let credentials = match credentials {
             Some(mut credentials) => {
@@ -208,7 +213,7 @@ impl App {
             }
             None => None,
         };
-        if !catalog.repo().set_apns(id, credentials.as_ref()).await? {
+        if !catalog.repo().set_apns(id, credentials.clone()).await? {
             return Err(AdminError::NotFound);
         }
         catalog.invalidate(id);
@@ -223,7 +228,7 @@ impl App {
         if let Some(credentials) = &credentials {
             catalog.factory().check_fcm(credentials).map_err(problems)?;
         }
-        if !catalog.repo().set_fcm(id, credentials.as_ref()).await? {
+        if !catalog.repo().set_fcm(id, credentials.clone()).await? {
             return Err(AdminError::NotFound);
         }
         catalog.invalidate(id);

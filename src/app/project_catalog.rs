@@ -193,7 +193,7 @@ impl ProjectCatalog {
 
 #[cfg(test)]
 mod tests {
-    use std::sync::atomic::{AtomicU32, AtomicI64, Ordering};
+    use std::sync::atomic::{AtomicI64, AtomicU32, Ordering};
 
     use super::*;
     use crate::{
@@ -238,9 +238,15 @@ mod tests {
 
     #[tokio::test(start_paused = true)]
     async fn caches_refreshes_rebuilds_on_new_revision_and_drops_idle_projects() {
-        let (revision, reads, builds) = (Arc::new(AtomicI64::new(1)), Arc::new(AtomicU32::new(0)), Arc::new(AtomicU32::new(0)));
-        let timings = CatalogTimings { refresh: Duration::from_secs(30), idle: Duration::from_secs(900), ..Default::default() };
-        let catalog = ProjectCatalog::new(Arc::new(repo(revision.clone(), reads.clone())), Arc::new(factory(builds.clone())), timings);
+        let (revision, reads, builds) =
+            (Arc::new(AtomicI64::new(1)), Arc::new(AtomicU32::new(0)), Arc::new(AtomicU32::new(0)));
+        let timings =
+            CatalogTimings { refresh: Duration::from_secs(30), idle: Duration::from_secs(900), ..Default::default() };
+        let catalog = ProjectCatalog::new(
+            Arc::new(repo(revision.clone(), reads.clone())),
+            Arc::new(factory(builds.clone())),
+            timings,
+        );
 
         let first = catalog.resolve(&id("p")).await.unwrap().unwrap();
         assert!(first.providers.supports(PushType::Fcm) && !first.providers.supports(PushType::Apns));

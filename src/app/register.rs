@@ -28,7 +28,8 @@ pub enum RegisterError {
 pub fn parse_registration(raw: RawRegistration<'_>, project: &ResolvedProject) -> Result<Client, Vec<InvalidField>> {
     let providers = &project.providers;
     let mut invalid = InvalidFields::default();
-    let id = invalid.parse("client_id", raw.client_id, |s| ClientId::parse(s).map(|id| id.in_project(project.key.clone())));
+    let id =
+        invalid.parse("client_id", raw.client_id, |s| ClientId::parse(s).map(|id| id.in_project(project.key.clone())));
     let push_type = invalid.parse("type", raw.push_type, |s| match PushType::parse(s) {
         Ok(t) if providers.supports(t) => Ok(t),
         _ => Err(unsupported_type_message(s, providers)),

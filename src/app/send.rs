@@ -211,7 +211,9 @@ mod tests {
     /// Sends `notification()` to client `c`, answering how it ended.
     async fn send(app: &App, c: &str) -> Result<SendOutcome, SendError> {
         let project = app.resolve_project(None).await.unwrap().unwrap();
-        app.send(&project, SendRequest { client_id: id(c), notification: notification() }).await.map(|sent| sent.outcome)
+        app.send(&project, SendRequest { client_id: id(c), notification: notification() })
+            .await
+            .map(|sent| sent.outcome)
     }
 
     fn provider_failed(error: PushError) -> SendError {
@@ -244,13 +246,16 @@ mod tests {
 
     #[test]
     fn parse_reports_every_bad_field() {
-        let err = parse_notification(RawNotification {
-            client_id: Ok("c1"),
-            id: Ok(""),
-            topic: Ok(""),
-            flags: Err("must be an unsigned 32-bit integer"),
-            blob: Err("must be a string"),
-        }, &ProjectKey::Default)
+        let err = parse_notification(
+            RawNotification {
+                client_id: Ok("c1"),
+                id: Ok(""),
+                topic: Ok(""),
+                flags: Err("must be an unsigned 32-bit integer"),
+                blob: Err("must be a string"),
+            },
+            &ProjectKey::Default,
+        )
         .unwrap_err();
         let names: Vec<_> = err.iter().map(|f| f.field).collect();
         assert_eq!(names, ["id", "payload.topic", "payload.flags", "payload.blob"]);

@@ -100,7 +100,7 @@ impl SuspendingProvider {
                  succeeds after the suspension period or new credentials are uploaded"
             );
             let suspension = Suspension { reason: reason.to_owned(), since: unix_now() };
-            if let Err(e) = self.projects.set_suspension(&self.project, self.kind, Some(&suspension)).await {
+            if let Err(e) = self.projects.set_suspension(&self.project, self.kind, Some(suspension)).await {
                 warn!(project = %self.project, error = %e, "could not record the suspension");
             }
         }
@@ -127,11 +127,10 @@ impl PushProvider for SuspendingProvider {
         match &result {
             Err(PushFailure { error: PushError::Credentials { reason, .. }, .. }) => self.suspend(reason).await,
             // Any answer other than a refusal of the credentials means they were accepted.
-            Ok(_) | Err(PushFailure { error: PushError::TokenUnregistered { .. } | PushError::PayloadRejected { .. }, .. })
-                if trying =>
-            {
-                self.lift().await
-            }
+            Ok(_)
+            | Err(PushFailure {
+                error: PushError::TokenUnregistered { .. } | PushError::PayloadRejected { .. }, ..
+            }) if trying => self.lift().await,
             _ => {}
         }
         result
@@ -143,7 +142,7 @@ mod tests {
     use super::*;
     use crate::{
         app::test_support::client,
-        domain::{Notification, NotificationId, Payload, Topic, Flags},
+        domain::{Flags, Notification, NotificationId, Payload, Topic},
         ports::{MockProjectRepository, MockPushProvider},
     };
     use std::sync::atomic::{AtomicU32, Ordering};
@@ -160,7 +159,10 @@ mod tests {
         p.expect_send().returning(move |_| {
             calls.fetch_add(1, Ordering::SeqCst);
             if *refuse.lock().unwrap() {
-                Err(PushFailure { error: PushError::Credentials { provider: "apns", reason: "InvalidProviderToken".into() }, attempts: 1 })
+                Err(PushFailure {
+                    error: PushError::Credentials { provider: "apns", reason: "InvalidProviderToken".into() },
+                    attempts: 1,
+                })
             } else {
                 Ok(Delivered { attempts: 1 })
             }
@@ -171,7 +173,7 @@ mod tests {
     fn repo(records: Arc<Mutex<Vec<Option<String>>>>) -> MockProjectRepository {
         let mut r = MockProjectRepository::new();
         r.expect_set_suspension().returning(move |_, _, s| {
-            records.lock().unwrap().push(s.map(|s| s.reason.clone()));
+            records.lock().unwrap().push(s.map(|s| s.reason));
             Ok(())
         });
         r
@@ -179,7 +181,8 @@ mod tests {
 
     #[tokio::test(start_paused = true)]
     async fn a_refusal_suspends_without_calls_then_one_try_lifts_it() {
-        let (calls, refuse, records) = (Arc::new(AtomicU32::new(0)), Arc::new(Mutex::new(true)), Arc::new(Mutex::new(Vec::new())));
+        let (calls, refuse, records) =
+            (Arc::new(AtomicU32::new(0)), Arc::new(Mutex::new(true)), Arc::new(Mutex::new(Vec::new())));
         let p = SuspendingProvider::new(
             Arc::new(provider(calls.clone(), refuse.clone())),
             ProjectId::parse("p").unwrap(),

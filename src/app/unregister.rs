@@ -17,7 +17,8 @@ pub enum UnregisterError {
 /// Checks the client id of an unregistration in `project`.
 pub fn parse_unregistration(raw_client_id: &str, project: &ProjectKey) -> Result<ClientId, Vec<InvalidField>> {
     let mut invalid = InvalidFields::default();
-    let id = invalid.parse("client_id", Ok(raw_client_id), |s| ClientId::parse(s).map(|id| id.in_project(project.clone())));
+    let id =
+        invalid.parse("client_id", Ok(raw_client_id), |s| ClientId::parse(s).map(|id| id.in_project(project.clone())));
     invalid.finish(id)
 }
 

@@ -30,3 +30,10 @@ pub const REQUEST_TIMEOUT_SECS: u64 = 30;
 pub const RATE_LIMIT_PER_MINUTE: u32 = 120;
 pub const RATE_LIMIT_BURST: u32 = 60;
 pub const LOG_FORMAT: &str = "text";
+/// How old a cached project may get before the store is read again (changes made through
+/// another instance show within this).
+pub const PROJECT_REFRESH_SECS: u64 = 30;
+/// How long a project's provider stays suspended after it refused the credentials.
+pub const PROJECT_SUSPENSION_SECS: u64 = 600;
+/// Projects unused this long are dropped with their providers and connections.
+pub const PROJECT_IDLE_SECS: u64 = 900;

@@ -2,6 +2,7 @@
 //! adapters from settings and plugs them into the ports, and starting and stopping the server.
 
 pub mod defaults;
+pub mod project_providers;
 pub mod providers;
 pub mod server;
 pub mod settings;

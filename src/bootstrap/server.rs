@@ -44,6 +44,7 @@ pub async fn start(settings: &Settings) -> Result<RunningServer, StartError> {
         rate_limit_per_minute: settings.http.rate_limit_per_minute,
         rate_limit_burst: settings.http.rate_limit_burst,
         client_ip_header: settings.http.client_ip_header.clone(),
+        admin_token: settings.projects.admin_token.as_ref().map(|t| t.expose().clone()),
     };
 
     let addr = SocketAddr::new(settings.host, settings.port);

@@ -3,6 +3,8 @@
 
 use std::{net::IpAddr, path::PathBuf, time::Duration};
 
+use crate::domain::Secret;
+
 #[derive(Debug, Clone)]
 pub struct Settings {
     pub host: IpAddr,
@@ -26,6 +28,25 @@ pub struct Settings {
     pub fcm: FcmSettings,
     pub provider: ProviderSettings,
     pub http: HttpSettings,
+    pub projects: ProjectSettings,
+}
+
+/// Several apps on one server: the admin API and the projects' credentials.
+#[derive(Debug, Clone)]
+pub struct ProjectSettings {
+    /// `ADMIN_TOKEN`: the admin API's bearer token; unset switches the admin API off.
+    pub admin_token: Option<Secret<String>>,
+    /// `CREDENTIALS_KEY`: comma-separated 64-hex-character AES-256 keys; the first encrypts.
+    /// Unset: no named projects are served.
+    pub credentials_key: Option<Secret<String>>,
+    /// `DEFAULT_PROJECT_ID`: the default project's id under `/{id}/clients...`.
+    pub default_project_id: Option<String>,
+    /// `PROJECT_REFRESH_SECS`.
+    pub refresh: Duration,
+    /// `PROJECT_SUSPENSION_SECS` (600 by the contract; shorter only for tests).
+    pub suspension: Duration,
+    /// `PROJECT_IDLE_SECS`.
+    pub idle: Duration,
 }
 
 /// Bounds that protect the server from slow, greedy or abusive clients.
@@ -160,6 +181,14 @@ impl Default for Settings {
                 rate_limit_per_minute: d::RATE_LIMIT_PER_MINUTE,
                 rate_limit_burst: d::RATE_LIMIT_BURST,
                 client_ip_header: None,
+            },
+            projects: ProjectSettings {
+                admin_token: None,
+                credentials_key: None,
+                default_project_id: None,
+                refresh: secs(d::PROJECT_REFRESH_SECS),
+                suspension: secs(d::PROJECT_SUSPENSION_SECS),
+                idle: secs(d::PROJECT_IDLE_SECS),
             },
         }
     }

@@ -7,6 +7,7 @@ use std::{future::Future, pin::Pin, sync::Arc};
 
 use super::{providers::providers, settings::Settings};
 use crate::{
+    adapters::store::credentials_cipher::CredentialsCipher,
     adapters::{
         dedup::memory::MemoryDedupStore,
         http::{
@@ -14,11 +15,16 @@ use crate::{
             signature::parse_public_key,
         },
     },
-    app::App,
-    ports::{ClientRepository, DedupStore},
+    app::{App, CatalogTimings, ProjectCatalog},
+    bootstrap::project_providers::ProjectProviderFactory,
+    domain::ProjectId,
+    ports::{ClientRepository, DedupStore, ProjectRepository},
     telemetry::{
         Metrics,
-        instrumented::{InstrumentedClientRepository, InstrumentedDedupStore, InstrumentedPushProvider},
+        instrumented::{
+            InstrumentedClientRepository, InstrumentedDedupStore, InstrumentedProjectRepository,
+            InstrumentedPushProvider,
+        },
     },
 };
 
@@ -50,7 +56,8 @@ pub async fn build(settings: &Settings) -> Result<Wired, StartError> {
     let mut closers = Vec::new();
     let auth = relay_auth(settings)?;
     summary.push(("signatures", auth.describe()));
-    let clients = client_store(settings, &mut summary, &mut closers).await?;
+    let cipher = credentials_cipher(settings)?;
+    let (clients, project_store) = client_store(settings, cipher, &mut summary, &mut closers).await?;
     let dedup = dedup_store(settings, &mut summary).await?;
     let providers = providers(settings)?;
     let described: Vec<String> = providers.describe().iter().map(|(t, p)| format!("{t} -> {p}")).collect();
@@ -59,13 +66,116 @@ pub async fn build(settings: &Settings) -> Result<Wired, StartError> {
         if described.is_empty() { "NONE: every registration is refused".to_owned() } else { described.join(", ") },
     ));
     let metrics = Arc::new(Metrics::new(&compiled_features()));
+    let catalog = match &project_store {
+        Some(store) => {
+            summary.push(("projects", describe_projects(store.port().as_ref()).await?));
+            let repo: Arc<dyn ProjectRepository> =
+                Arc::new(InstrumentedProjectRepository::new(store.port(), metrics.clone()));
+            let factory = Arc::new(ProjectProviderFactory::new(settings, metrics.clone()));
+            let p = &settings.projects;
+            let timings = CatalogTimings { refresh: p.refresh, idle: p.idle, suspension: p.suspension };
+            Some(Arc::new(ProjectCatalog::new(repo, factory, timings)))
+        }
+        None => {
+            summary.push(("projects", "off (no CREDENTIALS_KEY): only the default project is served".to_owned()));
+            None
+        }
+    };
+    summary.push((
+        "admin API",
+        if settings.projects.admin_token.is_some() { "on (ADMIN_TOKEN)" } else { "off (no ADMIN_TOKEN)" }.to_owned(),
+    ));
     let app = App::new(
         Arc::new(InstrumentedClientRepository::new(clients, metrics.clone())),
         Arc::new(InstrumentedDedupStore::new(dedup, metrics.clone())),
         providers.instrumented(|provider| Arc::new(InstrumentedPushProvider::new(provider, metrics.clone()))),
         settings.dedup_ttl,
-    );
+    )
+    .with_projects(catalog, default_project_id(settings)?);
     Ok(Wired { app: Arc::new(app), metrics, auth, closers, summary })
+}
+
+/// `CREDENTIALS_KEY` parsed; required with `ADMIN_TOKEN` (an admin API could not store anything).
+fn credentials_cipher(settings: &Settings) -> Result<Option<CredentialsCipher>, StartError> {
+    let p = &settings.projects;
+    match (&p.credentials_key, &p.admin_token) {
+        (None, Some(_)) => Err(StartError(
+            "ADMIN_TOKEN is set but CREDENTIALS_KEY is not: projects' credentials could not be stored encrypted".into(),
+        )),
+        (None, None) => Ok(None),
+        (Some(key), _) => {
+            CredentialsCipher::parse(key.expose()).map(Some).map_err(|e| StartError(format!("CREDENTIALS_KEY: {e}")))
+        }
+    }
+}
+
+fn default_project_id(settings: &Settings) -> Result<Option<ProjectId>, StartError> {
+    settings
+        .projects
+        .default_project_id
+        .as_deref()
+        .map(|id| ProjectId::parse(id).map_err(|e| StartError(format!("DEFAULT_PROJECT_ID: {e}"))))
+        .transpose()
+}
+
+/// "3 projects; suspended: w1 (apns)", for the start-up log and `check-config`.
+async fn describe_projects(repo: &dyn ProjectRepository) -> Result<String, StartError> {
+    let census = repo.census().await.map_err(|e| StartError(format!("cannot read the projects: {e}")))?;
+    let mut text = format!("{} project(s)", census.projects);
+    if census.suspended.is_empty() {
+        text.push_str("; none suspended");
+    } else {
+        let names: Vec<String> =
+            census.suspended.iter().map(|(id, kind)| format!("{id} ({})", kind.as_str())).collect();
+        text.push_str(&format!("; SUSPENDED (credentials refused): {}", names.join(", ")));
+    }
+    Ok(text)
+}
+
+/// The project store beside the client store, on the same database.
+pub enum ProjectStore {
+    #[cfg(feature = "sqlite")]
+    Sqlite(Arc<crate::adapters::store::sqlite_projects::SqliteProjectRepository>),
+    #[cfg(feature = "postgres")]
+    Postgres(Arc<crate::adapters::store::postgres_projects::PostgresProjectRepository>),
+}
+
+impl ProjectStore {
+    pub fn port(&self) -> Arc<dyn ProjectRepository> {
+        match self {
+            #[cfg(feature = "sqlite")]
+            ProjectStore::Sqlite(r) => r.clone(),
+            #[cfg(feature = "postgres")]
+            ProjectStore::Postgres(r) => r.clone(),
+        }
+    }
+
+    async fn rotate(&self) -> Result<usize, String> {
+        match self {
+            #[cfg(feature = "sqlite")]
+            ProjectStore::Sqlite(r) => r.rotate().await,
+            #[cfg(feature = "postgres")]
+            ProjectStore::Postgres(r) => r.rotate().await,
+        }
+    }
+}
+
+/// Re-encrypts every project's credentials under the first `CREDENTIALS_KEY`: the
+/// `rotate-credentials` command. Returns how many values were re-encrypted.
+pub async fn rotate_credentials(settings: &Settings) -> Result<usize, StartError> {
+    let Some(cipher) = credentials_cipher(settings)? else {
+        return Err(StartError("CREDENTIALS_KEY is not set: there is nothing to re-encrypt with".into()));
+    };
+    let (mut summary, mut closers) = (Vec::new(), Vec::new());
+    let (_, store) = client_store(settings, Some(cipher), &mut summary, &mut closers).await?;
+    let rotated = match store {
+        Some(store) => store.rotate().await.map_err(|e| StartError(format!("cannot re-encrypt: {e}"))),
+        None => Ok(0),
+    };
+    for close in closers {
+        close.await;
+    }
+    rotated
 }
 
 /// The cargo features this binary was built with, for `push_build_info` and the start-up log.
@@ -86,7 +196,7 @@ pub fn compiled_features() -> String {
 pub async fn migrate(settings: &Settings) -> Result<String, StartError> {
     let mut summary = Vec::new();
     let mut closers = Vec::new();
-    client_store(settings, &mut summary, &mut closers).await?;
+    client_store(settings, None, &mut summary, &mut closers).await?;
     for close in closers {
         close.await;
     }
@@ -110,11 +220,13 @@ fn relay_auth(settings: &Settings) -> Result<RelayAuth, StartError> {
     Ok(RelayAuth::new(source, relay.max_clock_skew))
 }
 
+/// The client store that `DATABASE_URL` names and, with a cipher, the project store beside it.
 async fn client_store(
     settings: &Settings,
+    cipher: Option<CredentialsCipher>,
     summary: &mut Vec<(&'static str, String)>,
     closers: &mut Vec<Closer>,
-) -> Result<Arc<dyn ClientRepository>, StartError> {
+) -> Result<(Arc<dyn ClientRepository>, Option<ProjectStore>), StartError> {
     let url = settings.database_url.as_str();
     if url.starts_with("sqlite:") {
         #[cfg(feature = "sqlite")]
@@ -125,11 +237,14 @@ async fn client_store(
                 timeout: settings.store.timeout,
                 synchronous_full: settings.store.sqlite_synchronous_full,
             };
+            use crate::adapters::store::sqlite_projects::SqliteProjectRepository;
             let repo = Arc::new(SqliteClientRepository::connect(url, &options).await?);
             summary.push(("client store", format!("SQLite ({url})")));
             let closing = repo.clone();
             closers.push(Box::pin(async move { closing.close().await }));
-            return Ok(repo);
+            let projects =
+                cipher.map(|c| ProjectStore::Sqlite(Arc::new(SqliteProjectRepository::new(repo.clone(), c))));
+            return Ok((repo, projects));
         }
         #[cfg(not(feature = "sqlite"))]
         return Err(StartError(
@@ -142,11 +257,14 @@ async fn client_store(
             use crate::adapters::store::postgres::{PostgresClientRepository, PostgresOptions};
             let options =
                 PostgresOptions { max_connections: settings.store.max_connections, timeout: settings.store.timeout };
+            use crate::adapters::store::postgres_projects::PostgresProjectRepository;
             let repo = Arc::new(PostgresClientRepository::connect(url, &options).await?);
             summary.push(("client store", "Postgres".to_owned()));
             let closing = repo.clone();
             closers.push(Box::pin(async move { closing.close().await }));
-            return Ok(repo);
+            let projects =
+                cipher.map(|c| ProjectStore::Postgres(Arc::new(PostgresProjectRepository::new(repo.clone(), c))));
+            return Ok((repo, projects));
         }
         #[cfg(not(feature = "postgres"))]
         return Err(StartError(

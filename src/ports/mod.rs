@@ -11,7 +11,7 @@ mod push_provider;
 
 pub use client_repository::{ClientRepository, StoreError};
 pub use dedup_store::{Claim, ClaimToken, DedupError, DedupStore};
-pub use project_repository::{ProjectRepository, ProjectStoreError};
+pub use project_repository::{ProjectCensus, ProjectRepository, ProjectStoreError};
 pub use provider_factory::{ApnsFacts, CredentialProblem, ProviderFactory};
 pub use push_provider::{Delivered, PushError, PushFailure, PushProvider};
 

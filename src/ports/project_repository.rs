@@ -16,6 +16,13 @@ pub enum ProjectStoreError {
     Corrupt(String),
 }
 
+/// How many projects exist and which providers are suspended, for the start-up log.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ProjectCensus {
+    pub projects: u64,
+    pub suspended: Vec<(ProjectId, ProviderKind)>,
+}
+
 /// Durable storage of projects. Credentials are stored so that the database never holds key
 /// material in the clear; what goes in comes back out unchanged.
 #[cfg_attr(test, mockall::automock)]
@@ -25,7 +32,7 @@ pub trait ProjectRepository: Send + Sync {
     async fn create(&self, id: &ProjectId) -> Result<bool, ProjectStoreError>;
 
     /// Up to `limit` project ids after `after` (exclusive), in ascending order.
-    async fn list(&self, after: Option<&ProjectId>, limit: u32) -> Result<Vec<ProjectId>, ProjectStoreError>;
+    async fn list(&self, after: Option<ProjectId>, limit: u32) -> Result<Vec<ProjectId>, ProjectStoreError>;
 
     /// The project with its decrypted credentials, or `None`.
     async fn get(&self, id: &ProjectId) -> Result<Option<Project>, ProjectStoreError>;
@@ -39,10 +46,13 @@ pub trait ProjectRepository: Send + Sync {
 
     /// Replaces (`Some`) or removes (`None`) the project's APNS credentials, lifts an APNS
     /// suspension and bumps the revision. `Ok(false)` when the project does not exist.
-    async fn set_apns(&self, id: &ProjectId, credentials: Option<&ApnsCredentials>) -> Result<bool, ProjectStoreError>;
+    async fn set_apns(&self, id: &ProjectId, credentials: Option<ApnsCredentials>) -> Result<bool, ProjectStoreError>;
 
     /// The same for FCM.
-    async fn set_fcm(&self, id: &ProjectId, credentials: Option<&FcmCredentials>) -> Result<bool, ProjectStoreError>;
+    async fn set_fcm(&self, id: &ProjectId, credentials: Option<FcmCredentials>) -> Result<bool, ProjectStoreError>;
+
+    /// How many projects exist and which of their providers are suspended.
+    async fn census(&self) -> Result<ProjectCensus, ProjectStoreError>;
 
     /// Records (`Some`) or lifts (`None`) a suspension of one provider of the project, without
     /// bumping the revision (the credentials did not change). A missing project is not an error.
@@ -50,6 +60,6 @@ pub trait ProjectRepository: Send + Sync {
         &self,
         id: &ProjectId,
         provider: ProviderKind,
-        suspension: Option<&Suspension>,
+        suspension: Option<Suspension>,
     ) -> Result<(), ProjectStoreError>;
 }

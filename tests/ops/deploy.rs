@@ -171,7 +171,8 @@ fn dockerfile_is_multi_stage_non_root_and_builds_every_backend() {
 fn exported_metrics() -> BTreeSet<String> {
     let metrics = Metrics::new("");
     metrics.observe_http("health", "GET", 200, Duration::from_millis(1));
-    metrics.record_send("fcm", "fcm", "duplicate");
+    metrics.record_send("default", "fcm", "fcm", "duplicate");
+    metrics.record_suspension("w1", "apns", true);
     metrics.observe_provider("fcm", "delivered", Duration::from_millis(1), 1);
     metrics.store_error("find");
     metrics.dedup_error("try_claim");

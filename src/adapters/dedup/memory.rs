@@ -172,7 +172,8 @@ impl MemoryDedupStore {
 
     fn key(&self, client: &ClientId, id: &NotificationId) -> u128 {
         let mut h = Xxh3::with_seed(self.seed);
-        h.update(client.project().storage_key().as_bytes()); h.update(&[0xFE]); // the project; 0xFE is never UTF-8
+        h.update(client.project().storage_key().as_bytes());
+        h.update(&[0xFE]); // the project; 0xFE is never UTF-8
         h.update(client.as_str().as_bytes());
         // 0xFF never occurs in UTF-8, so the boundary between the two strings is unambiguous.
         h.update(&[0xFF]);

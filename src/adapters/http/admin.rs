@@ -174,7 +174,7 @@ fn unknown_project() -> Envelope {
 }
 
 /// The project id of the path; a bad one is reported on the path, not the body.
-fn project_id<R: FromAdminError>(state: &HttpState, raw: &str) -> Result<ProjectId, R> {
+fn parse_project_path<R: FromAdminError>(state: &HttpState, raw: &str) -> Result<ProjectId, R> {
     state.app.parse_admin_project_id(raw).map_err(|e| match e {
         AdminError::Invalid(fields) => R::bad_request(Envelope::invalid_fields(&fields, Location::Path)),
         other => R::from_admin_error(other),
@@ -223,7 +223,7 @@ impl AdminApi {
         if let Err(denied) = auth.check(state.admin_token.as_deref()) {
             return denied.into();
         }
-        let id = match project_id(&state, &project_id.0.0) {
+        let id = match parse_project_path(&state, &project_id.0.0) {
             Ok(id) => id,
             Err(response) => return response,
         };
@@ -317,7 +317,7 @@ impl AdminApi {
         if let Err(denied) = auth.check(state.admin_token.as_deref()) {
             return denied.into();
         }
-        let id = match project_id(&state, &project_id.0.0) {
+        let id = match parse_project_path(&state, &project_id.0.0) {
             Ok(id) => id,
             Err(response) => return response,
         };
@@ -342,7 +342,7 @@ impl AdminApi {
         if let Err(denied) = auth.check(state.admin_token.as_deref()) {
             return denied.into();
         }
-        let id = match project_id(&state, &project_id.0.0) {
+        let id = match parse_project_path(&state, &project_id.0.0) {
             Ok(id) => id,
             Err(response) => return response,
         };
@@ -369,7 +369,7 @@ impl AdminApi {
         if let Err(denied) = auth.check(state.admin_token.as_deref()) {
             return denied.into();
         }
-        let id = match project_id(&state, &project_id.0.0) {
+        let id = match parse_project_path(&state, &project_id.0.0) {
             Ok(id) => id,
             Err(response) => return response,
         };
@@ -392,7 +392,7 @@ impl AdminApi {
         if let Err(denied) = auth.check(state.admin_token.as_deref()) {
             return denied.into();
         }
-        let id = match project_id(&state, &project_id.0.0) {
+        let id = match parse_project_path(&state, &project_id.0.0) {
             Ok(id) => id,
             Err(response) => return response,
         };
@@ -419,7 +419,7 @@ impl AdminApi {
         if let Err(denied) = auth.check(state.admin_token.as_deref()) {
             return denied.into();
         }
-        let id = match project_id(&state, &project_id.0.0) {
+        let id = match parse_project_path(&state, &project_id.0.0) {
             Ok(id) => id,
             Err(response) => return response,
         };

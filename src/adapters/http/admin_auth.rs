@@ -62,7 +62,9 @@ impl<'a> ApiExtractor<'a> for AdminAuth {
             SCHEME,
             MetaSecurityScheme {
                 ty: "http",
-                description: Some("`Authorization: Bearer {ADMIN_TOKEN}`. With `ADMIN_TOKEN` unset the admin API is off."),
+                description: Some(
+                    "`Authorization: Bearer {ADMIN_TOKEN}`. With `ADMIN_TOKEN` unset the admin API is off.",
+                ),
                 name: None,
                 key_in: None,
                 scheme: Some("bearer"),

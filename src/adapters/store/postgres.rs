@@ -182,14 +182,21 @@ impl ClientRepository for PostgresClientRepository {
     #[instrument(name = "store.find", skip_all, fields(client_id = %id))]
     async fn find(&self, id: &ClientId) -> Result<Option<Client>, StoreError> {
         let row = self
-            .bounded(sqlx::query_as::<_, ClientRow>(FIND_CLIENT).bind(id.project().storage_key()).bind(id.as_str()).fetch_optional(&self.pool))
+            .bounded(
+                sqlx::query_as::<_, ClientRow>(FIND_CLIENT)
+                    .bind(id.project().storage_key())
+                    .bind(id.as_str())
+                    .fetch_optional(&self.pool),
+            )
             .await?;
         row.map(Client::try_from).transpose()
     }
 
     #[instrument(name = "store.delete", skip_all, fields(client_id = %id))]
     async fn delete(&self, id: &ClientId) -> Result<bool, StoreError> {
-        let done = self.bounded(sqlx::query(DELETE_CLIENT).bind(id.project().storage_key()).bind(id.as_str()).execute(&self.pool)).await?;
+        let done = self
+            .bounded(sqlx::query(DELETE_CLIENT).bind(id.project().storage_key()).bind(id.as_str()).execute(&self.pool))
+            .await?;
         Ok(done.rows_affected() > 0)
     }
 

@@ -28,6 +28,10 @@ pub const SET_APNS_SUSPENSION: &str =
     "UPDATE projects SET apns_suspended_reason = $2, apns_suspended_since = $3 WHERE id = $1";
 pub const SET_FCM_SUSPENSION: &str =
     "UPDATE projects SET fcm_suspended_reason = $2, fcm_suspended_since = $3 WHERE id = $1";
+pub const COUNT_PROJECTS: &str = "SELECT COUNT(*) FROM projects";
+pub const SUSPENDED_PROJECTS: &str = "SELECT id, apns_suspended_reason IS NOT NULL, fcm_suspended_reason IS NOT NULL \
+     FROM projects WHERE apns_suspended_reason IS NOT NULL OR fcm_suspended_reason IS NOT NULL ORDER BY id";
+
 /// Every project's sealed credentials, for re-encryption under the first key.
 pub const ALL_SEALED: &str = "SELECT id, apns_credentials, fcm_credentials FROM projects ORDER BY id";
 pub const RESEAL: &str = "UPDATE projects SET apns_credentials = $2, fcm_credentials = $3 WHERE id = $1";
@@ -71,7 +75,12 @@ fn corrupt(id: &str, what: &str) -> ProjectStoreError {
     ProjectStoreError::Corrupt(format!("project {id:?}: {what}"))
 }
 
-fn open_json(cipher: &CredentialsCipher, id: &str, kind: ProviderKind, sealed: &str) -> Result<Value, ProjectStoreError> {
+fn open_json(
+    cipher: &CredentialsCipher,
+    id: &str,
+    kind: ProviderKind,
+    sealed: &str,
+) -> Result<Value, ProjectStoreError> {
     let plain = cipher.open(&context(id, kind), sealed).map_err(|e| corrupt(id, &e))?;
     serde_json::from_slice(&plain).map_err(|_| corrupt(id, "sealed credentials are not JSON"))
 }
@@ -128,8 +137,28 @@ impl ProjectRow {
     }
 }
 
+/// The census from the count and the suspended rows `(id, apns, fcm)`.
+pub fn census(count: i64, rows: Vec<(String, bool, bool)>) -> crate::ports::ProjectCensus {
+    let mut suspended = Vec::new();
+    for (id, apns, fcm) in rows {
+        let Ok(id) = ProjectId::parse(&id) else { continue };
+        if apns {
+            suspended.push((id.clone(), ProviderKind::Apns));
+        }
+        if fcm {
+            suspended.push((id, ProviderKind::Fcm));
+        }
+    }
+    crate::ports::ProjectCensus { projects: count.max(0) as u64, suspended }
+}
+
 /// Re-seals one stored value under the first key; `None` when it is already under it.
-pub fn reseal(cipher: &CredentialsCipher, id: &str, kind: ProviderKind, sealed: &str) -> Result<Option<String>, String> {
+pub fn reseal(
+    cipher: &CredentialsCipher,
+    id: &str,
+    kind: ProviderKind,
+    sealed: &str,
+) -> Result<Option<String>, String> {
     if !cipher.is_stale(sealed) {
         return Ok(None);
     }

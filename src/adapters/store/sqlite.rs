@@ -144,7 +144,12 @@ impl ClientRepository for SqliteClientRepository {
             Err(ticket) => ticket,
         };
         let row = self
-            .bounded(sqlx::query_as::<_, ClientRow>(FIND_CLIENT).bind(id.project().storage_key()).bind(id.as_str()).fetch_optional(&self.readers))
+            .bounded(
+                sqlx::query_as::<_, ClientRow>(FIND_CLIENT)
+                    .bind(id.project().storage_key())
+                    .bind(id.as_str())
+                    .fetch_optional(&self.readers),
+            )
             .await?;
         let client = row.map(Client::try_from).transpose()?;
         if let Some(client) = &client {
@@ -155,7 +160,9 @@ impl ClientRepository for SqliteClientRepository {
 
     #[instrument(name = "store.delete", skip_all, fields(client_id = %id))]
     async fn delete(&self, id: &ClientId) -> Result<bool, StoreError> {
-        let done = self.write(sqlx::query(DELETE_CLIENT).bind(id.project().storage_key()).bind(id.as_str()).execute(&self.writer)).await?;
+        let done = self
+            .write(sqlx::query(DELETE_CLIENT).bind(id.project().storage_key()).bind(id.as_str()).execute(&self.writer))
+            .await?;
         Ok(done.rows_affected() > 0)
     }
 

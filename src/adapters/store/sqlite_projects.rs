@@ -14,7 +14,7 @@ use super::{
 };
 use crate::{
     domain::{ApnsCredentials, FcmCredentials, Project, ProjectId, ProviderKind, Suspension},
-    ports::{ProjectRepository, ProjectStoreError, StoreError},
+    ports::{ProjectCensus, ProjectRepository, ProjectStoreError, StoreError},
 };
 
 pub struct SqliteProjectRepository {
@@ -34,7 +34,8 @@ impl SqliteProjectRepository {
             sqlx::query_as(sql::ALL_SEALED).fetch_all(&self.store.writer).await.map_err(|e| e.to_string())?;
         let mut count = 0;
         for (id, apns, fcm) in rows {
-            let apns_new = apns.as_deref().map(|s| sql::reseal(&self.cipher, &id, ProviderKind::Apns, s)).transpose()?;
+            let apns_new =
+                apns.as_deref().map(|s| sql::reseal(&self.cipher, &id, ProviderKind::Apns, s)).transpose()?;
             let fcm_new = fcm.as_deref().map(|s| sql::reseal(&self.cipher, &id, ProviderKind::Fcm, s)).transpose()?;
             let changed = apns_new.iter().flatten().count() + fcm_new.iter().flatten().count();
             if changed > 0 {
@@ -68,12 +69,12 @@ impl ProjectRepository for SqliteProjectRepository {
         Ok(done.map_err(mapped)?.rows_affected() > 0)
     }
 
-    async fn list(&self, after: Option<&ProjectId>, limit: u32) -> Result<Vec<ProjectId>, ProjectStoreError> {
+    async fn list(&self, after: Option<ProjectId>, limit: u32) -> Result<Vec<ProjectId>, ProjectStoreError> {
         let rows: Vec<(String,)> = self
             .store
             .bounded(
                 sqlx::query_as(sql::LIST_PROJECTS)
-                    .bind(after.map_or("", ProjectId::as_str))
+                    .bind(after.as_ref().map_or("", ProjectId::as_str))
                     .bind(i64::from(limit))
                     .fetch_all(&self.store.readers),
             )
@@ -119,8 +120,8 @@ impl ProjectRepository for SqliteProjectRepository {
         done.map_err(mapped)
     }
 
-    async fn set_apns(&self, id: &ProjectId, credentials: Option<&ApnsCredentials>) -> Result<bool, ProjectStoreError> {
-        let sealed = credentials.map(|c| sql::seal_apns(&self.cipher, id, c));
+    async fn set_apns(&self, id: &ProjectId, credentials: Option<ApnsCredentials>) -> Result<bool, ProjectStoreError> {
+        let sealed = credentials.map(|c| sql::seal_apns(&self.cipher, id, &c));
         let done = self
             .store
             .write(sqlx::query(sql::SET_APNS).bind(id.as_str()).bind(sealed).execute(&self.store.writer))
@@ -128,8 +129,8 @@ impl ProjectRepository for SqliteProjectRepository {
         Ok(done.map_err(mapped)?.rows_affected() > 0)
     }
 
-    async fn set_fcm(&self, id: &ProjectId, credentials: Option<&FcmCredentials>) -> Result<bool, ProjectStoreError> {
-        let sealed = credentials.map(|c| sql::seal_fcm(&self.cipher, id, c));
+    async fn set_fcm(&self, id: &ProjectId, credentials: Option<FcmCredentials>) -> Result<bool, ProjectStoreError> {
+        let sealed = credentials.map(|c| sql::seal_fcm(&self.cipher, id, &c));
         let done = self
             .store
             .write(sqlx::query(sql::SET_FCM).bind(id.as_str()).bind(sealed).execute(&self.store.writer))
@@ -137,11 +138,25 @@ impl ProjectRepository for SqliteProjectRepository {
         Ok(done.map_err(mapped)?.rows_affected() > 0)
     }
 
+    async fn census(&self) -> Result<ProjectCensus, ProjectStoreError> {
+        let (count,): (i64,) = self
+            .store
+            .bounded(sqlx::query_as(sql::COUNT_PROJECTS).fetch_one(&self.store.readers))
+            .await
+            .map_err(mapped)?;
+        let rows: Vec<(String, bool, bool)> = self
+            .store
+            .bounded(sqlx::query_as(sql::SUSPENDED_PROJECTS).fetch_all(&self.store.readers))
+            .await
+            .map_err(mapped)?;
+        Ok(sql::census(count, rows))
+    }
+
     async fn set_suspension(
         &self,
         id: &ProjectId,
         provider: ProviderKind,
-        suspension: Option<&Suspension>,
+        suspension: Option<Suspension>,
     ) -> Result<(), ProjectStoreError> {
         let statement = match provider {
             ProviderKind::Apns => sql::SET_APNS_SUSPENSION,
@@ -151,8 +166,8 @@ impl ProjectRepository for SqliteProjectRepository {
             .write(
                 sqlx::query(statement)
                     .bind(id.as_str())
-                    .bind(suspension.map(|s| s.reason.clone()))
-                    .bind(suspension.map(|s| s.since))
+                    .bind(suspension.as_ref().map(|s| s.reason.clone()))
+                    .bind(suspension.as_ref().map(|s| s.since))
                     .execute(&self.store.writer),
             )
             .await

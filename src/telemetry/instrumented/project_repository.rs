@@ -8,7 +8,7 @@ use async_trait::async_trait;
 
 use crate::{
     domain::{ApnsCredentials, FcmCredentials, Project, ProjectId, ProviderKind, Suspension},
-    ports::{ProjectRepository, ProjectStoreError},
+    ports::{ProjectCensus, ProjectRepository, ProjectStoreError},
     telemetry::Metrics,
 };
 
@@ -29,7 +29,7 @@ impl ProjectRepository for InstrumentedProjectRepository {
         self.inner.create(id).await
     }
 
-    async fn list(&self, after: Option<&ProjectId>, limit: u32) -> Result<Vec<ProjectId>, ProjectStoreError> {
+    async fn list(&self, after: Option<ProjectId>, limit: u32) -> Result<Vec<ProjectId>, ProjectStoreError> {
         self.inner.list(after, limit).await
     }
 
@@ -51,7 +51,7 @@ impl ProjectRepository for InstrumentedProjectRepository {
         deleted
     }
 
-    async fn set_apns(&self, id: &ProjectId, credentials: Option<&ApnsCredentials>) -> Result<bool, ProjectStoreError> {
+    async fn set_apns(&self, id: &ProjectId, credentials: Option<ApnsCredentials>) -> Result<bool, ProjectStoreError> {
         let set = self.inner.set_apns(id, credentials).await;
         if set.is_ok() {
             self.metrics.record_suspension(id.as_str(), ProviderKind::Apns.as_str(), false);
@@ -59,7 +59,7 @@ impl ProjectRepository for InstrumentedProjectRepository {
         set
     }
 
-    async fn set_fcm(&self, id: &ProjectId, credentials: Option<&FcmCredentials>) -> Result<bool, ProjectStoreError> {
+    async fn set_fcm(&self, id: &ProjectId, credentials: Option<FcmCredentials>) -> Result<bool, ProjectStoreError> {
         let set = self.inner.set_fcm(id, credentials).await;
         if set.is_ok() {
             self.metrics.record_suspension(id.as_str(), ProviderKind::Fcm.as_str(), false);
@@ -67,11 +67,15 @@ impl ProjectRepository for InstrumentedProjectRepository {
         set
     }
 
+    async fn census(&self) -> Result<ProjectCensus, ProjectStoreError> {
+        self.inner.census().await
+    }
+
     async fn set_suspension(
         &self,
         id: &ProjectId,
         provider: ProviderKind,
-        suspension: Option<&Suspension>,
+        suspension: Option<Suspension>,
     ) -> Result<(), ProjectStoreError> {
         self.metrics.record_suspension(id.as_str(), provider.as_str(), suspension.is_some());
         self.inner.set_suspension(id, provider, suspension).await

@@ -56,6 +56,17 @@ pub fn identity(material: &ApnsIdentity) -> Result<Identity, IdentityError> {
     Ok(identity)
 }
 
+/// The leaf certificate's expiry (unix seconds) of a `.p12` identity, for the operator's summary;
+/// `None` when it cannot be read (the identity check reports why).
+pub fn not_after(material: &ApnsIdentity) -> Option<i64> {
+    use x509_cert::der::Decode;
+    let ApnsIdentity::Pkcs12 { der, password } = material else { return None };
+    let store = KeyStore::from_pkcs12(der, password, Pkcs12ImportPolicy::Strict).ok()?;
+    let (_, chain) = store.private_key_chain()?;
+    let leaf = x509_cert::Certificate::from_der(chain.certs().first()?.as_der()).ok()?;
+    i64::try_from(leaf.tbs_certificate().validity().not_after.to_unix_duration().as_secs()).ok()
+}
+
 fn source_text(e: &dyn std::error::Error) -> String {
     let mut text = e.to_string();
     if let Some(source) = e.source() {

@@ -1,0 +1,144 @@
+//! The admin API itself: who may call it, projects' life cycle, ids, and the project routes'
+//! answers for projects that do not exist.
+
+use serde_json::json;
+
+use crate::{
+    harness::{ADMIN_TOKEN, admin, admin_as, create, register_in, send_in, show, spawn_projects, unregister_in},
+    support::{encrypted, spawn_app, spawn_with},
+};
+
+#[tokio::test]
+async fn without_admin_token_the_admin_api_is_an_unknown_route() {
+    let app = spawn_app().await;
+    for (method, path) in [("GET", "/admin/projects"), ("PUT", "/admin/projects/w1"), ("GET", "/admin/projects/w1")] {
+        let r = admin_as(&app, Some(ADMIN_TOKEN), method, path, None).await;
+        assert_eq!(r.status, 404, "{method} {path}: {}", r.text);
+        assert_eq!(r.error_names(), ["not_found"]);
+    }
+}
+
+#[tokio::test]
+async fn admin_token_without_credentials_key_stops_the_start() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut settings = crate::support::test_settings(&dir);
+    settings.projects.admin_token = Some(push_server::domain::Secret::new("t".into()));
+    let e = push_server::bootstrap::server::start(&settings).await.err().expect("refused");
+    assert!(e.to_string().contains("CREDENTIALS_KEY"), "{e}");
+}
+
+#[tokio::test]
+async fn missing_or_wrong_token_is_401_with_www_authenticate() {
+    let app = spawn_projects(|_| {}).await;
+    for token in [None, Some("wrong"), Some("")] {
+        let r = admin_as(&app, token, "GET", "/admin/projects", None).await;
+        assert_eq!(r.status, 401, "{token:?}");
+        assert_eq!(r.error_names(), ["unauthorized"]);
+        assert_eq!(r.headers.get("www-authenticate").unwrap(), "Bearer");
+    }
+    // A raw token without the Bearer scheme is refused too.
+    let r = app.http.get(app.url("/admin/projects")).header("authorization", ADMIN_TOKEN).send().await.unwrap();
+    assert_eq!(r.status(), 401);
+}
+
+#[tokio::test]
+async fn create_list_page_show_and_delete() {
+    let app = spawn_projects(|_| {}).await;
+    for id in ["w3", "w1", "w2", "Wallet_4-x"] {
+        create(&app, id).await;
+    }
+    create(&app, "w1").await; // idempotent
+    let r = admin(&app, "GET", "/admin/projects", None).await;
+    assert_eq!(r.json(), json!({"status": "OK", "projects": ["Wallet_4-x", "w1", "w2", "w3"]}));
+    let page = admin(&app, "GET", "/admin/projects?limit=2", None).await.json();
+    assert_eq!(page["projects"], json!(["Wallet_4-x", "w1"]));
+    let next = admin(&app, "GET", "/admin/projects?limit=2&after=w1", None).await.json();
+    assert_eq!(next["projects"], json!(["w2", "w3"]));
+    let bad = admin(&app, "GET", "/admin/projects?limit=1001", None).await;
+    assert_eq!((bad.status, bad.field_names()), (400, vec!["limit".to_owned()]));
+
+    assert_eq!(show(&app, "w1").await, json!({"id": "w1", "apns": null, "fcm": null, "clients": 0}));
+
+    assert!(admin(&app, "DELETE", "/admin/projects/w2", None).await.is_ok_envelope());
+    assert!(admin(&app, "DELETE", "/admin/projects/w2", None).await.is_ok_envelope(), "idempotent");
+    let r = admin(&app, "GET", "/admin/projects/w2", None).await;
+    assert_eq!((r.status, r.field_names()), (404, vec!["project_id".to_owned()]));
+    let r = admin(&app, "GET", "/admin/projects", None).await;
+    assert_eq!(r.json()["projects"], json!(["Wallet_4-x", "w1", "w3"]));
+}
+
+#[tokio::test]
+async fn reserved_invalid_and_default_ids_cannot_be_created() {
+    let app = spawn_projects(|s| s.projects.default_project_id = Some("main-app".into())).await;
+    for id in [
+        "admin",
+        "clients",
+        "health",
+        "metrics",
+        "docs",
+        "openapi.json",
+        "openapi.yaml",
+        "a.b",
+        &"x".repeat(65),
+        "main-app",
+    ] {
+        let r = admin(&app, "PUT", &format!("/admin/projects/{id}"), Some(json!({}))).await;
+        assert_eq!(r.status, 400, "{id}: {}", r.text);
+        assert_eq!(r.field_names(), ["project_id"], "{id}");
+        assert_eq!(r.json()["fields"][0]["location"], "path");
+    }
+    assert_eq!(admin(&app, "GET", "/admin/projects", None).await.json()["projects"], json!([]));
+}
+
+#[tokio::test]
+async fn unknown_project_is_404_before_other_checks_but_after_the_signature() {
+    let app = spawn_projects(|_| {}).await;
+    // Registration: 404 even with an invalid body.
+    let r = register_in(&app, "nope", "", "xyz", "").await;
+    assert_eq!((r.status, r.field_names()), (404, vec!["project_id".to_owned()]));
+    assert_eq!(r.json()["fields"][0]["location"], "path");
+    let r = unregister_in(&app, "nope", "c1").await;
+    assert_eq!((r.status, r.field_names()), (404, vec!["project_id".to_owned()]));
+    // Send: an unsigned request is refused as unsigned first, a signed one as unknown project.
+    let r = app
+        .http
+        .post(app.url("/nope/clients/c1"))
+        .header("content-type", "application/json")
+        .body(encrypted("n1"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 401);
+    let r = send_in(&app, "nope", "c1", "{not json").await;
+    assert_eq!((r.status, r.field_names()), (404, vec!["project_id".to_owned()]));
+}
+
+#[tokio::test]
+async fn same_client_and_notification_ids_in_two_projects_are_independent() {
+    // The log sink serves only the default project, so these projects need real providers; the
+    // isolation of stored clients is checked here with the default project and a project whose
+    // registration is refused for want of a provider.
+    let app = spawn_projects(|_| {}).await;
+    create(&app, "w1").await;
+    let r = register_in(&app, "w1", "c1", "fcm", "tok").await;
+    assert_eq!((r.status, r.field_names()), (400, vec!["type".to_owned()]), "no provider in w1: {}", r.text);
+    assert!(r.json()["fields"][0]["description"].as_str().unwrap().contains("no push provider"), "{}", r.text);
+    // The default project is untouched and still served by the log sink.
+    assert_eq!(app.register("c1", "fcm", "tok").await.status, 200);
+    let r = send_in(&app, "w1", "c1", &encrypted("n1")).await;
+    assert_eq!((r.status, r.field_names()), (404, vec!["client_id".to_owned()]), "c1 of w1 does not exist");
+    assert!(app.send("c1", &encrypted("n1")).await.is_ok_envelope());
+}
+
+#[tokio::test]
+async fn default_project_id_aliases_the_default_routes() {
+    let app = spawn_with(|s| s.projects.default_project_id = Some("main-app".into())).await;
+    let r = register_in(&app, "main-app", "did:key:c1", "fcm", "tok").await;
+    assert!(r.is_ok_envelope(), "{}", r.text);
+    assert!(app.send("c1", &encrypted("n1")).await.is_ok_envelope(), "the same client as /clients/c1");
+    let r = send_in(&app, "main-app", "c1", &encrypted("n1")).await;
+    assert!(r.is_ok_envelope(), "duplicate across both spellings");
+    assert_eq!(app.deliveries().len(), 1);
+    assert!(unregister_in(&app, "main-app", "c1").await.is_ok_envelope());
+    assert_eq!(app.send("c1", &encrypted("n2")).await.status, 404);
+}

@@ -1,0 +1,85 @@
+//! What every project test needs: a server with the admin API on, and requests to the admin API
+//! and to the project routes.
+
+use push_server::{bootstrap::settings::Settings, domain::Secret};
+use serde_json::{Value, json};
+
+use crate::support::{Reply, TestApp, now, sign_with, spawn_with};
+
+pub const ADMIN_TOKEN: &str = "test-admin-token-0123456789";
+pub const CREDENTIALS_KEY: &str = "8f1c2d3e4a5b6c7d8e9f0a1b2c3d4e5f6a7b8c9d0e1f2a3b4c5d6e7f8091a2b3";
+
+pub fn projects_on(s: &mut Settings) {
+    s.projects.admin_token = Some(Secret::new(ADMIN_TOKEN.to_owned()));
+    s.projects.credentials_key = Some(Secret::new(CREDENTIALS_KEY.to_owned()));
+}
+
+pub async fn spawn_projects(adjust: impl FnOnce(&mut Settings)) -> TestApp {
+    spawn_with(|s| {
+        projects_on(s);
+        adjust(s);
+    })
+    .await
+}
+
+/// An admin request with the right token; `body` as JSON when given.
+pub async fn admin(app: &TestApp, method: &str, path: &str, body: Option<Value>) -> Reply {
+    admin_as(app, Some(ADMIN_TOKEN), method, path, body).await
+}
+
+pub async fn admin_as(app: &TestApp, token: Option<&str>, method: &str, path: &str, body: Option<Value>) -> Reply {
+    let mut req = app.http.request(method.parse().unwrap(), app.url(path));
+    if let Some(token) = token {
+        req = req.header("authorization", format!("Bearer {token}"));
+    }
+    if let Some(body) = body {
+        req = req.header("content-type", "application/json").body(body.to_string());
+    }
+    TestApp::reply(req.send().await.expect("request")).await
+}
+
+pub async fn create(app: &TestApp, project: &str) {
+    let r = admin(app, "PUT", &format!("/admin/projects/{project}"), Some(json!({}))).await;
+    assert!(r.is_ok_envelope(), "create {project}: {} {}", r.status, r.text);
+}
+
+pub async fn register_in(app: &TestApp, project: &str, client_id: &str, push_type: &str, token: &str) -> Reply {
+    let body = json!({"client_id": client_id, "type": push_type, "token": token}).to_string();
+    let r = app
+        .http
+        .post(app.url(&format!("/{project}/clients")))
+        .header("content-type", "application/json")
+        .body(body)
+        .send()
+        .await
+        .expect("request");
+    TestApp::reply(r).await
+}
+
+pub async fn unregister_in(app: &TestApp, project: &str, client_id: &str) -> Reply {
+    let r = app.http.delete(app.url(&format!("/{project}/clients/{client_id}"))).send().await.expect("request");
+    TestApp::reply(r).await
+}
+
+/// A signed send to a client of `project`.
+pub async fn send_in(app: &TestApp, project: &str, client_id: &str, body: &str) -> Reply {
+    let ts = now().to_string();
+    let sig = sign_with(&app.relay, &ts, body.as_bytes());
+    let r = app
+        .http
+        .post(app.url(&format!("/{project}/clients/{client_id}")))
+        .header("content-type", "application/json")
+        .header("X-Ed25519-Timestamp", &ts)
+        .header("X-Ed25519-Signature", &sig)
+        .body(body.to_owned())
+        .send()
+        .await
+        .expect("request");
+    TestApp::reply(r).await
+}
+
+pub async fn show(app: &TestApp, project: &str) -> Value {
+    let r = admin(app, "GET", &format!("/admin/projects/{project}"), None).await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    r.json()["project"].clone()
+}

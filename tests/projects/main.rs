@@ -1,0 +1,21 @@
+//! Several wallet apps on one server, black-box over HTTP: the admin API, project routes
+//! delivering through each project's own credentials (local fakes of Apple and Google), isolation
+//! of client ids, tokens and notification ids between projects, credentials encrypted at rest,
+//! restarts, suspension of refused credentials and its lifting.
+
+#[path = "../support/mod.rs"]
+mod support;
+
+#[cfg(feature = "apns")]
+#[path = "../support/fake_apns.rs"]
+mod fake_apns;
+#[cfg(feature = "fcm")]
+#[path = "../support/fake_google.rs"]
+mod fake_google;
+
+mod admin;
+#[cfg(feature = "apns")]
+mod apns;
+#[cfg(feature = "fcm")]
+mod fcm;
+mod harness;

@@ -37,12 +37,34 @@ fn every_operation_documents_its_status_codes() {
         c
     };
     assert_eq!(codes("/health", "get"), ["200"]);
-    assert_eq!(codes("/clients", "post"), ["200", "400", "408", "413", "415", "429", "503"]);
-    assert_eq!(codes("/clients/{client_id}", "delete"), ["200", "400", "429", "503"]);
-    assert_eq!(
-        codes("/clients/{client_id}", "post"),
-        ["200", "400", "401", "404", "408", "410", "413", "415", "502", "503"]
-    );
+    // The default and the project routes share one response type each; 404 (unknown project)
+    // only happens on the project routes.
+    for path in ["/clients", "/{project_id}/clients"] {
+        assert_eq!(codes(path, "post"), ["200", "400", "404", "408", "413", "415", "429", "503"]);
+    }
+    for path in ["/clients/{client_id}", "/{project_id}/clients/{client_id}"] {
+        assert_eq!(codes(path, "delete"), ["200", "400", "404", "429", "503"]);
+        assert_eq!(codes(path, "post"), ["200", "400", "401", "404", "408", "410", "413", "415", "502", "503"]);
+    }
+    // The admin API: every operation needs the bearer token and documents 401, 404 and 503.
+    assert_eq!(doc["components"]["securitySchemes"]["AdminToken"]["scheme"], "bearer");
+    for (path, method, mut expected) in [
+        ("/admin/projects", "get", vec!["200", "400"]),
+        ("/admin/projects/{project_id}", "put", vec!["200", "400"]),
+        ("/admin/projects/{project_id}", "get", vec!["200"]),
+        ("/admin/projects/{project_id}", "delete", vec!["200", "400"]),
+        ("/admin/projects/{project_id}/apns", "put", vec!["200", "400", "408", "413", "415"]),
+        ("/admin/projects/{project_id}/apns", "delete", vec!["200", "400"]),
+        ("/admin/projects/{project_id}/fcm", "put", vec!["200", "400", "408", "413", "415"]),
+        ("/admin/projects/{project_id}/fcm", "delete", vec!["200", "400"]),
+    ] {
+        expected.extend(["401", "404", "503"]);
+        expected.sort();
+        assert_eq!(codes(path, method), expected, "{method} {path}");
+        assert_eq!(doc["paths"][path][method]["security"], serde_json::json!([{"AdminToken": []}]), "{method} {path}");
+        let unauthorized = &doc["paths"][path][method]["responses"]["401"];
+        assert!(unauthorized["headers"]["WWW-AUTHENTICATE"].is_object(), "{method} {path}: {unauthorized}");
+    }
     let send = &doc["paths"]["/clients/{client_id}"]["post"];
     let headers: Vec<&str> = send["parameters"]
         .as_array()

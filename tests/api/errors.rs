@@ -163,8 +163,8 @@ async fn metrics_count_requests_and_notifications() {
         r#"push_http_requests_total{method="POST",route="register_client",status="200"} 1"#,
         r#"push_http_requests_total{method="POST",route="send_notification",status="200"} 2"#,
         r#"push_http_requests_total{method="GET",route="unmatched",status="404"} 1"#,
-        r#"push_notifications_total{outcome="delivered",provider="log_sink",push_type="fcm"} 1"#,
-        r#"push_notifications_total{outcome="duplicate",provider="log_sink",push_type="fcm"} 1"#,
+        r#"push_notifications_total{outcome="delivered",project="default",provider="log_sink",push_type="fcm"} 1"#,
+        r#"push_notifications_total{outcome="duplicate",project="default",provider="log_sink",push_type="fcm"} 1"#,
         "push_dedup_hits_total 1",
         "push_provider_duration_seconds_count{outcome=\"delivered\",provider=\"log_sink\"} 1",
     ] {

@@ -19,3 +19,8 @@ mod apns;
 #[cfg(feature = "fcm")]
 mod fcm;
 mod harness;
+mod migration;
+#[cfg(all(feature = "postgres", feature = "apns"))]
+mod postgres;
+#[cfg(feature = "apns")]
+mod rotation;

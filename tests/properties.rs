@@ -87,6 +87,13 @@ proptest! {
     }
 
     #[test]
+    fn project_id_rules_match_the_documented_pattern(raw in "[a-zA-Z0-9_.:/ é-]{0,70}") {
+        let documented = regex::Regex::new(push_server::adapters::http::PROJECT_ID_PATTERN).unwrap().is_match(&raw)
+            && !push_server::domain::RESERVED_PROJECT_IDS.contains(&raw.as_str());
+        prop_assert_eq!(push_server::domain::ProjectId::parse(&raw).is_ok(), documented, "{:?}", raw);
+    }
+
+    #[test]
     fn did_key_prefix_is_transparent(raw in "[a-zA-Z0-9é😀 ]{0,260}") {
         prop_assume!(!raw.starts_with("did:key:"));
         prop_assert_eq!(ClientId::parse(&format!("did:key:{raw}")), ClientId::parse(&raw));
@@ -398,8 +405,12 @@ fn documented_patterns_are_the_checked_ones() {
                     assert_eq!(p["schema"]["pattern"], CLIENT_ID_PATTERN, "{path}");
                     seen += 1;
                 }
+                if p["name"] == "project_id" {
+                    assert_eq!(p["schema"]["pattern"], push_server::adapters::http::PROJECT_ID_PATTERN, "{path}");
+                }
             }
         }
     }
-    assert_eq!(seen, 4);
+    // Two registration schemas, and `{client_id}` on the default and the project routes.
+    assert_eq!(seen, 6);
 }

@@ -8,7 +8,7 @@ use std::{sync::Arc, time::Duration};
 
 use push_server::{
     adapters::store::sqlite::{SqliteClientRepository, SqliteOptions},
-    domain::{Client, ClientId, DeviceToken, PushType},
+    domain::{Client, ClientId, DeviceToken, ProjectId, ProjectKey, PushType},
     ports::{ClientRepository, StoreError},
 };
 use tempfile::TempDir;
@@ -112,6 +112,7 @@ contract!(
     concurrent_registrations_of_one_token_leave_one_owner,
     crossing_registrations_neither_fail_nor_share_a_token,
     concurrent_writes_to_one_client_settle_on_one_of_them,
+    ids_and_tokens_are_scoped_to_their_project,
 );
 
 #[cfg(not(feature = "postgres"))]
@@ -280,4 +281,28 @@ async fn concurrent_writes_to_one_client_settle_on_one_of_them(s: &Subject) {
     let held = s.repo.find(&id("one")).await.unwrap().expect("registered");
     let i: usize = held.token.expose().trim_start_matches("tok").parse().unwrap();
     assert!(i < N);
+}
+
+/// The same client id in two projects is two clients; a token moves only within its project.
+async fn ids_and_tokens_are_scoped_to_their_project(s: &Subject) {
+    let project = |p: &str| ProjectKey::Named(ProjectId::parse(p).unwrap());
+    let in_project = |p: &str, c: Client| Client { id: c.id.in_project(project(p)), ..c };
+    let a = in_project("pa", client("c1", PushType::Fcm, "shared-token"));
+    let b = in_project("pb", client("c1", PushType::Fcm, "shared-token"));
+    let default = client("c1", PushType::Fcm, "shared-token");
+    for c in [&a, &b, &default] {
+        s.repo.upsert(c).await.unwrap();
+    }
+    for c in [&a, &b, &default] {
+        assert_eq!(s.repo.find(&c.id).await.unwrap().as_ref(), Some(c), "{:?}", c.id);
+    }
+    // The token moves to another client of project b only.
+    let b2 = in_project("pb", client("c2", PushType::Fcm, "shared-token"));
+    s.repo.upsert(&b2).await.unwrap();
+    assert_eq!(s.repo.find(&b.id).await.unwrap(), None);
+    assert_eq!(s.repo.find(&a.id).await.unwrap().as_ref(), Some(&a));
+    assert_eq!(s.repo.find(&default.id).await.unwrap().as_ref(), Some(&default));
+    // Deleting in one project leaves the others.
+    assert!(s.repo.delete(&a.id).await.unwrap());
+    assert_eq!(s.repo.find(&default.id).await.unwrap().as_ref(), Some(&default));
 }

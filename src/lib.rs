@@ -11,12 +11,18 @@
 //! is the one place that wires adapters to ports.
 //!
 //! - [`domain`]: pure types and rules (`ClientId`, `DeviceToken`, `PushType`, `NotificationId`,
-//!   `Flags`, `Payload`, `NotifyMessage`, `Delivery`).
-//! - [`ports`]: `ClientRepository`, `DedupStore`, `PushProvider`, each with its error enum.
-//! - [`app`]: use cases (`register`, `unregister`, `send`), settings, metrics, wiring, server.
+//!   `Flags`, `Payload`, `NotifyMessage`, `Delivery`, `ProjectId`, `ProjectKey`, project
+//!   credentials and their summaries).
+//! - [`ports`]: `ClientRepository`, `DedupStore`, `PushProvider`, `ProjectRepository`,
+//!   `ProviderFactory`, each with its error enum.
+//! - [`app`]: use cases (`register`, `unregister`, `send`, project admin), the project catalog
+//!   (providers per project, cached and refreshed) and the suspension rule.
+//! - [`bootstrap`]: settings, defaults, the wiring of adapters to ports (providers from the
+//!   environment and for projects), server start and stop.
 //! - [`adapters::http`]: the poem-openapi API, the envelope, the Relay signature check, docs and
 //!   metrics endpoints.
-//! - [`adapters::store`]: `ClientRepository` on SQLite and Postgres.
+//! - [`adapters::store`]: `ClientRepository` and `ProjectRepository` on SQLite and Postgres,
+//!   and the AES-256-GCM cipher of projects' credentials.
 //! - [`adapters::dedup`]: `DedupStore` in memory and on Redis.
 //! - [`adapters::push`]: `PushProvider` for APNS, FCM and the log sink, and the message renderers.
 //! - [`cli`]: the command line and configuration; one file per command under `cli/`.

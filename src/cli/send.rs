@@ -25,6 +25,10 @@ pub struct SendArgs {
     /// The client to notify (as registered; a leading `did:key:` is fine).
     #[arg(long)]
     pub client_id: String,
+    /// The project the client is registered in (`/{project}/clients/...`) [default: the default
+    /// project, `/clients/...`]
+    #[arg(long)]
+    pub project: Option<String>,
     /// The Relay's private key: hex of the 32-byte Ed25519 seed (`push-server keygen` makes one).
     #[arg(long, env = "RELAY_PRIVATE_KEY", hide_env_values = true)]
     pub key: String,
@@ -75,12 +79,13 @@ fn random_id() -> Result<String, String> {
     Ok(hex::encode(bytes))
 }
 
-/// `{url}/clients/{client_id}`, the client id escaped as one path segment.
-fn endpoint(base: &str, client_id: &str) -> Result<reqwest::Url, String> {
+/// `{url}[/{project}]/clients/{client_id}`, each part escaped as one path segment.
+fn endpoint(base: &str, project: Option<&str>, client_id: &str) -> Result<reqwest::Url, String> {
     let mut url = reqwest::Url::parse(base).map_err(|e| format!("--url '{base}' is not a URL: {e}"))?;
     url.path_segments_mut()
         .map_err(|()| format!("--url '{base}' cannot take a path"))?
         .pop_if_empty()
+        .extend(project)
         .extend(["clients", client_id]);
     Ok(url)
 }
@@ -102,7 +107,7 @@ fn send(args: &SendArgs) -> Result<(u16, String), String> {
         Some(id) => id.clone(),
         None => random_id()?,
     };
-    let url = endpoint(&args.url, &args.client_id)?;
+    let url = endpoint(&args.url, args.project.as_deref(), &args.client_id)?;
     let body = notification_body(args, &id);
     let timestamp = SystemTime::now().duration_since(UNIX_EPOCH).map_err(|e| e.to_string())?.as_secs().to_string();
     let signature = hex::encode(key.sign(&signed_message(&timestamp, body.as_bytes())).to_bytes());
@@ -174,8 +179,9 @@ mod tests {
 
     #[test]
     fn the_client_id_is_one_escaped_path_segment() {
-        assert_eq!(endpoint("http://h:1/", "did:key:a b").unwrap().as_str(), "http://h:1/clients/did:key:a%20b");
-        assert_eq!(endpoint("http://h:1/base", "x/y").unwrap().as_str(), "http://h:1/base/clients/x%2Fy");
+        assert_eq!(endpoint("http://h:1/", None, "did:key:a b").unwrap().as_str(), "http://h:1/clients/did:key:a%20b");
+        assert_eq!(endpoint("http://h:1/base", None, "x/y").unwrap().as_str(), "http://h:1/base/clients/x%2Fy");
+        assert_eq!(endpoint("http://h:1", Some("w1"), "c").unwrap().as_str(), "http://h:1/w1/clients/c");
     }
 
     #[test]

@@ -215,7 +215,7 @@ fn the_dashboard_charts_every_exported_metric_and_nothing_else() {
         .collect();
     let charted: BTreeSet<String> = exprs.iter().flat_map(|e| names_in(e)).collect();
     let exported = exported_metrics();
-    assert_eq!(exported.len(), 9, "{exported:?}");
+    assert_eq!(exported.len(), 11, "{exported:?}");
     for name in &exported {
         assert!(charted.contains(name), "the dashboard does not chart {name}");
     }

@@ -250,3 +250,53 @@ async fn removing_credentials_stops_the_types_they_served() {
     assert_eq!(show(&app, "w").await["apns"], Value::Null);
     assert_eq!(register_in(&app, "w", "c2", "apns", TOKEN_B).await.field_names(), ["type"]);
 }
+
+/// A self-signed client certificate valid until 2030-01-01, and its key, as a `.p12` export.
+fn p12(password: &str, matching_key: bool) -> Vec<u8> {
+    use p12_keystore::{Certificate, KeyStore, KeyStoreEntry, PrivateKey, PrivateKeyChain};
+    let key = KeyPair::generate().unwrap();
+    let mut params = rcgen::CertificateParams::new(vec!["apns-client.example".to_owned()]).unwrap();
+    params.not_after = rcgen::date_time_ymd(2030, 1, 1);
+    let cert = params.self_signed(&key).unwrap();
+    let stored_key = if matching_key { key } else { KeyPair::generate().unwrap() };
+    let chain = PrivateKeyChain::new(
+        b"apns".to_vec(),
+        PrivateKey::from_der(&stored_key.serialize_der()).unwrap(),
+        [Certificate::from_der(cert.der()).unwrap()],
+    );
+    let mut store = KeyStore::new();
+    store.add_entry("apns", KeyStoreEntry::PrivateKeyChain(chain));
+    store.writer(password).write().unwrap()
+}
+
+#[tokio::test]
+async fn certificate_credentials_are_checked_summarised_and_stored_encrypted() {
+    use base64::{Engine, engine::general_purpose::STANDARD};
+    let fake = FakeApns::start().await;
+    let app = spawn_with_fake(&fake, 600).await;
+    create(&app, "w").await;
+    let password = "p12-export-password-7";
+    let good = STANDARD.encode(p12(password, true));
+
+    let wrong_password = put_apns(&app, "w", json!({"topic": "com.example", "certificate": good, "password": "nope"})).await;
+    assert_eq!((wrong_password.status, wrong_password.field_names()), (400, vec!["certificate".to_owned()]));
+    assert!(!wrong_password.text.contains("nope"), "{}", wrong_password.text);
+    let mismatched = STANDARD.encode(p12(password, false));
+    let r = put_apns(&app, "w", json!({"topic": "com.example", "certificate": mismatched, "password": password})).await;
+    assert_eq!((r.status, r.field_names()), (400, vec!["certificate".to_owned()]), "{}", r.text);
+    assert_eq!(show(&app, "w").await["apns"], Value::Null);
+
+    let r = put_apns(&app, "w", json!({"topic": "com.example", "certificate": good, "password": password})).await;
+    assert!(r.is_ok_envelope(), "{}", r.text);
+    assert_eq!(
+        show(&app, "w").await["apns"],
+        json!({"topic": "com.example", "auth": "certificate", "key_id": null, "team_id": null,
+               "certificate_not_after": "2030-01-01T00:00:00Z", "suspended": null})
+    );
+    let dir = app.stop().await;
+    for entry in std::fs::read_dir(dir.path()).unwrap() {
+        let bytes = std::fs::read(entry.unwrap().path()).unwrap();
+        let text = String::from_utf8_lossy(&bytes);
+        assert!(!text.contains(password) && !text.contains(&good[..40]), "password or certificate in the clear");
+    }
+}

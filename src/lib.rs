@@ -11,11 +11,14 @@
 //! is the one place that wires adapters to ports.
 //!
 //! - [`domain`]: pure types and rules (`ClientId`, `DeviceToken`, `PushType`, `NotificationId`,
-//!   `Flags`, `Payload`, `NotifyMessage`, `Delivery`).
-//! - [`ports`]: `ClientRepository`, `DedupStore`, `PushProvider`, each with its error enum.
+//!   `Flags`, `Payload`, `NotifyMessage`, `Delivery`), and the Relay's signed-message framing,
+//!   signature headers and `RelayPublicKey`.
+//! - [`ports`]: `ClientRepository`, `DedupStore`, `PushProvider`, `RelayKey`, each with its error
+//!   enum.
 //! - [`app`]: use cases (`register`, `unregister`, `send`), settings, metrics, wiring, server.
-//! - [`adapters::http`]: the poem-openapi API, the envelope, the Relay signature check, docs and
+//! - [`adapters::http`]: the poem-openapi API, the envelope, the Relay check's `401`s, docs and
 //!   metrics endpoints.
+//! - [`adapters::relay_key`]: `RelayKey` from configuration, or fetched from the Relay and cached.
 //! - [`adapters::store`]: `ClientRepository` on SQLite and Postgres.
 //! - [`adapters::dedup`]: `DedupStore` in memory and on Redis.
 //! - [`adapters::push`]: `PushProvider` for APNS, FCM and the log sink, and the message renderers.

@@ -9,12 +9,10 @@ use super::{providers::providers, settings::Settings};
 use crate::{
     adapters::{
         dedup::memory::MemoryDedupStore,
-        http::{
-            relay_auth::{KeySource, RelayAuth, RemoteKey},
-            signature::parse_public_key,
-        },
+        relay_key::{FetchedKey, FetchedKeyConfig, StaticKey},
     },
-    app::App,
+    app::{App, RelayAuth, RelayCheck},
+    domain::RelayPublicKey,
     ports::{ClientRepository, DedupStore},
     telemetry::{
         Metrics,
@@ -48,8 +46,8 @@ pub struct Wired {
 pub async fn build(settings: &Settings) -> Result<Wired, StartError> {
     let mut summary = Vec::new();
     let mut closers = Vec::new();
-    let auth = relay_auth(settings)?;
-    summary.push(("signatures", auth.describe()));
+    let (auth, described) = relay_auth(settings)?;
+    summary.push(("signatures", described));
     let clients = client_store(settings, &mut summary, &mut closers).await?;
     let dedup = dedup_store(settings, &mut summary).await?;
     let providers = providers(settings)?;
@@ -93,21 +91,29 @@ pub async fn migrate(settings: &Settings) -> Result<String, StartError> {
     Ok(summary.into_iter().map(|(_, choice)| choice).collect::<Vec<_>>().join(", "))
 }
 
-fn relay_auth(settings: &Settings) -> Result<RelayAuth, StartError> {
+/// The Relay check the settings ask for, and one line for the start-up log.
+fn relay_auth(settings: &Settings) -> Result<(RelayAuth, String), StartError> {
     let relay = &settings.relay;
-    let source = if !relay.validate_signatures {
-        KeySource::Disabled
+    let (check, described) = if !relay.validate_signatures {
+        (RelayCheck::Disabled, "OFF (VALIDATE_SIGNATURES=false): Relay requests are NOT authenticated".to_owned())
     } else if let Some(key) = &relay.public_key {
-        KeySource::Static(parse_public_key(key).map_err(|e| StartError(format!("RELAY_PUBLIC_KEY: {e}")))?)
+        let key = RelayPublicKey::parse(key).map_err(|e| StartError(format!("RELAY_PUBLIC_KEY: {e}")))?;
+        (RelayCheck::Verify(Arc::new(StaticKey::new(key))), "on, key from RELAY_PUBLIC_KEY".to_owned())
     } else if let Some(url) = &relay.url {
         if !(url.starts_with("http://") || url.starts_with("https://")) {
             return Err(StartError(format!("RELAY_URL must be an http:// or https:// URL, got '{url}'")));
         }
-        KeySource::Remote(RemoteKey::new(url, relay.key_refresh, settings.store.timeout)?)
+        let config = FetchedKeyConfig { url: url.clone(), refresh: relay.key_refresh, timeout: relay.key_timeout };
+        let key = FetchedKey::new(&config)?;
+        let described = format!("on, key fetched from {}", key.url());
+        (RelayCheck::Verify(Arc::new(key)), described)
     } else {
-        KeySource::Unconfigured
+        (
+            RelayCheck::Unconfigured,
+            "on, but no RELAY_PUBLIC_KEY or RELAY_URL is set: every Relay request is refused with 401".to_owned(),
+        )
     };
-    Ok(RelayAuth::new(source, relay.max_clock_skew))
+    Ok((RelayAuth::new(check, relay.max_clock_skew), described))
 }
 
 async fn client_store(

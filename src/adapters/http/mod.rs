@@ -1,5 +1,5 @@
-//! The HTTP adapter (poem + poem-openapi): the API, its envelope and errors, the Relay signature
-//! check, the OpenAPI document and Swagger UI, and `/metrics`.
+//! The HTTP adapter (poem + poem-openapi): the API, its envelope and errors, the Relay check's
+//! `401`s, the OpenAPI document and Swagger UI, and `/metrics`.
 //!
 //! One way in: [`serve`] with the use cases, the metrics registry, the Relay check and an
 //! [`HttpConfig`]. Everything else is private to the adapter; the few items tests and the
@@ -15,10 +15,9 @@ mod json_body;
 mod observe;
 mod params;
 mod rate_limit;
-pub mod relay_auth;
+mod relay_auth;
 mod request_id;
 mod responses;
-pub mod signature;
 mod transport;
 
 use std::{future::Future, sync::Arc, time::Duration};
@@ -32,10 +31,12 @@ pub use dto::{json_object, read_notification, read_registration};
 use json_body::BodyLimits;
 pub use params::{CLIENT_ID_PATTERN, SIGNATURE_PATTERN, TIMESTAMP_PATTERN};
 use rate_limit::RateLimiter;
-use relay_auth::RelayAuth;
 use transport::TransportLimits;
 
-use crate::{app::App, telemetry::Metrics};
+use crate::{
+    app::{App, RelayAuth},
+    telemetry::Metrics,
+};
 
 const TITLE: &str = "push-server";
 const DESCRIPTION: &str = "A push-notification gateway. Wallet apps register their APNS or FCM device token under \

@@ -184,7 +184,8 @@ pub struct Config {
     /// Connections served at once; more wait in the kernel backlog.
     #[arg(long, env = "MAX_CONNECTIONS", default_value_t = defaults::MAX_CONNECTIONS, value_parser = clap::value_parser!(u64).range(1..=1_000_000))]
     pub max_connections: u64,
-    /// Seconds a client has to send a request's headers (also the keep-alive idle limit).
+    /// Seconds a client has to send a connection's first bytes and a request's headers; also the
+    /// idle limit of HTTP/1 keep-alive and of HTTP/2 connections with no open stream.
     #[arg(long, env = "HEADER_READ_TIMEOUT_SECS", default_value_t = defaults::HEADER_READ_TIMEOUT_SECS, value_parser = clap::value_parser!(u64).range(1..=3600))]
     pub header_read_timeout_secs: u64,
     /// Seconds a client has to send a request's body.

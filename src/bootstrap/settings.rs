@@ -33,7 +33,8 @@ pub struct Settings {
 pub struct HttpSettings {
     /// Connections served at once; more wait in the kernel backlog.
     pub max_connections: usize,
-    /// Time a client has to send a request's headers (also the keep-alive idle limit).
+    /// Time a client has to send a new connection's first bytes and each request's headers; also
+    /// the idle limit of both protocols (HTTP/1 keep-alive, HTTP/2 with no open stream).
     pub header_read_timeout: Duration,
     /// Time a client has to send a request's body once its headers are in.
     pub body_read_timeout: Duration,

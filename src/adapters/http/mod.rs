@@ -14,6 +14,7 @@ mod fallback;
 mod json_body;
 mod observe;
 mod params;
+mod preface;
 mod rate_limit;
 pub mod relay_auth;
 mod request_id;
@@ -70,7 +71,8 @@ pub struct HttpConfig {
     pub request_timeout: Duration,
     /// Connections served at once; more wait in the kernel backlog.
     pub max_connections: usize,
-    /// Time a client has to send a request's headers (also the keep-alive idle limit).
+    /// Time a client has to send a new connection's first bytes and each request's headers; also
+    /// the idle limit of both protocols (HTTP/1 keep-alive, HTTP/2 with no open stream).
     pub header_read_timeout: Duration,
     /// How long in-flight requests may take to finish once shutdown starts.
     pub shutdown_grace: Duration,

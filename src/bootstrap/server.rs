@@ -60,7 +60,9 @@ pub async fn start(settings: &Settings) -> Result<RunningServer, StartError> {
         shutdown_grace: GRACE.max(send_budget),
         rate_limit_per_minute: settings.http.rate_limit_per_minute,
         rate_limit_burst: settings.http.rate_limit_burst,
+        rate_limit_ipv6_prefix: settings.http.rate_limit_ipv6_prefix,
         client_ip_header: settings.http.client_ip_header.clone(),
+        trusted_proxies: settings.http.trusted_proxies,
     };
 
     let addr = SocketAddr::new(settings.host, settings.port);

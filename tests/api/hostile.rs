@@ -240,3 +240,58 @@ async fn idle_http2_connections_lose_their_slot_after_the_idle_limit() {
     let r = h2[0].get(app.url("/health")).timeout(Duration::from_secs(30)).send().await.unwrap();
     assert_eq!(r.status(), 200);
 }
+
+/// A server limiting registrations to one per address (then one a minute), trusting
+/// `x-forwarded-for` as appended by `trusted_proxies` proxies.
+async fn one_registration_each(trusted_proxies: usize, ipv6_prefix: Option<u8>) -> crate::support::TestApp {
+    spawn_with(|s| {
+        s.http.rate_limit_per_minute = 1;
+        s.http.rate_limit_burst = 1;
+        s.http.client_ip_header = Some("x-forwarded-for".into());
+        s.http.trusted_proxies = trusted_proxies;
+        if let Some(prefix) = ipv6_prefix {
+            s.http.rate_limit_ipv6_prefix = prefix;
+        }
+    })
+    .await
+}
+
+/// Registers a fresh client with `x-forwarded-for: {forwarded}`; answers the status.
+async fn register_from(app: &crate::support::TestApp, forwarded: &str) -> u16 {
+    let id = format!("c{:016x}", fastrand::u64(..));
+    let r = app
+        .http
+        .post(app.url("/clients"))
+        .header("content-type", "application/json")
+        .header("x-forwarded-for", forwarded)
+        .body(format!(r#"{{"client_id":"{id}","type":"fcm","token":"{id}"}}"#))
+        .send()
+        .await
+        .unwrap();
+    r.status().as_u16()
+}
+
+#[tokio::test]
+async fn ipv6_clients_are_limited_per_56_by_default() {
+    let app = one_registration_each(1, None).await;
+    assert_eq!(register_from(&app, "2001:db8:0:100::1").await, 200);
+    // Another /64 of the same /56: the same site.
+    assert_eq!(register_from(&app, "2001:db8:0:1ff:abcd::2").await, 429);
+    assert_eq!(register_from(&app, "2001:db8:0:200::1").await, 200);
+
+    let per_64 = one_registration_each(1, Some(64)).await;
+    assert_eq!(register_from(&per_64, "2001:db8:0:100::1").await, 200);
+    assert_eq!(register_from(&per_64, "2001:db8:0:1ff:abcd::2").await, 200);
+    assert_eq!(register_from(&per_64, "2001:db8:0:100::3").await, 429);
+}
+
+#[tokio::test]
+async fn a_load_balancer_appending_its_address_does_not_merge_every_client() {
+    // Proxy facing clients, then a load balancer that appends its own address.
+    let app = one_registration_each(2, None).await;
+    assert_eq!(register_from(&app, "198.51.100.1, 10.0.0.9").await, 200);
+    assert_eq!(register_from(&app, "198.51.100.2, 10.0.0.9").await, 200);
+    assert_eq!(register_from(&app, "198.51.100.1, 10.0.0.9").await, 429);
+    // What the client itself puts in front does not help it.
+    assert_eq!(register_from(&app, "203.0.113.77, 198.51.100.1, 10.0.0.9").await, 429);
+}

@@ -3,6 +3,7 @@
 //! (every invalid field reported at once) and then executed: `parse_registration` then
 //! `App::register`, and so on.
 
+mod client_auth;
 mod invalid_field;
 mod providers;
 mod register;
@@ -14,6 +15,7 @@ mod unregister;
 
 use std::{sync::Arc, time::Duration};
 
+pub use client_auth::{ClientAuth, ClientAuthError, ClientAuthMode};
 pub use invalid_field::{InvalidField, InvalidFields};
 pub use providers::Providers;
 pub use register::{RawRegistration, RegisterError, parse_registration};

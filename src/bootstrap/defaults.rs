@@ -30,3 +30,13 @@ pub const REQUEST_TIMEOUT_SECS: u64 = 30;
 pub const RATE_LIMIT_PER_MINUTE: u32 = 120;
 pub const RATE_LIMIT_BURST: u32 = 60;
 pub const LOG_FORMAT: &str = "text";
+/// Client JWTs are verified when present and not asked for (`optional`, `required`, `off`).
+pub const CLIENT_AUTH: &str = "optional";
+/// The envelope of the contract (`spec`), not the WalletConnect one (`walletconnect`).
+pub const RESPONSE_DIALECT: &str = "spec";
+
+/// The audience of client JWTs when `PUBLIC_URL` is unset: this server on localhost, at the port
+/// it actually listens on (which differs from `PORT` when that is 0).
+pub fn public_url(port: u16) -> String {
+    format!("http://localhost:{port}")
+}

@@ -5,11 +5,16 @@ use std::{net::SocketAddr, time::Duration};
 use tokio::{net::TcpListener, sync::oneshot, task::JoinHandle};
 use tracing::{info, warn};
 
+use super::defaults;
 use super::{
     settings::Settings,
     wiring::{self, Closer, StartError},
 };
-use crate::adapters::http::{self, HttpConfig};
+use crate::{
+    adapters::http::{self, HttpConfig},
+    app::ClientAuth,
+    domain::Audiences,
+};
 
 /// How long in-flight requests may take to finish once shutdown starts.
 const GRACE: Duration = Duration::from_secs(10);
@@ -34,6 +39,15 @@ pub async fn start(settings: &Settings) -> Result<RunningServer, StartError> {
         );
     }
     wired.auth.warm_up().await;
+
+    let addr = SocketAddr::new(settings.host, settings.port);
+    let listener = TcpListener::bind(addr).await.map_err(|e| StartError(format!("cannot listen on {addr}: {e}")))?;
+    let local_addr = listener.local_addr().map_err(|e| StartError(format!("cannot listen on {addr}: {e}")))?;
+    // After binding: the default audience names the port actually listened on.
+    let audiences = match &settings.client_auth.public_urls {
+        Some(urls) => Audiences::new(urls),
+        None => Audiences::new([defaults::public_url(local_addr.port())]),
+    };
     let config = HttpConfig {
         max_body_bytes: settings.max_body_bytes,
         body_read_timeout: settings.http.body_read_timeout,
@@ -44,11 +58,9 @@ pub async fn start(settings: &Settings) -> Result<RunningServer, StartError> {
         rate_limit_per_minute: settings.http.rate_limit_per_minute,
         rate_limit_burst: settings.http.rate_limit_burst,
         client_ip_header: settings.http.client_ip_header.clone(),
+        response_dialect: settings.http.response_dialect,
+        client_auth: ClientAuth::new(settings.client_auth.mode, audiences),
     };
-
-    let addr = SocketAddr::new(settings.host, settings.port);
-    let listener = TcpListener::bind(addr).await.map_err(|e| StartError(format!("cannot listen on {addr}: {e}")))?;
-    let local_addr = listener.local_addr().map_err(|e| StartError(format!("cannot listen on {addr}: {e}")))?;
     let (stop, stopped) = oneshot::channel::<()>();
     let task = tokio::spawn(http::serve(listener, wired.app, wired.metrics, wired.auth, config, async move {
         let _ = stopped.await;

@@ -3,6 +3,8 @@
 
 use std::{net::IpAddr, path::PathBuf, time::Duration};
 
+use crate::{adapters::http::ResponseDialect, app::ClientAuthMode};
+
 #[derive(Debug, Clone)]
 pub struct Settings {
     pub host: IpAddr,
@@ -26,6 +28,16 @@ pub struct Settings {
     pub fcm: FcmSettings,
     pub provider: ProviderSettings,
     pub http: HttpSettings,
+    pub client_auth: ClientAuthSettings,
+}
+
+/// How wallets prove they hold the client they (un)register.
+#[derive(Debug, Clone, Default)]
+pub struct ClientAuthSettings {
+    pub mode: ClientAuthMode,
+    /// The URLs this server is reached at (`PUBLIC_URL`), the accepted JWT audiences; `None`:
+    /// `defaults::public_url` of the port the server listens on.
+    pub public_urls: Option<Vec<String>>,
 }
 
 /// Bounds that protect the server from slow, greedy or abusive clients.
@@ -46,6 +58,8 @@ pub struct HttpSettings {
     /// The header that carries the client IP when behind a trusted proxy (for example
     /// `x-forwarded-for`, whose last address is used); `None` uses the TCP peer address.
     pub client_ip_header: Option<String>,
+    /// The envelope every JSON response is written in (`RESPONSE_DIALECT`).
+    pub response_dialect: ResponseDialect,
 }
 
 #[derive(Debug, Clone)]
@@ -163,6 +177,11 @@ impl Default for Settings {
                 rate_limit_per_minute: d::RATE_LIMIT_PER_MINUTE,
                 rate_limit_burst: d::RATE_LIMIT_BURST,
                 client_ip_header: None,
+                response_dialect: ResponseDialect::parse(d::RESPONSE_DIALECT).expect("the default dialect is valid"),
+            },
+            client_auth: ClientAuthSettings {
+                mode: ClientAuthMode::parse(d::CLIENT_AUTH).expect("the default client auth mode is valid"),
+                public_urls: None,
             },
         }
     }

@@ -16,7 +16,7 @@ use serde_json::{Map, Value, json};
 
 use super::{
     ClientId,
-    did_key::{DID_KEY_PREFIX, DidKey, DidKeyError},
+    did_key::{DidKey, DidKeyError},
 };
 
 /// How far `iat` may be ahead of the server clock, and how long after `exp` a token is still

@@ -48,6 +48,7 @@ pub async fn start(settings: &Settings) -> Result<RunningServer, StartError> {
         Some(urls) => Audiences::new(urls),
         None => Audiences::new([defaults::public_url(local_addr.port())]),
     };
+    info!("client auth: {} (JWT audiences: {})", settings.client_auth.mode, audiences.as_slice().join(", "));
     let config = HttpConfig {
         max_body_bytes: settings.max_body_bytes,
         body_read_timeout: settings.http.body_read_timeout,

@@ -210,9 +210,11 @@ async fn unknown_query_parameters_and_always_raw_are_accepted_and_a_wrong_always
     let r = post(&app, &format!("/clients?auth=did:key:{id}&x=1"), &body, None).await;
     assert!(r.is_ok_envelope(), "{}", r.text);
     assert!(delete(&app, &format!("/clients/{id}?auth={id}"), None).await.is_ok_envelope());
-    body["always_raw"] = json!("yes");
-    let r = post(&app, "/clients", &body, None).await;
-    assert_eq!((r.status, r.field_names()), (400, vec!["always_raw".to_owned()]), "{}", r.text);
+    for wrong in [json!("yes"), json!(null), json!(0)] {
+        body["always_raw"] = wrong;
+        let r = post(&app, "/clients", &body, None).await;
+        assert_eq!((r.status, r.field_names()), (400, vec!["always_raw".to_owned()]), "{}", r.text);
+    }
 }
 
 async fn walletconnect_server() -> TestApp {

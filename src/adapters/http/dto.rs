@@ -140,10 +140,11 @@ fn unsigned_32(map: &Map<String, Value>, key: &str) -> Result<u32, &'static str>
     }
 }
 
-/// An optional boolean: absent or `null` is `false`.
+/// An optional boolean: absent is `false`; `null` is refused like any other non-boolean, as the
+/// documented schema says (the SDKs leave the member out or send a boolean).
 fn optional_bool(map: &Map<String, Value>, key: &str) -> Result<bool, &'static str> {
     match map.get(key) {
-        None | Some(Value::Null) => Ok(false),
+        None => Ok(false),
         Some(Value::Bool(b)) => Ok(*b),
         Some(_) => Err("must be a boolean"),
     }

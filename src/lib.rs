@@ -11,11 +11,12 @@
 //! is the one place that wires adapters to ports.
 //!
 //! - [`domain`]: pure types and rules (`ClientId`, `DeviceToken`, `PushType`, `NotificationId`,
-//!   `Flags`, `Payload`, `NotifyMessage`, `Delivery`), and the Relay's signed-message framing,
-//!   signature headers and `RelayPublicKey`.
+//!   `Flags`, `Payload`, `NotifyMessage`, `Delivery`), the Relay's signed-message framing,
+//!   signature headers and `RelayPublicKey`, and a wallet's `DidKey` and `ClientJwt`.
 //! - [`ports`]: `ClientRepository`, `DedupStore`, `PushProvider`, `RelayKey`, each with its error
 //!   enum.
-//! - [`app`]: use cases (`register`, `unregister`, `send`), settings, metrics, wiring, server.
+//! - [`app`]: use cases (`register`, `unregister`, `send`) and who may call them (the Relay check,
+//!   the client-auth policy of `CLIENT_AUTH`).
 //! - [`adapters::http`]: the poem-openapi API, the envelope, the Relay check's `401`s, docs and
 //!   metrics endpoints.
 //! - [`adapters::relay_key`]: `RelayKey` from configuration, or fetched from the Relay and cached.

@@ -4,6 +4,7 @@
 //! `App::register`, and so on.
 
 mod in_flight;
+mod client_auth;
 mod invalid_field;
 mod providers;
 mod register;
@@ -16,6 +17,7 @@ mod unregister;
 use std::{sync::Arc, time::Duration};
 
 pub use in_flight::{Drained, InFlight};
+pub use client_auth::{ClientAuth, ClientAuthError, ClientAuthMode};
 pub use invalid_field::{InvalidField, InvalidFields};
 pub use providers::Providers;
 pub use register::{RawRegistration, RegisterError, parse_registration};

@@ -11,16 +11,19 @@
 //! is the one place that wires adapters to ports.
 //!
 //! - [`domain`]: pure types and rules (`ClientId`, `DeviceToken`, `PushType`, `NotificationId`,
-//!   `Flags`, `Payload`, `NotifyMessage`, `Delivery`, `ProjectId`, `ProjectKey`, project
-//!   credentials and their summaries).
-//! - [`ports`]: `ClientRepository`, `DedupStore`, `PushProvider`, `ProjectRepository`,
-//!   `ProviderFactory`, each with its error enum.
-//! - [`app`]: use cases (`register`, `unregister`, `send`, project admin), the project catalog
-//!   (providers per project, cached and refreshed) and the suspension rule.
+//!   `Flags`, `Payload`, `NotifyMessage`, `Delivery`), the Relay's signed-message framing,
+//!   signature headers and `RelayPublicKey`, a wallet's `DidKey` and `ClientJwt`, and projects
+//!   (`ProjectId`, `ProjectKey`, project credentials and their summaries).
+//! - [`ports`]: `ClientRepository`, `DedupStore`, `PushProvider`, `RelayKey`,
+//!   `ProjectRepository`, `ProviderFactory`, each with its error enum.
+//! - [`app`]: use cases (`register`, `unregister`, `send`, project admin) and who may call them
+//!   (the Relay check, the client-auth policy of `CLIENT_AUTH`), the project catalog (providers
+//!   per project, cached and refreshed) and the suspension rule.
 //! - [`bootstrap`]: settings, defaults, the wiring of adapters to ports (providers from the
 //!   environment and for projects), server start and stop.
-//! - [`adapters::http`]: the poem-openapi API, the envelope, the Relay signature check, docs and
-//!   metrics endpoints.
+//! - [`adapters::http`]: the poem-openapi API and the admin API, the envelope, the Relay check's
+//!   `401`s, docs and metrics endpoints.
+//! - [`adapters::relay_key`]: `RelayKey` from configuration, or fetched from the Relay and cached.
 //! - [`adapters::store`]: `ClientRepository` and `ProjectRepository` on SQLite and Postgres,
 //!   and the AES-256-GCM cipher of projects' credentials.
 //! - [`adapters::dedup`]: `DedupStore` in memory and on Redis.

@@ -40,10 +40,10 @@ fn every_operation_documents_its_status_codes() {
     // The default and the project routes share one response type each; 404 (unknown project)
     // only happens on the project routes.
     for path in ["/clients", "/{project_id}/clients"] {
-        assert_eq!(codes(path, "post"), ["200", "400", "404", "408", "413", "415", "429", "503"]);
+        assert_eq!(codes(path, "post"), ["200", "400", "401", "404", "408", "413", "415", "429", "503"]);
     }
     for path in ["/clients/{client_id}", "/{project_id}/clients/{client_id}"] {
-        assert_eq!(codes(path, "delete"), ["200", "400", "404", "429", "503"]);
+        assert_eq!(codes(path, "delete"), ["200", "400", "401", "404", "429", "503"]);
         assert_eq!(codes(path, "post"), ["200", "400", "401", "404", "408", "410", "413", "415", "502", "503"]);
     }
     // The admin API: every operation needs the bearer token and documents 401, 404 and 503.
@@ -64,6 +64,17 @@ fn every_operation_documents_its_status_codes() {
         assert_eq!(doc["paths"][path][method]["security"], serde_json::json!([{"AdminToken": []}]), "{method} {path}");
         let unauthorized = &doc["paths"][path][method]["responses"]["401"];
         assert!(unauthorized["headers"]["WWW-AUTHENTICATE"].is_object(), "{method} {path}: {unauthorized}");
+    }
+    // The wallet's client JWT: an optional header of register and unregister, on both families.
+    for (path, method) in [
+        ("/clients", "post"),
+        ("/clients/{client_id}", "delete"),
+        ("/{project_id}/clients", "post"),
+        ("/{project_id}/clients/{client_id}", "delete"),
+    ] {
+        let params = doc["paths"][path][method]["parameters"].as_array().unwrap();
+        let auth = params.iter().find(|p| p["name"] == "Authorization").unwrap_or_else(|| panic!("{method} {path}"));
+        assert_eq!((auth["in"].as_str(), auth["required"].as_bool()), (Some("header"), Some(false)));
     }
     let send = &doc["paths"]["/clients/{client_id}"]["post"];
     let headers: Vec<&str> = send["parameters"]

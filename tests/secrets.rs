@@ -17,7 +17,7 @@ use std::{
 
 use base64::{Engine, engine::general_purpose::STANDARD};
 use ed25519_dalek::{Signer, SigningKey};
-use push_server::adapters::http::signature::signed_message;
+use push_server::domain::signed_message;
 use serde_json::json;
 
 const BIN: &str = env!("CARGO_BIN_EXE_push-server");

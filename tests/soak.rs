@@ -26,7 +26,7 @@ use std::{
 
 use base64::{Engine, engine::general_purpose::STANDARD};
 use ed25519_dalek::{Signer, SigningKey};
-use push_server::adapters::http::signature::signed_message;
+use push_server::domain::signed_message;
 use serde_json::json;
 
 const CLIENTS: u64 = 10;
@@ -124,6 +124,8 @@ async fn rss_stays_flat_under_steady_load() {
             .env("PORT", port.to_string())
             .env("RELAY_PUBLIC_KEY", hex::encode(key.verifying_key().to_bytes()))
             .env("DEDUP_TTL_SECS", "5")
+            // The dedup window must cover twice the accepted clock skew (replays).
+            .env("SIGNATURE_MAX_SKEW_SECS", "2")
             .env("DEDUP_MAX_ENTRIES", "512")
             .env("RATE_LIMIT_PER_MINUTE", "0")
             .env("SQLITE_SYNCHRONOUS", "normal")

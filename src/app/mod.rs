@@ -1,12 +1,16 @@
-//! Use cases (register, unregister, send): domain values and ports in, nothing of adapters,
-//! settings or the command line. Each use case is parsed first (every invalid field reported at
-//! once) and then executed: `parse_registration` then `App::register`, and so on.
+//! Use cases (register, unregister, send, and who may call the Relay endpoint): domain values and
+//! ports in, nothing of adapters, settings or the command line. Each use case is parsed first
+//! (every invalid field reported at once) and then executed: `parse_registration` then
+//! `App::register`, and so on.
 
+mod client_auth;
+mod in_flight;
 mod invalid_field;
 mod project_admin;
 mod project_catalog;
 mod providers;
 mod register;
+mod relay_auth;
 mod send;
 mod suspension;
 #[cfg(test)]
@@ -15,6 +19,8 @@ mod unregister;
 
 use std::{sync::Arc, time::Duration};
 
+pub use client_auth::{ClientAuth, ClientAuthError, ClientAuthMode};
+pub use in_flight::{Drained, InFlight};
 pub use invalid_field::{InvalidField, InvalidFields};
 pub use project_admin::{
     AdminError, MAX_PAGE, ProjectView, RawApnsCredentials, RawServiceAccount, parse_apns_credentials,
@@ -23,6 +29,7 @@ pub use project_admin::{
 pub use project_catalog::{CatalogTimings, ProjectCatalog, ResolvedProject};
 pub use providers::Providers;
 pub use register::{RawRegistration, RegisterError, parse_registration};
+pub use relay_auth::{RelayAuth, RelayAuthError, RelayCheck};
 pub use send::{RawNotification, SendError, SendOutcome, SendRequest, Sent, parse_notification};
 pub use suspension::DEFAULT_SUSPENSION;
 pub use unregister::{UnregisterError, parse_unregistration};
@@ -44,6 +51,7 @@ pub struct App {
     /// Named projects, when this server has a project store (`CREDENTIALS_KEY`).
     projects: Option<Arc<ProjectCatalog>>,
     dedup_ttl: Duration,
+    sends: InFlight,
 }
 
 impl App {
@@ -54,7 +62,15 @@ impl App {
         dedup_ttl: Duration,
     ) -> Self {
         let default_project = Arc::new(ResolvedProject::new(ProjectKey::Default, providers));
-        Self { clients, dedup, default_project, default_project_id: None, projects: None, dedup_ttl }
+        Self {
+            clients,
+            dedup,
+            default_project,
+            default_project_id: None,
+            projects: None,
+            dedup_ttl,
+            sends: InFlight::default(),
+        }
     }
 
     /// Serves named projects from `catalog`, and the default project also under `default_id`.
@@ -83,5 +99,10 @@ impl App {
         }
         let (Ok(id), Some(catalog)) = (ProjectId::parse(raw), &self.projects) else { return Ok(None) };
         catalog.resolve(&id).await
+    }
+
+    /// Sends in progress: what a shutdown waits for (see [`InFlight`]).
+    pub fn sends(&self) -> &InFlight {
+        &self.sends
     }
 }

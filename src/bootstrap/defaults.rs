@@ -8,6 +8,8 @@ pub const PORT: u16 = 3000;
 pub const DATABASE_URL: &str = "sqlite://push-server.db";
 pub const VALIDATE_SIGNATURES: bool = true;
 pub const SIGNATURE_MAX_SKEW_SECS: u64 = 300;
+/// The largest accepted skew: past an hour a captured request stays replayable for too long.
+pub const SIGNATURE_MAX_SKEW_SECS_CAP: u64 = 3600;
 pub const RELAY_KEY_REFRESH_SECS: u64 = 3600;
 /// Bound on one fetch of the Relay key from `RELAY_URL`.
 pub const RELAY_KEY_TIMEOUT_MS: u64 = 5000;
@@ -29,6 +31,10 @@ pub const BODY_READ_TIMEOUT_SECS: u64 = 10;
 pub const REQUEST_TIMEOUT_SECS: u64 = 30;
 pub const RATE_LIMIT_PER_MINUTE: u32 = 120;
 pub const RATE_LIMIT_BURST: u32 = 60;
+/// IPv6 clients are rate limited per prefix of this length (a site usually gets a /56 or a /48).
+pub const RATE_LIMIT_IPV6_PREFIX: u8 = 56;
+/// How many proxies append to `CLIENT_IP_HEADER`: the client is that many entries from the right.
+pub const TRUSTED_PROXIES: u64 = 1;
 pub const LOG_FORMAT: &str = "text";
 /// How old a cached project may get before the store is read again (changes made through
 /// another instance show within this).
@@ -37,3 +43,13 @@ pub const PROJECT_REFRESH_SECS: u64 = 30;
 pub const PROJECT_SUSPENSION_SECS: u64 = 600;
 /// Projects unused this long are dropped with their providers and connections.
 pub const PROJECT_IDLE_SECS: u64 = 900;
+/// Client JWTs are verified when present and not asked for (`optional`, `required`, `off`).
+pub const CLIENT_AUTH: &str = "optional";
+/// The envelope of the contract (`spec`), not the WalletConnect one (`walletconnect`).
+pub const RESPONSE_DIALECT: &str = "spec";
+
+/// The audience of client JWTs when `PUBLIC_URL` is unset: this server on localhost, at the port
+/// it actually listens on (which differs from `PORT` when that is 0).
+pub fn public_url(port: u16) -> String {
+    format!("http://localhost:{port}")
+}

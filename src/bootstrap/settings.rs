@@ -3,7 +3,7 @@
 
 use std::{net::IpAddr, path::PathBuf, time::Duration};
 
-use crate::domain::Secret;
+use crate::{adapters::http::ResponseDialect, app::ClientAuthMode, domain::Secret};
 
 #[derive(Debug, Clone)]
 pub struct Settings {
@@ -28,7 +28,17 @@ pub struct Settings {
     pub fcm: FcmSettings,
     pub provider: ProviderSettings,
     pub http: HttpSettings,
+    pub client_auth: ClientAuthSettings,
     pub projects: ProjectSettings,
+}
+
+/// How wallets prove they hold the client they (un)register.
+#[derive(Debug, Clone, Default)]
+pub struct ClientAuthSettings {
+    pub mode: ClientAuthMode,
+    /// The URLs this server is reached at (`PUBLIC_URL`), the accepted JWT audiences; `None`:
+    /// `defaults::public_url` of the port the server listens on.
+    pub public_urls: Option<Vec<String>>,
 }
 
 /// Several apps on one server: the admin API and the projects' credentials.
@@ -54,7 +64,8 @@ pub struct ProjectSettings {
 pub struct HttpSettings {
     /// Connections served at once; more wait in the kernel backlog.
     pub max_connections: usize,
-    /// Time a client has to send a request's headers (also the keep-alive idle limit).
+    /// Time a client has to send a new connection's first bytes and each request's headers; also
+    /// the idle limit of both protocols (HTTP/1 keep-alive, HTTP/2 with no open stream).
     pub header_read_timeout: Duration,
     /// Time a client has to send a request's body once its headers are in.
     pub body_read_timeout: Duration,
@@ -64,9 +75,16 @@ pub struct HttpSettings {
     pub rate_limit_per_minute: u32,
     /// How many such requests an IP may make in a burst.
     pub rate_limit_burst: u32,
+    /// IPv6 clients are limited per prefix of this many bits (1 to 128).
+    pub rate_limit_ipv6_prefix: u8,
     /// The header that carries the client IP when behind a trusted proxy (for example
-    /// `x-forwarded-for`, whose last address is used); `None` uses the TCP peer address.
+    /// `x-forwarded-for`); `None` uses the TCP peer address.
     pub client_ip_header: Option<String>,
+    /// How many trusted proxies append to `client_ip_header`: the client's address is that many
+    /// entries from the right (1: the last).
+    pub trusted_proxies: usize,
+    /// The envelope every JSON response is written in (`RESPONSE_DIALECT`).
+    pub response_dialect: ResponseDialect,
 }
 
 #[derive(Debug, Clone)]
@@ -80,6 +98,8 @@ pub struct RelaySettings {
     pub max_clock_skew: Duration,
     /// How often a fetched key is refreshed.
     pub key_refresh: Duration,
+    /// Bound on one fetch of the key from `url`.
+    pub key_timeout: Duration,
 }
 
 #[derive(Debug, Clone)]
@@ -155,6 +175,7 @@ impl Default for Settings {
                 validate_signatures: d::VALIDATE_SIGNATURES,
                 max_clock_skew: secs(d::SIGNATURE_MAX_SKEW_SECS),
                 key_refresh: secs(d::RELAY_KEY_REFRESH_SECS),
+                key_timeout: millis(d::RELAY_KEY_TIMEOUT_MS),
             },
             log_sink: None,
             log_sink_path: None,
@@ -180,7 +201,14 @@ impl Default for Settings {
                 request_timeout: secs(d::REQUEST_TIMEOUT_SECS),
                 rate_limit_per_minute: d::RATE_LIMIT_PER_MINUTE,
                 rate_limit_burst: d::RATE_LIMIT_BURST,
+                rate_limit_ipv6_prefix: d::RATE_LIMIT_IPV6_PREFIX,
                 client_ip_header: None,
+                trusted_proxies: d::TRUSTED_PROXIES as usize,
+                response_dialect: ResponseDialect::parse(d::RESPONSE_DIALECT).expect("the default dialect is valid"),
+            },
+            client_auth: ClientAuthSettings {
+                mode: ClientAuthMode::parse(d::CLIENT_AUTH).expect("the default client auth mode is valid"),
+                public_urls: None,
             },
             projects: ProjectSettings {
                 admin_token: None,

@@ -5,19 +5,18 @@
 
 use std::{future::Future, pin::Pin, sync::Arc};
 
-use super::{providers::providers, settings::Settings};
+use tracing::warn;
+
+use super::{defaults, providers::providers, settings::Settings};
 use crate::{
     adapters::store::credentials_cipher::CredentialsCipher,
     adapters::{
         dedup::memory::MemoryDedupStore,
-        http::{
-            relay_auth::{KeySource, RelayAuth, RemoteKey},
-            signature::parse_public_key,
-        },
+        relay_key::{FetchedKey, FetchedKeyConfig, StaticKey},
     },
-    app::{App, CatalogTimings, ProjectCatalog},
+    app::{App, CatalogTimings, ProjectCatalog, RelayAuth, RelayCheck},
     bootstrap::project_providers::ProjectProviderFactory,
-    domain::ProjectId,
+    domain::{ProjectId, RelayPublicKey},
     ports::{ClientRepository, DedupStore, ProjectRepository},
     telemetry::{
         Metrics,
@@ -52,10 +51,11 @@ pub struct Wired {
 }
 
 pub async fn build(settings: &Settings) -> Result<Wired, StartError> {
+    check_replay_window(settings)?;
     let mut summary = Vec::new();
     let mut closers = Vec::new();
-    let auth = relay_auth(settings)?;
-    summary.push(("signatures", auth.describe()));
+    let (auth, described) = relay_auth(settings)?;
+    summary.push(("signatures", described));
     let cipher = credentials_cipher(settings)?;
     let (clients, project_store) = client_store(settings, cipher, &mut summary, &mut closers).await?;
     let dedup = dedup_store(settings, &mut summary).await?;
@@ -203,21 +203,53 @@ pub async fn migrate(settings: &Settings) -> Result<String, StartError> {
     Ok(summary.into_iter().map(|(_, choice)| choice).collect::<Vec<_>>().join(", "))
 }
 
-fn relay_auth(settings: &Settings) -> Result<RelayAuth, StartError> {
+/// A signed request can be replayed as long as its timestamp is accepted (the skew, either side
+/// of the server clock); dedup is what turns a replay into a harmless duplicate, so its window
+/// must cover that whole span, or a captured request could be delivered again.
+fn check_replay_window(settings: &Settings) -> Result<(), StartError> {
+    let skew = settings.relay.max_clock_skew.as_secs();
+    let cap = defaults::SIGNATURE_MAX_SKEW_SECS_CAP;
+    if skew > cap {
+        return Err(StartError(format!("SIGNATURE_MAX_SKEW_SECS is {skew}; at most {cap} is allowed")));
+    }
+    let ttl = settings.dedup_ttl.as_secs();
+    if ttl < 2 * skew {
+        return Err(StartError(format!(
+            "DEDUP_TTL_SECS ({ttl}) must be at least twice SIGNATURE_MAX_SKEW_SECS ({skew}): a signed request stays \
+             replayable that long, and only dedup stops a replay"
+        )));
+    }
+    Ok(())
+}
+
+/// The Relay check the settings ask for, and one line for the start-up log.
+fn relay_auth(settings: &Settings) -> Result<(RelayAuth, String), StartError> {
     let relay = &settings.relay;
-    let source = if !relay.validate_signatures {
-        KeySource::Disabled
+    let (check, described) = if !relay.validate_signatures {
+        (RelayCheck::Disabled, "OFF (VALIDATE_SIGNATURES=false): Relay requests are NOT authenticated".to_owned())
     } else if let Some(key) = &relay.public_key {
-        KeySource::Static(parse_public_key(key).map_err(|e| StartError(format!("RELAY_PUBLIC_KEY: {e}")))?)
+        let key = RelayPublicKey::parse(key).map_err(|e| StartError(format!("RELAY_PUBLIC_KEY: {e}")))?;
+        (RelayCheck::Verify(Arc::new(StaticKey::new(key))), "on, key from RELAY_PUBLIC_KEY".to_owned())
     } else if let Some(url) = &relay.url {
         if !(url.starts_with("http://") || url.starts_with("https://")) {
             return Err(StartError(format!("RELAY_URL must be an http:// or https:// URL, got '{url}'")));
         }
-        KeySource::Remote(RemoteKey::new(url, relay.key_refresh, settings.store.timeout)?)
+        if url.starts_with("http://") {
+            warn!(
+                "!!! RELAY_URL is plain http:// ({url}): anyone on the network path can substitute the Relay key and sign notifications; use https:// !!!"
+            );
+        }
+        let config = FetchedKeyConfig { url: url.clone(), refresh: relay.key_refresh, timeout: relay.key_timeout };
+        let key = FetchedKey::new(&config)?;
+        let described = format!("on, key fetched from {}", key.url());
+        (RelayCheck::Verify(Arc::new(key)), described)
     } else {
-        KeySource::Unconfigured
+        (
+            RelayCheck::Unconfigured,
+            "on, but no RELAY_PUBLIC_KEY or RELAY_URL is set: every Relay request is refused with 401".to_owned(),
+        )
     };
-    Ok(RelayAuth::new(source, relay.max_clock_skew))
+    Ok((RelayAuth::new(check, relay.max_clock_skew), described))
 }
 
 /// The client store that `DATABASE_URL` names and, with a cipher, the project store beside it.

@@ -8,12 +8,14 @@ mod dedup_store;
 mod project_repository;
 mod provider_factory;
 mod push_provider;
+mod relay_key;
 
 pub use client_repository::{ClientRepository, StoreError};
 pub use dedup_store::{Claim, ClaimToken, DedupError, DedupStore};
 pub use project_repository::{ProjectCensus, ProjectRepository, ProjectStoreError};
 pub use provider_factory::{ApnsFacts, CredentialProblem, ProviderFactory};
 pub use push_provider::{Delivered, PushError, PushFailure, PushProvider};
+pub use relay_key::{RelayKey, RelayKeyError};
 
 #[cfg(test)]
 pub use client_repository::MockClientRepository;
@@ -25,3 +27,5 @@ pub use project_repository::MockProjectRepository;
 pub use provider_factory::MockProviderFactory;
 #[cfg(test)]
 pub use push_provider::MockPushProvider;
+#[cfg(test)]
+pub use relay_key::MockRelayKey;

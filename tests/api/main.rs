@@ -10,3 +10,4 @@ mod register;
 mod relay_key;
 mod send;
 mod signature;
+mod wallets;

@@ -278,7 +278,8 @@ async fn certificate_credentials_are_checked_summarised_and_stored_encrypted() {
     let password = "p12-export-password-7";
     let good = STANDARD.encode(p12(password, true));
 
-    let wrong_password = put_apns(&app, "w", json!({"topic": "com.example", "certificate": good, "password": "nope"})).await;
+    let wrong_password =
+        put_apns(&app, "w", json!({"topic": "com.example", "certificate": good, "password": "nope"})).await;
     assert_eq!((wrong_password.status, wrong_password.field_names()), (400, vec!["certificate".to_owned()]));
     assert!(!wrong_password.text.contains("nope"), "{}", wrong_password.text);
     let mismatched = STANDARD.encode(p12(password, false));

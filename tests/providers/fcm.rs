@@ -3,7 +3,13 @@
 
 use std::time::{Duration, Instant};
 
-use push_server::bootstrap::server;
+use push_server::{
+    adapters::push::{
+        fcm::{FcmConfig, FcmConfigError, FcmProvider, ServiceAccount},
+        retry::RetryPolicy,
+    },
+    bootstrap::server,
+};
 use serde_json::{Value, json};
 use wiremock::ResponseTemplate;
 
@@ -415,6 +421,42 @@ async fn settings_that_cannot_work_stop_start_up() {
         assert!(!error.contains('\n'), "one line: {error:?}");
         assert!(!error.contains("AAAA") && !error.contains(&good_pem[40..60]), "no key material: {error:?}");
     }
+}
+
+#[tokio::test]
+async fn a_malformed_fcm_endpoint_stops_start_up() {
+    let google = Google::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let mut settings = test_settings(&dir);
+    settings.fcm.credentials_path = Some(google.credentials.clone());
+    settings.fcm.endpoint = Some("fcm.googleapis.com".into());
+    let error = server::start(&settings).await.err().expect("start-up is refused").to_string();
+    assert_eq!(error, "FCM_ENDPOINT must be an http:// or https:// URL, got 'fcm.googleapis.com'");
+}
+
+#[test]
+fn the_adapter_refuses_a_configuration_that_cannot_work_in_its_own_terms() {
+    let key = aws_lc_rs::rsa::KeyPair::generate(aws_lc_rs::rsa::KeySize::Rsa2048).unwrap();
+    let json = service_account(
+        &pem(aws_lc_rs::encoding::AsDer::as_der(&key).unwrap().as_ref()),
+        "http://127.0.0.1:9/token",
+        None,
+    );
+    let account = || ServiceAccount::parse(&json.to_string()).expect("a service account");
+    let retry = RetryPolicy::new(3, Duration::from_secs(1), Duration::from_secs(3));
+
+    let error = FcmProvider::new(FcmConfig::new(account(), "demo project".into(), retry)).err().unwrap();
+    assert!(matches!(&error, FcmConfigError::ProjectId(p) if p == "demo project"), "{error:?}");
+    let mut config = FcmConfig::new(account(), PROJECT.into(), retry);
+    config.endpoint = "fcm.googleapis.com".into();
+    let error = FcmProvider::new(config).err().unwrap();
+    assert!(matches!(&error, FcmConfigError::Endpoint(e) if e == "fcm.googleapis.com"), "{error:?}");
+    // The adapter knows nothing of settings: the caller words the refusal after its source.
+    assert!(!error.to_string().contains("FCM_"), "{error}");
+    let error = ServiceAccount::parse("{}").err().unwrap().to_string();
+    assert!(error.starts_with("not service-account JSON") && !error.contains("FCM_"), "{error}");
+
+    assert!(FcmProvider::new(FcmConfig::new(account(), PROJECT.into(), retry)).is_ok());
 }
 
 /// Polls the futures together on this task.

@@ -1,7 +1,10 @@
 //! The HTTP API: health, register, unregister and send. Each handler turns the request into domain
 //! values, calls one use case and turns the result into one documented response.
 
-use std::sync::Arc;
+use std::{
+    sync::Arc,
+    time::{SystemTime, UNIX_EPOCH},
+};
 
 use poem::{Request, web::Data};
 use poem_openapi::{
@@ -17,14 +20,15 @@ use super::{
     json_body::JsonBody,
     params::{ClientIdPath, ProjectIdPath, SignatureHeader, TimestampHeader},
     rate_limit::{RateLimiter, client_ip},
-    relay_auth::RelayAuth,
+    relay_auth,
     responses::{BodyFailure, HealthResponse, RegisterResponse, SendResponse, UnregisterResponse},
 };
 use crate::{
     app::{
-        App, InvalidField, RegisterError, ResolvedProject, SendError, Sent, UnregisterError, parse_notification,
-        parse_registration, parse_unregistration,
+        App, ClientAuth, ClientAuthError, InvalidField, RegisterError, RelayAuth, ResolvedProject, SendError, Sent,
+        UnregisterError, parse_notification, parse_registration, parse_unregistration,
     },
+    domain::ClientId,
     ports::{DedupError, PushError, StoreError},
     telemetry::Metrics,
 };
@@ -38,6 +42,10 @@ pub struct HttpState {
     pub limiter: Option<RateLimiter>,
     /// The proxy header trusted to carry the client IP, if any.
     pub client_ip_header: Option<String>,
+    /// How many trusted proxies append to that header.
+    pub trusted_proxies: usize,
+    /// Who may register and unregister a client.
+    pub client_auth: ClientAuth,
     /// `ADMIN_TOKEN`; `None` switches the admin API off (its routes answer `404`).
     pub admin_token: Option<String>,
 }
@@ -45,7 +53,9 @@ pub struct HttpState {
 impl HttpState {
     /// `Err(seconds to wait)` when the caller's address has used up its budget.
     fn rate_limited(&self, req: &Request) -> Result<(), (Envelope, u64)> {
-        let (Some(limiter), Some(ip)) = (&self.limiter, client_ip(req, self.client_ip_header.as_deref())) else {
+        let (Some(limiter), Some(ip)) =
+            (&self.limiter, client_ip(req, self.client_ip_header.as_deref(), self.trusted_proxies))
+        else {
             return Ok(());
         };
         limiter.check(ip).map_err(|wait| {
@@ -53,13 +63,28 @@ impl HttpState {
             (Envelope::error("rate_limited", format!("too many requests from this address; retry in {secs} s")), secs)
         })
     }
+
+    /// Whether the request's client JWT (if any) lets it touch `client`; the `401` envelope
+    /// with the reason otherwise.
+    fn client_authorized(&self, authorization: Option<&str>, client: &ClientId) -> Result<(), Envelope> {
+        self.client_auth
+            .check(authorization, client, unix_now())
+            .map_err(|e: ClientAuthError| Envelope::field(AUTHORIZATION, Location::Header, e.to_string()))
+    }
+}
+
+/// The header a wallet's client JWT comes in.
+const AUTHORIZATION: &str = "Authorization";
+
+fn unix_now() -> u64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs())
 }
 
 #[derive(Tags)]
 enum Tag {
     /// Liveness.
     Health,
-    /// Device registration, called by wallet apps (not signed).
+    /// Device registration, called by wallet apps (optionally with a client JWT).
     Clients,
     /// Notifications, called by the Relay (Ed25519-signed).
     Notifications,
@@ -119,6 +144,7 @@ async fn register(
     state: &HttpState,
     req: &Request,
     project_id: Option<&str>,
+    authorization: Option<&str>,
     body: &JsonBody<RegisterClientRequest>,
 ) -> RegisterResponse {
     if let Err((envelope, secs)) = state.rate_limited(req) {
@@ -144,6 +170,10 @@ async fn register(
         Ok(client) => client,
         Err(fields) => return RegisterResponse::BadRequest(Json(invalid(&fields, false))),
     };
+    // After the body: the JWT must name the client that the body names.
+    if let Err(envelope) = state.client_authorized(authorization, &client.id) {
+        return RegisterResponse::Unauthorized(Json(envelope));
+    }
     match state.app.register(client).await {
         Ok(()) => RegisterResponse::Ok(Json(Envelope::ok())),
         Err(RegisterError::ClientStore(e)) => RegisterResponse::StorageUnavailable(Json(client_store_unavailable(&e))),
@@ -151,7 +181,13 @@ async fn register(
 }
 
 /// Unregister, for the default project or a named one: rate limit, project, client id, store.
-async fn unregister(state: &HttpState, req: &Request, project_id: Option<&str>, client_id: &str) -> UnregisterResponse {
+async fn unregister(
+    state: &HttpState,
+    req: &Request,
+    project_id: Option<&str>,
+    client_id: &str,
+    authorization: Option<&str>,
+) -> UnregisterResponse {
     if let Err((envelope, secs)) = state.rate_limited(req) {
         return UnregisterResponse::TooManyRequests(Json(envelope), secs);
     }
@@ -164,6 +200,9 @@ async fn unregister(state: &HttpState, req: &Request, project_id: Option<&str>, 
         Ok(id) => id,
         Err(fields) => return UnregisterResponse::BadRequest(Json(invalid(&fields, true))),
     };
+    if let Err(envelope) = state.client_authorized(authorization, &id) {
+        return UnregisterResponse::Unauthorized(Json(envelope));
+    }
     match state.app.unregister(id).await {
         Ok(()) => UnregisterResponse::Ok(Json(Envelope::ok())),
         Err(UnregisterError::ClientStore(e)) => {
@@ -186,7 +225,7 @@ async fn send(
         Ok(bytes) => bytes,
         Err(problem) => return SendResponse::from_body_problem(problem),
     };
-    if let Err(envelope) = state.auth.verify(timestamp, signature, bytes).await {
+    if let Err(envelope) = relay_auth::check(&state.auth, timestamp, signature, bytes).await {
         return SendResponse::Unauthorized(Json(envelope));
     }
     let project = match project(state, project_id, SendResponse::NotFound, SendResponse::StorageUnavailable).await {
@@ -234,19 +273,28 @@ impl Api {
     /// Stores the device token under the client id, replacing the client's previous type and
     /// token. A token belongs to at most one client: registering it under a new client id moves
     /// it there and removes the old client. A `200` means the registration is stored durably.
+    /// Checks run in this order: body (400), client JWT (401), storage. Query parameters are
+    /// ignored (the SDKs add `?auth=...`).
     #[oai(path = "/clients", method = "post", operation_id = "register_client", tag = "Tag::Clients")]
     async fn register(
         &self,
         state: Data<&Arc<HttpState>>,
         req: &Request,
+        /// A JWT signed with the client's own Ed25519 key (the raw token, as the Swift SDK sends it,
+        /// or `Bearer <JWT>`): header `{"typ":"JWT","alg":"EdDSA"}`, claims `iss` (the client's
+        /// did:key), `sub`, `aud` (this server's `PUBLIC_URL`), `iat`, optional `exp`. Verified when
+        /// present; required only with `CLIENT_AUTH=required`.
+        #[oai(name = "Authorization")]
+        authorization: Header<Option<String>>,
         body: JsonBody<RegisterClientRequest>,
     ) -> RegisterResponse {
-        register(&state, req, None, &body).await
+        register(&state, req, None, authorization.0.as_deref(), &body).await
     }
 
     /// Unregister a device
     ///
-    /// Removes the client. Succeeds also when the client did not exist.
+    /// Removes the client. Succeeds also when the client did not exist. Checks run in this
+    /// order: client id (400), client JWT (401), storage.
     #[oai(path = "/clients/:client_id", method = "delete", operation_id = "unregister_client", tag = "Tag::Clients")]
     async fn unregister(
         &self,
@@ -254,8 +302,14 @@ impl Api {
         req: &Request,
         /// The Relay client id (a leading `did:key:` is stripped).
         client_id: Path<ClientIdPath>,
+        /// A JWT signed with the client's own Ed25519 key (the raw token, as the Swift SDK sends it,
+        /// or `Bearer <JWT>`): header `{"typ":"JWT","alg":"EdDSA"}`, claims `iss` (the client's
+        /// did:key), `sub`, `aud` (this server's `PUBLIC_URL`), `iat`, optional `exp`. Verified when
+        /// present; required only with `CLIENT_AUTH=required`.
+        #[oai(name = "Authorization")]
+        authorization: Header<Option<String>>,
     ) -> UnregisterResponse {
-        unregister(&state, req, None, &client_id.0.0).await
+        unregister(&state, req, None, &client_id.0.0, authorization.0.as_deref()).await
     }
 
     /// Send a notification (Relay only)
@@ -303,9 +357,13 @@ impl Api {
         req: &Request,
         /// The project (wallet app) id.
         project_id: Path<ProjectIdPath>,
+        /// A client JWT (`{"typ":"JWT","alg":"EdDSA"}`, `iss` the client's did:key), as for
+        /// `POST /clients`.
+        #[oai(name = "Authorization")]
+        authorization: Header<Option<String>>,
         body: JsonBody<RegisterClientRequest>,
     ) -> RegisterResponse {
-        register(&state, req, Some(&project_id.0.0), &body).await
+        register(&state, req, Some(&project_id.0.0), authorization.0.as_deref(), &body).await
     }
 
     /// Unregister a device in a project
@@ -326,8 +384,11 @@ impl Api {
         project_id: Path<ProjectIdPath>,
         /// The Relay client id (a leading `did:key:` is stripped).
         client_id: Path<ClientIdPath>,
+        /// A client JWT, as for `DELETE /clients/{client_id}`.
+        #[oai(name = "Authorization")]
+        authorization: Header<Option<String>>,
     ) -> UnregisterResponse {
-        unregister(&state, req, Some(&project_id.0.0), &client_id.0.0).await
+        unregister(&state, req, Some(&project_id.0.0), &client_id.0.0, authorization.0.as_deref()).await
     }
 
     /// Send a notification to a client of a project (Relay only)

@@ -54,6 +54,11 @@ pub enum RegisterResponse {
     /// object (`errors`).
     #[oai(status = 400)]
     BadRequest(Json<Envelope>),
+    /// The client JWT in `Authorization` does not verify or names another client, or it is
+    /// missing while `CLIENT_AUTH=required` (field `Authorization`, `location: header`, with the
+    /// reason).
+    #[oai(status = 401)]
+    Unauthorized(Json<Envelope>),
     /// No such project (field `project_id`, `location: path`; project routes only).
     #[oai(status = 404)]
     NotFound(Json<Envelope>),
@@ -85,6 +90,11 @@ pub enum UnregisterResponse {
     /// The client id in the path is invalid (`fields`, `location: path`).
     #[oai(status = 400)]
     BadRequest(Json<Envelope>),
+    /// The client JWT in `Authorization` does not verify or names another client, or it is
+    /// missing while `CLIENT_AUTH=required` (field `Authorization`, `location: header`, with the
+    /// reason).
+    #[oai(status = 401)]
+    Unauthorized(Json<Envelope>),
     /// No such project (field `project_id`, `location: path`; project routes only).
     #[oai(status = 404)]
     NotFound(Json<Envelope>),

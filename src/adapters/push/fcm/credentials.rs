@@ -150,7 +150,8 @@ pub(crate) mod tests {
 
     #[test]
     fn files_that_cannot_work_are_refused() {
-        let cases: Vec<(Box<dyn FnOnce(&mut Value)>, &str)> = vec![
+        type Change = Box<dyn FnOnce(&mut Value)>;
+        let cases: Vec<(Change, &str)> = vec![
             (Box::new(|v| v["type"] = json!("authorized_user")), "type is 'authorized_user'"),
             (Box::new(|v| drop(v.as_object_mut().unwrap().remove("type"))), "no \"type\""),
             (Box::new(|v| drop(v.as_object_mut().unwrap().remove("client_email"))), "no \"client_email\""),

@@ -16,12 +16,13 @@ pub enum StoreError {
     Corrupt(String),
 }
 
-/// Durable storage of clients.
+/// Durable storage of clients. Every client belongs to a project (`ClientId::project`): ids and
+/// device tokens are unique per project, and nothing here reaches across projects.
 #[cfg_attr(test, mockall::automock)]
 #[async_trait]
 pub trait ClientRepository: Send + Sync {
     /// Stores `client`, replacing the type and token of an existing client with the same id.
-    /// If another client holds the same token text, that client is removed in the same
+    /// If another client of the same project holds the same token text, that client is removed in the same
     /// transaction, so a token never has two owners, even under concurrent calls. `Ok` means the
     /// write is durable.
     async fn upsert(&self, client: &Client) -> Result<(), StoreError>;

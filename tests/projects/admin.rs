@@ -142,3 +142,51 @@ async fn default_project_id_aliases_the_default_routes() {
     assert!(unregister_in(&app, "main-app", "c1").await.is_ok_envelope());
     assert_eq!(app.send("c1", &encrypted("n2")).await.status, 404);
 }
+
+/// A wallet SDK on the project routes: the Kotlin/Swift shape (`?auth=`, `always_raw`, a client
+/// JWT, the WalletConnect dialect) works there exactly as on `/clients`.
+#[tokio::test]
+async fn project_routes_check_the_client_jwt_and_speak_the_dialect() {
+    use ed25519_dalek::SigningKey;
+    use push_server::{
+        adapters::http::ResponseDialect,
+        app::ClientAuthMode,
+        domain::{ClientJwtClaims, DidKey, sign_client_jwt},
+    };
+    let app = spawn_with(|s| {
+        s.projects.default_project_id = Some("wc-project".into());
+        s.client_auth.mode = ClientAuthMode::Required;
+        s.client_auth.public_urls = Some(vec!["https://push.example.test".into()]);
+        s.http.response_dialect = ResponseDialect::WalletConnect;
+    })
+    .await;
+    let key = SigningKey::from_bytes(&[7; 32]);
+    let id = DidKey::from(key.verifying_key()).multibase();
+    let now = crate::support::now();
+    let claims =
+        ClientJwtClaims { sub: "w".into(), aud: "https://push.example.test".into(), iat: now, exp: Some(now + 60) };
+    let jwt = sign_client_jwt(&key, &claims);
+    let body = json!({"client_id": id, "type": "fcm", "token": "t1", "always_raw": false}).to_string();
+    let post = |auth: Option<String>, path: &'static str| {
+        let mut req = app.http.post(app.url(path)).header("content-type", "application/json").body(body.clone());
+        if let Some(a) = auth {
+            req = req.header("authorization", a);
+        }
+        async move { crate::support::TestApp::reply(req.send().await.unwrap()).await }
+    };
+    let r = post(None, "/wc-project/clients?auth=x").await;
+    assert_eq!(r.status, 401, "{}", r.text);
+    let r = post(Some(jwt.clone()), "/wc-project/clients?auth=x").await;
+    assert_eq!((r.status, r.json()), (200, json!({"status": "SUCCESS"})), "{}", r.text);
+    let r = post(Some(jwt.clone()), "/other-project/clients").await;
+    assert_eq!(r.status, 404);
+    assert_eq!(r.json()["status"], "FAILED");
+    let r = app
+        .http
+        .delete(app.url(&format!("/wc-project/clients/did:key:{id}")))
+        .header("authorization", jwt)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+}

@@ -3,5 +3,7 @@
 
 pub mod dedup;
 pub mod http;
+#[cfg(feature = "postgres")]
+pub mod pg_database;
 pub mod push;
 pub mod store;

@@ -134,7 +134,11 @@ async fn client_store(
         {
             use crate::adapters::store::postgres::{PostgresClientRepository, PostgresOptions};
             let options =
-                PostgresOptions { max_connections: settings.store.max_connections, timeout: settings.store.timeout };
+                PostgresOptions {
+                max_connections: settings.store.max_connections,
+                timeout: settings.store.timeout,
+                statement_cache: true,
+            };
             let repo = Arc::new(PostgresClientRepository::connect(url, &options).await?);
             summary.push(("client store", "Postgres".to_owned()));
             let closing = repo.clone();

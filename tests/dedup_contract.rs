@@ -104,7 +104,8 @@ async fn postgres(bouncer: bool) -> Option<Subject> {
     if bouncer {
         PgDatabase::migrate(&db.direct_url, timeout).await.expect("migrations apply on the direct URL");
     }
-    let options = PostgresOptions { max_connections: 8, timeout, statement_cache: !bouncer };
+    let options =
+        PostgresOptions { max_connections: 8, timeout, statement_cache_capacity: if bouncer { 0 } else { 100 } };
     let pg = PgDatabase::connect(&db.url, &options).await.expect("Postgres connects");
     let store = PostgresDedupStore::new(pg, &PostgresDedupOptions { sweep_every: Duration::from_millis(200) });
     Some(Subject {

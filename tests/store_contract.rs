@@ -67,7 +67,7 @@ async fn sqlite() -> Option<Subject> {
 async fn postgres() -> Option<Subject> {
     use push_server::adapters::store::postgres::{PostgresClientRepository, PostgresOptions};
     let db = support::services::fresh_database().await?;
-    let options = PostgresOptions { max_connections: 8, timeout: TIMEOUT, statement_cache: true };
+    let options = PostgresOptions { max_connections: 8, timeout: TIMEOUT, statement_cache_capacity: 100 };
     let repo = PostgresClientRepository::connect(&db.url, &options).await.expect("Postgres store opens");
     Some(Subject { repo: Arc::new(repo), raw: Raw::Postgres(db) })
 }
@@ -81,7 +81,7 @@ async fn pgbouncer() -> Option<Subject> {
         store::postgres::{PostgresClientRepository, PostgresOptions},
     };
     let db = support::services::fresh_bouncer_database().await?;
-    let options = PostgresOptions { max_connections: 8, timeout: TIMEOUT, statement_cache: false };
+    let options = PostgresOptions { max_connections: 8, timeout: TIMEOUT, statement_cache_capacity: 0 };
     let refused = PostgresClientRepository::connect(&db.url, &options).await.err();
     assert!(refused.is_some_and(|e| e.contains("push-server migrate")), "an unmigrated database is refused");
     PgDatabase::migrate(&db.direct_url, TIMEOUT).await.expect("migrations apply on the direct URL");

@@ -35,8 +35,9 @@ pub struct PostgresOptions {
     pub max_connections: u32,
     /// Bound on acquiring a connection, on each statement and on each whole call.
     pub timeout: Duration,
-    /// `false` for PgBouncer in transaction pooling mode (see the module docs).
-    pub statement_cache: bool,
+    /// Prepared statements cached per connection; `0` for PgBouncer in transaction pooling mode
+    /// (see the module docs).
+    pub statement_cache_capacity: usize,
 }
 
 /// A pool on one Postgres database, shareable by several adapters.
@@ -55,9 +56,10 @@ impl PgDatabase {
     /// within the timeout, when the database cannot be reached: a server that starts without its
     /// store would only answer 503.
     pub async fn connect(url: &str, options: &PostgresOptions) -> Result<Self, String> {
-        let base = connect_options(url, options.statement_cache)?;
+        let statement_cache = options.statement_cache_capacity > 0;
+        let base = connect_options(url, options.statement_cache_capacity)?;
         let mut first = bounded_start(options.timeout, "connect to", PgConnection::connect_with(&base)).await?;
-        if options.statement_cache {
+        if statement_cache {
             bounded_start(MIGRATION_TIMEOUT, "migrate", MIGRATOR.run(&mut first)).await?;
         } else {
             check_schema(&mut first, options.timeout).await?;
@@ -67,7 +69,7 @@ impl PgDatabase {
         let ms = options.timeout.as_millis().max(1);
         let idle_ms = (2 * ms).max(1000);
         let mut connect = base;
-        if options.statement_cache {
+        if statement_cache {
             // The server cancels a statement that outlives the timeout, and ends a transaction
             // left idle by a call that was abandoned mid-way, so neither holds locks after the
             // caller gave up.
@@ -87,13 +89,14 @@ impl PgDatabase {
         let begin = format!(
             "BEGIN; SET LOCAL statement_timeout = {ms}; SET LOCAL idle_in_transaction_session_timeout = {idle_ms}"
         );
-        Ok(Self { pool, timeout: options.timeout, statement_cache: options.statement_cache, begin })
+        Ok(Self { pool, timeout: options.timeout, statement_cache, begin })
     }
 
     /// Applies the migrations on a direct connection to `url` and returns: the `migrate` command,
     /// which is how a database behind PgBouncer gets its schema.
     pub async fn migrate(url: &str, timeout: Duration) -> Result<(), String> {
-        let mut conn = bounded_start(timeout, "connect to", PgConnection::connect_with(&connect_options(url, true)?)).await?;
+        let mut conn =
+            bounded_start(timeout, "connect to", PgConnection::connect_with(&connect_options(url, 100)?)).await?;
         bounded_start(MIGRATION_TIMEOUT, "migrate", MIGRATOR.run(&mut conn)).await?;
         let _ = conn.close().await;
         Ok(())
@@ -133,12 +136,12 @@ impl PgDatabase {
     }
 }
 
-fn connect_options(url: &str, statement_cache: bool) -> Result<PgConnectOptions, String> {
-    let options = PgConnectOptions::from_str(url)
-        .map_err(|e| format!("invalid DATABASE_URL for Postgres: {e}"))?
-        .application_name("push-server");
+fn connect_options(url: &str, statement_cache_capacity: usize) -> Result<PgConnectOptions, String> {
     // With the cache at 0 sqlx also keeps no statement that a query left `persistent` by mistake.
-    Ok(if statement_cache { options } else { options.statement_cache_capacity(0) })
+    Ok(PgConnectOptions::from_str(url)
+        .map_err(|e| format!("invalid DATABASE_URL for Postgres: {e}"))?
+        .application_name("push-server")
+        .statement_cache_capacity(statement_cache_capacity))
 }
 
 /// Refuses to serve on a schema older than this binary's migrations (PgBouncer mode, where the
@@ -153,7 +156,11 @@ async fn check_schema(conn: &mut PgConnection, timeout: Duration) -> Result<(), 
         // No migrations table: a database that was never migrated.
         Ok(Err(e)) if e.as_database_error().and_then(|d| d.code()).is_some_and(|c| c == "42P01") => 0,
         Ok(Err(e)) => return Err(format!("cannot read the schema version of the Postgres database: {e}")),
-        Err(_) => return Err(format!("cannot read the schema version of the Postgres database: no answer within {timeout:?}")),
+        Err(_) => {
+            return Err(format!(
+                "cannot read the schema version of the Postgres database: no answer within {timeout:?}"
+            ));
+        }
     };
     if applied >= latest {
         return Ok(());

@@ -6,7 +6,7 @@
 use std::{collections::BTreeSet, path::PathBuf, time::Duration};
 
 use clap::CommandFactory;
-use push_server::{telemetry::Metrics, cli::Cli};
+use push_server::{cli::Cli, telemetry::Metrics};
 use serde_yaml::Value as Yaml;
 
 fn deploy(path: &str) -> PathBuf {

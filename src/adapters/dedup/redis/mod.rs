@@ -25,8 +25,8 @@ use std::time::Duration;
 use async_trait::async_trait;
 use tracing::{instrument, warn};
 
-pub use self::connection::{RedisConfig, RedisTopology};
 use self::connection::RedisConnection;
+pub use self::connection::{RedisConfig, RedisTopology};
 
 use crate::{
     domain::{ClientId, NotificationId},

@@ -13,8 +13,8 @@ use std::sync::{
 };
 
 use redis::{
-    AsyncConnectionConfig, Cmd, ConnectionAddr, IntoConnectionInfo, Pipeline, RedisError, RedisFuture,
-    RedisResult, TlsCertificates, TlsMode, Value,
+    AsyncConnectionConfig, Cmd, ConnectionAddr, IntoConnectionInfo, Pipeline, RedisError, RedisFuture, RedisResult,
+    TlsCertificates, TlsMode, Value,
     aio::{ConnectionLike, MultiplexedConnection},
     sentinel::{SentinelClient, SentinelClientBuilder, SentinelServerType},
 };
@@ -49,8 +49,9 @@ impl SentinelConnection {
         let first = infos.first().ok_or("REDIS_SENTINELS names no Sentinel")?;
         let tls = matches!(first.addr(), ConnectionAddr::TcpTls { .. });
         let settings = first.redis_settings().clone();
-        let mut builder = SentinelClientBuilder::new(infos.iter().map(|i| i.addr().clone()), master, SentinelServerType::Master)
-            .map_err(invalid)?;
+        let mut builder =
+            SentinelClientBuilder::new(infos.iter().map(|i| i.addr().clone()), master, SentinelServerType::Master)
+                .map_err(invalid)?;
         if let Some(user) = settings.username() {
             builder = builder.set_client_to_sentinel_username(user).set_client_to_redis_username(user);
         }
@@ -59,9 +60,11 @@ impl SentinelConnection {
         }
         builder = builder.set_client_to_redis_db(settings.db());
         if tls {
-            builder = builder.set_client_to_sentinel_tls_mode(TlsMode::Secure).set_client_to_redis_tls_mode(TlsMode::Secure);
+            builder =
+                builder.set_client_to_sentinel_tls_mode(TlsMode::Secure).set_client_to_redis_tls_mode(TlsMode::Secure);
             if let Some(certs) = certificates {
-                builder = builder.set_client_to_sentinel_certificates(certs.clone()).set_client_to_redis_certificates(certs);
+                builder =
+                    builder.set_client_to_sentinel_certificates(certs.clone()).set_client_to_redis_certificates(certs);
             }
         }
         let client = builder.build().map_err(invalid)?;
@@ -141,9 +144,9 @@ impl ConnectionLike for SentinelConnection {
         offset: usize,
         count: usize,
     ) -> RedisFuture<'a, Vec<Value>> {
-        Box::pin(async move {
-            self.with_master(async |conn| conn.req_packed_commands(pipeline, offset, count).await).await
-        })
+        Box::pin(
+            async move { self.with_master(async |conn| conn.req_packed_commands(pipeline, offset, count).await).await },
+        )
     }
 
     fn get_db(&self) -> i64 {

@@ -308,6 +308,11 @@ impl Config {
     }
 }
 
+/// The entries of a comma-separated list, trimmed, without empty ones (`a,,b,` is `a`, `b`).
+fn non_empty(items: &[String]) -> Vec<String> {
+    items.iter().map(|s| s.trim()).filter(|s| !s.is_empty()).map(str::to_owned).collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -326,9 +331,4 @@ mod tests {
         use clap::CommandFactory;
         Cli::command().debug_assert();
     }
-}
-
-/// The entries of a comma-separated list, trimmed, without empty ones (`a,,b,` is `a`, `b`).
-fn non_empty(items: &[String]) -> Vec<String> {
-    items.iter().map(|s| s.trim()).filter(|s| !s.is_empty()).map(str::to_owned).collect()
 }

@@ -7,6 +7,7 @@
 #   Redis, TLS only, certificates made at start  PUSH_TEST_REDIS_TLS_URL          :56380
 #                                                PUSH_TEST_REDIS_CA_PATH          (the CA, PEM)
 #   Redis Cluster, three masters                 PUSH_TEST_REDIS_CLUSTER_NODES    :57001-57003
+#     the same nodes over TLS (bus on TLS too)   PUSH_TEST_REDIS_CLUSTER_TLS_NODES :57201-57203
 #     (cluster bus on :47001-47003)
 #   Redis master + replica under three Sentinels PUSH_TEST_REDIS_SENTINELS        :57111-57113
 #     (data nodes :57101 and :57102)             PUSH_TEST_REDIS_SENTINEL_MASTER  (pushmaster)
@@ -152,7 +153,8 @@ make_certs() {
         -subj "/CN=push-server test CA" -keyout "$TLS_DIR/ca.key" -out "$TLS_DIR/ca.pem" 2>/dev/null
     openssl req -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -subj "/CN=localhost" \
         -keyout "$TLS_DIR/server.key" -out "$TLS_DIR/server.csr" 2>/dev/null
-    printf 'subjectAltName=IP:127.0.0.1,DNS:localhost\nbasicConstraints=CA:FALSE\nextendedKeyUsage=serverAuth\n' \
+    # clientAuth too: Cluster nodes present it to each other on the TLS cluster bus.
+    printf 'subjectAltName=IP:127.0.0.1,DNS:localhost\nbasicConstraints=CA:FALSE\nextendedKeyUsage=serverAuth,clientAuth\n' \
         >"$TLS_DIR/ext.cnf"
     openssl x509 -req -in "$TLS_DIR/server.csr" -CA "$TLS_DIR/ca.pem" -CAkey "$TLS_DIR/ca.key" \
         -CAcreateserial -days 2 -extfile "$TLS_DIR/ext.cnf" -out "$TLS_DIR/server.pem" 2>/dev/null
@@ -172,9 +174,14 @@ cluster_ok() { redis-cli -h 127.0.0.1 -p "${CLUSTER_PORTS[0]}" cluster info 2>/d
 start_cluster() {
     if cluster_ok; then say "Redis Cluster already running on 127.0.0.1:${CLUSTER_PORTS[*]}"; return; fi
     local port nodes=()
+    make_certs
     for port in "${CLUSTER_PORTS[@]}"; do
+        # Plain and TLS ports on each node: CLUSTER SLOTS answers a TLS client with TLS ports,
+        # so one Cluster serves both the redis:// and the rediss:// tests.
         redis_up "$port" || redis_node "cluster-$port" "port $port" "cluster-port $((port - 10000))" "cluster-enabled yes" \
-            "cluster-config-file $DIR/cluster-$port/nodes.conf" "cluster-node-timeout 2000"
+            "cluster-config-file $DIR/cluster-$port/nodes.conf" "cluster-node-timeout 2000" \
+            "tls-port $((port + 200))" "tls-cluster yes" "tls-cert-file $TLS_DIR/server.pem" \
+            "tls-key-file $TLS_DIR/server.key" "tls-ca-cert-file $TLS_DIR/ca.pem" "tls-auth-clients no"
         nodes+=("127.0.0.1:$port")
     done
     for port in "${CLUSTER_PORTS[@]}"; do wait_until "Redis Cluster node :$port" redis_up "$port"; done
@@ -241,8 +248,9 @@ wait_until() {
 }
 
 env_lines() {
-    local nodes="" sentinels="" port
+    local nodes="" tls_nodes="" sentinels="" port
     for port in "${CLUSTER_PORTS[@]}"; do nodes+="${nodes:+,}redis://127.0.0.1:$port/"; done
+    for port in "${CLUSTER_PORTS[@]}"; do tls_nodes+="${tls_nodes:+,}rediss://127.0.0.1:$((port + 200))/"; done
     for port in "${SENTINEL_PORTS[@]}"; do sentinels+="${sentinels:+,}redis://127.0.0.1:$port/"; done
     echo "export PUSH_TEST_DATABASE_URL=$DATABASE_URL"
     echo "export PUSH_TEST_PGBOUNCER_URL=$PGBOUNCER_URL"
@@ -250,6 +258,7 @@ env_lines() {
     echo "export PUSH_TEST_REDIS_TLS_URL=$REDIS_TLS_URL"
     echo "export PUSH_TEST_REDIS_CA_PATH=$TLS_DIR/ca.pem"
     echo "export PUSH_TEST_REDIS_CLUSTER_NODES=$nodes"
+    echo "export PUSH_TEST_REDIS_CLUSTER_TLS_NODES=$tls_nodes"
     echo "export PUSH_TEST_REDIS_SENTINELS=$sentinels"
     echo "export PUSH_TEST_REDIS_SENTINEL_MASTER=$SENTINEL_MASTER"
 }

@@ -1,5 +1,6 @@
 //! The `DedupStore` contract, written once and run against every adapter: in memory always (on a
-//! paused clock); Redis as one node, over TLS, as a Cluster and behind Sentinels; Postgres
+//! paused clock); Redis as one node, over TLS, as a Cluster (in the clear and over TLS) and behind
+//! Sentinels; Postgres
 //! directly and through PgBouncer; each when the test services provide it (see
 //! `support::services`; real time, short windows). An adapter that drifts from the others fails
 //! here.
@@ -148,6 +149,7 @@ macro_rules! contract {
         backend!(redis, "redis", super::redis(crate::support::services::RedisKind::Single); $($case),*);
         backend!(redis_tls, "redis", super::redis(crate::support::services::RedisKind::Tls); $($case),*);
         backend!(redis_cluster, "redis", super::redis(crate::support::services::RedisKind::Cluster); $($case),*);
+        backend!(redis_cluster_tls, "redis", super::redis(crate::support::services::RedisKind::ClusterTls); $($case),*);
         backend!(redis_sentinel, "redis", super::redis(crate::support::services::RedisKind::Sentinel); $($case),*);
         backend!(postgres, "postgres", super::postgres(false); $($case),*);
         backend!(postgres_pgbouncer, "postgres", super::postgres(true); $($case),*);

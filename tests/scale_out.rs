@@ -1,8 +1,8 @@
 //! Two real server processes sharing one Postgres and one dedup backend, as behind a load
 //! balancer: a client registered through one is served by the other, and duplicates sent to both
 //! at once are delivered exactly once. The same scenario runs on each shared dedup backend: Redis
-//! as one node, over TLS, as a Cluster and behind Sentinels, and Postgres (directly, and through
-//! PgBouncer in transaction mode with the statement cache off).
+//! as one node, over TLS, as a Cluster (also over TLS) and behind Sentinels, and Postgres
+//! (directly, and through PgBouncer in transaction mode with the statement cache off).
 
 mod support;
 
@@ -221,6 +221,11 @@ mod with_backends {
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn two_instances_on_redis_cluster() {
         two_instances_share_clients_and_deliver_each_id_once(Backend::Redis(RedisKind::Cluster)).await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn two_instances_on_redis_cluster_over_tls() {
+        two_instances_share_clients_and_deliver_each_id_once(Backend::Redis(RedisKind::ClusterTls)).await;
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -17,8 +17,9 @@ pub const REDIS_URL_VAR: &str = "PUSH_TEST_REDIS_URL";
 /// A TLS-only Redis (`rediss://`) and the PEM of the CA that signed its certificate.
 pub const REDIS_TLS_URL_VAR: &str = "PUSH_TEST_REDIS_TLS_URL";
 pub const REDIS_CA_PATH_VAR: &str = "PUSH_TEST_REDIS_CA_PATH";
-/// Comma-separated seed nodes of a Redis Cluster.
+/// Comma-separated seed nodes of a Redis Cluster, in the clear and over TLS (same CA).
 pub const REDIS_CLUSTER_NODES_VAR: &str = "PUSH_TEST_REDIS_CLUSTER_NODES";
+pub const REDIS_CLUSTER_TLS_NODES_VAR: &str = "PUSH_TEST_REDIS_CLUSTER_TLS_NODES";
 /// Comma-separated Sentinels and the name of the master they watch.
 pub const REDIS_SENTINELS_VAR: &str = "PUSH_TEST_REDIS_SENTINELS";
 pub const REDIS_SENTINEL_MASTER_VAR: &str = "PUSH_TEST_REDIS_SENTINEL_MASTER";
@@ -226,6 +227,7 @@ pub enum RedisKind {
     Single,
     Tls,
     Cluster,
+    ClusterTls,
     Sentinel,
 }
 
@@ -239,6 +241,10 @@ pub fn redis_env(kind: RedisKind) -> Option<Vec<(&'static str, String)>> {
             vec![("REDIS_URL", service_url(REDIS_TLS_URL_VAR)?), ("REDIS_CA_PATH", service_url(REDIS_CA_PATH_VAR)?)]
         }
         RedisKind::Cluster => vec![("REDIS_CLUSTER_NODES", service_url(REDIS_CLUSTER_NODES_VAR)?)],
+        RedisKind::ClusterTls => vec![
+            ("REDIS_CLUSTER_NODES", service_url(REDIS_CLUSTER_TLS_NODES_VAR)?),
+            ("REDIS_CA_PATH", service_url(REDIS_CA_PATH_VAR)?),
+        ],
         RedisKind::Sentinel => vec![
             ("REDIS_SENTINELS", service_url(REDIS_SENTINELS_VAR)?),
             ("REDIS_SENTINEL_MASTER", service_url(REDIS_SENTINEL_MASTER_VAR)?),
@@ -256,7 +262,7 @@ pub async fn redis_config(kind: RedisKind) -> Option<push_server::adapters::dedu
     let list = |v: String| v.split(',').map(|s| s.trim().to_owned()).filter(|s| !s.is_empty()).collect();
     let topology = match kind {
         RedisKind::Single | RedisKind::Tls => RedisTopology::Single(get("REDIS_URL")?),
-        RedisKind::Cluster => RedisTopology::Cluster(list(get("REDIS_CLUSTER_NODES")?)),
+        RedisKind::Cluster | RedisKind::ClusterTls => RedisTopology::Cluster(list(get("REDIS_CLUSTER_NODES")?)),
         RedisKind::Sentinel => {
             RedisTopology::Sentinel { sentinels: list(get("REDIS_SENTINELS")?), master: get("REDIS_SENTINEL_MASTER")? }
         }

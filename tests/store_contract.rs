@@ -350,3 +350,30 @@ async fn the_longest_valid_tokens_register_and_move(s: &Subject) {
     assert_eq!(owners, 1);
     assert_eq!(s.repo.find(&hex.id).await, Ok(None));
 }
+
+/// Migration 0002 moves token uniqueness to a hash without losing the clients already stored.
+#[cfg(feature = "postgres")]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_token_hash_migration_keeps_existing_clients() {
+    use push_server::adapters::store::postgres::{PostgresClientRepository, PostgresOptions};
+    use sqlx::Connection;
+    let Some(db) = support::services::fresh_database().await else { return };
+    // The schema as the first release left it, with a client in it.
+    let first = tempfile::tempdir().unwrap();
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("migrations/postgres/0001_clients.sql");
+    std::fs::copy(root, first.path().join("0001_clients.sql")).unwrap();
+    let mut conn = sqlx::PgConnection::connect(&db.direct_url).await.unwrap();
+    sqlx::migrate::Migrator::new(first.path()).await.unwrap().run(&mut conn).await.unwrap();
+    conn.close().await.unwrap();
+    db.execute("INSERT INTO clients (client_id, push_type, token) VALUES ('kept', 'fcm', 'old-token')").await;
+
+    let options = PostgresOptions { max_connections: 4, timeout: TIMEOUT, statement_cache_capacity: 100 };
+    let repo = PostgresClientRepository::connect(&db.url, &options).await.expect("migrates to the latest schema");
+    let kept = client("kept", PushType::Fcm, "old-token");
+    assert_eq!(repo.find(&kept.id).await, Ok(Some(kept.clone())));
+    // Its token is found by the new index: registering it elsewhere moves it.
+    repo.upsert(&client("taker", PushType::Fcm, "old-token")).await.unwrap();
+    assert_eq!(repo.find(&kept.id).await, Ok(None));
+    drop(repo);
+    db.drop_database().await;
+}

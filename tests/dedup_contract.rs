@@ -43,6 +43,7 @@ impl Subject {
         self.store.release(&self.client(client), &nid(id), token).await.expect("release answered");
     }
 
+    #[cfg_attr(not(any(feature = "redis", feature = "postgres")), allow(dead_code))]
     async fn finish(self) {
         drop(self.store);
         #[cfg(feature = "postgres")]

@@ -12,8 +12,8 @@ mod unregister;
 
 use std::{sync::Arc, time::Duration};
 
-use crate::telemetry::Metrics;
 pub use invalid_field::InvalidField;
+use crate::telemetry::Metrics;
 pub use providers::Providers;
 pub use register::{RawRegistration, RegisterError};
 pub use send::{RawNotification, SendError, SendOutcome, parse_notification, send_outcome_label};

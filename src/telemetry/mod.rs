@@ -4,12 +4,12 @@
 //! Everything that depends on the `otel` feature sits behind one module declaration below: the
 //! rest of the code calls [`continue_trace`] and [`init`] the same way in every build.
 
-mod metrics;
 #[cfg(feature = "otel")]
 mod otlp;
 #[cfg(not(feature = "otel"))]
 #[path = "otlp_off.rs"]
 mod otlp;
+mod metrics;
 mod text_fields;
 
 use std::io::{IsTerminal, Write};

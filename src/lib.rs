@@ -26,7 +26,9 @@
 //! - [`adapters::relay_key`]: `RelayKey` from configuration, or fetched from the Relay and cached.
 //! - [`adapters::store`]: `ClientRepository` and `ProjectRepository` on SQLite and Postgres,
 //!   and the AES-256-GCM cipher of projects' credentials.
-//! - [`adapters::dedup`]: `DedupStore` in memory and on Redis.
+//! - [`adapters::dedup`]: `DedupStore` in memory, on Redis (one node, Cluster, Sentinel; TLS) and
+//!   on Postgres.
+//! - `adapters::pg_database`: the Postgres pool the Postgres adapters share, and its PgBouncer mode.
 //! - [`adapters::push`]: `PushProvider` for APNS, FCM and the log sink, and the message renderers.
 //! - [`cli`]: the command line and configuration; one file per command under `cli/`.
 //! - [`telemetry`]: logs (text or JSON lines, `RUST_LOG`) and, with the `otel` feature, OTLP

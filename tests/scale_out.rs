@@ -1,6 +1,8 @@
-//! Two real server processes sharing one Postgres and one Redis, as behind a load balancer: a
-//! client registered through one is served by the other, and duplicates sent to both at once are
-//! delivered exactly once.
+//! Two real server processes sharing one Postgres and one dedup backend, as behind a load
+//! balancer: a client registered through one is served by the other, and duplicates sent to both
+//! at once are delivered exactly once. The same scenario runs on each shared dedup backend: Redis
+//! as one node, over TLS, as a Cluster (also over TLS) and behind Sentinels, and Postgres
+//! (directly, and through PgBouncer in transaction mode with the statement cache off).
 
 mod support;
 
@@ -17,7 +19,7 @@ mod with_backends {
 
     use super::support::{
         now, relay_key,
-        services::{fresh_database, redis_url, unique},
+        services::{RedisKind, TestDatabase, fresh_bouncer_database, fresh_database, redis_config, redis_env, unique},
         sign_with,
     };
 
@@ -50,7 +52,7 @@ mod with_backends {
     }
 
     impl Instance {
-        async fn start(name: &'static str, dir: &std::path::Path, database_url: &str, redis_url: &str) -> Instance {
+        async fn start(name: &'static str, dir: &std::path::Path, envs: &[(&str, String)]) -> Instance {
             let port = free_port();
             let sink = dir.join(format!("sink-{name}.jsonl"));
             let log = dir.join(format!("server-{name}.log"));
@@ -60,8 +62,7 @@ mod with_backends {
                 .current_dir(dir)
                 .env("HOST", "127.0.0.1")
                 .env("PORT", port.to_string())
-                .env("DATABASE_URL", database_url)
-                .env("REDIS_URL", redis_url)
+                .envs(envs.iter().map(|(k, v)| (*k, v.as_str())))
                 .env("RELAY_PUBLIC_KEY", hex::encode(relay_key().verifying_key().to_bytes()))
                 .env("LOG_SINK_PATH", &sink)
                 .env("DATABASE_MAX_CONNECTIONS", "8")
@@ -162,13 +163,91 @@ mod with_backends {
         (200, json!({"status": "OK"}))
     }
 
+    /// The shared dedup backends the scenario runs on.
+    #[derive(Debug, Clone, Copy)]
+    enum Backend {
+        Redis(RedisKind),
+        Postgres,
+        /// Store and dedup through PgBouncer, `DATABASE_STATEMENT_CACHE=0`, migrated beforehand
+        /// with `push-server migrate` on the direct URL.
+        PgBouncer,
+    }
+
+    /// The database and the servers' environment for `backend`; `None` (after a notice) when the
+    /// test services do not provide it.
+    async fn backend(backend: Backend) -> Option<(TestDatabase, Vec<(&'static str, String)>)> {
+        match backend {
+            Backend::Redis(kind) => {
+                redis_config(kind).await?;
+                let db = fresh_database().await?;
+                let mut env = redis_env(kind)?;
+                env.push(("DATABASE_URL", db.url.clone()));
+                Some((db, env))
+            }
+            Backend::Postgres => {
+                let db = fresh_database().await?;
+                let env = vec![("DATABASE_URL", db.url.clone()), ("DEDUP_BACKEND", "postgres".into())];
+                Some((db, env))
+            }
+            Backend::PgBouncer => {
+                let db = fresh_bouncer_database().await?;
+                let migrated = Command::new(env!("CARGO_BIN_EXE_push-server"))
+                    .arg("migrate")
+                    .env_clear()
+                    .env("DATABASE_URL", &db.direct_url)
+                    .output()
+                    .expect("push-server migrate runs");
+                assert!(migrated.status.success(), "migrate: {}", String::from_utf8_lossy(&migrated.stderr));
+                let env = vec![
+                    ("DATABASE_URL", db.url.clone()),
+                    ("DATABASE_STATEMENT_CACHE", "0".into()),
+                    ("DEDUP_BACKEND", "postgres".into()),
+                ];
+                Some((db, env))
+            }
+        }
+    }
+
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn two_instances_share_clients_and_deliver_each_id_once() {
-        let Some(db) = fresh_database().await else { return };
-        let Some(redis_url) = redis_url().await else { return };
+    async fn two_instances_on_one_redis() {
+        two_instances_share_clients_and_deliver_each_id_once(Backend::Redis(RedisKind::Single)).await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn two_instances_on_redis_over_tls() {
+        two_instances_share_clients_and_deliver_each_id_once(Backend::Redis(RedisKind::Tls)).await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn two_instances_on_redis_cluster() {
+        two_instances_share_clients_and_deliver_each_id_once(Backend::Redis(RedisKind::Cluster)).await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn two_instances_on_redis_cluster_over_tls() {
+        two_instances_share_clients_and_deliver_each_id_once(Backend::Redis(RedisKind::ClusterTls)).await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn two_instances_on_redis_sentinel() {
+        two_instances_share_clients_and_deliver_each_id_once(Backend::Redis(RedisKind::Sentinel)).await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn two_instances_on_postgres_dedup() {
+        two_instances_share_clients_and_deliver_each_id_once(Backend::Postgres).await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn two_instances_through_pgbouncer() {
+        two_instances_share_clients_and_deliver_each_id_once(Backend::PgBouncer).await;
+    }
+
+    async fn two_instances_share_clients_and_deliver_each_id_once(backend_kind: Backend) {
+        let Some((db, env)) = backend(backend_kind).await else { return };
         let dir = tempfile::tempdir().unwrap();
-        let mut a = Instance::start("a", dir.path(), &db.url, &redis_url).await;
-        let b = Instance::start("b", dir.path(), &db.url, &redis_url).await;
+        let mut a = Instance::start("a", dir.path(), &env).await;
+        let b = Instance::start("b", dir.path(), &env).await;
         let total = |client: &str, id: &str| a.deliveries(client, id) + b.deliveries(client, id);
 
         // Registered through A, served by B.

@@ -4,6 +4,8 @@
 
 pub mod dedup;
 pub mod http;
+#[cfg(feature = "postgres")]
+pub mod pg_database;
 pub mod push;
 pub mod relay_key;
 pub mod store;

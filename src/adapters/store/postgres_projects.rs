@@ -1,6 +1,7 @@
 //! `ProjectRepository` on the Postgres database of the client store: projects live beside their
 //! clients, so deleting a project deletes its clients in the same transaction, and every instance
-//! sharing the database sees the same projects.
+//! sharing the database sees the same projects. Statements follow the database's PgBouncer mode
+//! (unnamed statements, single statements in transactions of their own) as the client store's do.
 
 use std::sync::Arc;
 
@@ -22,6 +23,23 @@ pub struct PostgresProjectRepository {
     cipher: CredentialsCipher,
 }
 
+/// Runs one statement (`$query.$method(executor)`): on the pool, or through PgBouncer in a
+/// transaction of its own.
+macro_rules! run {
+    ($self:ident, $query:expr, $method:ident) => {{
+        let db = $self.store.database();
+        let query = $query.persistent(db.persistent());
+        if db.single_statements_in_transactions() {
+            let mut tx = db.begin().await?;
+            let done = query.$method(&mut *tx).await?;
+            tx.commit().await?;
+            Ok(done)
+        } else {
+            query.$method(db.pool()).await
+        }
+    }};
+}
+
 impl PostgresProjectRepository {
     pub fn new(store: Arc<PostgresClientRepository>, cipher: CredentialsCipher) -> Self {
         Self { store, cipher }
@@ -30,22 +48,21 @@ impl PostgresProjectRepository {
     /// Re-encrypts every project's credentials under the first key; the number of values
     /// re-sealed.
     pub async fn rotate(&self) -> Result<usize, String> {
-        let rows: Vec<(String, Option<String>, Option<String>)> =
-            sqlx::query_as(sql::ALL_SEALED).fetch_all(&self.store.pool).await.map_err(|e| e.to_string())?;
+        let rows: Result<Vec<(String, Option<String>, Option<String>)>, sqlx::Error> =
+            async { run!(self, sqlx::query_as(sql::ALL_SEALED), fetch_all) }.await;
         let mut count = 0;
-        for (id, apns, fcm) in rows {
+        for (id, apns, fcm) in rows.map_err(|e| e.to_string())? {
             let apns_new =
                 apns.as_deref().map(|s| sql::reseal(&self.cipher, &id, ProviderKind::Apns, s)).transpose()?;
             let fcm_new = fcm.as_deref().map(|s| sql::reseal(&self.cipher, &id, ProviderKind::Fcm, s)).transpose()?;
             let changed = apns_new.iter().flatten().count() + fcm_new.iter().flatten().count();
             if changed > 0 {
-                sqlx::query(sql::RESEAL)
+                let query = sqlx::query(sql::RESEAL)
                     .bind(&id)
                     .bind(apns_new.flatten().or(apns))
-                    .bind(fcm_new.flatten().or(fcm))
-                    .execute(&self.store.pool)
-                    .await
-                    .map_err(|e| e.to_string())?;
+                    .bind(fcm_new.flatten().or(fcm));
+                let done: Result<_, sqlx::Error> = async { run!(self, query, execute) }.await;
+                done.map_err(|e| e.to_string())?;
                 count += changed;
             }
         }
@@ -65,19 +82,17 @@ impl ProjectRepository for PostgresProjectRepository {
     #[instrument(name = "projects.create", skip_all, fields(project = %id))]
     async fn create(&self, id: &ProjectId) -> Result<bool, ProjectStoreError> {
         let done =
-            self.store.bounded(sqlx::query(sql::INSERT_PROJECT).bind(id.as_str()).execute(&self.store.pool)).await;
-        Ok(done.map_err(mapped)?.rows_affected() > 0)
+            self.store.bounded(async { run!(self, sqlx::query(sql::INSERT_PROJECT).bind(id.as_str()), execute) });
+        Ok(done.await.map_err(mapped)?.rows_affected() > 0)
     }
 
     async fn list(&self, after: Option<ProjectId>, limit: u32) -> Result<Vec<ProjectId>, ProjectStoreError> {
+        let after = after.as_ref().map_or("", ProjectId::as_str);
         let rows: Vec<(String,)> = self
             .store
-            .bounded(
-                sqlx::query_as(sql::LIST_PROJECTS)
-                    .bind(after.as_ref().map_or("", ProjectId::as_str))
-                    .bind(i64::from(limit))
-                    .fetch_all(&self.store.pool),
-            )
+            .bounded(async {
+                run!(self, sqlx::query_as(sql::LIST_PROJECTS).bind(after).bind(i64::from(limit)), fetch_all)
+            })
             .await
             .map_err(mapped)?;
         rows.into_iter()
@@ -89,7 +104,7 @@ impl ProjectRepository for PostgresProjectRepository {
     async fn get(&self, id: &ProjectId) -> Result<Option<Project>, ProjectStoreError> {
         let row: Option<ProjectRow> = self
             .store
-            .bounded(sqlx::query_as(sql::GET_PROJECT).bind(id.as_str()).fetch_optional(&self.store.pool))
+            .bounded(async { run!(self, sqlx::query_as(sql::GET_PROJECT).bind(id.as_str()), fetch_optional) })
             .await
             .map_err(mapped)?;
         row.map(|r| r.open(&self.cipher)).transpose()
@@ -98,7 +113,7 @@ impl ProjectRepository for PostgresProjectRepository {
     async fn count_clients(&self, id: &ProjectId) -> Result<u64, ProjectStoreError> {
         let (n,): (i64,) = self
             .store
-            .bounded(sqlx::query_as(sql::COUNT_CLIENTS).bind(id.as_str()).fetch_one(&self.store.pool))
+            .bounded(async { run!(self, sqlx::query_as(sql::COUNT_CLIENTS).bind(id.as_str()), fetch_one) })
             .await
             .map_err(mapped)?;
         Ok(n.max(0) as u64)
@@ -106,13 +121,21 @@ impl ProjectRepository for PostgresProjectRepository {
 
     #[instrument(name = "projects.delete", skip_all, fields(project = %id))]
     async fn delete(&self, id: &ProjectId) -> Result<bool, ProjectStoreError> {
-        let writer = &self.store.pool;
+        let db = self.store.database();
         let done = self
             .store
             .bounded(async {
-                let mut tx = writer.begin().await?;
-                sqlx::query(sql::DELETE_PROJECT_CLIENTS).bind(id.as_str()).execute(&mut *tx).await?;
-                let done = sqlx::query(sql::DELETE_PROJECT).bind(id.as_str()).execute(&mut *tx).await?;
+                let mut tx = db.begin().await?;
+                sqlx::query(sql::DELETE_PROJECT_CLIENTS)
+                    .persistent(db.persistent())
+                    .bind(id.as_str())
+                    .execute(&mut *tx)
+                    .await?;
+                let done = sqlx::query(sql::DELETE_PROJECT)
+                    .persistent(db.persistent())
+                    .bind(id.as_str())
+                    .execute(&mut *tx)
+                    .await?;
                 tx.commit().await?;
                 Ok(done.rows_affected() > 0)
             })
@@ -124,7 +147,7 @@ impl ProjectRepository for PostgresProjectRepository {
         let sealed = credentials.map(|c| sql::seal_apns(&self.cipher, id, &c));
         let done = self
             .store
-            .bounded(sqlx::query(sql::SET_APNS).bind(id.as_str()).bind(sealed).execute(&self.store.pool))
+            .bounded(async { run!(self, sqlx::query(sql::SET_APNS).bind(id.as_str()).bind(&sealed), execute) })
             .await;
         Ok(done.map_err(mapped)?.rows_affected() > 0)
     }
@@ -133,7 +156,7 @@ impl ProjectRepository for PostgresProjectRepository {
         let sealed = credentials.map(|c| sql::seal_fcm(&self.cipher, id, &c));
         let done = self
             .store
-            .bounded(sqlx::query(sql::SET_FCM).bind(id.as_str()).bind(sealed).execute(&self.store.pool))
+            .bounded(async { run!(self, sqlx::query(sql::SET_FCM).bind(id.as_str()).bind(&sealed), execute) })
             .await;
         Ok(done.map_err(mapped)?.rows_affected() > 0)
     }
@@ -141,12 +164,12 @@ impl ProjectRepository for PostgresProjectRepository {
     async fn census(&self) -> Result<ProjectCensus, ProjectStoreError> {
         let (count,): (i64,) = self
             .store
-            .bounded(sqlx::query_as(sql::COUNT_PROJECTS).fetch_one(&self.store.pool))
+            .bounded(async { run!(self, sqlx::query_as(sql::COUNT_PROJECTS), fetch_one) })
             .await
             .map_err(mapped)?;
         let rows: Vec<(String, bool, bool)> = self
             .store
-            .bounded(sqlx::query_as(sql::SUSPENDED_PROJECTS).fetch_all(&self.store.pool))
+            .bounded(async { run!(self, sqlx::query_as(sql::SUSPENDED_PROJECTS), fetch_all) })
             .await
             .map_err(mapped)?;
         Ok(sql::census(count, rows))
@@ -162,14 +185,9 @@ impl ProjectRepository for PostgresProjectRepository {
             ProviderKind::Apns => sql::SET_APNS_SUSPENSION,
             ProviderKind::Fcm => sql::SET_FCM_SUSPENSION,
         };
+        let (reason, since) = (suspension.as_ref().map(|s| s.reason.clone()), suspension.as_ref().map(|s| s.since));
         self.store
-            .bounded(
-                sqlx::query(statement)
-                    .bind(id.as_str())
-                    .bind(suspension.as_ref().map(|s| s.reason.clone()))
-                    .bind(suspension.as_ref().map(|s| s.since))
-                    .execute(&self.store.pool),
-            )
+            .bounded(async { run!(self, sqlx::query(statement).bind(id.as_str()).bind(&reason).bind(since), execute) })
             .await
             .map_err(mapped)?;
         Ok(())

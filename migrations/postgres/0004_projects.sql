@@ -1,11 +1,12 @@
 -- Projects: several wallet apps on one server. Every existing client moves into the default
 -- project, whose key is the empty text (no project id can be empty, so it never collides with a
--- created project); client ids and device tokens become unique per project.
+-- created project); client ids and device tokens become unique per project (the token by its
+-- hash, as migration 0002 made it).
 ALTER TABLE clients ADD COLUMN project TEXT NOT NULL DEFAULT '';
 ALTER TABLE clients DROP CONSTRAINT clients_pkey;
 ALTER TABLE clients ADD PRIMARY KEY (project, client_id);
-ALTER TABLE clients DROP CONSTRAINT clients_token_key;
-ALTER TABLE clients ADD CONSTRAINT clients_project_token_key UNIQUE (project, token);
+CREATE UNIQUE INDEX clients_project_token_hash_key ON clients (project, token_hash);
+DROP INDEX clients_token_hash_key;
 
 -- Credentials are AES-256-GCM sealed (base64) under CREDENTIALS_KEY; nothing secret is stored in
 -- the clear. `revision` grows with every credentials change, which tells other instances to

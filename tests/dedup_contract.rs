@@ -169,6 +169,7 @@ contract!(
     a_late_release_cannot_free_a_newer_claim,
     long_and_unusual_ids_work,
     concurrent_claims_have_exactly_one_winner,
+    projects_are_apart_for_the_same_client_and_id,
 );
 
 #[cfg(not(feature = "redis"))]
@@ -300,4 +301,26 @@ async fn concurrent_claims_have_exactly_one_winner(s: &Subject) {
         }
     }
     assert_eq!(winners, 1);
+}
+
+/// The same client id and notification id in two projects (and the default one) are three
+/// claims; a release in one project leaves the others. Ids are chosen to tempt a naive join:
+/// a default-project client named like `{project}/{client}` or `{project} {client}`.
+async fn projects_are_apart_for_the_same_client_and_id(s: &Subject) {
+    use push_server::domain::{ProjectId, ProjectKey};
+    let in_project = |p: &str, c: ClientId| c.in_project(ProjectKey::Named(ProjectId::parse(p).unwrap()));
+    let (a, b, default) = (in_project("pa", s.client("c")), in_project("pb", s.client("c")), s.client("c"));
+    let claim = |c: &ClientId| {
+        let (store, c) = (s.store.clone(), c.clone());
+        async move { store.try_claim(&c, &nid("n"), DAY).await.expect("claim answered") }
+    };
+    let Claim::New(token_a) = claim(&a).await else { panic!("a claims first") };
+    won(claim(&b).await);
+    won(claim(&default).await);
+    assert_eq!(claim(&a).await, Claim::Duplicate);
+    s.store.release(&a, &nid("n"), token_a).await.unwrap();
+    assert_eq!(claim(&b).await, Claim::Duplicate, "b's claim stays");
+    won(claim(&a).await);
+    let tempting = ClientId::parse(&format!("pa/{}c", s.prefix)).unwrap();
+    won(claim(&tempting).await);
 }

@@ -3,5 +3,6 @@
 
 pub mod dedup;
 pub mod http;
+pub mod pem;
 pub mod push;
 pub mod store;

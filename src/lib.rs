@@ -7,21 +7,32 @@
 //! ## Layout
 //!
 //! A hexagon: the domain knows nothing of HTTP, SQL, Redis or Apple; ports are the traits it
-//! needs from the world; adapters plug real technology into them; `app` holds the use cases and
-//! is the one place that wires adapters to ports.
+//! needs from the world; adapters plug real technology into them; `app` holds the use cases;
+//! `bootstrap` is the one ring that knows every other and wires adapters to ports. Dependencies
+//! point inwards, and `tests/architecture` checks it.
 //!
 //! - [`domain`]: pure types and rules (`ClientId`, `DeviceToken`, `PushType`, `NotificationId`,
 //!   `Flags`, `Payload`, `NotifyMessage`, `Delivery`).
 //! - [`ports`]: `ClientRepository`, `DedupStore`, `PushProvider`, each with its error enum.
-//! - [`app`]: use cases (`register`, `unregister`, `send`), settings, metrics, wiring, server.
+//! - [`app`]: the use cases (`register`, `unregister`, `send`), each parsed then executed, the
+//!   invalid-field accumulator and the providers by push type; domain and ports only.
+//! - [`bootstrap`]: settings and their one source of defaults, the wiring that builds adapters
+//!   from settings (the place features choose backends), and the server's start and stop.
 //! - [`adapters::http`]: the poem-openapi API, the envelope, the Relay signature check, docs and
 //!   metrics endpoints.
 //! - [`adapters::store`]: `ClientRepository` on SQLite and Postgres.
 //! - [`adapters::dedup`]: `DedupStore` in memory and on Redis.
-//! - [`adapters::push`]: `PushProvider` for APNS, FCM and the log sink, and the message renderers.
-//! - [`cli`]: the command line and configuration; one file per command under `cli/`.
-//! - [`telemetry`]: logs (text or JSON lines, `RUST_LOG`) and, with the `otel` feature, OTLP
-//!   trace export and W3C `traceparent` propagation.
+//! - [`adapters::push`]: `PushProvider` for APNS, FCM and the log sink, the message renderers
+//!   and the retry policy.
+//! - [`adapters::pem`]: PEM armour, written once.
+//! - [`telemetry`]: logs (text or JSON lines, `RUST_LOG`), Prometheus metrics, the instrumenting
+//!   decorators that wrap each port with its span and metrics (`telemetry::instrumented`) and,
+//!   with the `otel` feature, OTLP trace export and W3C `traceparent` propagation.
+//! - [`cli`]: the command line, turned into `bootstrap` settings; one file per command under
+//!   `cli/`.
+//!
+//! Beside the library: `src/main.rs` (the `push-server` binary) and `src/bin/push-bench` (the
+//! load benchmark).
 
 pub mod adapters;
 pub mod app;

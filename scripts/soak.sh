@@ -11,5 +11,6 @@ cd "$(dirname "$0")/.."
 profile=()
 if [[ "${SOAK_RELEASE:-}" == 1 ]]; then profile=(--release); fi
 echo "== soak: ${SOAK_SECS:-180} s at ${SOAK_RATE:-150} requests/s, RSS sampled every 5 s"
-# --test-threads=1: the soak is the only test in its binary, and the server gets the cores.
+# `soak::` with --ignored picks the one soak test of the ops crate; --test-threads=1 so the server
+# gets the cores.
 cargo test --locked "${profile[@]}" --test ops soak:: -- --ignored --nocapture --test-threads=1

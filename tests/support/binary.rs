@@ -1,9 +1,11 @@
-//! Runs the `push-server` binary the way an operator does, in a clean environment, and talks to it
-//! with a tiny blocking HTTP/1.1 client (no async runtime needed in these tests). Shared by the
-//! test binaries that drive the real executable.
+//! Runs the `push-server` binary the way an operator does, in a clean environment (through the one
+//! launcher), and talks to it with a tiny blocking HTTP/1.1 client (no async runtime needed in
+//! these tests). Shared by the test binaries that drive the real executable.
 #![allow(dead_code)]
 
-#[path = "launcher.rs"]
+// The one launcher, shared with push-bench: it lives in the benchmark's sources because every
+// build of the package (the Docker image's included) builds push-bench and sees only `src/`.
+#[path = "../../src/bin/push-bench/launcher.rs"]
 pub mod launcher;
 
 use std::{

@@ -6,10 +6,6 @@
 //! `scripts/bench.sh` runs every scenario and prints the README table; see `--help`.
 
 mod dedup_memory;
-// The launcher the test suites start the server with: one way to run it, std only. It lives
-// with the tests, its main users; the benchmark includes the file rather than the library
-// exporting test harness code.
-#[path = "../../../tests/support/launcher.rs"]
 mod launcher;
 mod load;
 mod requests;

@@ -113,6 +113,9 @@ pub struct Config {
     /// How often a key fetched from RELAY_URL is refreshed, in seconds.
     #[arg(long, env = "RELAY_KEY_REFRESH_SECS", default_value_t = defaults::RELAY_KEY_REFRESH_SECS, value_parser = clap::value_parser!(u64).range(1..))]
     pub relay_key_refresh_secs: u64,
+    /// Bound on one fetch of the key from RELAY_URL, in milliseconds.
+    #[arg(long, env = "RELAY_KEY_TIMEOUT_MS", default_value_t = defaults::RELAY_KEY_TIMEOUT_MS, value_parser = clap::value_parser!(u64).range(1..))]
+    pub relay_key_timeout_ms: u64,
     /// `true` keeps the log sink on beside real providers [default: on only without real providers]
     #[arg(long, env = "LOG_SINK", value_parser = parse_switch)]
     pub log_sink: Option<bool>,
@@ -226,6 +229,7 @@ impl Config {
                 validate_signatures: self.validate_signatures,
                 max_clock_skew: Duration::from_secs(self.signature_max_skew_secs),
                 key_refresh: Duration::from_secs(self.relay_key_refresh_secs),
+                key_timeout: Duration::from_millis(self.relay_key_timeout_ms),
             },
             log_sink: self.log_sink,
             log_sink_path: self.log_sink_path.clone(),

@@ -12,14 +12,19 @@
 //! point inwards, and `tests/architecture` checks it.
 //!
 //! - [`domain`]: pure types and rules (`ClientId`, `DeviceToken`, `PushType`, `NotificationId`,
-//!   `Flags`, `Payload`, `NotifyMessage`, `Delivery`).
-//! - [`ports`]: `ClientRepository`, `DedupStore`, `PushProvider`, each with its error enum.
-//! - [`app`]: the use cases (`register`, `unregister`, `send`), each parsed then executed, the
-//!   invalid-field accumulator and the providers by push type; domain and ports only.
+//!   `Flags`, `Payload`, `NotifyMessage`, `Delivery`), and the Relay's signed-message framing,
+//!   signature headers and `RelayPublicKey`.
+//! - [`ports`]: `ClientRepository`, `DedupStore`, `PushProvider`, `RelayKey`, each with its error
+//!   enum.
+//! - [`app`]: the use cases (`register`, `unregister`, `send`, and `relay_auth`: who may call the
+//!   Relay endpoint), each parsed then executed, the invalid-field accumulator and the providers by
+//!   push type; domain and ports only.
 //! - [`bootstrap`]: settings and their one source of defaults, the wiring that builds adapters
-//!   from settings (the place features choose backends), and the server's start and stop.
-//! - [`adapters::http`]: the poem-openapi API, the envelope, the Relay signature check, docs and
+//!   from settings (the place features choose backends; `bootstrap::providers` for APNS and FCM),
+//!   and the server's start and stop.
+//! - [`adapters::http`]: the poem-openapi API, the envelope, the Relay check's `401`s, docs and
 //!   metrics endpoints.
+//! - [`adapters::relay_key`]: `RelayKey` from configuration, or fetched from the Relay and cached.
 //! - [`adapters::store`]: `ClientRepository` on SQLite and Postgres.
 //! - [`adapters::dedup`]: `DedupStore` in memory and on Redis.
 //! - [`adapters::push`]: `PushProvider` for APNS, FCM and the log sink, the message renderers

@@ -1,10 +1,12 @@
-//! Use cases (register, unregister, send): domain values and ports in, nothing of adapters,
-//! settings or the command line. Each use case is parsed first (every invalid field reported at
-//! once) and then executed: `parse_registration` then `App::register`, and so on.
+//! Use cases (register, unregister, send, and who may call the Relay endpoint): domain values and
+//! ports in, nothing of adapters, settings or the command line. Each use case is parsed first
+//! (every invalid field reported at once) and then executed: `parse_registration` then
+//! `App::register`, and so on.
 
 mod invalid_field;
 mod providers;
 mod register;
+mod relay_auth;
 mod send;
 #[cfg(test)]
 mod test_support;
@@ -15,6 +17,7 @@ use std::{sync::Arc, time::Duration};
 pub use invalid_field::{InvalidField, InvalidFields};
 pub use providers::Providers;
 pub use register::{RawRegistration, RegisterError, parse_registration};
+pub use relay_auth::{RelayAuth, RelayAuthError, RelayCheck};
 pub use send::{RawNotification, SendError, SendOutcome, SendRequest, Sent, parse_notification};
 pub use unregister::{UnregisterError, parse_unregistration};
 

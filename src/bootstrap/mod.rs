@@ -2,6 +2,7 @@
 //! adapters from settings and plugs them into the ports, and starting and stopping the server.
 
 pub mod defaults;
+pub mod providers;
 pub mod server;
 pub mod settings;
 pub mod wiring;

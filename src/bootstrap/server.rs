@@ -1,6 +1,6 @@
 //! Starting and stopping the HTTP server around a wired application.
 
-use std::{net::SocketAddr, sync::Arc, time::Duration};
+use std::{net::SocketAddr, time::Duration};
 
 use tokio::{net::TcpListener, sync::oneshot, task::JoinHandle};
 use tracing::{info, warn};
@@ -9,10 +9,7 @@ use super::{
     settings::Settings,
     wiring::{self, Closer, StartError},
 };
-use crate::adapters::http::{
-    self, HttpState, RateLimiter, RequestLimits,
-    transport::{self, TransportLimits},
-};
+use crate::adapters::http::{self, HttpConfig};
 
 /// How long in-flight requests may take to finish once shutdown starts.
 const GRACE: Duration = Duration::from_secs(10);
@@ -37,32 +34,23 @@ pub async fn start(settings: &Settings) -> Result<RunningServer, StartError> {
         );
     }
     wired.auth.warm_up().await;
-    let state = Arc::new(HttpState {
-        app: wired.app,
-        metrics: wired.metrics,
-        auth: wired.auth,
-        limiter: RateLimiter::new(settings.http.rate_limit_per_minute, settings.http.rate_limit_burst),
-        client_ip_header: settings.http.client_ip_header.clone(),
-    });
-    let endpoint = http::endpoint(
-        state,
-        RequestLimits {
-            max_body_bytes: settings.max_body_bytes,
-            body_read_timeout: settings.http.body_read_timeout,
-            request_timeout: settings.http.request_timeout,
-        },
-    );
-    let limits = TransportLimits {
+    let config = HttpConfig {
+        max_body_bytes: settings.max_body_bytes,
+        body_read_timeout: settings.http.body_read_timeout,
+        request_timeout: settings.http.request_timeout,
         max_connections: settings.http.max_connections,
         header_read_timeout: settings.http.header_read_timeout,
         shutdown_grace: GRACE,
+        rate_limit_per_minute: settings.http.rate_limit_per_minute,
+        rate_limit_burst: settings.http.rate_limit_burst,
+        client_ip_header: settings.http.client_ip_header.clone(),
     };
 
     let addr = SocketAddr::new(settings.host, settings.port);
     let listener = TcpListener::bind(addr).await.map_err(|e| StartError(format!("cannot listen on {addr}: {e}")))?;
     let local_addr = listener.local_addr().map_err(|e| StartError(format!("cannot listen on {addr}: {e}")))?;
     let (stop, stopped) = oneshot::channel::<()>();
-    let task = tokio::spawn(transport::serve(listener, endpoint, limits, async move {
+    let task = tokio::spawn(http::serve(listener, wired.app, wired.metrics, wired.auth, config, async move {
         let _ = stopped.await;
     }));
     info!(%local_addr, "push-server v{} listening", env!("CARGO_PKG_VERSION"));

@@ -59,6 +59,8 @@ pub struct RelaySettings {
     pub max_clock_skew: Duration,
     /// How often a fetched key is refreshed.
     pub key_refresh: Duration,
+    /// Bound on one fetch of the key from `url`.
+    pub key_timeout: Duration,
 }
 
 #[derive(Debug, Clone)]
@@ -134,6 +136,7 @@ impl Default for Settings {
                 validate_signatures: d::VALIDATE_SIGNATURES,
                 max_clock_skew: secs(d::SIGNATURE_MAX_SKEW_SECS),
                 key_refresh: secs(d::RELAY_KEY_REFRESH_SECS),
+                key_timeout: millis(d::RELAY_KEY_TIMEOUT_MS),
             },
             log_sink: None,
             log_sink_path: None,

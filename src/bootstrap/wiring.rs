@@ -1,23 +1,18 @@
-//! Builds the adapters that the settings name and plugs them into the ports. Together with the
-//! `adapters` module declarations, this is the only place where cargo features are looked at: a
-//! setting that needs an adapter this binary lacks is a start-up error naming the feature.
+//! Builds the adapters that the settings name and plugs them into the ports. Together with
+//! `providers` and the `adapters` module declarations, this is the only place where cargo features
+//! are looked at: a setting that needs an adapter this binary lacks is a start-up error naming the
+//! feature.
 
 use std::{future::Future, pin::Pin, sync::Arc};
 
-use tracing::warn;
-
-use super::settings::Settings;
+use super::{providers::providers, settings::Settings};
 use crate::{
     adapters::{
         dedup::memory::MemoryDedupStore,
-        http::{
-            relay_auth::{KeySource, RelayAuth, RemoteKey},
-            signature::parse_public_key,
-        },
-        push::log_sink::LogSink,
+        relay_key::{FetchedKey, FetchedKeyConfig, StaticKey},
     },
-    app::{App, Providers},
-    domain::PushType,
+    app::{App, RelayAuth, RelayCheck},
+    domain::RelayPublicKey,
     ports::{ClientRepository, DedupStore},
     telemetry::{
         Metrics,
@@ -51,8 +46,8 @@ pub struct Wired {
 pub async fn build(settings: &Settings) -> Result<Wired, StartError> {
     let mut summary = Vec::new();
     let mut closers = Vec::new();
-    let auth = relay_auth(settings)?;
-    summary.push(("signatures", auth.describe()));
+    let (auth, described) = relay_auth(settings)?;
+    summary.push(("signatures", described));
     let clients = client_store(settings, &mut summary, &mut closers).await?;
     let dedup = dedup_store(settings, &mut summary).await?;
     let providers = providers(settings)?;
@@ -96,21 +91,29 @@ pub async fn migrate(settings: &Settings) -> Result<String, StartError> {
     Ok(summary.into_iter().map(|(_, choice)| choice).collect::<Vec<_>>().join(", "))
 }
 
-fn relay_auth(settings: &Settings) -> Result<RelayAuth, StartError> {
+/// The Relay check the settings ask for, and one line for the start-up log.
+fn relay_auth(settings: &Settings) -> Result<(RelayAuth, String), StartError> {
     let relay = &settings.relay;
-    let source = if !relay.validate_signatures {
-        KeySource::Disabled
+    let (check, described) = if !relay.validate_signatures {
+        (RelayCheck::Disabled, "OFF (VALIDATE_SIGNATURES=false): Relay requests are NOT authenticated".to_owned())
     } else if let Some(key) = &relay.public_key {
-        KeySource::Static(parse_public_key(key).map_err(|e| StartError(format!("RELAY_PUBLIC_KEY: {e}")))?)
+        let key = RelayPublicKey::parse(key).map_err(|e| StartError(format!("RELAY_PUBLIC_KEY: {e}")))?;
+        (RelayCheck::Verify(Arc::new(StaticKey::new(key))), "on, key from RELAY_PUBLIC_KEY".to_owned())
     } else if let Some(url) = &relay.url {
         if !(url.starts_with("http://") || url.starts_with("https://")) {
             return Err(StartError(format!("RELAY_URL must be an http:// or https:// URL, got '{url}'")));
         }
-        KeySource::Remote(RemoteKey::new(url, relay.key_refresh, settings.store.timeout)?)
+        let config = FetchedKeyConfig { url: url.clone(), refresh: relay.key_refresh, timeout: relay.key_timeout };
+        let key = FetchedKey::new(&config)?;
+        let described = format!("on, key fetched from {}", key.url());
+        (RelayCheck::Verify(Arc::new(key)), described)
     } else {
-        KeySource::Unconfigured
+        (
+            RelayCheck::Unconfigured,
+            "on, but no RELAY_PUBLIC_KEY or RELAY_URL is set: every Relay request is refused with 401".to_owned(),
+        )
     };
-    Ok(RelayAuth::new(source, relay.max_clock_skew))
+    Ok((RelayAuth::new(check, relay.max_clock_skew), described))
 }
 
 async fn client_store(
@@ -180,51 +183,4 @@ async fn dedup_store(
         #[cfg(not(feature = "redis"))]
         Some(_) => Err(StartError("REDIS_URL is set, but this binary was built without the `redis` feature".into())),
     }
-}
-
-fn providers(settings: &Settings) -> Result<Providers, StartError> {
-    #[allow(unused_mut)]
-    let mut providers = Providers::default();
-    if settings.apns.is_configured() {
-        #[cfg(feature = "apns")]
-        {
-            use crate::adapters::push::apns::ApnsProvider;
-            // One provider for both types: it picks the production or sandbox endpoint by the
-            // delivery's push type and shares one provider token between them.
-            let apns = Arc::new(ApnsProvider::from_settings(&settings.apns, &settings.provider)?);
-            providers = providers.with(PushType::Apns, apns.clone()).with(PushType::ApnsSandbox, apns);
-        }
-        #[cfg(not(feature = "apns"))]
-        return Err(StartError(
-            "APNS credentials are set, but this binary was built without the `apns` feature".into(),
-        ));
-    } else if settings.apns.topic.is_some() {
-        warn!("APNS_TOPIC is set but no APNS credentials (APNS_KEY_PATH or APNS_CERT_PATH); APNS stays off");
-    }
-    if settings.fcm.is_configured() {
-        #[cfg(feature = "fcm")]
-        {
-            use crate::adapters::push::fcm::FcmProvider;
-            providers =
-                providers.with(PushType::Fcm, Arc::new(FcmProvider::from_settings(&settings.fcm, &settings.provider)?));
-        }
-        #[cfg(not(feature = "fcm"))]
-        return Err(StartError(
-            "FCM_CREDENTIALS_PATH is set, but this binary was built without the `fcm` feature".into(),
-        ));
-    }
-    let any_real = PushType::ALL.iter().any(|t| providers.supports(*t));
-    if settings.log_sink.unwrap_or(!any_real) {
-        let sink = Arc::new(LogSink::new(settings.log_sink_path.as_deref(), &settings.apns.placeholder_title)?);
-        for t in PushType::ALL {
-            if !providers.supports(t) {
-                providers = providers.with(t, sink.clone());
-            }
-        }
-    } else if settings.log_sink_path.is_some() {
-        warn!(
-            "LOG_SINK_PATH is set but the log sink is off (a real provider is configured; set LOG_SINK=true to keep it)"
-        );
-    }
-    Ok(providers)
 }

@@ -1,4 +1,5 @@
-//! Pure types and rules of push-server: what a valid client, token, notification and message are.
+//! Pure types and rules of push-server: what a valid client, token, notification and message are,
+//! and how a Relay request is signed.
 //!
 //! Nothing here does I/O or knows about HTTP, SQL, Redis or a push provider. Every type is built
 //! through a `parse`/`decode` constructor that returns a `Result`, so holding one is proof that the
@@ -13,6 +14,8 @@ mod notification_id;
 mod notify_message;
 mod payload;
 mod push_type;
+mod relay_public_key;
+mod relay_signature;
 mod text;
 
 pub use client::Client;
@@ -24,3 +27,5 @@ pub use notification_id::{NotificationId, NotificationIdError};
 pub use notify_message::{NotifyMessage, NotifyMessageError};
 pub use payload::{Content, Payload, PayloadError, Topic, TopicError};
 pub use push_type::{PushType, PushTypeError};
+pub use relay_public_key::{RelayPublicKey, RelayPublicKeyError};
+pub use relay_signature::{SIGNATURE_HEADER, SignatureHeaderError, SignatureHeaders, TIMESTAMP_HEADER, signed_message};

@@ -13,11 +13,11 @@ use std::{
 
 use ed25519_dalek::{Signer, SigningKey};
 use push_server::{
-    adapters::http::signature::signed_message,
     bootstrap::{
         server::{self, RunningServer},
         settings::Settings,
     },
+    domain::signed_message,
 };
 use serde_json::{Value, json};
 use tempfile::TempDir;

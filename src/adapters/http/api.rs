@@ -17,13 +17,13 @@ use super::{
     json_body::JsonBody,
     params::{ClientIdPath, SignatureHeader, TimestampHeader},
     rate_limit::{RateLimiter, client_ip},
-    relay_auth::RelayAuth,
+    relay_auth,
     responses::{BodyFailure, HealthResponse, RegisterResponse, SendResponse, UnregisterResponse},
 };
 use crate::{
     app::{
-        App, InvalidField, RegisterError, SendError, Sent, UnregisterError, parse_notification, parse_registration,
-        parse_unregistration,
+        App, InvalidField, RegisterError, RelayAuth, SendError, Sent, UnregisterError, parse_notification,
+        parse_registration, parse_unregistration,
     },
     ports::{DedupError, PushError, StoreError},
     telemetry::Metrics,
@@ -192,7 +192,9 @@ impl Api {
             Ok(bytes) => bytes,
             Err(problem) => return SendResponse::from_body_problem(problem),
         };
-        if let Err(envelope) = state.auth.verify(timestamp.0.0.as_deref(), signature.0.0.as_deref(), bytes).await {
+        if let Err(envelope) =
+            relay_auth::check(&state.auth, timestamp.0.0.as_deref(), signature.0.0.as_deref(), bytes).await
+        {
             return SendResponse::Unauthorized(Json(envelope));
         }
         if let Some(problem) = &body.content_type_problem {

@@ -1,31 +1,42 @@
-//! The HTTP adapter (poem + poem-openapi): the API, its envelope and errors, the Relay signature
-//! check, the OpenAPI document and Swagger UI, and `/metrics`.
+//! The HTTP adapter (poem + poem-openapi): the API, its envelope and errors, the Relay check's
+//! `401`s, the OpenAPI document and Swagger UI, and `/metrics`.
+//!
+//! One way in: [`serve`] with the use cases, the metrics registry, the Relay check and an
+//! [`HttpConfig`]. Everything else is private to the adapter; the few items tests and the
+//! command line need (the OpenAPI document, the body readers the property tests drive, the
+//! documented patterns) are re-exported here.
 
 mod api;
 mod deadline;
-pub mod dto;
-pub mod envelope;
+mod dto;
+mod envelope;
 mod fallback;
 mod json_body;
 mod observe;
-pub mod params;
+mod params;
 mod rate_limit;
-pub mod relay_auth;
-pub mod request_id;
+mod relay_auth;
+mod request_id;
 mod responses;
-pub mod signature;
-pub mod transport;
+mod transport;
 
-use std::{sync::Arc, time::Duration};
+use std::{future::Future, sync::Arc, time::Duration};
 
 use poem::{Endpoint, EndpointExt, IntoEndpoint, Route, get, handler, web::Data};
 use poem_openapi::OpenApiService;
+use tokio::net::TcpListener;
 
-pub use api::{Api, HttpState};
+use api::{Api, HttpState};
+pub use dto::{json_object, read_notification, read_registration};
 use json_body::BodyLimits;
-pub use rate_limit::RateLimiter;
+pub use params::{CLIENT_ID_PATTERN, SIGNATURE_PATTERN, TIMESTAMP_PATTERN};
+use rate_limit::RateLimiter;
+use transport::TransportLimits;
 
-use crate::telemetry::Metrics;
+use crate::{
+    app::{App, RelayAuth},
+    telemetry::Metrics,
+};
 
 const TITLE: &str = "push-server";
 const DESCRIPTION: &str = "A push-notification gateway. Wallet apps register their APNS or FCM device token under \
@@ -48,16 +59,58 @@ fn metrics_text(metrics: Data<&Arc<Metrics>>) -> poem::Response {
     poem::Response::builder().content_type("text/plain; version=0.0.4; charset=utf-8").body(metrics.render())
 }
 
-/// Per-request bounds applied by the adapter.
-#[derive(Debug, Clone, Copy)]
-pub struct RequestLimits {
+/// The adapter's own configuration: the bounds that protect the server from slow, greedy or
+/// abusive clients.
+#[derive(Debug, Clone)]
+pub struct HttpConfig {
+    /// Largest accepted request body.
     pub max_body_bytes: usize,
+    /// Time a client has to send a request's body once its headers are in.
     pub body_read_timeout: Duration,
+    /// Bound on a whole request, handler included.
     pub request_timeout: Duration,
+    /// Connections served at once; more wait in the kernel backlog.
+    pub max_connections: usize,
+    /// Time a client has to send a request's headers (also the keep-alive idle limit).
+    pub header_read_timeout: Duration,
+    /// How long in-flight requests may take to finish once shutdown starts.
+    pub shutdown_grace: Duration,
+    /// Registrations and unregistrations per client IP per minute; 0 switches the limit off.
+    pub rate_limit_per_minute: u32,
+    /// How many such requests an IP may make in a burst.
+    pub rate_limit_burst: u32,
+    /// The header that carries the client IP behind a trusted proxy; `None`: the TCP peer.
+    pub client_ip_header: Option<String>,
+}
+
+/// Serves the API on `listener` until `shutdown` completes, then stops accepting and lets open
+/// requests finish (bounded by `config.shutdown_grace`).
+pub async fn serve(
+    listener: TcpListener,
+    app: Arc<App>,
+    metrics: Arc<Metrics>,
+    auth: RelayAuth,
+    config: HttpConfig,
+    shutdown: impl Future<Output = ()>,
+) {
+    let state = Arc::new(HttpState {
+        app,
+        metrics,
+        auth,
+        limiter: RateLimiter::new(config.rate_limit_per_minute, config.rate_limit_burst),
+        client_ip_header: config.client_ip_header.clone(),
+    });
+    let limits = TransportLimits {
+        max_connections: config.max_connections,
+        header_read_timeout: config.header_read_timeout,
+        shutdown_grace: config.shutdown_grace,
+    };
+    transport::serve(listener, endpoint(state, &config), limits, shutdown).await
 }
 
 /// Every route of the server, with the error envelope, deadline and telemetry around them.
-pub fn endpoint(state: Arc<HttpState>, limits: RequestLimits) -> impl Endpoint + 'static {
+fn endpoint(state: Arc<HttpState>, config: &HttpConfig) -> impl Endpoint + 'static {
+    let request_timeout = config.request_timeout;
     let service = openapi_service();
     let json = service.spec();
     let yaml = service.spec_yaml();
@@ -82,8 +135,8 @@ pub fn endpoint(state: Arc<HttpState>, limits: RequestLimits) -> impl Endpoint +
         .nest("/", service.into_endpoint())
         .data(state)
         .data(metrics)
-        .data(BodyLimits { max_bytes: limits.max_body_bytes, read_timeout: limits.body_read_timeout })
-        .around(move |ep, req| deadline::deadline(ep, req, limits.request_timeout))
+        .data(BodyLimits { max_bytes: config.max_body_bytes, read_timeout: config.body_read_timeout })
+        .around(move |ep, req| deadline::deadline(ep, req, request_timeout))
         .around(fallback::envelope_errors)
         .around(move |ep, req| observe::observe(ep, req, observed.clone()))
 }

@@ -27,18 +27,10 @@ pub struct LogSink {
 }
 
 impl LogSink {
-    /// A sink that writes log lines and, with `path`, appends one JSON object per delivery there.
-    pub fn new(path: Option<&Path>, placeholder_title: &str) -> Result<Self, String> {
-        let file = path
-            .map(|p| {
-                OpenOptions::new()
-                    .create(true)
-                    .append(true)
-                    .open(p)
-                    .map(Mutex::new)
-                    .map_err(|e| format!("cannot open LOG_SINK_PATH {}: {e}", p.display()))
-            })
-            .transpose()?;
+    /// A sink that writes log lines and, with `path`, appends one JSON object per delivery there;
+    /// the error is the file's, for the caller to name.
+    pub fn new(path: Option<&Path>, placeholder_title: &str) -> std::io::Result<Self> {
+        let file = path.map(|p| OpenOptions::new().create(true).append(true).open(p).map(Mutex::new)).transpose()?;
         Ok(Self { file, placeholder_title: placeholder_title.to_owned() })
     }
 }
@@ -71,7 +63,10 @@ impl PushProvider for LogSink {
             // page-cache write of a few hundred bytes, cheap enough to do inline.
             let mut file = file.lock().expect("log sink file lock poisoned");
             file.write_all(&line).map_err(|e| PushFailure {
-                error: PushError::Unavailable { provider: NAME, reason: format!("cannot write LOG_SINK_PATH: {e}") },
+                error: PushError::Unavailable {
+                    provider: NAME,
+                    reason: format!("cannot write the log sink file: {e}"),
+                },
                 attempts: 1,
             })?;
         }

@@ -5,10 +5,12 @@ use std::{future::Future, time::Duration};
 
 use tokio::time::Instant;
 
-use crate::{
-    bootstrap::settings::ProviderSettings,
-    ports::{PushError, PushFailure},
-};
+use crate::ports::{PushError, PushFailure};
+
+/// Backoff before the second attempt; it doubles with each further attempt, up to `MAX_DELAY`.
+/// Not settings: they only shape retries within the budget that the settings do bound.
+pub const BASE_DELAY: Duration = Duration::from_millis(100);
+pub const MAX_DELAY: Duration = Duration::from_secs(2);
 
 /// How one attempt ended.
 #[derive(Debug)]
@@ -38,15 +40,10 @@ pub struct RetryPolicy {
 }
 
 impl RetryPolicy {
-    /// The policy the settings describe: 100 ms first backoff, doubling up to 2 s.
-    pub fn from_settings(settings: &ProviderSettings) -> Self {
-        Self {
-            max_attempts: settings.max_attempts,
-            base_delay: Duration::from_millis(100),
-            max_delay: Duration::from_secs(2),
-            total: settings.total_timeout,
-            attempt_timeout: settings.request_timeout,
-        }
+    /// `max_attempts` attempts of at most `attempt_timeout` each within `total`, with the usual
+    /// backoff (`BASE_DELAY` doubling up to `MAX_DELAY`).
+    pub fn new(max_attempts: u32, attempt_timeout: Duration, total: Duration) -> Self {
+        Self { max_attempts, base_delay: BASE_DELAY, max_delay: MAX_DELAY, total, attempt_timeout }
     }
 
     /// The jittered backoff before attempt `n + 1` (n ≥ 1 attempts made so far).
@@ -91,9 +88,14 @@ impl RetryPolicy {
 }
 
 /// Parses a `Retry-After` header in its delta-seconds form (the HTTP-date form is rare from push
-/// providers and is ignored, falling back to the computed backoff).
+/// providers and is ignored, falling back to the computed backoff). Any number of seconds fits a
+/// `Duration`; one past `u64::MAX` reads as `u64::MAX`, which is past every budget all the same.
 pub fn parse_retry_after(value: Option<&str>) -> Option<Duration> {
-    value?.trim().parse::<u64>().ok().map(Duration::from_secs)
+    let digits = value?.trim();
+    if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    Some(Duration::from_secs(digits.parse::<u64>().unwrap_or(u64::MAX)))
 }
 
 #[cfg(test)]
@@ -103,13 +105,7 @@ mod tests {
     use super::*;
 
     fn policy() -> RetryPolicy {
-        RetryPolicy {
-            max_attempts: 4,
-            base_delay: Duration::from_millis(100),
-            max_delay: Duration::from_secs(2),
-            total: Duration::from_secs(14),
-            attempt_timeout: Duration::from_secs(5),
-        }
+        RetryPolicy::new(4, Duration::from_secs(5), Duration::from_secs(14))
     }
 
     fn transient() -> PushError {
@@ -193,5 +189,15 @@ mod tests {
         assert_eq!(parse_retry_after(Some(" 7 ")), Some(Duration::from_secs(7)));
         assert_eq!(parse_retry_after(Some("Wed, 21 Oct 2015 07:28:00 GMT")), None);
         assert_eq!(parse_retry_after(None), None);
+        assert_eq!(parse_retry_after(Some("")), None);
+        assert_eq!(parse_retry_after(Some("-1")), None);
+    }
+
+    #[test]
+    fn retry_after_near_and_past_u64_max_saturates() {
+        let max = Some(Duration::from_secs(u64::MAX));
+        assert_eq!(parse_retry_after(Some("18446744073709551615")), max);
+        assert_eq!(parse_retry_after(Some("18446744073709551616")), max);
+        assert_eq!(parse_retry_after(Some("99999999999999999999999999")), max);
     }
 }

@@ -65,7 +65,7 @@ fn line_text(file: &File, line: usize) -> &str {
 }
 
 fn fail_with(what: &str, violations: &[String]) {
-    assert!(violations.is_empty(), "{} {what}:\n\n{}\n", violations.len(), violations.join("\n\n"));
+    assert!(violations.is_empty(), "{what}: {}\n\n{}\n", violations.len(), violations.join("\n\n"));
 }
 
 #[test]
@@ -93,7 +93,7 @@ fn every_ring_imports_only_what_it_may() {
             }
         }
     }
-    fail_with("imports break the direction of dependencies (DESIGN.md)", &violations);
+    fail_with("imports that break the direction of dependencies (DESIGN.md)", &violations);
 }
 
 #[test]

@@ -107,8 +107,9 @@ pub struct Config {
     /// `false`/`0` switches Relay signature checks off.
     #[arg(long, env = "VALIDATE_SIGNATURES", default_value_t = defaults::VALIDATE_SIGNATURES, value_parser = parse_switch)]
     pub validate_signatures: bool,
-    /// How far a signed request's timestamp may be from the server clock, in seconds.
-    #[arg(long, env = "SIGNATURE_MAX_SKEW_SECS", default_value_t = defaults::SIGNATURE_MAX_SKEW_SECS)]
+    /// How far a signed request's timestamp may be from the server clock, in seconds (at most
+    /// 3600; the dedup window must be at least twice as long).
+    #[arg(long, env = "SIGNATURE_MAX_SKEW_SECS", default_value_t = defaults::SIGNATURE_MAX_SKEW_SECS, value_parser = clap::value_parser!(u64).range(1..=defaults::SIGNATURE_MAX_SKEW_SECS_CAP))]
     pub signature_max_skew_secs: u64,
     /// How often a key fetched from RELAY_URL is refreshed, in seconds.
     #[arg(long, env = "RELAY_KEY_REFRESH_SECS", default_value_t = defaults::RELAY_KEY_REFRESH_SECS, value_parser = clap::value_parser!(u64).range(1..))]
@@ -187,7 +188,8 @@ pub struct Config {
     /// Connections served at once; more wait in the kernel backlog.
     #[arg(long, env = "MAX_CONNECTIONS", default_value_t = defaults::MAX_CONNECTIONS, value_parser = clap::value_parser!(u64).range(1..=1_000_000))]
     pub max_connections: u64,
-    /// Seconds a client has to send a request's headers (also the keep-alive idle limit).
+    /// Seconds a client has to send a connection's first bytes and a request's headers; also the
+    /// idle limit of HTTP/1 keep-alive and of HTTP/2 connections with no open stream.
     #[arg(long, env = "HEADER_READ_TIMEOUT_SECS", default_value_t = defaults::HEADER_READ_TIMEOUT_SECS, value_parser = clap::value_parser!(u64).range(1..=3600))]
     pub header_read_timeout_secs: u64,
     /// Seconds a client has to send a request's body.
@@ -202,10 +204,19 @@ pub struct Config {
     /// Burst of registrations and unregistrations one client IP may make.
     #[arg(long, env = "RATE_LIMIT_BURST", default_value_t = defaults::RATE_LIMIT_BURST, value_parser = clap::value_parser!(u32).range(1..))]
     pub rate_limit_burst: u32,
+    /// IPv6 clients are rate limited per prefix of this many bits.
+    #[arg(long, env = "RATE_LIMIT_IPV6_PREFIX", default_value_t = defaults::RATE_LIMIT_IPV6_PREFIX, value_parser = clap::value_parser!(u8).range(1..=128))]
+    pub rate_limit_ipv6_prefix: u8,
     /// Header carrying the client IP, set by a trusted proxy in front (e.g. `x-forwarded-for`;
-    /// its last address is used). Unset: the TCP peer address. Never set it without such a proxy.
+    /// see TRUSTED_PROXIES for which address is used). Unset: the TCP peer address. Never set it
+    /// without such a proxy.
     #[arg(long, env = "CLIENT_IP_HEADER")]
     pub client_ip_header: Option<String>,
+    /// How many trusted proxies append to CLIENT_IP_HEADER: the client's address is that many
+    /// entries from the right (1: the last, for one proxy; 2 when a load balancer in front of it
+    /// appends its own).
+    #[arg(long, env = "TRUSTED_PROXIES", default_value_t = defaults::TRUSTED_PROXIES, value_parser = clap::value_parser!(u64).range(1..=64))]
+    pub trusted_proxies: u64,
     /// Log format: `text` or `json`.
     #[arg(long, env = "LOG_FORMAT", default_value = defaults::LOG_FORMAT, value_parser = ["text", "json"], ignore_case = true)]
     pub log_format: String,
@@ -269,7 +280,9 @@ impl Config {
                 request_timeout: Duration::from_secs(self.request_timeout_secs),
                 rate_limit_per_minute: self.rate_limit_per_minute,
                 rate_limit_burst: self.rate_limit_burst,
+                rate_limit_ipv6_prefix: self.rate_limit_ipv6_prefix,
                 client_ip_header: self.client_ip_header.clone(),
+                trusted_proxies: self.trusted_proxies as usize,
             },
         }
     }

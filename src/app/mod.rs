@@ -3,6 +3,7 @@
 //! (every invalid field reported at once) and then executed: `parse_registration` then
 //! `App::register`, and so on.
 
+mod in_flight;
 mod invalid_field;
 mod providers;
 mod register;
@@ -14,6 +15,7 @@ mod unregister;
 
 use std::{sync::Arc, time::Duration};
 
+pub use in_flight::{Drained, InFlight};
 pub use invalid_field::{InvalidField, InvalidFields};
 pub use providers::Providers;
 pub use register::{RawRegistration, RegisterError, parse_registration};
@@ -30,6 +32,7 @@ pub struct App {
     dedup: Arc<dyn DedupStore>,
     providers: Providers,
     dedup_ttl: Duration,
+    sends: InFlight,
 }
 
 impl App {
@@ -39,10 +42,15 @@ impl App {
         providers: Providers,
         dedup_ttl: Duration,
     ) -> Self {
-        Self { clients, dedup, providers, dedup_ttl }
+        Self { clients, dedup, providers, dedup_ttl, sends: InFlight::default() }
     }
 
     pub fn providers(&self) -> &Providers {
         &self.providers
+    }
+
+    /// Sends in progress: what a shutdown waits for (see [`InFlight`]).
+    pub fn sends(&self) -> &InFlight {
+        &self.sends
     }
 }

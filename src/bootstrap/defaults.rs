@@ -8,6 +8,8 @@ pub const PORT: u16 = 3000;
 pub const DATABASE_URL: &str = "sqlite://push-server.db";
 pub const VALIDATE_SIGNATURES: bool = true;
 pub const SIGNATURE_MAX_SKEW_SECS: u64 = 300;
+/// The largest accepted skew: past an hour a captured request stays replayable for too long.
+pub const SIGNATURE_MAX_SKEW_SECS_CAP: u64 = 3600;
 pub const RELAY_KEY_REFRESH_SECS: u64 = 3600;
 /// Bound on one fetch of the Relay key from `RELAY_URL`.
 pub const RELAY_KEY_TIMEOUT_MS: u64 = 5000;
@@ -29,4 +31,8 @@ pub const BODY_READ_TIMEOUT_SECS: u64 = 10;
 pub const REQUEST_TIMEOUT_SECS: u64 = 30;
 pub const RATE_LIMIT_PER_MINUTE: u32 = 120;
 pub const RATE_LIMIT_BURST: u32 = 60;
+/// IPv6 clients are rate limited per prefix of this length (a site usually gets a /56 or a /48).
+pub const RATE_LIMIT_IPV6_PREFIX: u8 = 56;
+/// How many proxies append to `CLIENT_IP_HEADER`: the client is that many entries from the right.
+pub const TRUSTED_PROXIES: u64 = 1;
 pub const LOG_FORMAT: &str = "text";

@@ -33,7 +33,8 @@ pub struct Settings {
 pub struct HttpSettings {
     /// Connections served at once; more wait in the kernel backlog.
     pub max_connections: usize,
-    /// Time a client has to send a request's headers (also the keep-alive idle limit).
+    /// Time a client has to send a new connection's first bytes and each request's headers; also
+    /// the idle limit of both protocols (HTTP/1 keep-alive, HTTP/2 with no open stream).
     pub header_read_timeout: Duration,
     /// Time a client has to send a request's body once its headers are in.
     pub body_read_timeout: Duration,
@@ -43,9 +44,14 @@ pub struct HttpSettings {
     pub rate_limit_per_minute: u32,
     /// How many such requests an IP may make in a burst.
     pub rate_limit_burst: u32,
+    /// IPv6 clients are limited per prefix of this many bits (1 to 128).
+    pub rate_limit_ipv6_prefix: u8,
     /// The header that carries the client IP when behind a trusted proxy (for example
-    /// `x-forwarded-for`, whose last address is used); `None` uses the TCP peer address.
+    /// `x-forwarded-for`); `None` uses the TCP peer address.
     pub client_ip_header: Option<String>,
+    /// How many trusted proxies append to `client_ip_header`: the client's address is that many
+    /// entries from the right (1: the last).
+    pub trusted_proxies: usize,
 }
 
 #[derive(Debug, Clone)]
@@ -162,7 +168,9 @@ impl Default for Settings {
                 request_timeout: secs(d::REQUEST_TIMEOUT_SECS),
                 rate_limit_per_minute: d::RATE_LIMIT_PER_MINUTE,
                 rate_limit_burst: d::RATE_LIMIT_BURST,
+                rate_limit_ipv6_prefix: d::RATE_LIMIT_IPV6_PREFIX,
                 client_ip_header: None,
+                trusted_proxies: d::TRUSTED_PROXIES as usize,
             },
         }
     }

@@ -5,7 +5,9 @@
 
 use std::{future::Future, pin::Pin, sync::Arc};
 
-use super::{providers::providers, settings::Settings};
+use tracing::warn;
+
+use super::{defaults, providers::providers, settings::Settings};
 use crate::{
     adapters::{
         dedup::memory::MemoryDedupStore,
@@ -44,6 +46,7 @@ pub struct Wired {
 }
 
 pub async fn build(settings: &Settings) -> Result<Wired, StartError> {
+    check_replay_window(settings)?;
     let mut summary = Vec::new();
     let mut closers = Vec::new();
     let (auth, described) = relay_auth(settings)?;
@@ -91,6 +94,25 @@ pub async fn migrate(settings: &Settings) -> Result<String, StartError> {
     Ok(summary.into_iter().map(|(_, choice)| choice).collect::<Vec<_>>().join(", "))
 }
 
+/// A signed request can be replayed as long as its timestamp is accepted (the skew, either side
+/// of the server clock); dedup is what turns a replay into a harmless duplicate, so its window
+/// must cover that whole span, or a captured request could be delivered again.
+fn check_replay_window(settings: &Settings) -> Result<(), StartError> {
+    let skew = settings.relay.max_clock_skew.as_secs();
+    let cap = defaults::SIGNATURE_MAX_SKEW_SECS_CAP;
+    if skew > cap {
+        return Err(StartError(format!("SIGNATURE_MAX_SKEW_SECS is {skew}; at most {cap} is allowed")));
+    }
+    let ttl = settings.dedup_ttl.as_secs();
+    if ttl < 2 * skew {
+        return Err(StartError(format!(
+            "DEDUP_TTL_SECS ({ttl}) must be at least twice SIGNATURE_MAX_SKEW_SECS ({skew}): a signed request stays \
+             replayable that long, and only dedup stops a replay"
+        )));
+    }
+    Ok(())
+}
+
 /// The Relay check the settings ask for, and one line for the start-up log.
 fn relay_auth(settings: &Settings) -> Result<(RelayAuth, String), StartError> {
     let relay = &settings.relay;
@@ -102,6 +124,11 @@ fn relay_auth(settings: &Settings) -> Result<(RelayAuth, String), StartError> {
     } else if let Some(url) = &relay.url {
         if !(url.starts_with("http://") || url.starts_with("https://")) {
             return Err(StartError(format!("RELAY_URL must be an http:// or https:// URL, got '{url}'")));
+        }
+        if url.starts_with("http://") {
+            warn!(
+                "!!! RELAY_URL is plain http:// ({url}): anyone on the network path can substitute the Relay key and sign notifications; use https:// !!!"
+            );
         }
         let config = FetchedKeyConfig { url: url.clone(), refresh: relay.key_refresh, timeout: relay.key_timeout };
         let key = FetchedKey::new(&config)?;

@@ -219,3 +219,33 @@ fn an_otlp_endpoint_without_the_otel_feature_is_refused() {
     assert!(!out.status.success());
     assert!(text(&out.stderr).contains("`otel` feature"), "{}", text(&out.stderr));
 }
+
+#[test]
+fn a_replay_window_open_past_dedup_is_refused_and_plain_http_key_fetches_are_flagged() {
+    let dir = tempfile::tempdir().unwrap();
+    for (envs, needle) in [
+        // Dedup must outlast twice the skew: a replayed request would otherwise be new again.
+        (&[("DEDUP_TTL_SECS", "599")][..], "DEDUP_TTL_SECS (599) must be at least twice SIGNATURE_MAX_SKEW_SECS (300)"),
+        (&[("DEDUP_TTL_SECS", "60"), ("SIGNATURE_MAX_SKEW_SECS", "31")][..], "DEDUP_TTL_SECS"),
+        // The skew itself is capped.
+        (&[("SIGNATURE_MAX_SKEW_SECS", "3601")][..], "SIGNATURE_MAX_SKEW_SECS"),
+    ] {
+        for command in [&["check-config"][..], &[][..]] {
+            let out = run(dir.path(), command, envs);
+            assert!(!out.status.success(), "{command:?} {envs:?}");
+            let stderr = text(&out.stderr);
+            let lines: Vec<_> = stderr.lines().filter(|l| l.starts_with("push-server:")).collect();
+            assert_eq!(lines.len(), 1, "{envs:?}: {stderr}");
+            assert!(lines[0].contains(needle), "{envs:?}: {stderr}");
+        }
+    }
+    let ok = run(dir.path(), &["check-config"], &[("DEDUP_TTL_SECS", "60"), ("SIGNATURE_MAX_SKEW_SECS", "30")]);
+    assert!(ok.status.success(), "{}", text(&ok.stderr));
+
+    // A key fetched over plain HTTP can be swapped on the way: allowed (local Relays), but loud.
+    let out = run(dir.path(), &["check-config"], &[("RELAY_URL", "http://127.0.0.1:9")]);
+    let stderr = text(&out.stderr);
+    assert!(stderr.lines().any(|l| l.contains("WARN") && l.contains("RELAY_URL is plain http://")), "{stderr}");
+    let out = run(dir.path(), &["check-config"], &[("RELAY_URL", "https://127.0.0.1:9")]);
+    assert!(!text(&out.stderr).contains("plain http://"));
+}

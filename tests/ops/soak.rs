@@ -113,6 +113,8 @@ async fn rss_stays_flat_under_steady_load() {
         Launch::new(bin, dir.path())
             .env("RELAY_PUBLIC_KEY", hex::encode(key.verifying_key().to_bytes()))
             .env("DEDUP_TTL_SECS", "5")
+            // The dedup window must cover twice the accepted clock skew (replays).
+            .env("SIGNATURE_MAX_SKEW_SECS", "2")
             .env("DEDUP_MAX_ENTRIES", "512")
             .env("RATE_LIMIT_PER_MINUTE", "0")
             .env("SQLITE_SYNCHRONOUS", "normal")

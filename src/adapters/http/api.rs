@@ -38,12 +38,16 @@ pub struct HttpState {
     pub limiter: Option<RateLimiter>,
     /// The proxy header trusted to carry the client IP, if any.
     pub client_ip_header: Option<String>,
+    /// How many trusted proxies append to that header.
+    pub trusted_proxies: usize,
 }
 
 impl HttpState {
     /// `Err(seconds to wait)` when the caller's address has used up its budget.
     fn rate_limited(&self, req: &Request) -> Result<(), (Envelope, u64)> {
-        let (Some(limiter), Some(ip)) = (&self.limiter, client_ip(req, self.client_ip_header.as_deref())) else {
+        let (Some(limiter), Some(ip)) =
+            (&self.limiter, client_ip(req, self.client_ip_header.as_deref(), self.trusted_proxies))
+        else {
             return Ok(());
         };
         limiter.check(ip).map_err(|wait| {

@@ -14,6 +14,7 @@ mod fallback;
 mod json_body;
 mod observe;
 mod params;
+mod preface;
 mod rate_limit;
 mod relay_auth;
 mod request_id;
@@ -71,7 +72,8 @@ pub struct HttpConfig {
     pub request_timeout: Duration,
     /// Connections served at once; more wait in the kernel backlog.
     pub max_connections: usize,
-    /// Time a client has to send a request's headers (also the keep-alive idle limit).
+    /// Time a client has to send a new connection's first bytes and each request's headers; also
+    /// the idle limit of both protocols (HTTP/1 keep-alive, HTTP/2 with no open stream).
     pub header_read_timeout: Duration,
     /// How long in-flight requests may take to finish once shutdown starts.
     pub shutdown_grace: Duration,
@@ -79,8 +81,12 @@ pub struct HttpConfig {
     pub rate_limit_per_minute: u32,
     /// How many such requests an IP may make in a burst.
     pub rate_limit_burst: u32,
+    /// IPv6 clients are limited per prefix of this many bits.
+    pub rate_limit_ipv6_prefix: u8,
     /// The header that carries the client IP behind a trusted proxy; `None`: the TCP peer.
     pub client_ip_header: Option<String>,
+    /// How many trusted proxies append to that header (the client is that many from the right).
+    pub trusted_proxies: usize,
 }
 
 /// Serves the API on `listener` until `shutdown` completes, then stops accepting and lets open
@@ -97,8 +103,9 @@ pub async fn serve(
         app,
         metrics,
         auth,
-        limiter: RateLimiter::new(config.rate_limit_per_minute, config.rate_limit_burst),
+        limiter: RateLimiter::new(config.rate_limit_per_minute, config.rate_limit_burst, config.rate_limit_ipv6_prefix),
         client_ip_header: config.client_ip_header.clone(),
+        trusted_proxies: config.trusted_proxies,
     });
     let limits = TransportLimits {
         max_connections: config.max_connections,

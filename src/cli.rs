@@ -7,9 +7,14 @@ use std::{fmt::Display, net::IpAddr, path::PathBuf, process::ExitCode, time::Dur
 use clap::{Args, Parser, Subcommand};
 use tokio::runtime::Runtime;
 
-use crate::telemetry::{self, LogFormat, LogTarget, Telemetry};
+use crate::{
+    adapters::http::ResponseDialect,
+    app::ClientAuthMode,
+    telemetry::{self, LogFormat, LogTarget, Telemetry},
+};
 
 pub mod check_config;
+pub mod client_jwt;
 pub mod keygen;
 pub mod migrate;
 pub mod openapi;
@@ -18,7 +23,10 @@ pub mod serve;
 
 use crate::bootstrap::{
     defaults,
-    settings::{ApnsSettings, FcmSettings, HttpSettings, ProviderSettings, RelaySettings, Settings, StoreSettings},
+    settings::{
+        ApnsSettings, ClientAuthSettings, FcmSettings, HttpSettings, ProviderSettings, RelaySettings, Settings,
+        StoreSettings,
+    },
 };
 
 #[derive(Debug, Parser)]
@@ -49,10 +57,18 @@ pub enum Command {
     /// Build everything the server would (store, dedup, providers, Relay key, traces) without
     /// listening; print what would be used, or exit non-zero with the reason.
     CheckConfig,
-    /// Print a fresh Ed25519 key pair for a test Relay (RELAY_PRIVATE_KEY and RELAY_PUBLIC_KEY).
-    Keygen,
+    /// Print a fresh Ed25519 key pair for a test Relay (RELAY_PRIVATE_KEY and RELAY_PUBLIC_KEY),
+    /// or with `--client` a test wallet's key and client id (CLIENT_PRIVATE_KEY and CLIENT_ID).
+    Keygen {
+        /// A wallet's key instead of the Relay's.
+        #[arg(long)]
+        client: bool,
+    },
     /// Sign a test notification with a Relay key and send it to a running server.
     Send(send::SendArgs),
+    /// Print a wallet's client id (did:key) and a client JWT signed with its key, for the
+    /// `Authorization` header of a registration or unregistration.
+    ClientJwt(client_jwt::ClientJwtArgs),
 }
 
 /// How a command ends when it cannot do its job: the one-line reason on stderr, exit code 1.
@@ -81,6 +97,22 @@ fn parse_switch(s: &str) -> Result<bool, String> {
         "true" | "1" => Ok(true),
         "false" | "0" => Ok(false),
         _ => Err(format!("'{s}' is not a switch; use true/1 or false/0")),
+    }
+}
+
+/// The parsed `PUBLIC_URL`. An alias, so that clap takes the whole comma-separated text as one
+/// value (it would make a `Vec` field a repeated flag).
+type PublicUrls = Vec<String>;
+
+/// `PUBLIC_URL`: one or more comma-separated http(s) URLs.
+fn parse_public_urls(s: &str) -> Result<PublicUrls, String> {
+    let urls: Vec<String> = s.split(',').map(str::trim).filter(|u| !u.is_empty()).map(str::to_owned).collect();
+    if urls.is_empty() {
+        return Err("PUBLIC_URL names no URL".to_owned());
+    }
+    match urls.iter().find(|u| !(u.starts_with("http://") || u.starts_with("https://"))) {
+        Some(bad) => Err(format!("'{bad}' is not an http:// or https:// URL")),
+        None => Ok(urls),
     }
 }
 
@@ -217,6 +249,18 @@ pub struct Config {
     /// appends its own).
     #[arg(long, env = "TRUSTED_PROXIES", default_value_t = defaults::TRUSTED_PROXIES, value_parser = clap::value_parser!(u64).range(1..=64))]
     pub trusted_proxies: u64,
+    /// Client JWTs on registration and unregistration: `optional` (verified when present),
+    /// `required` (a request without one gets 401) or `off` (ignored).
+    #[arg(long, env = "CLIENT_AUTH", default_value = defaults::CLIENT_AUTH, value_parser = ClientAuthMode::parse)]
+    pub client_auth: ClientAuthMode,
+    /// The URLs wallets reach this server at, comma-separated: the accepted `aud` of client JWTs
+    /// [default: http://localhost:{PORT}]
+    #[arg(long, env = "PUBLIC_URL", value_parser = parse_public_urls)]
+    pub public_url: Option<PublicUrls>,
+    /// The response envelope: `spec` (`{"status":"OK"}`) or `walletconnect` (`{"status":"SUCCESS"}`
+    /// and `errors[].message`, which the WalletConnect SDKs expect).
+    #[arg(long, env = "RESPONSE_DIALECT", default_value = defaults::RESPONSE_DIALECT, value_parser = ResponseDialect::parse)]
+    pub response_dialect: ResponseDialect,
     /// Log format: `text` or `json`.
     #[arg(long, env = "LOG_FORMAT", default_value = defaults::LOG_FORMAT, value_parser = ["text", "json"], ignore_case = true)]
     pub log_format: String,
@@ -283,7 +327,9 @@ impl Config {
                 rate_limit_ipv6_prefix: self.rate_limit_ipv6_prefix,
                 client_ip_header: self.client_ip_header.clone(),
                 trusted_proxies: self.trusted_proxies as usize,
+                response_dialect: self.response_dialect,
             },
+            client_auth: ClientAuthSettings { mode: self.client_auth, public_urls: self.public_url.clone() },
         }
     }
 }

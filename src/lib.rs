@@ -12,13 +12,14 @@
 //! point inwards, and `tests/architecture` checks it.
 //!
 //! - [`domain`]: pure types and rules (`ClientId`, `DeviceToken`, `PushType`, `NotificationId`,
-//!   `Flags`, `Payload`, `NotifyMessage`, `Delivery`), and the Relay's signed-message framing,
-//!   signature headers and `RelayPublicKey`.
+//!   `Flags`, `Payload`, `NotifyMessage`, `Delivery`), the Relay's signed-message framing,
+//!   signature headers and `RelayPublicKey`, and a wallet's `DidKey` and `ClientJwt`.
 //! - [`ports`]: `ClientRepository`, `DedupStore`, `PushProvider`, `RelayKey`, each with its error
 //!   enum.
-//! - [`app`]: the use cases (`register`, `unregister`, `send`, and `relay_auth`: who may call the
-//!   Relay endpoint), each parsed then executed, the invalid-field accumulator and the providers by
-//!   push type; domain and ports only.
+//! - [`app`]: the use cases (`register`, `unregister`, `send`) and who may call them (the Relay
+//!   check, the client-auth policy of `CLIENT_AUTH`), each parsed then executed, the
+//!   invalid-field accumulator, the providers by push type and the sends in flight; domain and
+//!   ports only.
 //! - [`bootstrap`]: settings and their one source of defaults, the wiring that builds adapters
 //!   from settings (the place features choose backends; `bootstrap::providers` for APNS and FCM),
 //!   and the server's start and stop.

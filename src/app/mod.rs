@@ -3,6 +3,7 @@
 //! (every invalid field reported at once) and then executed: `parse_registration` then
 //! `App::register`, and so on.
 
+mod client_auth;
 mod in_flight;
 mod invalid_field;
 mod providers;
@@ -15,6 +16,7 @@ mod unregister;
 
 use std::{sync::Arc, time::Duration};
 
+pub use client_auth::{ClientAuth, ClientAuthError, ClientAuthMode};
 pub use in_flight::{Drained, InFlight};
 pub use invalid_field::{InvalidField, InvalidFields};
 pub use providers::Providers;

@@ -36,3 +36,13 @@ pub const RATE_LIMIT_IPV6_PREFIX: u8 = 56;
 /// How many proxies append to `CLIENT_IP_HEADER`: the client is that many entries from the right.
 pub const TRUSTED_PROXIES: u64 = 1;
 pub const LOG_FORMAT: &str = "text";
+/// Client JWTs are verified when present and not asked for (`optional`, `required`, `off`).
+pub const CLIENT_AUTH: &str = "optional";
+/// The envelope of the contract (`spec`), not the WalletConnect one (`walletconnect`).
+pub const RESPONSE_DIALECT: &str = "spec";
+
+/// The audience of client JWTs when `PUBLIC_URL` is unset: this server on localhost, at the port
+/// it actually listens on (which differs from `PORT` when that is 0).
+pub fn public_url(port: u16) -> String {
+    format!("http://localhost:{port}")
+}

@@ -5,13 +5,15 @@ use std::{net::SocketAddr, sync::Arc, time::Duration};
 use tokio::{net::TcpListener, sync::oneshot, task::JoinHandle, time::Instant};
 use tracing::{info, warn};
 
+use super::defaults;
 use super::{
     settings::Settings,
     wiring::{self, Closer, StartError},
 };
 use crate::{
     adapters::http::{self, HttpConfig},
-    app::{App, Drained},
+    app::{App, ClientAuth, Drained},
+    domain::Audiences,
 };
 
 /// How long in-flight requests may take to finish once shutdown starts (sends may take longer:
@@ -50,6 +52,16 @@ pub async fn start(settings: &Settings) -> Result<RunningServer, StartError> {
     // A delivery ends within the provider's total budget; a shutdown waits that long for running
     // sends rather than strand their dedup claims (see `app::InFlight`).
     let send_budget = settings.provider.total_timeout + SEND_MARGIN;
+
+    let addr = SocketAddr::new(settings.host, settings.port);
+    let listener = TcpListener::bind(addr).await.map_err(|e| StartError(format!("cannot listen on {addr}: {e}")))?;
+    let local_addr = listener.local_addr().map_err(|e| StartError(format!("cannot listen on {addr}: {e}")))?;
+    // After binding: the default audience names the port actually listened on.
+    let audiences = match &settings.client_auth.public_urls {
+        Some(urls) => Audiences::new(urls),
+        None => Audiences::new([defaults::public_url(local_addr.port())]),
+    };
+    info!("client auth: {} (JWT audiences: {})", settings.client_auth.mode, audiences.as_slice().join(", "));
     let config = HttpConfig {
         max_body_bytes: settings.max_body_bytes,
         body_read_timeout: settings.http.body_read_timeout,
@@ -63,11 +75,9 @@ pub async fn start(settings: &Settings) -> Result<RunningServer, StartError> {
         rate_limit_ipv6_prefix: settings.http.rate_limit_ipv6_prefix,
         client_ip_header: settings.http.client_ip_header.clone(),
         trusted_proxies: settings.http.trusted_proxies,
+        response_dialect: settings.http.response_dialect,
+        client_auth: ClientAuth::new(settings.client_auth.mode, audiences),
     };
-
-    let addr = SocketAddr::new(settings.host, settings.port);
-    let listener = TcpListener::bind(addr).await.map_err(|e| StartError(format!("cannot listen on {addr}: {e}")))?;
-    let local_addr = listener.local_addr().map_err(|e| StartError(format!("cannot listen on {addr}: {e}")))?;
     let (stop, stopped) = oneshot::channel::<()>();
     let app = wired.app.clone();
     let task = tokio::spawn(http::serve(listener, wired.app, wired.metrics, wired.auth, config, async move {

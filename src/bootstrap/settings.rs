@@ -3,6 +3,8 @@
 
 use std::{net::IpAddr, path::PathBuf, time::Duration};
 
+use crate::{adapters::http::ResponseDialect, app::ClientAuthMode};
+
 #[derive(Debug, Clone)]
 pub struct Settings {
     pub host: IpAddr,
@@ -26,6 +28,16 @@ pub struct Settings {
     pub fcm: FcmSettings,
     pub provider: ProviderSettings,
     pub http: HttpSettings,
+    pub client_auth: ClientAuthSettings,
+}
+
+/// How wallets prove they hold the client they (un)register.
+#[derive(Debug, Clone, Default)]
+pub struct ClientAuthSettings {
+    pub mode: ClientAuthMode,
+    /// The URLs this server is reached at (`PUBLIC_URL`), the accepted JWT audiences; `None`:
+    /// `defaults::public_url` of the port the server listens on.
+    pub public_urls: Option<Vec<String>>,
 }
 
 /// Bounds that protect the server from slow, greedy or abusive clients.
@@ -52,6 +64,8 @@ pub struct HttpSettings {
     /// How many trusted proxies append to `client_ip_header`: the client's address is that many
     /// entries from the right (1: the last).
     pub trusted_proxies: usize,
+    /// The envelope every JSON response is written in (`RESPONSE_DIALECT`).
+    pub response_dialect: ResponseDialect,
 }
 
 #[derive(Debug, Clone)]
@@ -171,6 +185,11 @@ impl Default for Settings {
                 rate_limit_ipv6_prefix: d::RATE_LIMIT_IPV6_PREFIX,
                 client_ip_header: None,
                 trusted_proxies: d::TRUSTED_PROXIES as usize,
+                response_dialect: ResponseDialect::parse(d::RESPONSE_DIALECT).expect("the default dialect is valid"),
+            },
+            client_auth: ClientAuthSettings {
+                mode: ClientAuthMode::parse(d::CLIENT_AUTH).expect("the default client auth mode is valid"),
+                public_urls: None,
             },
         }
     }

@@ -7,7 +7,9 @@
 
 mod client;
 mod client_id;
+mod client_jwt;
 mod device_token;
+mod did_key;
 mod flags;
 mod notification;
 mod notification_id;
@@ -20,7 +22,11 @@ mod text;
 
 pub use client::Client;
 pub use client_id::{ClientId, ClientIdError};
+pub use client_jwt::{
+    Audiences, CLOCK_LEEWAY_SECS, ClientJwt, ClientJwtClaims, ClientJwtError, sign_client_jwt, verify_client_jwt,
+};
 pub use device_token::{DeviceToken, DeviceTokenError};
+pub use did_key::{DidKey, DidKeyError};
 pub use flags::Flags;
 pub use notification::{Delivery, Notification};
 pub use notification_id::{NotificationId, NotificationIdError};

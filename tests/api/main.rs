@@ -12,3 +12,4 @@ mod register;
 mod relay_key;
 mod send;
 mod signature;
+mod wallets;

@@ -1,5 +1,6 @@
 //! Every command of `push-server`, exercised against a running server: `keygen` and `send` end to
-//! end, `openapi` against what the server serves, `migrate` and `check-config` beside it.
+//! end, `keygen --client` and `client-jwt` as a wallet, `openapi` against what the server serves,
+//! `migrate` and `check-config` beside it.
 
 use serde_json::Value;
 
@@ -39,9 +40,39 @@ fn help_lists_every_command() {
     let out = run(dir.path(), &["--help"], &[]);
     assert!(out.status.success());
     let help = text(&out.stdout);
-    for command in ["serve", "openapi", "migrate", "check-config", "keygen", "send"] {
+    for command in ["serve", "openapi", "migrate", "check-config", "keygen", "send", "client-jwt"] {
         assert!(help.lines().any(|l| l.trim_start().starts_with(command)), "--help lacks {command}:\n{help}");
     }
+}
+
+/// The `NAME=value` lines a command printed.
+fn printed(out: &std::process::Output, name: &str) -> String {
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let stdout = text(&out.stdout);
+    stdout
+        .lines()
+        .find_map(|l| l.strip_prefix(&format!("{name}=")))
+        .unwrap_or_else(|| panic!("prints {name}: {stdout}"))
+        .to_owned()
+}
+
+#[test]
+fn a_wallet_key_and_its_client_jwt_register_where_a_jwt_is_required() {
+    let dir = tempfile::tempdir().unwrap();
+    let wallet = run(dir.path(), &["keygen", "--client"], &[]);
+    let (key, client_id) = (printed(&wallet, "CLIENT_PRIVATE_KEY"), printed(&wallet, "CLIENT_ID"));
+    assert!(client_id.starts_with("z6Mk"), "{client_id}");
+    let server = start(dir.path(), &[("CLIENT_AUTH", "required"), ("RESPONSE_DIALECT", "walletconnect")]);
+    // The default PUBLIC_URL: localhost at the server's port.
+    let aud = format!("http://localhost:{}", server.port);
+    let signed = run(dir.path(), &["client-jwt", "--aud", &aud], &[("CLIENT_PRIVATE_KEY", &key)]);
+    assert_eq!(printed(&signed, "CLIENT_ID"), client_id);
+    let jwt = printed(&signed, "CLIENT_JWT");
+    let body = format!(r#"{{"client_id":"did:key:{client_id}","type":"fcm","token":"t","always_raw":false}}"#);
+    let refused = post_json(server.port, "/clients", &[], &body);
+    assert_eq!(refused.status, 401, "{}", refused.body);
+    let registered = post_json(server.port, "/clients", &[("Authorization", &jwt)], &body);
+    assert_eq!((registered.status, registered.body.as_str()), (200, r#"{"status":"SUCCESS"}"#));
 }
 
 #[test]

@@ -8,6 +8,7 @@
 
 mod api;
 mod deadline;
+mod dialect;
 mod dto;
 mod envelope;
 mod fallback;
@@ -28,6 +29,7 @@ use poem_openapi::OpenApiService;
 use tokio::net::TcpListener;
 
 use api::{Api, HttpState};
+pub use dialect::ResponseDialect;
 pub use dto::{json_object, read_notification, read_registration};
 use json_body::BodyLimits;
 pub use params::{CLIENT_ID_PATTERN, SIGNATURE_PATTERN, TIMESTAMP_PATTERN};
@@ -35,7 +37,7 @@ use rate_limit::RateLimiter;
 use transport::TransportLimits;
 
 use crate::{
-    app::{App, RelayAuth},
+    app::{App, ClientAuth, RelayAuth},
     telemetry::Metrics,
 };
 
@@ -43,7 +45,9 @@ const TITLE: &str = "push-server";
 const DESCRIPTION: &str = "A push-notification gateway. Wallet apps register their APNS or FCM device token under \
 their Relay client id; the Relay sends Ed25519-signed requests to notify a client; push-server checks the \
 signature, de-duplicates and delivers through Apple or Google. Every JSON response uses the envelope \
-`{\"status\":\"OK\"}` / `{\"status\":\"FAILED\",\"errors\":[...],\"fields\":[...]}`.";
+`{\"status\":\"OK\"}` / `{\"status\":\"FAILED\",\"errors\":[...],\"fields\":[...]}`; with \
+`RESPONSE_DIALECT=walletconnect`, success is `{\"status\":\"SUCCESS\"}` and each `errors[]` item also carries \
+`message`, as the WalletConnect SDKs expect.";
 
 /// The OpenAPI service: the source of `/openapi.json`, `/openapi.yaml`, `/docs` and the routes.
 pub fn openapi_service() -> OpenApiService<Api, ()> {
@@ -87,6 +91,10 @@ pub struct HttpConfig {
     pub client_ip_header: Option<String>,
     /// How many trusted proxies append to that header (the client is that many from the right).
     pub trusted_proxies: usize,
+    /// The envelope every JSON response is written in.
+    pub response_dialect: ResponseDialect,
+    /// Who may register and unregister a client (`CLIENT_AUTH`, `PUBLIC_URL`).
+    pub client_auth: ClientAuth,
 }
 
 /// Serves the API on `listener` until `shutdown` completes, then stops accepting and lets open
@@ -106,6 +114,7 @@ pub async fn serve(
         limiter: RateLimiter::new(config.rate_limit_per_minute, config.rate_limit_burst, config.rate_limit_ipv6_prefix),
         client_ip_header: config.client_ip_header.clone(),
         trusted_proxies: config.trusted_proxies,
+        client_auth: config.client_auth.clone(),
     });
     let limits = TransportLimits {
         max_connections: config.max_connections,
@@ -118,6 +127,7 @@ pub async fn serve(
 /// Every route of the server, with the error envelope, deadline and telemetry around them.
 fn endpoint(state: Arc<HttpState>, config: &HttpConfig) -> impl Endpoint + 'static {
     let request_timeout = config.request_timeout;
+    let dialect = config.response_dialect;
     let service = openapi_service();
     let json = service.spec();
     let yaml = service.spec_yaml();
@@ -145,5 +155,6 @@ fn endpoint(state: Arc<HttpState>, config: &HttpConfig) -> impl Endpoint + 'stat
         .data(BodyLimits { max_bytes: config.max_body_bytes, read_timeout: config.body_read_timeout })
         .around(move |ep, req| deadline::deadline(ep, req, request_timeout))
         .around(fallback::envelope_errors)
+        .around(move |ep, req| dialect::apply(ep, req, dialect))
         .around(move |ep, req| observe::observe(ep, req, observed.clone()))
 }

@@ -24,8 +24,8 @@ pub mod serve;
 use crate::bootstrap::{
     defaults,
     settings::{
-        ApnsSettings, ClientAuthSettings, FcmSettings, HttpSettings, ProviderSettings, RelaySettings, Settings,
-        StoreSettings,
+        ApnsSettings, ClientAuthSettings, DedupBackend, DedupSettings, FcmSettings, HttpSettings, ProviderSettings,
+        RelaySettings, Settings, StoreSettings,
     },
 };
 
@@ -127,9 +127,30 @@ pub struct Config {
     /// `sqlite://PATH` or `postgres://...` [default: sqlite://push-server.db]
     #[arg(long, env = "DATABASE_URL")]
     pub database_url: Option<String>,
-    /// When set, dedup lives in Redis (shared by all instances); otherwise in memory.
+    /// One Redis node (`redis://` or `rediss://`) for dedup, shared by all instances.
     #[arg(long, env = "REDIS_URL")]
     pub redis_url: Option<String>,
+    /// Where dedup lives: `memory`, `redis` or `postgres` [default: redis when a Redis is
+    /// configured, memory otherwise]
+    #[arg(long, env = "DEDUP_BACKEND", value_parser = DedupBackend::parse)]
+    pub dedup_backend: Option<DedupBackend>,
+    /// Comma-separated seed nodes (`redis://` or `rediss://`) of a Redis Cluster, instead of REDIS_URL.
+    #[arg(long, env = "REDIS_CLUSTER_NODES", value_delimiter = ',')]
+    pub redis_cluster_nodes: Vec<String>,
+    /// Comma-separated Sentinels (`redis://host:port`, or `rediss://`), instead of REDIS_URL;
+    /// needs REDIS_SENTINEL_MASTER.
+    #[arg(long, env = "REDIS_SENTINELS", value_delimiter = ',')]
+    pub redis_sentinels: Vec<String>,
+    /// The name of the master that REDIS_SENTINELS watch.
+    #[arg(long, env = "REDIS_SENTINEL_MASTER")]
+    pub redis_sentinel_master: Option<String>,
+    /// A PEM file of CA certificates that `rediss://` servers are checked against, instead of the
+    /// system's trust store.
+    #[arg(long, env = "REDIS_CA_PATH")]
+    pub redis_ca_path: Option<PathBuf>,
+    /// How often Postgres dedup deletes expired claims, in seconds.
+    #[arg(long, env = "DEDUP_SWEEP_SECS", default_value_t = defaults::DEDUP_SWEEP_SECS, value_parser = clap::value_parser!(u64).range(1..))]
+    pub dedup_sweep_secs: u64,
     /// Hex Ed25519 public key of the Relay.
     #[arg(long, env = "RELAY_PUBLIC_KEY")]
     pub relay_public_key: Option<String>,
@@ -168,6 +189,10 @@ pub struct Config {
     /// Client-store connection pool size (SQLite: readers; the writer is one connection).
     #[arg(long, env = "DATABASE_MAX_CONNECTIONS", default_value_t = defaults::DATABASE_MAX_CONNECTIONS, value_parser = clap::value_parser!(u32).range(1..=1000))]
     pub database_max_connections: u32,
+    /// Prepared statements cached per Postgres connection; `0` for PgBouncer in transaction
+    /// pooling mode (unnamed statements, every call in a transaction, no migrations at start).
+    #[arg(long, env = "DATABASE_STATEMENT_CACHE", default_value_t = defaults::DATABASE_STATEMENT_CACHE)]
+    pub database_statement_cache: usize,
     /// Bound on each store and dedup call, in milliseconds; past it the request gets 503.
     #[arg(long, env = "STORAGE_TIMEOUT_MS", default_value_t = defaults::STORAGE_TIMEOUT_MS, value_parser = clap::value_parser!(u64).range(1..))]
     pub storage_timeout_ms: u64,
@@ -278,6 +303,14 @@ impl Config {
             port: self.port,
             database_url: self.database_url.clone().unwrap_or_else(|| defaults::DATABASE_URL.to_owned()),
             redis_url: self.redis_url.clone(),
+            dedup: DedupSettings {
+                backend: self.dedup_backend,
+                redis_cluster_nodes: non_empty(&self.redis_cluster_nodes),
+                redis_sentinels: non_empty(&self.redis_sentinels),
+                redis_sentinel_master: self.redis_sentinel_master.clone(),
+                redis_ca_path: self.redis_ca_path.clone(),
+                sweep_every: Duration::from_secs(self.dedup_sweep_secs),
+            },
             relay: RelaySettings {
                 public_key: self.relay_public_key.clone(),
                 url: self.relay_url.clone(),
@@ -293,6 +326,7 @@ impl Config {
             max_body_bytes: self.max_body_bytes as usize,
             store: StoreSettings {
                 max_connections: self.database_max_connections,
+                statement_cache: self.database_statement_cache,
                 timeout: Duration::from_millis(self.storage_timeout_ms),
                 sqlite_synchronous_full: self.sqlite_synchronous.eq_ignore_ascii_case("full"),
             },
@@ -332,6 +366,11 @@ impl Config {
             client_auth: ClientAuthSettings { mode: self.client_auth, public_urls: self.public_url.clone() },
         }
     }
+}
+
+/// The entries of a comma-separated list, trimmed, without empty ones (`a,,b,` is `a`, `b`).
+fn non_empty(items: &[String]) -> Vec<String> {
+    items.iter().map(|s| s.trim()).filter(|s| !s.is_empty()).map(str::to_owned).collect()
 }
 
 #[cfg(test)]

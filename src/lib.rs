@@ -27,7 +27,9 @@
 //!   metrics endpoints.
 //! - [`adapters::relay_key`]: `RelayKey` from configuration, or fetched from the Relay and cached.
 //! - [`adapters::store`]: `ClientRepository` on SQLite and Postgres.
-//! - [`adapters::dedup`]: `DedupStore` in memory and on Redis.
+//! - [`adapters::dedup`]: `DedupStore` in memory, on Redis (one node, Cluster, Sentinel; TLS) and
+//!   on Postgres.
+//! - `adapters::pg_database`: the Postgres pool the Postgres adapters share, and its PgBouncer mode.
 //! - [`adapters::push`]: `PushProvider` for APNS, FCM and the log sink, the message renderers
 //!   and the retry policy.
 //! - [`adapters::pem`]: PEM armour, written once.

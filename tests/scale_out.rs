@@ -1,6 +1,8 @@
-//! Two real server processes sharing one Postgres and one Redis, as behind a load balancer: a
-//! client registered through one is served by the other, and duplicates sent to both at once are
-//! delivered exactly once.
+//! Two real server processes sharing one Postgres and one dedup backend, as behind a load
+//! balancer: a client registered through one is served by the other, and duplicates sent to both
+//! at once are delivered exactly once. The same scenario runs on each shared dedup backend: Redis
+//! as one node, over TLS, as a Cluster (also over TLS) and behind Sentinels, and Postgres
+//! (directly, and through PgBouncer in transaction mode with the statement cache off).
 
 mod support;
 
@@ -14,10 +16,10 @@ mod with_backends {
         binary::{
             Server, launch,
             launcher::{Ready, Sink},
-            start_with,
+            run, start_with,
         },
         now, relay_key,
-        services::{fresh_database, redis_url, unique},
+        services::{RedisKind, TestDatabase, fresh_bouncer_database, fresh_database, redis_config, redis_env, unique},
         sign_with,
     };
 
@@ -44,15 +46,15 @@ mod with_backends {
     }
 
     impl Instance {
-        /// Starts an instance and waits until `/health` answers 200 (both stores reachable).
-        fn start(name: &'static str, dir: &std::path::Path, database_url: &str, redis_url: &str) -> Instance {
+        /// Starts an instance with `envs` (the backends) and waits until `/health` answers 200
+        /// (both stores reachable).
+        fn start(name: &'static str, dir: &std::path::Path, envs: &[(&str, String)]) -> Instance {
             let sink = dir.join(format!("sink-{name}.jsonl"));
             let log = dir.join(format!("server-{name}.log"));
             // The launcher's clean environment: no `.env`, no stray DATABASE_URL from the caller.
             let server = start_with(
                 launch(dir)
-                    .env("DATABASE_URL", database_url)
-                    .env("REDIS_URL", redis_url)
+                    .envs(envs.iter().map(|(k, v)| (*k, v.as_str())))
                     .env("RELAY_PUBLIC_KEY", hex::encode(relay_key().verifying_key().to_bytes()))
                     .env("LOG_SINK_PATH", &sink)
                     .env("DATABASE_MAX_CONNECTIONS", "8")
@@ -129,13 +131,87 @@ mod with_backends {
         (200, json!({"status": "OK"}))
     }
 
+    /// The shared dedup backends the scenario runs on.
+    #[derive(Debug, Clone, Copy)]
+    enum Backend {
+        Redis(RedisKind),
+        Postgres,
+        /// Store and dedup through PgBouncer, `DATABASE_STATEMENT_CACHE=0`, migrated beforehand
+        /// with `push-server migrate` on the direct URL.
+        PgBouncer,
+    }
+
+    /// The database and the servers' environment for `backend`; `None` (after a notice) when the
+    /// test services do not provide it.
+    async fn backend(backend: Backend) -> Option<(TestDatabase, Vec<(&'static str, String)>)> {
+        match backend {
+            Backend::Redis(kind) => {
+                redis_config(kind).await?;
+                let db = fresh_database().await?;
+                let mut env = redis_env(kind)?;
+                env.push(("DATABASE_URL", db.url.clone()));
+                Some((db, env))
+            }
+            Backend::Postgres => {
+                let db = fresh_database().await?;
+                let env = vec![("DATABASE_URL", db.url.clone()), ("DEDUP_BACKEND", "postgres".into())];
+                Some((db, env))
+            }
+            Backend::PgBouncer => {
+                let db = fresh_bouncer_database().await?;
+                let dir = tempfile::tempdir().unwrap();
+                let migrated = run(dir.path(), &["migrate"], &[("DATABASE_URL", &db.direct_url)]);
+                assert!(migrated.status.success(), "migrate: {}", String::from_utf8_lossy(&migrated.stderr));
+                let env = vec![
+                    ("DATABASE_URL", db.url.clone()),
+                    ("DATABASE_STATEMENT_CACHE", "0".into()),
+                    ("DEDUP_BACKEND", "postgres".into()),
+                ];
+                Some((db, env))
+            }
+        }
+    }
+
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn two_instances_share_clients_and_deliver_each_id_once() {
-        let Some(db) = fresh_database().await else { return };
-        let Some(redis_url) = redis_url().await else { return };
+    async fn two_instances_on_one_redis() {
+        two_instances_share_clients_and_deliver_each_id_once(Backend::Redis(RedisKind::Single)).await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn two_instances_on_redis_over_tls() {
+        two_instances_share_clients_and_deliver_each_id_once(Backend::Redis(RedisKind::Tls)).await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn two_instances_on_redis_cluster() {
+        two_instances_share_clients_and_deliver_each_id_once(Backend::Redis(RedisKind::Cluster)).await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn two_instances_on_redis_cluster_over_tls() {
+        two_instances_share_clients_and_deliver_each_id_once(Backend::Redis(RedisKind::ClusterTls)).await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn two_instances_on_redis_sentinel() {
+        two_instances_share_clients_and_deliver_each_id_once(Backend::Redis(RedisKind::Sentinel)).await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn two_instances_on_postgres_dedup() {
+        two_instances_share_clients_and_deliver_each_id_once(Backend::Postgres).await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn two_instances_through_pgbouncer() {
+        two_instances_share_clients_and_deliver_each_id_once(Backend::PgBouncer).await;
+    }
+
+    async fn two_instances_share_clients_and_deliver_each_id_once(backend_kind: Backend) {
+        let Some((db, env)) = backend(backend_kind).await else { return };
         let dir = tempfile::tempdir().unwrap();
-        let mut a = Instance::start("a", dir.path(), &db.url, &redis_url);
-        let b = Instance::start("b", dir.path(), &db.url, &redis_url);
+        let mut a = Instance::start("a", dir.path(), &env);
+        let b = Instance::start("b", dir.path(), &env);
         let total = |client: &str, id: &str| a.deliveries(client, id) + b.deliveries(client, id);
 
         // Registered through A, served by B.

@@ -5,6 +5,8 @@
 pub mod dedup;
 pub mod http;
 pub mod pem;
+#[cfg(feature = "postgres")]
+pub mod pg_database;
 pub mod push;
 pub mod relay_key;
 pub mod store;

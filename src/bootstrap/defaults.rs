@@ -18,6 +18,11 @@ pub const DEDUP_TTL_SECS: u64 = 86_400;
 pub const DEDUP_MAX_ENTRIES: u64 = crate::adapters::dedup::memory::DEFAULT_MAX_ENTRIES as u64;
 pub const MAX_BODY_BYTES: u64 = 16 * 1024;
 pub const DATABASE_MAX_CONNECTIONS: u32 = 16;
+/// Prepared statements cached per Postgres connection (sqlx's default); 0 for PgBouncer's
+/// transaction mode.
+pub const DATABASE_STATEMENT_CACHE: usize = 100;
+/// How often Postgres dedup deletes expired claims.
+pub const DEDUP_SWEEP_SECS: u64 = 60;
 pub const STORAGE_TIMEOUT_MS: u64 = 5000;
 pub const SQLITE_SYNCHRONOUS: &str = "normal";
 pub const APNS_PLACEHOLDER_TITLE: &str = "You have new notifications";

@@ -11,8 +11,10 @@ pub struct Settings {
     pub port: u16,
     /// `sqlite://PATH` or `postgres://...`.
     pub database_url: String,
-    /// Dedup in Redis when set, in memory otherwise.
+    /// One Redis node (`redis://` or `rediss://`) for dedup.
     pub redis_url: Option<String>,
+    /// Where dedup lives, and how Redis is reached when it lives there.
+    pub dedup: DedupSettings,
     pub relay: RelaySettings,
     /// `Some(true)` keeps the log sink on beside real providers; `None` means "only when no real
     /// provider is configured".
@@ -83,9 +85,45 @@ pub struct RelaySettings {
     pub key_timeout: Duration,
 }
 
+/// Which `DedupStore` serves, and the Redis set-ups besides `REDIS_URL`.
+#[derive(Debug, Clone, Default)]
+pub struct DedupSettings {
+    /// `None`: Redis when any Redis is configured, memory otherwise.
+    pub backend: Option<DedupBackend>,
+    /// Seed nodes of a Redis Cluster (instead of `REDIS_URL`).
+    pub redis_cluster_nodes: Vec<String>,
+    /// Sentinels watching `redis_sentinel_master` (instead of `REDIS_URL`).
+    pub redis_sentinels: Vec<String>,
+    pub redis_sentinel_master: Option<String>,
+    /// CA certificates (PEM) that `rediss://` servers are checked against instead of the system's.
+    pub redis_ca_path: Option<PathBuf>,
+    /// How often Postgres dedup sweeps out expired claims.
+    pub sweep_every: Duration,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DedupBackend {
+    Memory,
+    Redis,
+    Postgres,
+}
+
+impl DedupBackend {
+    pub fn parse(s: &str) -> Result<Self, String> {
+        match s.to_ascii_lowercase().as_str() {
+            "memory" => Ok(Self::Memory),
+            "redis" => Ok(Self::Redis),
+            "postgres" => Ok(Self::Postgres),
+            _ => Err(format!("'{s}' is not a dedup backend; use memory, redis or postgres")),
+        }
+    }
+}
+
 #[derive(Debug, Clone)]
 pub struct StoreSettings {
     pub max_connections: u32,
+    /// Prepared statements cached per Postgres connection; 0 for PgBouncer in transaction mode.
+    pub statement_cache: usize,
     /// Bound on waiting for a connection and on each statement; past it the call is `Unavailable`.
     pub timeout: Duration,
     /// SQLite `synchronous` mode. NORMAL (the default) makes a commit durable through a crash of
@@ -150,6 +188,7 @@ impl Default for Settings {
             port: d::PORT,
             database_url: d::DATABASE_URL.to_owned(),
             redis_url: None,
+            dedup: DedupSettings { sweep_every: secs(d::DEDUP_SWEEP_SECS), ..DedupSettings::default() },
             relay: RelaySettings {
                 public_key: None,
                 url: None,
@@ -165,6 +204,7 @@ impl Default for Settings {
             max_body_bytes: d::MAX_BODY_BYTES as usize,
             store: StoreSettings {
                 max_connections: d::DATABASE_MAX_CONNECTIONS,
+                statement_cache: d::DATABASE_STATEMENT_CACHE,
                 timeout: millis(d::STORAGE_TIMEOUT_MS),
                 sqlite_synchronous_full: d::SQLITE_SYNCHRONOUS == "full",
             },

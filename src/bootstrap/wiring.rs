@@ -7,7 +7,11 @@ use std::{future::Future, pin::Pin, sync::Arc};
 
 use tracing::warn;
 
-use super::{defaults, providers::providers, settings::Settings};
+use super::{
+    defaults,
+    providers::providers,
+    settings::{DedupBackend, Settings},
+};
 use crate::{
     adapters::{
         dedup::memory::MemoryDedupStore,
@@ -51,8 +55,8 @@ pub async fn build(settings: &Settings) -> Result<Wired, StartError> {
     let mut closers = Vec::new();
     let (auth, described) = relay_auth(settings)?;
     summary.push(("signatures", described));
-    let clients = client_store(settings, &mut summary, &mut closers).await?;
-    let dedup = dedup_store(settings, &mut summary).await?;
+    let (clients, shared) = client_store(settings, &mut summary, &mut closers).await?;
+    let dedup = dedup_store(settings, shared, &mut summary).await?;
     let providers = providers(settings)?;
     let described: Vec<String> = providers.describe().iter().map(|(t, p)| format!("{t} -> {p}")).collect();
     summary.push((
@@ -83,11 +87,15 @@ pub fn compiled_features() -> String {
 }
 
 /// Connects the client store that `DATABASE_URL` names, which applies its migrations, and closes
-/// it again: the `migrate` command. Returns what was migrated, for the command's output.
+/// it again: the `migrate` command. Returns what was migrated, for the command's output. Postgres
+/// is always migrated on this connection, whatever `DATABASE_STATEMENT_CACHE` says: behind
+/// PgBouncer the server does not migrate, and this command with the direct URL is how it is done.
 pub async fn migrate(settings: &Settings) -> Result<String, StartError> {
     let mut summary = Vec::new();
     let mut closers = Vec::new();
-    client_store(settings, &mut summary, &mut closers).await?;
+    let mut direct = settings.clone();
+    direct.store.statement_cache = direct.store.statement_cache.max(1);
+    client_store(&direct, &mut summary, &mut closers).await?;
     for close in closers {
         close.await;
     }
@@ -147,7 +155,7 @@ async fn client_store(
     settings: &Settings,
     summary: &mut Vec<(&'static str, String)>,
     closers: &mut Vec<Closer>,
-) -> Result<Arc<dyn ClientRepository>, StartError> {
+) -> Result<(Arc<dyn ClientRepository>, SharedDatabase), StartError> {
     let url = settings.database_url.as_str();
     if url.starts_with("sqlite:") {
         #[cfg(feature = "sqlite")]
@@ -162,7 +170,7 @@ async fn client_store(
             summary.push(("client store", format!("SQLite ({url})")));
             let closing = repo.clone();
             closers.push(Box::pin(async move { closing.close().await }));
-            return Ok(repo);
+            return Ok((repo, SharedDatabase::default()));
         }
         #[cfg(not(feature = "sqlite"))]
         return Err(StartError(
@@ -173,13 +181,22 @@ async fn client_store(
         #[cfg(feature = "postgres")]
         {
             use crate::adapters::store::postgres::{PostgresClientRepository, PostgresOptions};
-            let options =
-                PostgresOptions { max_connections: settings.store.max_connections, timeout: settings.store.timeout };
+            let options = PostgresOptions {
+                max_connections: settings.store.max_connections,
+                timeout: settings.store.timeout,
+                statement_cache_capacity: settings.store.statement_cache,
+            };
             let repo = Arc::new(PostgresClientRepository::connect(url, &options).await?);
-            summary.push(("client store", "Postgres".to_owned()));
+            let mode = if settings.store.statement_cache == 0 {
+                " (statement cache off, for PgBouncer: schema checked, not migrated)"
+            } else {
+                ""
+            };
+            summary.push(("client store", format!("Postgres{mode}")));
             let closing = repo.clone();
             closers.push(Box::pin(async move { closing.close().await }));
-            return Ok(repo);
+            let shared = SharedDatabase { postgres: Some(repo.database().clone()) };
+            return Ok((repo, shared));
         }
         #[cfg(not(feature = "postgres"))]
         return Err(StartError(
@@ -189,25 +206,103 @@ async fn client_store(
     Err(StartError("DATABASE_URL must start with sqlite:// or postgres://".into()))
 }
 
+/// What the client store shares with the dedup store: its Postgres pool, when it has one.
+#[derive(Default)]
+struct SharedDatabase {
+    #[cfg(feature = "postgres")]
+    postgres: Option<crate::adapters::pg_database::PgDatabase>,
+}
+
 async fn dedup_store(
     settings: &Settings,
+    shared: SharedDatabase,
     summary: &mut Vec<(&'static str, String)>,
 ) -> Result<Arc<dyn DedupStore>, StartError> {
     let ttl = settings.dedup_ttl.as_secs();
-    match &settings.redis_url {
-        None => {
+    let dedup = &settings.dedup;
+    let redis_configured =
+        settings.redis_url.is_some() || !dedup.redis_cluster_nodes.is_empty() || !dedup.redis_sentinels.is_empty();
+    let backend = dedup.backend.unwrap_or(if redis_configured { DedupBackend::Redis } else { DedupBackend::Memory });
+    if backend != DedupBackend::Redis && redis_configured {
+        warn!(
+            "a Redis is configured (REDIS_URL, REDIS_CLUSTER_NODES or REDIS_SENTINELS) but DEDUP_BACKEND is not redis; it is not used"
+        );
+    }
+    match backend {
+        DedupBackend::Memory => {
             let max = settings.dedup_max_entries;
             summary.push(("dedup", format!("in memory (window {ttl} s, at most {max} claims; this server only)")));
             Ok(Arc::new(MemoryDedupStore::with_max_entries(max)))
         }
-        #[cfg(feature = "redis")]
-        Some(url) => {
-            use crate::adapters::dedup::redis::RedisDedupStore;
-            let store = RedisDedupStore::connect(url, settings.store.timeout).await?;
-            summary.push(("dedup", format!("Redis (window {ttl} s; shared)")));
-            Ok(Arc::new(store))
+        DedupBackend::Redis => {
+            #[cfg(feature = "redis")]
+            {
+                use crate::adapters::dedup::redis::{RedisConfig, RedisDedupStore};
+                let config = RedisConfig {
+                    topology: redis_topology(settings)?,
+                    timeout: settings.store.timeout,
+                    ca_path: dedup.redis_ca_path.clone(),
+                };
+                let store = RedisDedupStore::open(&config).await?;
+                summary.push(("dedup", format!("Redis, {} (window {ttl} s; shared)", config.describe())));
+                Ok(Arc::new(store))
+            }
+            #[cfg(not(feature = "redis"))]
+            Err(StartError("dedup in Redis needs the `redis` feature, which this binary was built without".into()))
         }
-        #[cfg(not(feature = "redis"))]
-        Some(_) => Err(StartError("REDIS_URL is set, but this binary was built without the `redis` feature".into())),
+        DedupBackend::Postgres => {
+            #[cfg(feature = "postgres")]
+            {
+                use crate::adapters::dedup::postgres::{PostgresDedupOptions, PostgresDedupStore};
+                let Some(db) = shared.postgres else {
+                    return Err(StartError("DEDUP_BACKEND=postgres needs a postgres:// DATABASE_URL".into()));
+                };
+                let store = PostgresDedupStore::new(db, &PostgresDedupOptions { sweep_every: dedup.sweep_every });
+                summary.push(("dedup", format!("Postgres (window {ttl} s; shared)")));
+                Ok(Arc::new(store))
+            }
+            #[cfg(not(feature = "postgres"))]
+            {
+                let _ = shared;
+                Err(StartError(
+                    "DEDUP_BACKEND=postgres needs the `postgres` feature, which this binary was built without".into(),
+                ))
+            }
+        }
     }
+}
+
+/// Exactly one of `REDIS_URL`, `REDIS_CLUSTER_NODES` and `REDIS_SENTINELS` names the Redis.
+#[cfg(feature = "redis")]
+fn redis_topology(settings: &Settings) -> Result<crate::adapters::dedup::redis::RedisTopology, StartError> {
+    use crate::adapters::dedup::redis::RedisTopology;
+    let dedup = &settings.dedup;
+    let named =
+        [settings.redis_url.is_some(), !dedup.redis_cluster_nodes.is_empty(), !dedup.redis_sentinels.is_empty()];
+    if named.iter().filter(|n| **n).count() > 1 {
+        return Err(StartError("set only one of REDIS_URL, REDIS_CLUSTER_NODES and REDIS_SENTINELS".into()));
+    }
+    let scheme_ok = |url: &String| url.starts_with("redis://") || url.starts_with("rediss://");
+    if let Some(url) = &settings.redis_url {
+        if !scheme_ok(url) {
+            return Err(StartError("REDIS_URL must start with redis:// or rediss://".into()));
+        }
+        return Ok(RedisTopology::Single(url.clone()));
+    }
+    if !dedup.redis_cluster_nodes.is_empty() {
+        if !dedup.redis_cluster_nodes.iter().all(scheme_ok) {
+            return Err(StartError("REDIS_CLUSTER_NODES must be redis:// or rediss:// URLs".into()));
+        }
+        return Ok(RedisTopology::Cluster(dedup.redis_cluster_nodes.clone()));
+    }
+    if !dedup.redis_sentinels.is_empty() {
+        if !dedup.redis_sentinels.iter().all(scheme_ok) {
+            return Err(StartError("REDIS_SENTINELS must be redis:// or rediss:// URLs".into()));
+        }
+        let Some(master) = dedup.redis_sentinel_master.clone().filter(|m| !m.trim().is_empty()) else {
+            return Err(StartError("REDIS_SENTINELS needs REDIS_SENTINEL_MASTER, the name of the master".into()));
+        };
+        return Ok(RedisTopology::Sentinel { sentinels: dedup.redis_sentinels.clone(), master });
+    }
+    Err(StartError("DEDUP_BACKEND=redis needs REDIS_URL, REDIS_CLUSTER_NODES or REDIS_SENTINELS".into()))
 }

@@ -226,11 +226,21 @@ fn check_config_builds_everything_without_listening() {
     }
     assert_eq!(get(server.port, "/health").status, 200);
 
+    let redis = |needle| if cfg!(feature = "redis") { needle } else { "`redis` feature" };
     for (envs, needle) in [
         (&[("RELAY_PUBLIC_KEY", "abcd")][..], "RELAY_PUBLIC_KEY"),
         (&[("DATABASE_URL", "mysql://x")][..], "DATABASE_URL"),
         (&[("VALIDATE_SIGNATURES", "maybe")][..], "maybe"),
         (&[("RELAY_URL", "ftp://relay")][..], "RELAY_URL"),
+        (&[("DEDUP_BACKEND", "fast")][..], "fast"),
+        // Postgres dedup on an SQLite store: refused, never a silent fallback to memory.
+        (&[("DEDUP_BACKEND", "postgres")][..], "DEDUP_BACKEND=postgres"),
+        (&[("DEDUP_BACKEND", "redis")][..], redis("REDIS_CLUSTER_NODES")),
+        (&[("REDIS_SENTINELS", "redis://127.0.0.1:1")][..], redis("REDIS_SENTINEL_MASTER")),
+        (
+            &[("REDIS_URL", "redis://127.0.0.1:1"), ("REDIS_CLUSTER_NODES", "redis://127.0.0.1:2")][..],
+            redis("only one"),
+        ),
     ] {
         let out = run(dir.path(), &["check-config"], envs);
         assert!(!out.status.success(), "{envs:?}");

@@ -10,21 +10,25 @@ mod support;
 #[cfg(feature = "redis")]
 mod with_sentinel {
     use std::{
-        fs::File,
-        process::{Child, Command, Stdio},
+        process::Command,
         time::{Duration, Instant},
     };
 
     use serde_json::{Value, json};
 
     use super::support::{
+        binary::{
+            launch,
+            launcher::{Process, Ready, Sink},
+            start_with,
+        },
         now, relay_key,
         services::{RedisKind, redis_config, redis_env, unique},
         sign_with,
     };
 
     struct Server {
-        child: Child,
+        process: Process,
         base: String,
         sink: std::path::PathBuf,
         log: std::path::PathBuf,
@@ -33,8 +37,7 @@ mod with_sentinel {
 
     impl Drop for Server {
         fn drop(&mut self) {
-            let _ = self.child.kill();
-            let _ = self.child.wait();
+            self.process.kill();
             if std::thread::panicking() {
                 eprintln!("--- server log ---\n{}", std::fs::read_to_string(&self.log).unwrap_or_default());
             }
@@ -42,38 +45,25 @@ mod with_sentinel {
     }
 
     impl Server {
-        async fn start(dir: &std::path::Path, env: &[(&str, String)]) -> Server {
-            let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        /// Starts the server with `env` (the Sentinel settings) and waits until `/health` answers
+        /// 200.
+        fn start(dir: &std::path::Path, env: &[(&str, String)]) -> Server {
             let sink = dir.join("sink.jsonl");
             let log = dir.join("server.log");
-            let child = Command::new(env!("CARGO_BIN_EXE_push-server"))
-                .env_clear()
-                .current_dir(dir)
-                .env("HOST", "127.0.0.1")
-                .env("PORT", port.to_string())
-                .envs(env.iter().map(|(k, v)| (*k, v.as_str())))
-                .env("RELAY_PUBLIC_KEY", hex::encode(relay_key().verifying_key().to_bytes()))
-                .env("LOG_SINK_PATH", &sink)
-                // Short, so the failover's 503s are quick.
-                .env("STORAGE_TIMEOUT_MS", "1000")
-                .env("RUST_LOG", "warn")
-                .stdin(Stdio::null())
-                .stdout(File::create(&log).unwrap())
-                .stderr(File::create(dir.join("server.err")).unwrap())
-                .spawn()
-                .expect("push-server starts");
-            let server =
-                Server { child, base: format!("http://127.0.0.1:{port}"), sink, log, http: reqwest::Client::new() };
-            let deadline = Instant::now() + Duration::from_secs(30);
-            loop {
-                if let Ok(r) = server.http.get(format!("{}/health", server.base)).send().await
-                    && r.status() == 200
-                {
-                    return server;
-                }
-                assert!(Instant::now() < deadline, "server not ready in time");
-                tokio::time::sleep(Duration::from_millis(50)).await;
-            }
+            let process = start_with(
+                launch(dir)
+                    .envs(env.iter().map(|(k, v)| (*k, v.as_str())))
+                    .env("RELAY_PUBLIC_KEY", hex::encode(relay_key().verifying_key().to_bytes()))
+                    .env("LOG_SINK_PATH", &sink)
+                    // Short, so the failover's 503s are quick.
+                    .env("STORAGE_TIMEOUT_MS", "1000")
+                    .env("RUST_LOG", "warn")
+                    .stdout(Sink::File(log.clone()))
+                    .stderr(Sink::File(dir.join("server.err")))
+                    .ready(Ready::Healthy),
+            )
+            .0;
+            Server { base: process.url(), process, sink, log, http: reqwest::Client::new() }
         }
 
         async fn register(&self, client_id: &str) -> u16 {
@@ -149,7 +139,7 @@ mod with_sentinel {
         let get = |k: &str| env.iter().find(|(n, _)| *n == k).unwrap().1.clone();
         let (sentinels, name) = (get("REDIS_SENTINELS"), get("REDIS_SENTINEL_MASTER"));
         let dir = tempfile::tempdir().unwrap();
-        let server = Server::start(dir.path(), &env).await;
+        let server = Server::start(dir.path(), &env);
         let client = unique("failover");
         assert_eq!(server.register(&client).await, 200);
 

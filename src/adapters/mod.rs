@@ -4,6 +4,7 @@
 
 pub mod dedup;
 pub mod http;
+pub mod pem;
 #[cfg(feature = "postgres")]
 pub mod pg_database;
 pub mod push;

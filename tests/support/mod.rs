@@ -2,6 +2,7 @@
 //! backends (or the ones the settings name) and drives it over HTTP, like a Relay and a wallet.
 #![allow(dead_code)]
 
+pub mod binary;
 pub mod proxy;
 pub mod services;
 

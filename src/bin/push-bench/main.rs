@@ -6,6 +6,7 @@
 //! `scripts/bench.sh` runs every scenario and prints the README table; see `--help`.
 
 mod dedup_memory;
+mod launcher;
 mod load;
 mod requests;
 mod server;

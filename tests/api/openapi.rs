@@ -1,5 +1,5 @@
 //! The committed OpenAPI document under `openapi/` must equal what the code generates, so API
-//! changes are reviewed as document changes. `UPDATE_OPENAPI=1 cargo test --test openapi`
+//! changes are reviewed as document changes. `UPDATE_OPENAPI=1 cargo test --test api openapi`
 //! rewrites the copies.
 
 use push_server::adapters::http::openapi_service;
@@ -14,7 +14,7 @@ fn check(path: &str, generated: String) {
     let committed = std::fs::read_to_string(&full).unwrap_or_default();
     assert!(
         committed == generated,
-        "{path} differs from the generated document; run `UPDATE_OPENAPI=1 cargo test --test openapi` and commit it"
+        "{path} differs from the generated document; run `UPDATE_OPENAPI=1 cargo test --test api openapi` and commit it"
     );
 }
 

@@ -18,6 +18,9 @@ use crate::{
     ports::{ProjectCensus, ProjectRepository, ProjectStoreError, StoreError},
 };
 
+/// A project's id and its sealed APNS and FCM credentials.
+type SealedRow = (String, Option<String>, Option<String>);
+
 pub struct PostgresProjectRepository {
     store: Arc<PostgresClientRepository>,
     cipher: CredentialsCipher,
@@ -48,7 +51,7 @@ impl PostgresProjectRepository {
     /// Re-encrypts every project's credentials under the first key; the number of values
     /// re-sealed.
     pub async fn rotate(&self) -> Result<usize, String> {
-        let rows: Result<Vec<(String, Option<String>, Option<String>)>, sqlx::Error> =
+        let rows: Result<Vec<SealedRow>, sqlx::Error> =
             async { run!(self, sqlx::query_as(sql::ALL_SEALED), fetch_all) }.await;
         let mut count = 0;
         for (id, apns, fcm) in rows.map_err(|e| e.to_string())? {

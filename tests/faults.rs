@@ -146,7 +146,8 @@ mod with_backends {
 
         // A partition: connections stay open and nothing comes back.
         rig.pg.stall();
-        assert_unavailable_in_time("register", "client", rig.app.register(&unique("stall-2"), "fcm", &unique("tok"))).await;
+        assert_unavailable_in_time("register", "client", rig.app.register(&unique("stall-2"), "fcm", &unique("tok")))
+            .await;
         assert_unavailable_in_time("send", "client", rig.app.send(&c1, &encrypted("n1"))).await;
         rig.pg.heal();
         eventually_ok("register", async || rig.app.register(&unique("stall-3"), "fcm", &unique("tok")).await).await;

@@ -83,6 +83,8 @@ async fn each_project_delivers_with_its_own_topic_and_key_and_ids_are_per_projec
     assert_eq!(requests[1].path, format!("/3/device/{TOKEN_B}"));
     assert_eq!(requests[1].header("apns-topic"), Some("com.example.b"));
     b.verify(requests[1].bearer().unwrap());
+    // Each project has its own HTTP/2 connection (token auth allows one team per connection).
+    assert_ne!(requests[0].connection, requests[1].connection);
 
     // The default project has no client c1 and knows nothing of either.
     assert_eq!(app.send("c1", &encrypted("n1")).await.status, 404);

@@ -40,13 +40,20 @@ python3 -m venv "$work/venv"
     "schemathesis==$SCHEMATHESIS_VERSION" "cryptography==$CRYPTOGRAPHY_VERSION"
 
 if [[ -z "${PUSH_SERVER_BIN:-}" ]]; then
-    cargo build --locked --quiet --bin push-server
+    # Every feature: project credentials uploaded by the admin API are checked by building APNS
+    # and FCM providers, which need their features (nothing else is configured, so the log sink
+    # still serves the default project).
+    cargo build --locked --quiet --all-features --bin push-server
     PUSH_SERVER_BIN="${CARGO_TARGET_DIR:-target}/debug/push-server"
 fi
 PUSH_SERVER_BIN=$(realpath "$PUSH_SERVER_BIN")
 
 # A fixed test key: nothing secret, it only has to match between the hooks and the server.
 seed=$(printf '2a%.0s' $(seq 32))
+# The admin API is on, and the default project is also `fuzz-app`, so the project routes are
+# fuzzed through to delivery (the hooks point positive cases at it).
+admin_token=fuzz-admin-token-0123456789
+credentials_key=$(printf '5c%.0s' $(seq 32))
 public_key=$("$work/venv/bin/python" - "$seed" <<'PY'
 import sys
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
@@ -68,6 +75,7 @@ start_server() { # $1: pass name, $2: RATE_LIMIT_PER_MINUTE
     (cd "$dir" && exec env -i PATH="$PATH" HOST=127.0.0.1 PORT="$port" \
         DATABASE_URL="sqlite://$dir/clients.db" SQLITE_SYNCHRONOUS=normal \
         RELAY_PUBLIC_KEY="$public_key" RATE_LIMIT_PER_MINUTE="$2" RUST_LOG=warn \
+        ADMIN_TOKEN="$admin_token" CREDENTIALS_KEY="$credentials_key" DEFAULT_PROJECT_ID=fuzz-app \
         "$PUSH_SERVER_BIN") >"$dir/server.log" 2>&1 &
     server_pid=$!
     for _ in $(seq 100); do
@@ -90,6 +98,7 @@ run_schemathesis() { # $1: time limit in seconds; then schemathesis arguments
     shift
     # From the temp dir, so nothing (reports, caches) lands in the checkout.
     (cd "$work" && PUSH_FUZZ_RELAY_SEED="$seed" PUSH_FUZZ_BASE_URL="http://127.0.0.1:$port" \
+        PUSH_FUZZ_ADMIN_TOKEN="$admin_token" \
         SCHEMATHESIS_HOOKS=schemathesis_hooks PYTHONPATH="$repo/scripts" \
         timeout "$limit" "$work/venv/bin/schemathesis" "$@") || {
         local status=$?

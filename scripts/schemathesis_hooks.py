@@ -16,6 +16,11 @@
 #    - providers take at most 4 KiB of rendered message, a bound on topic + blob after JSON
 #      escaping, so those are cut to fit.
 #    Positive send cases also register their client first, so delivery (not only 404) is fuzzed.
+# 3. Projects. Positive cases of the project routes (`/{project_id}/clients...`) go to `fuzz-app`,
+#    the default project's alias on the fuzz server, and are fitted and signed like the default
+#    routes'. Positive admin requests get a project that exists and,
+#    for credential uploads, credentials that work (the token itself is given in schemathesis.toml) (made here, no key material is committed):
+#    the checks of bad credentials have their own Rust tests (tests/projects).
 
 import base64
 import json
@@ -31,6 +36,13 @@ from schemathesis.core.parameters import ParameterLocation
 RELAY_KEY = Ed25519PrivateKey.from_private_bytes(bytes.fromhex(os.environ["PUSH_FUZZ_RELAY_SEED"]))
 BASE_URL = os.environ["PUSH_FUZZ_BASE_URL"]
 SEND_PATH = "/clients/{client_id}"
+PROJECT_REGISTER_PATH = "/{project_id}/clients"
+PROJECT_SEND_PATH = "/{project_id}/clients/{client_id}"
+REGISTER_PATHS = ("/clients", PROJECT_REGISTER_PATH)
+SEND_PATHS = (SEND_PATH, PROJECT_SEND_PATH)
+FUZZ_PROJECT = "fuzz-app"
+ADMIN_TOKEN = os.environ["PUSH_FUZZ_ADMIN_TOKEN"]
+RESERVED = {"admin", "clients", "health", "metrics", "docs", "openapi.json", "openapi.yaml", FUZZ_PROJECT}
 # Room left for the rendered message's own structure under the providers' 4096-byte limit.
 CONTENT_BUDGET = 2800
 
@@ -67,23 +79,25 @@ def _negative_at(case, location):
 
 def _fit_positive(case):
     path = case.operation.path
+    if path in (PROJECT_REGISTER_PATH, PROJECT_SEND_PATH) and case.path_parameters is not None:
+        case.path_parameters["project_id"] = FUZZ_PROJECT
     if case.path_parameters and isinstance(case.path_parameters.get("client_id"), str):
         # Path values arrive percent-encoded and are substituted into the URL as they are.
         raw = unquote(case.path_parameters["client_id"])
         case.path_parameters["client_id"] = quote(_client_id(raw), safe="")
-    if path in ("/clients", SEND_PATH) and case.headers:
+    if (path in REGISTER_PATHS or path in SEND_PATHS) and case.headers:
         # A client JWT is a signature by the client's own key, which no generated client id has;
         # tests/api/wallets.rs covers it. Without one, registration is open (CLIENT_AUTH=optional).
         case.headers.pop("Authorization", None)
     body = case.body
     if not isinstance(body, dict):
         return
-    if path == "/clients":
+    if path in REGISTER_PATHS:
         if isinstance(body.get("client_id"), str):
             body["client_id"] = _client_id(body["client_id"])
         if isinstance(body.get("token"), str):
             body["token"] = _cut_bytes(body["token"], 4096)
-    elif path == SEND_PATH:
+    elif path in SEND_PATHS:
         if isinstance(body.get("id"), str):
             body["id"] = _cut_bytes(body["id"], 255) or "x"
         payload = body.get("payload")
@@ -130,13 +144,65 @@ def _body_bytes(case):
     return body.encode("utf-8") if isinstance(body, str) else body
 
 
+def _admin(method, path, body=None):
+    return requests.request(
+        method, f"{BASE_URL}{path}", json=body, headers={"Authorization": f"Bearer {ADMIN_TOKEN}"}, timeout=10
+    )
+
+
+def _apns_credentials():
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+
+    key = ec.generate_private_key(ec.SECP256R1()).private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    )
+    return {"topic": "com.example.fuzz", "key_id": "FUZZKEY001", "team_id": "FUZZTEAM01", "key": key.decode()}
+
+
+def _service_account():
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import rsa
+
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048).private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    )
+    return {
+        "type": "service_account",
+        "project_id": "fuzz-firebase",
+        "client_email": "fuzz@fuzz-firebase.iam.gserviceaccount.com",
+        "private_key": key.decode(),
+        "token_uri": "http://127.0.0.1:9/token",
+    }
+
+
+def _fit_admin(case):
+    """A positive admin case: a project id that can be created, the project itself, and working
+    credentials for an upload."""
+    path, method = case.operation.path, case.operation.method.upper()
+    if case.path_parameters and isinstance(case.path_parameters.get("project_id"), str):
+        project = unquote(case.path_parameters["project_id"])
+        if project in RESERVED:
+            project = f"p-{project}"[:64].replace(".", "-")
+        case.path_parameters["project_id"] = quote(project, safe="")
+        if not (method == "DELETE" and path == "/admin/projects/{project_id}"):
+            _admin("PUT", f"/admin/projects/{project}", {})
+        if method == "PUT" and path.endswith("/apns"):
+            case.body = _apns_credentials()
+        elif method == "PUT" and path.endswith("/fcm"):
+            case.body = _service_account()
+
+
 @schemathesis.hook
 def before_call(context, case, kwargs):
+    path, method = case.operation.path, case.operation.method.upper()
     if _is_positive(case):
         _fit_positive(case)
-        if case.operation.method.upper() == "POST" and case.operation.path == SEND_PATH:
+        if path.startswith("/admin/"):
+            _fit_admin(case)
+        if method == "POST" and path in SEND_PATHS:
             _ensure_client(unquote(case.path_parameters["client_id"]))
-    if case.operation.method.upper() != "POST" or case.operation.path != SEND_PATH:
+    if method != "POST" or path not in SEND_PATHS:
         return
     if _negative_at(case, ParameterLocation.HEADER):
         return

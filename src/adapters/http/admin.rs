@@ -242,9 +242,11 @@ impl AdminApi {
         state: Data<&Arc<HttpState>>,
         auth: AdminAuth,
         /// Only ids after this one (the last id of the previous page).
+        #[oai(validator(pattern = r"^[A-Za-z0-9_-]{1,64}$"))]
         after: Query<Option<String>>,
-        /// Page size, 1 to 1000.
-        limit: Query<Option<String>>,
+        /// Page size, 1 to 1000 (default 1000).
+        #[oai(validator(minimum(value = "1"), maximum(value = "1000")))]
+        limit: Query<Option<u32>>,
     ) -> ListResponse {
         if let Err(denied) = auth.check(state.admin_token.as_deref()) {
             return denied.into();
@@ -258,9 +260,11 @@ impl AdminApi {
                 None
             }
         };
-        let limit = match limit.0.as_deref().map(str::parse::<u32>) {
+        // The framework already refuses values outside the documented schema; these checks keep the
+        // handler's own promise whatever the schema says.
+        let limit = match limit.0 {
             None => MAX_PAGE,
-            Some(Ok(n)) if (1..=MAX_PAGE).contains(&n) => n,
+            Some(n) if (1..=MAX_PAGE).contains(&n) => n,
             Some(_) => {
                 fields.push(super::envelope::FieldDetail::new(
                     "limit",

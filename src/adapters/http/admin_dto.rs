@@ -4,7 +4,7 @@
 use poem_openapi::Object;
 use serde_json::{Map, Value};
 
-use super::envelope::Status;
+use super::{envelope::Status, nullable::Nullable};
 use crate::{
     app::{ProjectView, RawApnsCredentials, RawServiceAccount},
     domain::Suspension,
@@ -90,9 +90,9 @@ pub struct ProjectShown {
 pub struct ProjectDto {
     pub id: String,
     /// `null` when the project has no APNS credentials.
-    pub apns: Option<ApnsDto>,
+    pub apns: Nullable<ApnsDto>,
     /// `null` when the project has no service account.
-    pub fcm: Option<FcmDto>,
+    pub fcm: Nullable<FcmDto>,
     /// Registered clients.
     pub clients: u64,
 }
@@ -103,13 +103,13 @@ pub struct ApnsDto {
     /// `token` or `certificate`.
     pub auth: String,
     /// Token auth only.
-    pub key_id: Option<String>,
+    pub key_id: Nullable<String>,
     /// Token auth only.
-    pub team_id: Option<String>,
+    pub team_id: Nullable<String>,
     /// Certificate auth only: the certificate's expiry (RFC 3339).
-    pub certificate_not_after: Option<String>,
+    pub certificate_not_after: Nullable<String>,
     /// `null` unless APNS refused these credentials.
-    pub suspended: Option<SuspendedDto>,
+    pub suspended: Nullable<SuspendedDto>,
 }
 
 #[derive(Debug, Object)]
@@ -117,7 +117,7 @@ pub struct FcmDto {
     pub project_id: String,
     pub client_email: String,
     /// `null` unless Google refused this service account.
-    pub suspended: Option<SuspendedDto>,
+    pub suspended: Nullable<SuspendedDto>,
 }
 
 /// A provider that refused the project's credentials: sends fail at once (`502`) until a try
@@ -129,27 +129,27 @@ pub struct SuspendedDto {
     pub since: String,
 }
 
-fn suspended(s: Option<Suspension>) -> Option<SuspendedDto> {
-    s.map(|s| SuspendedDto { reason: s.reason, since: rfc3339(s.since) })
+fn suspended(s: Option<Suspension>) -> Nullable<SuspendedDto> {
+    Nullable(s.map(|s| SuspendedDto { reason: s.reason, since: rfc3339(s.since) }))
 }
 
 impl From<ProjectView> for ProjectDto {
     fn from(view: ProjectView) -> Self {
         Self {
             id: view.id.to_string(),
-            apns: view.apns.map(|(a, s)| ApnsDto {
+            apns: Nullable(view.apns.map(|(a, s)| ApnsDto {
                 topic: a.topic,
                 auth: a.auth.to_owned(),
-                key_id: a.key_id,
-                team_id: a.team_id,
-                certificate_not_after: a.certificate_not_after.map(rfc3339),
+                key_id: Nullable(a.key_id),
+                team_id: Nullable(a.team_id),
+                certificate_not_after: Nullable(a.certificate_not_after.map(rfc3339)),
                 suspended: suspended(s),
-            }),
-            fcm: view.fcm.map(|(f, s)| FcmDto {
+            })),
+            fcm: Nullable(view.fcm.map(|(f, s)| FcmDto {
                 project_id: f.project_id,
                 client_email: f.client_email,
                 suspended: suspended(s),
-            }),
+            })),
             clients: view.clients,
         }
     }

@@ -16,6 +16,7 @@ mod dto;
 mod envelope;
 mod fallback;
 mod json_body;
+mod nullable;
 mod observe;
 mod params;
 mod preface;

@@ -1,5 +1,7 @@
-//! The SQLite store keeps the clients it has read in memory; these check that every write through
-//! the API is seen by the very next send, for a client that was just looked up (and so cached).
+//! The SQLite store keeps the clients it has read in memory; these check that it never serves a
+//! client older than a completed write: through the API (the very next send sees a write to a
+//! client that was just looked up), and on the store itself (writes whose caller hangs up, writes
+//! that cannot get the database, and a stress test of interleaved writers and readers).
 
 #[path = "support/mod.rs"]
 mod support;

@@ -195,7 +195,7 @@ mod store {
     /// the lock is free the store and its cache agree with the table again.
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn a_write_that_cannot_get_the_lock_gives_up_as_unavailable() {
-        let s = store(Duration::from_millis(200)).await;
+        let s = store(Duration::from_secs(1)).await;
         s.repo.upsert(&client("c", PushType::Fcm, "t1")).await.unwrap();
         assert_eq!(s.find("c").await, pair(PushType::Fcm, "t1"));
 
@@ -208,8 +208,12 @@ mod store {
         unlock(lock).await;
 
         // The one writer connection serves writes in turn, so this one comes after whatever the
-        // refused writes still did in the background.
-        s.repo.upsert(&client("c", PushType::Fcm, "t3")).await.unwrap();
+        // refused writes still did in the background (it may have to wait for them: hence the
+        // second chance, on a loaded machine).
+        let t3 = client("c", PushType::Fcm, "t3");
+        if s.repo.upsert(&t3).await.is_err() {
+            s.repo.upsert(&t3).await.expect("the store works again once the lock is free");
+        }
         assert_eq!(s.row("c").await, pair(PushType::Fcm, "t3"));
         assert_eq!(s.find("c").await, pair(PushType::Fcm, "t3"));
         assert_eq!(s.find("c").await, pair(PushType::Fcm, "t3"), "cached again");

@@ -32,6 +32,11 @@ fn send_unsigned_cleartext() {
 }
 
 #[test]
+fn mixed_sends_and_registrations() {
+    bench(&["mixed", "--clients", "5", "--rate-hint", "600", "--register-rate", "50"]);
+}
+
+#[test]
 fn register() {
     bench(&["register"]);
 }

@@ -78,6 +78,9 @@ enum Scenario {
         /// As for `send`: sends per second to sign ahead for.
         #[arg(long, default_value_t = 40_000)]
         rate_hint: u64,
+        /// As for `send`: the Relay's secret key, for a server given by `--url`.
+        #[arg(long, env = "BENCH_RELAY_SECRET")]
+        relay_secret: Option<String>,
     },
     /// Registrations of new clients (each a new client id and token).
     Register {
@@ -160,8 +163,9 @@ fn main() -> ExitCode {
         Scenario::Send { common, payload, no_signatures, clients, rate_hint, relay_secret } => {
             run_send(&common, payload, !no_signatures, clients, rate_hint, relay_secret.as_deref())
         }
-        Scenario::Mixed { common, register_rate, register_connections, clients, rate_hint } => {
-            run_mixed(&common, register_rate, register_connections, clients, rate_hint)
+        Scenario::Mixed { common, register_rate, register_connections, clients, rate_hint, relay_secret } => {
+            SideLoad::registrations(register_rate, register_connections)
+                .and_then(|side| run_mixed(&common, side, clients, rate_hint, relay_secret.as_deref()))
         }
         Scenario::Register { common } => run_register(&common),
         Scenario::DedupMemory { entries, markdown_out } => run_dedup_memory(entries, markdown_out.as_deref()),
@@ -329,25 +333,24 @@ fn run_send(
 
 fn run_mixed(
     common: &Common,
-    register_rate: f64,
-    register_connections: usize,
+    side: SideLoad,
     clients: u32,
     rate_hint: u64,
+    relay_secret: Option<&str>,
 ) -> Result<(), String> {
-    if register_rate.is_nan() || register_rate <= 0.0 {
-        return Err("--register-rate must be above 0".into());
-    }
-    let setup = prepare_send(common, PayloadKind::Encrypted, true, clients, rate_hint, None)?;
+    let setup = prepare_send(common, PayloadKind::Encrypted, true, clients, rate_hint, relay_secret)?;
     let shape = setup.shape.clone();
-    let registrations: Source = Arc::new(move |k| {
-        // Even: the app of a client being sent to launched and registers again (same token).
-        // Odd: a new install (ids and tokens past the pre-registered ones).
-        let n = if k % 2 == 0 { (k / 2) % u64::from(shape.clients) } else { u64::from(shape.clients) + k / 2 };
-        Some(shape.register_request(n))
-    });
-    let side = SideLoad { rate: register_rate, connections: register_connections, source: registrations };
-    let label = common.label.clone().unwrap_or_else(|| format!("mixed, sends + {register_rate:.0} registrations/s"));
-    println!("and registering {register_rate:.0}/s on {register_connections} connections");
+    let side = SideLoad {
+        source: Arc::new(move |k| {
+            // Even: the app of a client being sent to launched and registers again (same token).
+            // Odd: a new install (ids and tokens past the pre-registered ones).
+            let clients = u64::from(shape.clients);
+            Some(shape.register_request(if k % 2 == 0 { (k / 2) % clients } else { clients + k / 2 }))
+        }),
+        ..side
+    };
+    let label = common.label.clone().unwrap_or_else(|| format!("mixed, sends + {:.0} registrations/s", side.rate));
+    println!("and registering {:.0}/s on {} connections", side.rate, side.connections);
     measure(&setup.rt, common, setup.target, setup.source, Some(side), &label, setup.pin)
 }
 
@@ -406,6 +409,17 @@ struct SideLoad {
     rate: f64,
     connections: usize,
     source: Source,
+}
+
+impl SideLoad {
+    /// The rate and connections of `mixed`'s registrations, checked before anything starts; the
+    /// requests themselves need the run's shape.
+    fn registrations(rate: f64, connections: usize) -> Result<Self, String> {
+        if rate.is_nan() || rate <= 0.0 {
+            return Err("--register-rate must be above 0".into());
+        }
+        Ok(Self { rate, connections, source: Arc::new(|_| None) })
+    }
 }
 
 fn measure(

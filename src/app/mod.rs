@@ -1,27 +1,29 @@
-//! Use cases (register, unregister, send), the settings they run with, and the wiring that builds
-//! adapters from settings and starts the server. This is the one place that knows both the ports
-//! and the adapters.
+//! Use cases (register, unregister, send, and who may call the Relay endpoint): domain values and
+//! ports in, nothing of adapters, settings or the command line. Each use case is parsed first
+//! (every invalid field reported at once) and then executed: `parse_registration` then
+//! `App::register`, and so on.
 
+mod client_auth;
+mod in_flight;
 mod invalid_field;
-pub mod metrics;
 mod providers;
 mod register;
+mod relay_auth;
 mod send;
-pub mod server;
-pub mod settings;
 #[cfg(test)]
 mod test_support;
 mod unregister;
-pub mod wiring;
 
 use std::{sync::Arc, time::Duration};
 
-pub use invalid_field::InvalidField;
-pub use metrics::Metrics;
+pub use client_auth::{ClientAuth, ClientAuthError, ClientAuthMode};
+pub use in_flight::{Drained, InFlight};
+pub use invalid_field::{InvalidField, InvalidFields};
 pub use providers::Providers;
-pub use register::{RawRegistration, RegisterError};
-pub use send::{RawNotification, SendError, SendOutcome, parse_notification, send_outcome_label};
-pub use unregister::UnregisterError;
+pub use register::{RawRegistration, RegisterError, parse_registration};
+pub use relay_auth::{RelayAuth, RelayAuthError, RelayCheck};
+pub use send::{RawNotification, SendError, SendOutcome, SendRequest, Sent, parse_notification};
+pub use unregister::{UnregisterError, parse_unregistration};
 
 use crate::ports::{ClientRepository, DedupStore};
 
@@ -32,7 +34,7 @@ pub struct App {
     dedup: Arc<dyn DedupStore>,
     providers: Providers,
     dedup_ttl: Duration,
-    metrics: Arc<Metrics>,
+    sends: InFlight,
 }
 
 impl App {
@@ -41,16 +43,16 @@ impl App {
         dedup: Arc<dyn DedupStore>,
         providers: Providers,
         dedup_ttl: Duration,
-        metrics: Arc<Metrics>,
     ) -> Self {
-        Self { clients, dedup, providers, dedup_ttl, metrics }
+        Self { clients, dedup, providers, dedup_ttl, sends: InFlight::default() }
     }
 
     pub fn providers(&self) -> &Providers {
         &self.providers
     }
 
-    pub fn metrics(&self) -> &Arc<Metrics> {
-        &self.metrics
+    /// Sends in progress: what a shutdown waits for (see [`InFlight`]).
+    pub fn sends(&self) -> &InFlight {
+        &self.sends
     }
 }

@@ -2,7 +2,7 @@
 
 use tracing::{Span, field::Empty, info, instrument};
 
-use super::{App, InvalidField};
+use super::{App, InvalidField, InvalidFields, Providers};
 use crate::{
     domain::{Client, ClientId, DeviceToken, PushType},
     ports::StoreError,
@@ -15,83 +15,55 @@ pub struct RawRegistration<'a> {
     pub client_id: Result<&'a str, &'static str>,
     pub push_type: Result<&'a str, &'static str>,
     pub token: Result<&'a str, &'static str>,
+    /// `always_raw` as sent (absent is `false`), or why it is not a boolean.
+    pub always_raw: Result<bool, &'static str>,
 }
 
 #[derive(Debug, thiserror::Error)]
 pub enum RegisterError {
-    #[error("invalid registration")]
-    Invalid(Vec<InvalidField>),
     #[error(transparent)]
-    Store(#[from] StoreError),
+    ClientStore(#[from] StoreError),
+}
+
+/// Checks every field of a registration, reporting all invalid ones at once. The type must be
+/// one that `providers` serve.
+pub fn parse_registration(raw: RawRegistration<'_>, providers: &Providers) -> Result<Client, Vec<InvalidField>> {
+    let mut invalid = InvalidFields::default();
+    let id = invalid.parse("client_id", raw.client_id, ClientId::parse);
+    let push_type = invalid.parse("type", raw.push_type, |s| match PushType::parse(s) {
+        Ok(t) if providers.supports(t) => Ok(t),
+        _ => Err(unsupported_type_message(s, providers)),
+    });
+    // Without a valid type only the rules common to every type can be checked; FCM's are exactly
+    // those.
+    let token = invalid.parse("token", raw.token, |s| DeviceToken::parse(push_type.unwrap_or(PushType::Fcm), s));
+    // The Kotlin, Swift and JS SDKs send `always_raw`; it is checked so a wrong type is reported,
+    // and not kept yet: nothing reads it until the raw send exists.
+    invalid.parse("always_raw", raw.always_raw, Ok::<bool, std::convert::Infallible>);
+    let client = match (id, push_type, token) {
+        (Some(id), Some(push_type), Some(token)) => Some(Client { id, push_type, token }),
+        _ => None,
+    };
+    invalid.finish(client)
+}
+
+fn unsupported_type_message(given: &str, providers: &Providers) -> String {
+    let supported = providers.supported_names();
+    if supported.is_empty() {
+        return format!("unsupported push type '{given}'; this server has no push provider configured");
+    }
+    format!("unsupported push type '{given}'; supported: {}", supported.join(", "))
 }
 
 impl App {
-    /// Checks every field, then stores the client durably.
-    #[instrument(name = "register", skip_all, fields(client_id = Empty, push_type = Empty, outcome = Empty))]
-    pub async fn register(&self, raw: RawRegistration<'_>) -> Result<(), RegisterError> {
-        let span = Span::current();
-        let client = self.parse_registration(raw).map_err(|e| {
-            span.record("outcome", "invalid");
-            RegisterError::Invalid(e)
-        })?;
-        span.record("client_id", tracing::field::display(&client.id));
-        span.record("push_type", client.push_type.as_str());
-        self.clients.upsert(&client).await.inspect_err(|_| {
-            span.record("outcome", "storage_unavailable");
-            self.metrics.store_error("upsert");
-        })?;
-        span.record("outcome", "registered");
+    /// Stores the client durably (a token moves to its newest client).
+    #[instrument(name = "register", skip_all, fields(client_id = %client.id, push_type = %client.push_type, outcome = Empty))]
+    pub async fn register(&self, client: Client) -> Result<(), RegisterError> {
+        let stored = self.clients.upsert(&client).await;
+        Span::current().record("outcome", if stored.is_ok() { "registered" } else { "storage_unavailable" });
+        stored?;
         info!(client_id = %client.id, push_type = %client.push_type, "client registered");
         Ok(())
-    }
-
-    fn parse_registration(&self, raw: RawRegistration<'_>) -> Result<Client, Vec<InvalidField>> {
-        let mut invalid = Vec::new();
-        let mut field = |name, description: String| invalid.push(InvalidField::new(name, description));
-
-        let id = match raw.client_id {
-            Ok(s) => ClientId::parse(s).map_err(|e| field("client_id", e.to_string())).ok(),
-            Err(why) => {
-                field("client_id", format!("client_id {why}"));
-                None
-            }
-        };
-        let push_type = match raw.push_type {
-            Ok(s) => match PushType::parse(s) {
-                Ok(t) if self.providers.supports(t) => Some(t),
-                _ => {
-                    field("type", self.unsupported_type_message(s));
-                    None
-                }
-            },
-            Err(why) => {
-                field("type", format!("type {why}"));
-                None
-            }
-        };
-        let token = match raw.token {
-            // Without a valid type only the rules common to every type can be checked; FCM's
-            // are exactly those.
-            Ok(s) => DeviceToken::parse(push_type.unwrap_or(PushType::Fcm), s)
-                .map_err(|e| field("token", e.to_string()))
-                .ok(),
-            Err(why) => {
-                field("token", format!("token {why}"));
-                None
-            }
-        };
-        match (id, push_type, token) {
-            (Some(id), Some(push_type), Some(token)) if invalid.is_empty() => Ok(Client { id, push_type, token }),
-            _ => Err(invalid),
-        }
-    }
-
-    fn unsupported_type_message(&self, given: &str) -> String {
-        let supported = self.providers.supported_names();
-        if supported.is_empty() {
-            return format!("unsupported push type '{given}'; this server has no push provider configured");
-        }
-        format!("unsupported push type '{given}'; supported: {}", supported.join(", "))
     }
 }
 
@@ -104,7 +76,7 @@ mod tests {
     use crate::ports::{MockClientRepository, MockDedupStore, MockPushProvider};
 
     fn raw<'a>(id: &'a str, t: &'a str, token: &'a str) -> RawRegistration<'a> {
-        RawRegistration { client_id: Ok(id), push_type: Ok(t), token: Ok(token) }
+        RawRegistration { client_id: Ok(id), push_type: Ok(t), token: Ok(token), always_raw: Ok(false) }
     }
 
     #[tokio::test]
@@ -115,19 +87,22 @@ mod tests {
             .times(1)
             .returning(|_| Ok(()));
         let app = app_with(repo, MockDedupStore::new(), log_only_providers());
-        app.register(raw("did:key:abc", "APNS", "00ff")).await.unwrap();
+        app.register(parse_registration(raw("did:key:abc", "APNS", "00ff"), app.providers()).unwrap()).await.unwrap();
     }
 
     #[tokio::test]
     async fn reports_every_invalid_field_and_stores_nothing() {
         let app = app_with(MockClientRepository::new(), MockDedupStore::new(), log_only_providers());
-        let err = app
-            .register(RawRegistration { client_id: Ok("did:key:"), push_type: Ok("xyz"), token: Err("is required") })
-            .await
-            .unwrap_err();
-        let RegisterError::Invalid(fields) = err else { panic!("{err:?}") };
+        let raw = RawRegistration {
+            client_id: Ok("did:key:"),
+            push_type: Ok("xyz"),
+            token: Err("is required"),
+            always_raw: Err("must be a boolean"),
+        };
+        let fields = parse_registration(raw, app.providers()).unwrap_err();
         let names: Vec<_> = fields.iter().map(|f| f.field).collect();
-        assert_eq!(names, ["client_id", "type", "token"]);
+        assert_eq!(names, ["client_id", "type", "token", "always_raw"]);
+        assert_eq!(fields[3].description, "always_raw must be a boolean");
         assert!(fields[1].description.contains("supported: apns, apns-sandbox, fcm"));
     }
 
@@ -137,7 +112,7 @@ mod tests {
         provider.expect_name().return_const("fcm");
         let providers = crate::app::Providers::default().with(PushType::Fcm, Arc::new(provider));
         let app = app_with(MockClientRepository::new(), MockDedupStore::new(), providers);
-        let RegisterError::Invalid(fields) = app.register(raw("a", "apns", "00")).await.unwrap_err() else { panic!() };
+        let fields = parse_registration(raw("a", "apns", "00"), app.providers()).unwrap_err();
         assert_eq!(fields.len(), 1);
         assert_eq!(fields[0].description, "unsupported push type 'apns'; supported: fcm");
     }
@@ -145,9 +120,7 @@ mod tests {
     #[tokio::test]
     async fn apns_token_must_be_hex() {
         let app = app_with(MockClientRepository::new(), MockDedupStore::new(), log_only_providers());
-        let RegisterError::Invalid(fields) = app.register(raw("a", "apns-sandbox", "zz")).await.unwrap_err() else {
-            panic!()
-        };
+        let fields = parse_registration(raw("a", "apns-sandbox", "zz"), app.providers()).unwrap_err();
         assert_eq!(fields[0].field, "token");
     }
 
@@ -156,6 +129,7 @@ mod tests {
         let mut repo = MockClientRepository::new();
         repo.expect_upsert().returning(|_| Err(StoreError::Unavailable("down".into())));
         let app = app_with(repo, MockDedupStore::new(), log_only_providers());
-        assert!(matches!(app.register(raw("a", "fcm", "t")).await, Err(RegisterError::Store(_))));
+        let client = parse_registration(raw("a", "fcm", "t"), app.providers()).unwrap();
+        assert!(matches!(app.register(client).await, Err(RegisterError::ClientStore(_))));
     }
 }

@@ -1,24 +1,29 @@
 //! Use case: deliver one Relay notification to one client, at most once per id.
 
-use std::time::Instant;
+use tracing::{Span, field::Empty, info, instrument, warn};
 
-use tracing::{Instrument, Span, field::Empty, info, info_span, warn};
-
-use super::{App, InvalidField};
+use super::{App, InvalidField, InvalidFields};
 use crate::{
-    adapters::push::retry::count_retries,
-    domain::{Client, ClientId, Delivery, Flags, Notification, NotificationId, Payload, PayloadError, Topic},
-    ports::{Claim, ClaimToken, DedupError, PushError, StoreError},
+    domain::{Client, ClientId, Delivery, Flags, Notification, NotificationId, Payload, PushType, Topic},
+    ports::{Claim, ClaimToken, DedupError, PushError, PushFailure, StoreError},
 };
 
-/// A notification body as the Relay sent it, field by field; an `Err` says why a field has no
-/// usable value ("is required", "must be a string", ...).
+/// A send as the Relay made it, field by field; an `Err` says why a field has no usable value
+/// ("is required", "must be a string", ...).
 #[derive(Debug, Clone, Copy)]
 pub struct RawNotification<'a> {
+    pub client_id: Result<&'a str, &'static str>,
     pub id: Result<&'a str, &'static str>,
     pub topic: Result<&'a str, &'static str>,
     pub flags: Result<u32, &'static str>,
     pub blob: Result<&'a str, &'static str>,
+}
+
+/// A parsed send: which client, and what to deliver.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SendRequest {
+    pub client_id: ClientId,
+    pub notification: Notification,
 }
 
 /// How a send that did not fail ended.
@@ -29,196 +34,139 @@ pub enum SendOutcome {
     Duplicate,
 }
 
+/// A send that did not fail: how it ended, and the client's push type and provider.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Sent {
+    pub outcome: SendOutcome,
+    pub push_type: PushType,
+    pub provider: &'static str,
+}
+
+/// Why a send failed. Each variant keeps its source, so the client store, the dedup store and
+/// the provider are told apart in logs and answers.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum SendError {
     #[error("no client is registered under this id")]
     ClientNotFound,
-    #[error("the device token is no longer valid; the client was removed")]
-    ClientUnregistered { provider: &'static str },
-    #[error("{provider} rejected the payload: {reason}")]
-    PayloadRejected { provider: &'static str, reason: String },
-    #[error("{provider} is unavailable: {reason}")]
-    ProviderUnavailable { provider: &'static str, reason: String },
-    #[error("{provider} rejected this server's credentials: {reason}")]
-    ProviderCredentials { provider: &'static str, reason: String },
     #[error("no provider is configured for push type '{0}'")]
-    ProviderNotConfigured(&'static str),
-    #[error("storage unavailable: {0}")]
-    StorageUnavailable(String),
+    ProviderNotConfigured(PushType),
+    #[error(transparent)]
+    ClientStore(#[from] StoreError),
+    #[error(transparent)]
+    Dedup(#[from] DedupError),
+    /// The provider did not deliver; for a dead token the client has been removed.
+    #[error("{error}")]
+    Provider {
+        push_type: PushType,
+        #[source]
+        error: PushError,
+    },
 }
 
-impl From<StoreError> for SendError {
-    fn from(e: StoreError) -> Self {
-        SendError::StorageUnavailable(e.to_string())
+impl SendError {
+    /// The `outcome` of a failed send, as metrics and spans label it: a fixed set of names.
+    pub fn outcome_label(&self) -> &'static str {
+        match self {
+            SendError::ClientNotFound => "client_not_found",
+            SendError::ProviderNotConfigured(_) => "provider_not_configured",
+            SendError::ClientStore(_) | SendError::Dedup(_) => "storage_unavailable",
+            SendError::Provider { error, .. } => match error {
+                PushError::TokenUnregistered { .. } => "token_unregistered",
+                PushError::PayloadRejected { .. } => "payload_rejected",
+                PushError::Unavailable { .. } => "provider_unavailable",
+                PushError::Credentials { .. } => "provider_credentials",
+            },
+        }
     }
 }
 
-impl From<DedupError> for SendError {
-    fn from(e: DedupError) -> Self {
-        SendError::StorageUnavailable(e.to_string())
+impl SendOutcome {
+    pub fn label(self) -> &'static str {
+        match self {
+            SendOutcome::Delivered => "delivered",
+            SendOutcome::Duplicate => "duplicate",
+        }
     }
 }
 
-/// Parses a notification body, reporting every invalid field at once.
-pub fn parse_notification(raw: RawNotification<'_>) -> Result<Notification, Vec<InvalidField>> {
-    let mut invalid = Vec::new();
-    let mut field = |name, description: String| invalid.push(InvalidField::new(name, description));
-
-    let id = match raw.id {
-        Ok(s) => NotificationId::parse(s).map_err(|e| field("id", e.to_string())).ok(),
-        Err(why) => {
-            field("id", format!("id {why}"));
-            None
-        }
-    };
-    let topic = match raw.topic {
-        Ok(s) => Topic::parse(s).map_err(|e| field("payload.topic", e.to_string())).ok(),
-        Err(why) => {
-            field("payload.topic", format!("topic {why}"));
-            None
-        }
-    };
-    let flags = raw.flags.map(Flags::new).map_err(|why| field("payload.flags", format!("flags {why}"))).ok();
-    let blob = raw.blob.map_err(|why| field("payload.blob", format!("blob {why}"))).ok();
-
+/// Checks every field of a send, reporting all invalid ones at once.
+pub fn parse_notification(raw: RawNotification<'_>) -> Result<SendRequest, Vec<InvalidField>> {
+    let mut invalid = InvalidFields::default();
+    let client_id = invalid.parse("client_id", raw.client_id, ClientId::parse);
+    let id = invalid.parse("id", raw.id, NotificationId::parse);
+    let topic = invalid.parse("payload.topic", raw.topic, Topic::parse);
+    let flags = invalid.parse("payload.flags", raw.flags, |f| Ok::<_, String>(Flags::new(f)));
+    let blob = invalid.parse("payload.blob", raw.blob, Ok::<_, String>);
     // The blob can only be judged once the flags say whether it is encrypted.
     let payload = match (topic, flags, blob) {
         (Some(topic), Some(flags), Some(blob)) => {
-            Payload::new(topic, flags, blob).map_err(|e: PayloadError| field("payload.blob", e.to_string())).ok()
+            invalid.parse("payload.blob", Ok(blob), |blob| Payload::new(topic, flags, blob))
         }
         _ => None,
     };
-    match (id, payload) {
-        (Some(id), Some(payload)) if invalid.is_empty() => Ok(Notification { id, payload }),
-        _ => Err(invalid),
-    }
-}
-
-/// The `outcome` of a send, as metrics and spans label it: a fixed set of names.
-pub fn send_outcome_label(result: &Result<SendOutcome, SendError>) -> &'static str {
-    match result {
-        Ok(SendOutcome::Delivered) => "delivered",
-        Ok(SendOutcome::Duplicate) => "duplicate",
-        Err(SendError::ClientNotFound) => "client_not_found",
-        Err(SendError::ClientUnregistered { .. }) => "token_unregistered",
-        Err(SendError::PayloadRejected { .. }) => "payload_rejected",
-        Err(SendError::ProviderUnavailable { .. }) => "provider_unavailable",
-        Err(SendError::ProviderCredentials { .. }) => "provider_credentials",
-        Err(SendError::ProviderNotConfigured(_)) => "provider_not_configured",
-        Err(SendError::StorageUnavailable(_)) => "storage_unavailable",
-    }
-}
-
-/// How one provider call ended, for the `provider.send` span and the provider metrics.
-fn push_outcome_label(result: &Result<(), PushError>) -> &'static str {
-    match result {
-        Ok(()) => "delivered",
-        Err(PushError::TokenUnregistered { .. }) => "token_unregistered",
-        Err(PushError::PayloadRejected { .. }) => "payload_rejected",
-        Err(PushError::Unavailable { .. }) => "unavailable",
-        Err(PushError::Credentials { .. }) => "credentials",
-    }
-}
-
-/// The metric labels of a send, filled in as the client and its provider become known.
-struct SendLabels {
-    push_type: &'static str,
-    provider: &'static str,
+    let request = match (client_id, id, payload) {
+        (Some(client_id), Some(id), Some(payload)) => {
+            Some(SendRequest { client_id, notification: Notification { id, payload } })
+        }
+        _ => None,
+    };
+    invalid.finish(request)
 }
 
 impl App {
     /// Finds the client, claims the notification id, delivers, and settles the claim and the
     /// client according to the provider's answer. Checks run so that the cheapest failure comes
     /// first and nothing partial is left behind.
-    pub async fn send(&self, client_id: ClientId, notification: Notification) -> Result<SendOutcome, SendError> {
-        let span = info_span!(
-            "send",
-            client_id = %client_id,
-            notification_id = %notification.id,
-            push_type = Empty,
-            provider = Empty,
-            outcome = Empty,
-        );
-        let mut labels = SendLabels { push_type: "unknown", provider: "none" };
-        let result = self.send_inner(client_id, notification, &mut labels).instrument(span.clone()).await;
-        let outcome = send_outcome_label(&result);
-        span.record("outcome", outcome);
-        self.metrics.record_send(labels.push_type, labels.provider, outcome);
+    #[instrument(name = "send", skip_all, fields(
+        client_id = %request.client_id,
+        notification_id = %request.notification.id,
+        push_type = Empty,
+        provider = Empty,
+        outcome = Empty,
+    ))]
+    pub async fn send(&self, request: SendRequest) -> Result<Sent, SendError> {
+        let _running = self.sends.enter();
+        let result = self.find_claim_deliver(request).await;
+        Span::current().record("outcome", result.as_ref().map_or_else(SendError::outcome_label, |s| s.outcome.label()));
         result
     }
 
-    async fn send_inner(
-        &self,
-        client_id: ClientId,
-        notification: Notification,
-        labels: &mut SendLabels,
-    ) -> Result<SendOutcome, SendError> {
-        let client = self
-            .clients
-            .find(&client_id)
-            .await
-            .inspect_err(|_| self.metrics.store_error("find"))?
-            .ok_or(SendError::ClientNotFound)?;
-        labels.push_type = client.push_type.as_str();
-        Span::current().record("push_type", labels.push_type);
-        let provider =
-            self.providers.get(client.push_type).ok_or(SendError::ProviderNotConfigured(client.push_type.as_str()))?;
-        labels.provider = provider.name();
-        Span::current().record("provider", labels.provider);
+    async fn find_claim_deliver(&self, request: SendRequest) -> Result<Sent, SendError> {
+        let SendRequest { client_id, notification } = request;
+        let client = self.clients.find(&client_id).await?.ok_or(SendError::ClientNotFound)?;
+        let push_type = client.push_type;
+        Span::current().record("push_type", push_type.as_str());
+        let provider = self.providers.get(push_type).ok_or(SendError::ProviderNotConfigured(push_type))?;
+        Span::current().record("provider", provider.name());
+        let sent = |outcome| Ok(Sent { outcome, push_type, provider: provider.name() });
 
-        let claim_span = info_span!(
-            "dedup.try_claim",
-            client_id = %client.id,
-            notification_id = %notification.id,
-            outcome = Empty,
-        );
-        let claimed =
-            self.dedup.try_claim(&client.id, &notification.id, self.dedup_ttl).instrument(claim_span.clone()).await;
-        claim_span.record(
-            "outcome",
-            match &claimed {
-                Ok(Claim::New(_)) => "new",
-                Ok(Claim::Duplicate) => "duplicate",
-                Err(_) => "error",
-            },
-        );
-        let claim = match claimed.inspect_err(|_| self.metrics.dedup_error("try_claim"))? {
+        let claim = match self.dedup.try_claim(&client.id, &notification.id, self.dedup_ttl).await? {
             Claim::Duplicate => {
                 info!("duplicate notification id; not sent again");
-                return Ok(SendOutcome::Duplicate);
+                return sent(SendOutcome::Duplicate);
             }
-            Claim::New(token) => token,
+            Claim::New(claim) => claim,
         };
 
-        let delivery = Delivery {
-            client_id: client.id.clone(),
-            push_type: client.push_type,
-            token: client.token.clone(),
-            notification,
+        let delivery = Delivery::to(&client, notification);
+        // A shutdown that cannot wait any longer cuts the delivery; it then fails like any
+        // unfinished delivery, so the claim is released and the Relay's retry can deliver.
+        let delivered = tokio::select! {
+            delivered = provider.send(&delivery) => delivered,
+            () = self.sends.cut() => Err(PushFailure {
+                error: PushError::Unavailable {
+                    provider: provider.name(),
+                    reason: "the server is shutting down".into(),
+                },
+                attempts: 0,
+            }),
         };
-        // Never the token or the payload: ids, type and outcome are what a trace needs.
-        let provider_span = info_span!(
-            "provider.send",
-            provider = provider.name(),
-            push_type = %client.push_type,
-            client_id = %client.id,
-            notification_id = %delivery.notification.id,
-            outcome = Empty,
-            retries = Empty,
-        );
-        let started = Instant::now();
-        let (sent, retries) = count_retries(provider.send(&delivery)).instrument(provider_span.clone()).await;
-        let outcome = push_outcome_label(&sent);
-        provider_span.record("outcome", outcome);
-        provider_span.record("retries", retries);
-        self.metrics.observe_provider(provider.name(), outcome, started.elapsed(), retries);
-
-        match sent {
-            Ok(()) => {
-                info!(push_type = %client.push_type, "notification delivered");
-                Ok(SendOutcome::Delivered)
+        match delivered {
+            Ok(_) => {
+                info!(push_type = %push_type, "notification delivered");
+                sent(SendOutcome::Delivered)
             }
-            Err(err) => self.settle_failure(&client, &delivery.notification.id, claim, err).await,
+            Err(failure) => Err(self.settle_failure(&client, &delivery.notification.id, claim, failure.error).await),
         }
     }
 
@@ -229,29 +177,21 @@ impl App {
         client: &Client,
         id: &NotificationId,
         claim: ClaimToken,
-        err: PushError,
-    ) -> Result<SendOutcome, SendError> {
-        warn!(error = %err, "delivery failed");
-        let released = self.dedup.release(&client.id, id, claim).instrument(info_span!("dedup.release")).await;
-        if let Err(e) = released {
+        error: PushError,
+    ) -> SendError {
+        // The provider logs its own failures, credentials loudly, with what to check.
+        warn!(error = %error, "delivery failed");
+        if let Err(e) = self.dedup.release(&client.id, id, claim).await {
             // The claim then simply expires; a retry within the window is answered as duplicate.
-            self.metrics.dedup_error("release");
             warn!(error = %e, "could not release the dedup claim");
         }
-        Err(match err {
-            PushError::TokenUnregistered { provider, .. } => {
-                self.clients
-                    .delete_if_token(client)
-                    .await
-                    .inspect_err(|_| self.metrics.store_error("delete_if_token"))?;
-                info!("client removed: its device token is dead");
-                SendError::ClientUnregistered { provider }
+        if let PushError::TokenUnregistered { .. } = error {
+            match self.clients.delete_if_token(client).await {
+                Ok(_) => info!("client removed: its device token is dead"),
+                Err(e) => return SendError::ClientStore(e),
             }
-            PushError::PayloadRejected { provider, reason } => SendError::PayloadRejected { provider, reason },
-            PushError::Unavailable { provider, reason } => SendError::ProviderUnavailable { provider, reason },
-            // The provider itself logs this loudly, with what to check for its credentials.
-            PushError::Credentials { provider, reason } => SendError::ProviderCredentials { provider, reason },
-        })
+        }
+        SendError::Provider { push_type: client.push_type, error }
     }
 }
 
@@ -263,11 +203,32 @@ mod tests {
     use mockall::predicate::always;
 
     use super::*;
-    use crate::app::test_support::{app_with, client, providers_with};
+    use crate::app::{
+        Providers,
+        test_support::{app_with, client, providers_with},
+    };
+    use crate::ports::Delivered;
     use crate::ports::{MockClientRepository, MockDedupStore, MockPushProvider};
 
+    fn raw<'a>(
+        id: &'a str,
+        flags: Result<u32, &'static str>,
+        blob: Result<&'a str, &'static str>,
+    ) -> RawNotification<'a> {
+        RawNotification { client_id: Ok("c1"), id: Ok(id), topic: Ok("t"), flags, blob }
+    }
+
     fn notification() -> Notification {
-        parse_notification(RawNotification { id: Ok("n1"), topic: Ok("t"), flags: Ok(1), blob: Ok("cipher") }).unwrap()
+        parse_notification(raw("n1", Ok(1), Ok("cipher"))).unwrap().notification
+    }
+
+    /// Sends `notification()` to client `c`, answering how it ended.
+    async fn send(app: &App, c: &str) -> Result<SendOutcome, SendError> {
+        app.send(SendRequest { client_id: id(c), notification: notification() }).await.map(|sent| sent.outcome)
+    }
+
+    fn provider_failed(error: PushError) -> SendError {
+        SendError::Provider { push_type: PushType::Apns, error }
     }
 
     fn repo_with_client() -> MockClientRepository {
@@ -285,7 +246,8 @@ mod tests {
     fn provider_answering(result: Result<(), PushError>) -> MockPushProvider {
         let mut p = MockPushProvider::new();
         p.expect_name().return_const("apns");
-        p.expect_send().times(1).returning(move |_| result.clone());
+        let answer = result.map(|()| Delivered { attempts: 1 }).map_err(|error| PushFailure { error, attempts: 1 });
+        p.expect_send().times(1).returning(move |_| answer.clone());
         p
     }
 
@@ -296,6 +258,7 @@ mod tests {
     #[test]
     fn parse_reports_every_bad_field() {
         let err = parse_notification(RawNotification {
+            client_id: Ok("c1"),
             id: Ok(""),
             topic: Ok(""),
             flags: Err("must be an unsigned 32-bit integer"),
@@ -309,11 +272,8 @@ mod tests {
     #[test]
     fn parse_decodes_cleartext_blobs() {
         let blob = STANDARD.encode(r#"{"title":"T","body":"B"}"#);
-        assert!(
-            parse_notification(RawNotification { id: Ok("i"), topic: Ok("t"), flags: Ok(16), blob: Ok(&blob) }).is_ok()
-        );
-        let err = parse_notification(RawNotification { id: Ok("i"), topic: Ok("t"), flags: Ok(16), blob: Ok("@@") })
-            .unwrap_err();
+        assert!(parse_notification(raw("i", Ok(16), Ok(&blob))).is_ok());
+        let err = parse_notification(raw("i", Ok(16), Ok("@@"))).unwrap_err();
         assert_eq!(err[0].field, "payload.blob");
     }
 
@@ -325,10 +285,10 @@ mod tests {
         let s = seen.clone();
         provider.expect_send().times(1).returning(move |d| {
             *s.lock().unwrap() = Some((d.client_id.to_string(), d.notification.id.to_string()));
-            Ok(())
+            Ok(Delivered { attempts: 1 })
         });
         let app = app_with(repo_with_client(), dedup_new(), providers_with(provider));
-        assert_eq!(app.send(id("c1"), notification()).await, Ok(SendOutcome::Delivered));
+        assert_eq!(send(&app, "c1").await, Ok(SendOutcome::Delivered));
         assert_eq!(seen.lock().unwrap().clone(), Some(("c1".into(), "n1".into())));
     }
 
@@ -340,7 +300,7 @@ mod tests {
         provider.expect_name().return_const("apns");
         provider.expect_send().never();
         let app = app_with(repo_with_client(), dedup, providers_with(provider));
-        assert_eq!(app.send(id("c1"), notification()).await, Ok(SendOutcome::Duplicate));
+        assert_eq!(send(&app, "c1").await, Ok(SendOutcome::Duplicate));
     }
 
     #[tokio::test]
@@ -350,7 +310,7 @@ mod tests {
         let mut dedup = MockDedupStore::new();
         dedup.expect_try_claim().never();
         let app = app_with(repo, dedup, providers_with(MockPushProvider::new()));
-        assert_eq!(app.send(id("c1"), notification()).await, Err(SendError::ClientNotFound));
+        assert_eq!(send(&app, "c1").await, Err(SendError::ClientNotFound));
     }
 
     #[tokio::test]
@@ -360,7 +320,7 @@ mod tests {
         let mut dedup = MockDedupStore::new();
         dedup.expect_try_claim().never();
         let app = app_with(repo, dedup, providers_with(MockPushProvider::new()));
-        assert!(matches!(app.send(id("c1"), notification()).await, Err(SendError::StorageUnavailable(_))));
+        assert!(matches!(send(&app, "c1").await, Err(SendError::ClientStore(_))));
     }
 
     #[tokio::test]
@@ -371,7 +331,7 @@ mod tests {
         provider.expect_name().return_const("apns");
         provider.expect_send().never();
         let app = app_with(repo_with_client(), dedup, providers_with(provider));
-        assert!(matches!(app.send(id("c1"), notification()).await, Err(SendError::StorageUnavailable(_))));
+        assert!(matches!(send(&app, "c1").await, Err(SendError::Dedup(_))));
     }
 
     #[tokio::test]
@@ -387,8 +347,8 @@ mod tests {
         let provider = provider_answering(Err(PushError::Unavailable { provider: "apns", reason: "503".into() }));
         let app = app_with(repo, dedup, providers_with(provider));
         assert_eq!(
-            app.send(id("c1"), notification()).await,
-            Err(SendError::ProviderUnavailable { provider: "apns", reason: "503".into() })
+            send(&app, "c1").await,
+            Err(provider_failed(PushError::Unavailable { provider: "apns", reason: "503".into() }))
         );
     }
 
@@ -401,7 +361,10 @@ mod tests {
         let provider =
             provider_answering(Err(PushError::TokenUnregistered { provider: "apns", reason: "Unregistered".into() }));
         let app = app_with(repo, dedup, providers_with(provider));
-        assert_eq!(app.send(id("c1"), notification()).await, Err(SendError::ClientUnregistered { provider: "apns" }));
+        assert_eq!(
+            send(&app, "c1").await,
+            Err(provider_failed(PushError::TokenUnregistered { provider: "apns", reason: "Unregistered".into() }))
+        );
     }
 
     #[tokio::test]
@@ -413,7 +376,10 @@ mod tests {
         let provider =
             provider_answering(Err(PushError::PayloadRejected { provider: "apns", reason: "too big".into() }));
         let app = app_with(repo, dedup, providers_with(provider));
-        assert!(matches!(app.send(id("c1"), notification()).await, Err(SendError::PayloadRejected { .. })));
+        assert!(matches!(
+            send(&app, "c1").await,
+            Err(SendError::Provider { error: PushError::PayloadRejected { .. }, .. })
+        ));
     }
 
     #[tokio::test]
@@ -425,6 +391,45 @@ mod tests {
         let provider =
             provider_answering(Err(PushError::Credentials { provider: "apns", reason: "InvalidProviderToken".into() }));
         let app = app_with(repo, dedup, providers_with(provider));
-        assert!(matches!(app.send(id("c1"), notification()).await, Err(SendError::ProviderCredentials { .. })));
+        assert!(matches!(
+            send(&app, "c1").await,
+            Err(SendError::Provider { error: PushError::Credentials { .. }, .. })
+        ));
+    }
+
+    /// A provider that never answers.
+    struct Hanging;
+
+    #[async_trait::async_trait]
+    impl crate::ports::PushProvider for Hanging {
+        fn name(&self) -> &'static str {
+            "apns"
+        }
+
+        async fn send(&self, _: &Delivery) -> Result<Delivered, PushFailure> {
+            std::future::pending().await
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_send_cut_by_shutdown_releases_its_claim() {
+        let mut dedup = dedup_new();
+        dedup.expect_release().times(1).returning(|_, _, _| Ok(()));
+        let mut repo = repo_with_client();
+        repo.expect_delete_if_token().never();
+        let providers = Providers::default().with(PushType::Apns, Arc::new(Hanging));
+        let app = Arc::new(app_with(repo, dedup, providers));
+        let sending = tokio::spawn({
+            let app = app.clone();
+            async move { send(&app, "c1").await }
+        });
+        tokio::task::yield_now().await;
+        let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(16);
+        let drained = app.sends().drain(deadline, std::time::Duration::from_secs(5)).await;
+        assert_eq!(drained, crate::app::Drained::Cut { sends: 1 });
+        assert!(matches!(
+            sending.await.unwrap(),
+            Err(SendError::Provider { error: PushError::Unavailable { .. }, .. })
+        ));
     }
 }

@@ -2,14 +2,14 @@
 
 use std::{sync::Arc, time::Duration};
 
-use super::{App, Metrics, Providers};
+use super::{App, Providers};
 use crate::{
     domain::{Client, ClientId, DeviceToken, PushType},
     ports::{MockClientRepository, MockDedupStore, MockPushProvider},
 };
 
 pub fn app_with(repo: MockClientRepository, dedup: MockDedupStore, providers: Providers) -> App {
-    App::new(Arc::new(repo), Arc::new(dedup), providers, Duration::from_secs(60), Arc::new(Metrics::new()))
+    App::new(Arc::new(repo), Arc::new(dedup), providers, Duration::from_secs(60))
 }
 
 /// Every type served by one mock provider that must never be called.

@@ -2,33 +2,35 @@
 
 use tracing::{Span, field::Empty, info, instrument};
 
-use super::{App, InvalidField};
+use super::{App, InvalidField, InvalidFields};
 use crate::{domain::ClientId, ports::StoreError};
 
 #[derive(Debug, thiserror::Error)]
 pub enum UnregisterError {
-    #[error("invalid client id")]
-    Invalid(InvalidField),
     #[error(transparent)]
-    Store(#[from] StoreError),
+    ClientStore(#[from] StoreError),
+}
+
+/// Checks the client id of an unregistration.
+pub fn parse_unregistration(raw_client_id: &str) -> Result<ClientId, Vec<InvalidField>> {
+    let mut invalid = InvalidFields::default();
+    let id = invalid.parse("client_id", Ok(raw_client_id), ClientId::parse);
+    invalid.finish(id)
 }
 
 impl App {
     /// Removes the client if it exists; succeeds as well when it did not. Its dedup entries are
     /// left to expire: they are keyed by client id and harmless.
-    #[instrument(name = "unregister", skip_all, fields(client_id = Empty, outcome = Empty))]
-    pub async fn unregister(&self, raw_client_id: &str) -> Result<(), UnregisterError> {
-        let span = Span::current();
-        let id = ClientId::parse(raw_client_id).map_err(|e| {
-            span.record("outcome", "invalid");
-            UnregisterError::Invalid(InvalidField::new("client_id", e.to_string()))
-        })?;
-        span.record("client_id", tracing::field::display(&id));
-        let existed = self.clients.delete(&id).await.inspect_err(|_| {
-            span.record("outcome", "storage_unavailable");
-            self.metrics.store_error("delete");
-        })?;
-        span.record("outcome", if existed { "removed" } else { "absent" });
+    #[instrument(name = "unregister", skip_all, fields(client_id = %id, outcome = Empty))]
+    pub async fn unregister(&self, id: ClientId) -> Result<(), UnregisterError> {
+        let deleted = self.clients.delete(&id).await;
+        let outcome = match deleted {
+            Ok(true) => "removed",
+            Ok(false) => "absent",
+            Err(_) => "storage_unavailable",
+        };
+        Span::current().record("outcome", outcome);
+        let existed = deleted?;
         info!(client_id = %id, existed, "client unregistered");
         Ok(())
     }
@@ -45,7 +47,7 @@ mod tests {
         let mut repo = MockClientRepository::new();
         repo.expect_delete().withf(|id| id.as_str() == "x").times(1).returning(|_| Ok(false));
         let app = app_with(repo, MockDedupStore::new(), log_only_providers());
-        app.unregister("did:key:x").await.unwrap();
+        app.unregister(parse_unregistration("did:key:x").unwrap()).await.unwrap();
     }
 
     #[tokio::test]
@@ -53,7 +55,8 @@ mod tests {
         let mut repo = MockClientRepository::new();
         repo.expect_delete().returning(|_| Err(StoreError::Unavailable("down".into())));
         let app = app_with(repo, MockDedupStore::new(), log_only_providers());
-        assert!(matches!(app.unregister("a b").await, Err(UnregisterError::Invalid(_))));
-        assert!(matches!(app.unregister("ab").await, Err(UnregisterError::Store(_))));
+        assert_eq!(parse_unregistration("a b").unwrap_err()[0].field, "client_id");
+        let id = parse_unregistration("ab").unwrap();
+        assert!(matches!(app.unregister(id).await, Err(UnregisterError::ClientStore(_))));
     }
 }

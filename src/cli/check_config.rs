@@ -7,7 +7,7 @@
 use std::process::ExitCode;
 
 use super::{Config, fail, prepare};
-use crate::{app::wiring, telemetry::LogTarget};
+use crate::{bootstrap::wiring, telemetry::LogTarget};
 
 pub fn run(config: &Config) -> ExitCode {
     let (_telemetry, runtime) = match prepare(config, LogTarget::Stderr, "warn", false) {

@@ -4,7 +4,7 @@
 use std::process::ExitCode;
 
 use super::{Config, fail, prepare};
-use crate::{app::wiring, telemetry::LogTarget};
+use crate::{bootstrap::wiring, telemetry::LogTarget};
 
 pub fn run(config: &Config) -> ExitCode {
     // Stdout is for the result; warnings go to stderr.

@@ -6,7 +6,7 @@ use std::process::ExitCode;
 use tracing::info;
 
 use super::{Config, fail, prepare};
-use crate::{app::server, telemetry::LogTarget};
+use crate::{bootstrap::server, telemetry::LogTarget};
 
 pub fn run(config: &Config) -> ExitCode {
     let (telemetry, runtime) = match prepare(config, LogTarget::Stdout, "info", true) {

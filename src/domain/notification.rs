@@ -1,6 +1,6 @@
 //! A notification from the Relay and the delivery a provider is asked to make.
 
-use super::{ClientId, DeviceToken, NotificationId, Payload, PushType};
+use super::{Client, ClientId, DeviceToken, NotificationId, Payload, PushType};
 
 /// One notification the Relay asked to deliver: its de-duplication id and its payload.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -16,4 +16,11 @@ pub struct Delivery {
     pub push_type: PushType,
     pub token: DeviceToken,
     pub notification: Notification,
+}
+
+impl Delivery {
+    /// `notification` for `client`'s device.
+    pub fn to(client: &Client, notification: Notification) -> Self {
+        Self { client_id: client.id.clone(), push_type: client.push_type, token: client.token.clone(), notification }
+    }
 }

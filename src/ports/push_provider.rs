@@ -23,6 +23,42 @@ pub enum PushError {
     Credentials { provider: &'static str, reason: String },
 }
 
+impl PushError {
+    /// The short stable name of the provider that failed.
+    pub fn provider(&self) -> &'static str {
+        match self {
+            PushError::TokenUnregistered { provider, .. }
+            | PushError::PayloadRejected { provider, .. }
+            | PushError::Unavailable { provider, .. }
+            | PushError::Credentials { provider, .. } => provider,
+        }
+    }
+}
+
+/// A delivery the provider accepted. `attempts` counts every call made for it (1 when the first
+/// call succeeded), so retries are part of the answer whatever way a provider retries.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Delivered {
+    pub attempts: u32,
+}
+
+/// A delivery that failed for good: why, and after how many calls (0 when refused before any
+/// network call, for example a payload over the size limit).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{error} after {attempts} attempt(s)")]
+pub struct PushFailure {
+    #[source]
+    pub error: PushError,
+    pub attempts: u32,
+}
+
+impl PushFailure {
+    /// A failure found before any call to the provider.
+    pub fn before_sending(error: PushError) -> Self {
+        Self { error, attempts: 0 }
+    }
+}
+
 /// Delivers notifications through one push service.
 #[cfg_attr(test, mockall::automock)]
 #[async_trait]
@@ -31,7 +67,7 @@ pub trait PushProvider: Send + Sync {
     fn name(&self) -> &'static str;
 
     /// Delivers one notification. `Ok` means the provider accepted it. Retries of transient
-    /// failures happen inside (bounded); a message over the provider's size limit is refused with
-    /// `PayloadRejected` before any network call.
-    async fn send(&self, delivery: &Delivery) -> Result<(), PushError>;
+    /// failures happen inside (bounded) and are counted in the answer; a message over the
+    /// provider's size limit is refused with `PayloadRejected` before any network call.
+    async fn send(&self, delivery: &Delivery) -> Result<Delivered, PushFailure>;
 }

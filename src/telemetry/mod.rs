@@ -4,6 +4,8 @@
 //! Everything that depends on the `otel` feature sits behind one module declaration below: the
 //! rest of the code calls [`continue_trace`] and [`init`] the same way in every build.
 
+pub mod instrumented;
+mod metrics;
 #[cfg(feature = "otel")]
 mod otlp;
 #[cfg(not(feature = "otel"))]
@@ -15,6 +17,7 @@ use std::io::{IsTerminal, Write};
 
 use tracing_subscriber::{EnvFilter, layer::SubscriberExt, util::SubscriberInitExt};
 
+pub use metrics::Metrics;
 pub use otlp::{Traces, continue_trace};
 use text_fields::TextFields;
 

@@ -6,7 +6,7 @@
 use std::{collections::BTreeSet, path::PathBuf, time::Duration};
 
 use clap::CommandFactory;
-use push_server::{app::Metrics, cli::Cli};
+use push_server::{cli::Cli, telemetry::Metrics};
 use serde_yaml::Value as Yaml;
 
 fn deploy(path: &str) -> PathBuf {
@@ -81,6 +81,11 @@ fn the_spec_variables_are_the_binarys() {
         "APNS_PLACEHOLDER_TITLE",
         "LOG_FORMAT",
         "RELAY_PRIVATE_KEY",
+        "DEDUP_BACKEND",
+        "REDIS_CLUSTER_NODES",
+        "REDIS_SENTINELS",
+        "REDIS_SENTINEL_MASTER",
+        "DATABASE_STATEMENT_CACHE",
     ] {
         assert!(known.contains(name), "the binary does not read {name}");
     }
@@ -169,7 +174,7 @@ fn dockerfile_is_multi_stage_non_root_and_builds_every_backend() {
 
 /// The metric names the server exports, once every kind of observation has been made.
 fn exported_metrics() -> BTreeSet<String> {
-    let metrics = Metrics::new();
+    let metrics = Metrics::new("");
     metrics.observe_http("health", "GET", 200, Duration::from_millis(1));
     metrics.record_send("fcm", "fcm", "duplicate");
     metrics.observe_provider("fcm", "delivered", Duration::from_millis(1), 1);

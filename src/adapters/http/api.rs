@@ -1,7 +1,10 @@
 //! The HTTP API: health, register, unregister and send. Each handler turns the request into domain
 //! values, calls one use case and turns the result into one documented response.
 
-use std::sync::Arc;
+use std::{
+    sync::Arc,
+    time::{SystemTime, UNIX_EPOCH},
+};
 
 use poem::{Request, web::Data};
 use poem_openapi::{
@@ -17,29 +20,40 @@ use super::{
     json_body::JsonBody,
     params::{ClientIdPath, SignatureHeader, TimestampHeader},
     rate_limit::{RateLimiter, client_ip},
-    relay_auth::RelayAuth,
+    relay_auth,
     responses::{BodyFailure, HealthResponse, RegisterResponse, SendResponse, UnregisterResponse},
 };
 use crate::{
-    app::{App, RegisterError, SendError, SendOutcome, UnregisterError, parse_notification},
+    app::{
+        App, ClientAuth, ClientAuthError, InvalidField, RegisterError, RelayAuth, SendError, Sent, UnregisterError,
+        parse_notification, parse_registration, parse_unregistration,
+    },
     domain::ClientId,
-    ports::StoreError,
+    ports::{DedupError, PushError, StoreError},
+    telemetry::Metrics,
 };
 
 /// What the handlers need, shared as request data.
 pub struct HttpState {
     pub app: Arc<App>,
+    pub metrics: Arc<Metrics>,
     pub auth: RelayAuth,
     /// Limits registrations and unregistrations per client IP; `None` when switched off.
     pub limiter: Option<RateLimiter>,
     /// The proxy header trusted to carry the client IP, if any.
     pub client_ip_header: Option<String>,
+    /// How many trusted proxies append to that header.
+    pub trusted_proxies: usize,
+    /// Who may register and unregister a client.
+    pub client_auth: ClientAuth,
 }
 
 impl HttpState {
     /// `Err(seconds to wait)` when the caller's address has used up its budget.
     fn rate_limited(&self, req: &Request) -> Result<(), (Envelope, u64)> {
-        let (Some(limiter), Some(ip)) = (&self.limiter, client_ip(req, self.client_ip_header.as_deref())) else {
+        let (Some(limiter), Some(ip)) =
+            (&self.limiter, client_ip(req, self.client_ip_header.as_deref(), self.trusted_proxies))
+        else {
             return Ok(());
         };
         limiter.check(ip).map_err(|wait| {
@@ -47,13 +61,28 @@ impl HttpState {
             (Envelope::error("rate_limited", format!("too many requests from this address; retry in {secs} s")), secs)
         })
     }
+
+    /// Whether the request's client JWT (if any) lets it touch `client`; the `401` envelope
+    /// with the reason otherwise.
+    fn client_authorized(&self, authorization: Option<&str>, client: &ClientId) -> Result<(), Envelope> {
+        self.client_auth
+            .check(authorization, client, unix_now())
+            .map_err(|e: ClientAuthError| Envelope::field(AUTHORIZATION, Location::Header, e.to_string()))
+    }
+}
+
+/// The header a wallet's client JWT comes in.
+const AUTHORIZATION: &str = "Authorization";
+
+fn unix_now() -> u64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs())
 }
 
 #[derive(Tags)]
 enum Tag {
     /// Liveness.
     Health,
-    /// Device registration, called by wallet apps (not signed).
+    /// Device registration, called by wallet apps (optionally with a client JWT).
     Clients,
     /// Notifications, called by the Relay (Ed25519-signed).
     Notifications,
@@ -65,10 +94,23 @@ const HEALTH_TEXT: &str = concat!("OK, push-server v", env!("CARGO_PKG_VERSION")
 
 const STORAGE_UNAVAILABLE: &str = "storage_unavailable";
 
-fn storage_unavailable(e: &dyn std::fmt::Display) -> Envelope {
+fn client_store_unavailable(e: &StoreError) -> Envelope {
     // The cause (driver message, address) goes to the log, never to the caller.
-    warn!(error = %e, "storage unavailable");
+    warn!(error = %e, "client store unavailable");
     Envelope::error(STORAGE_UNAVAILABLE, "the client store could not be reached")
+}
+
+fn dedup_store_unavailable(e: &DedupError) -> Envelope {
+    warn!(error = %e, "dedup store unavailable");
+    Envelope::error(STORAGE_UNAVAILABLE, "the dedup store could not be reached")
+}
+
+/// Invalid fields of a request, `client_id` in the path and the rest in the body.
+fn invalid(fields: &[InvalidField], client_id_in_path: bool) -> Envelope {
+    let location = |name: &str| if client_id_in_path && name == "client_id" { Location::Path } else { Location::Body };
+    Envelope::fields(
+        fields.iter().map(|f| FieldDetail::new(f.field, location(f.field), f.description.clone())).collect(),
+    )
 }
 
 #[OpenApi]
@@ -86,11 +128,19 @@ impl Api {
     /// Stores the device token under the client id, replacing the client's previous type and
     /// token. A token belongs to at most one client: registering it under a new client id moves
     /// it there and removes the old client. A `200` means the registration is stored durably.
+    /// Checks run in this order: body (400), client JWT (401), storage. Query parameters are
+    /// ignored (the SDKs add `?auth=...`).
     #[oai(path = "/clients", method = "post", operation_id = "register_client", tag = "Tag::Clients")]
     async fn register(
         &self,
         state: Data<&Arc<HttpState>>,
         req: &Request,
+        /// A JWT signed with the client's own Ed25519 key (the raw token, as the Swift SDK sends it,
+        /// or `Bearer <JWT>`): header `{"typ":"JWT","alg":"EdDSA"}`, claims `iss` (the client's
+        /// did:key), `sub`, `aud` (this server's `PUBLIC_URL`), `iat`, optional `exp`. Verified when
+        /// present; required only with `CLIENT_AUTH=required`.
+        #[oai(name = "Authorization")]
+        authorization: Header<Option<String>>,
         body: JsonBody<RegisterClientRequest>,
     ) -> RegisterResponse {
         if let Err((envelope, secs)) = state.rate_limited(req) {
@@ -107,18 +157,26 @@ impl Api {
             Ok(map) => map,
             Err(envelope) => return RegisterResponse::BadRequest(Json(envelope)),
         };
-        match state.app.register(read_registration(&map)).await {
+        let client = match parse_registration(read_registration(&map), state.app.providers()) {
+            Ok(client) => client,
+            Err(fields) => return RegisterResponse::BadRequest(Json(invalid(&fields, false))),
+        };
+        // After the body: the JWT must name the client that the body names.
+        if let Err(envelope) = state.client_authorized(authorization.0.as_deref(), &client.id) {
+            return RegisterResponse::Unauthorized(Json(envelope));
+        }
+        match state.app.register(client).await {
             Ok(()) => RegisterResponse::Ok(Json(Envelope::ok())),
-            Err(RegisterError::Invalid(fields)) => {
-                RegisterResponse::BadRequest(Json(Envelope::invalid_fields(&fields, Location::Body)))
+            Err(RegisterError::ClientStore(e)) => {
+                RegisterResponse::StorageUnavailable(Json(client_store_unavailable(&e)))
             }
-            Err(RegisterError::Store(e)) => RegisterResponse::StorageUnavailable(Json(storage_unavailable(&e))),
         }
     }
 
     /// Unregister a device
     ///
-    /// Removes the client. Succeeds also when the client did not exist.
+    /// Removes the client. Succeeds also when the client did not exist. Checks run in this
+    /// order: client id (400), client JWT (401), storage.
     #[oai(path = "/clients/:client_id", method = "delete", operation_id = "unregister_client", tag = "Tag::Clients")]
     async fn unregister(
         &self,
@@ -126,16 +184,28 @@ impl Api {
         req: &Request,
         /// The Relay client id (a leading `did:key:` is stripped).
         client_id: Path<ClientIdPath>,
+        /// A JWT signed with the client's own Ed25519 key (the raw token, as the Swift SDK sends it,
+        /// or `Bearer <JWT>`): header `{"typ":"JWT","alg":"EdDSA"}`, claims `iss` (the client's
+        /// did:key), `sub`, `aud` (this server's `PUBLIC_URL`), `iat`, optional `exp`. Verified when
+        /// present; required only with `CLIENT_AUTH=required`.
+        #[oai(name = "Authorization")]
+        authorization: Header<Option<String>>,
     ) -> UnregisterResponse {
         if let Err((envelope, secs)) = state.rate_limited(req) {
             return UnregisterResponse::TooManyRequests(Json(envelope), secs);
         }
-        match state.app.unregister(&client_id.0.0).await {
+        let id = match parse_unregistration(&client_id.0.0) {
+            Ok(id) => id,
+            Err(fields) => return UnregisterResponse::BadRequest(Json(invalid(&fields, true))),
+        };
+        if let Err(envelope) = state.client_authorized(authorization.0.as_deref(), &id) {
+            return UnregisterResponse::Unauthorized(Json(envelope));
+        }
+        match state.app.unregister(id).await {
             Ok(()) => UnregisterResponse::Ok(Json(Envelope::ok())),
-            Err(UnregisterError::Invalid(field)) => {
-                UnregisterResponse::BadRequest(Json(Envelope::invalid_fields(&[field], Location::Path)))
+            Err(UnregisterError::ClientStore(e)) => {
+                UnregisterResponse::StorageUnavailable(Json(client_store_unavailable(&e)))
             }
-            Err(UnregisterError::Store(e)) => UnregisterResponse::StorageUnavailable(Json(storage_unavailable(&e))),
         }
     }
 
@@ -169,7 +239,9 @@ impl Api {
             Ok(bytes) => bytes,
             Err(problem) => return SendResponse::from_body_problem(problem),
         };
-        if let Err(envelope) = state.auth.verify(timestamp.0.0.as_deref(), signature.0.0.as_deref(), bytes).await {
+        if let Err(envelope) =
+            relay_auth::check(&state.auth, timestamp.0.0.as_deref(), signature.0.0.as_deref(), bytes).await
+        {
             return SendResponse::Unauthorized(Json(envelope));
         }
         if let Some(problem) = &body.content_type_problem {
@@ -179,31 +251,36 @@ impl Api {
             Ok(map) => map,
             Err(envelope) => return SendResponse::BadRequest(Json(envelope)),
         };
-        let id = ClientId::parse(&client_id.0.0);
-        let notification = parse_notification(read_notification(&map));
-        let (id, notification) = match (id, notification) {
-            (Ok(id), Ok(notification)) => (id, notification),
-            (id, notification) => {
-                let mut fields = Vec::new();
-                if let Err(e) = id {
-                    fields.push(FieldDetail::new("client_id", Location::Path, e.to_string()));
-                }
-                if let Err(invalid) = notification {
-                    fields.extend(
-                        invalid.iter().map(|f| FieldDetail::new(f.field, Location::Body, f.description.clone())),
-                    );
-                }
-                return SendResponse::BadRequest(Json(Envelope::fields(fields)));
-            }
+        let request = match parse_notification(read_notification(&client_id.0.0, &map)) {
+            Ok(request) => request,
+            Err(fields) => return SendResponse::BadRequest(Json(invalid(&fields, true))),
         };
         // The use case runs in a task of its own: if the client hangs up or the request deadline
         // passes, the delivery and its dedup claim are still settled rather than cut in half.
         let app = state.app.clone();
-        match tokio::spawn(async move { app.send(id, notification).await }.in_current_span()).await {
-            Ok(Ok(SendOutcome::Delivered | SendOutcome::Duplicate)) => SendResponse::Ok(Json(Envelope::ok())),
-            Ok(Err(e)) => send_failure(e),
+        let sent = match tokio::spawn(async move { app.send(request).await }.in_current_span()).await {
+            Ok(sent) => sent,
             Err(panicked) => std::panic::resume_unwind(panicked.into_panic()),
+        };
+        record_send(&state.metrics, &sent);
+        match sent {
+            Ok(_) => SendResponse::Ok(Json(Envelope::ok())),
+            Err(e) => send_failure(e),
         }
+    }
+}
+
+/// Counts a send by push type, provider and outcome (unknown before the client was found).
+fn record_send(metrics: &Metrics, sent: &Result<Sent, SendError>) {
+    match sent {
+        Ok(sent) => metrics.record_send(sent.push_type.as_str(), sent.provider, sent.outcome.label()),
+        Err(e @ SendError::Provider { push_type, error }) => {
+            metrics.record_send(push_type.as_str(), error.provider(), e.outcome_label())
+        }
+        Err(e @ SendError::ProviderNotConfigured(push_type)) => {
+            metrics.record_send(push_type.as_str(), "none", e.outcome_label())
+        }
+        Err(e) => metrics.record_send("unknown", "none", e.outcome_label()),
     }
 }
 
@@ -214,31 +291,36 @@ fn send_failure(e: SendError) -> SendResponse {
             Location::Path,
             "no client is registered under this id",
         ))),
-        SendError::ClientUnregistered { .. } => SendResponse::Gone(Json(Envelope::error(
+        SendError::Provider { error, .. } => provider_failure(error),
+        SendError::ProviderNotConfigured(push_type) => SendResponse::BadGateway(Json(Envelope::error(
+            "provider_not_configured",
+            format!("this server has no provider for push type '{push_type}' any more"),
+        ))),
+        SendError::ClientStore(e) => SendResponse::StorageUnavailable(Json(client_store_unavailable(&e))),
+        SendError::Dedup(e) => SendResponse::StorageUnavailable(Json(dedup_store_unavailable(&e))),
+    }
+}
+
+fn provider_failure(error: PushError) -> SendResponse {
+    match error {
+        PushError::TokenUnregistered { .. } => SendResponse::Gone(Json(Envelope::error(
             "client_unregistered",
             "the push provider says the device token is no longer valid; the client was removed",
         ))),
-        SendError::PayloadRejected { reason, .. } => SendResponse::BadRequest(Json(Envelope::field(
+        PushError::PayloadRejected { reason, .. } => SendResponse::BadRequest(Json(Envelope::field(
             "payload.blob",
             Location::Body,
             format!("the push provider refused the payload: {reason}"),
         ))),
-        SendError::ProviderUnavailable { provider, .. } => SendResponse::BadGateway(Json(Envelope::error(
+        PushError::Unavailable { provider, .. } => SendResponse::BadGateway(Json(Envelope::error(
             &format!("{provider}_unavailable"),
             format!("{provider} could not be reached or kept failing; the notification can be retried"),
         ))),
-        SendError::ProviderCredentials { provider, .. } => SendResponse::BadGateway(Json(Envelope::error(
+        PushError::Credentials { provider, .. } => SendResponse::BadGateway(Json(Envelope::error(
             &format!("{provider}_credentials"),
             format!(
                 "{provider} rejected this server's credentials; the notification can be retried once they are fixed"
             ),
         ))),
-        SendError::ProviderNotConfigured(push_type) => SendResponse::BadGateway(Json(Envelope::error(
-            "provider_not_configured",
-            format!("this server has no provider for push type '{push_type}' any more"),
-        ))),
-        SendError::StorageUnavailable(detail) => {
-            SendResponse::StorageUnavailable(Json(storage_unavailable(&StoreError::Unavailable(detail))))
-        }
     }
 }

@@ -48,6 +48,10 @@ pub struct ApnsRegistration {
     /// The APNS device token: hexadecimal, any case, at most 4096 characters.
     #[oai(validator(min_length = 1, max_length = 4096, pattern = r"^[0-9a-fA-F]+$"))]
     pub token: String,
+    /// `true` asks for the raw form of notifications (`{topic, tag, message}`) when the Relay
+    /// sends one; sent by the WalletConnect SDKs. Default `false`.
+    #[oai(default)]
+    pub always_raw: bool,
 }
 
 /// A device registered with Firebase Cloud Messaging.
@@ -73,6 +77,10 @@ pub struct FcmRegistration {
         pattern = r"^[^\u0000-\u0020\u007F-\u00A0\u1680\u2000-\u200A\u2028\u2029\u202F\u205F\u3000]+$"
     ))]
     pub token: String,
+    /// `true` asks for the raw form of notifications (`{topic, tag, message}`) when the Relay
+    /// sends one; sent by the WalletConnect SDKs. Default `false`.
+    #[oai(default)]
+    pub always_raw: bool,
 }
 
 /// A notification from the Relay.
@@ -132,14 +140,32 @@ fn unsigned_32(map: &Map<String, Value>, key: &str) -> Result<u32, &'static str>
     }
 }
 
-pub fn read_registration(map: &Map<String, Value>) -> RawRegistration<'_> {
-    RawRegistration { client_id: string(map, "client_id"), push_type: string(map, "type"), token: string(map, "token") }
+/// An optional boolean: absent is `false`; `null` is refused like any other non-boolean, as the
+/// documented schema says (the SDKs leave the member out or send a boolean).
+fn optional_bool(map: &Map<String, Value>, key: &str) -> Result<bool, &'static str> {
+    match map.get(key) {
+        None => Ok(false),
+        Some(Value::Bool(b)) => Ok(*b),
+        Some(_) => Err("must be a boolean"),
+    }
 }
 
-/// The notification fields; a missing or non-object `payload` makes each of its fields report it.
-pub fn read_notification(map: &Map<String, Value>) -> RawNotification<'_> {
+/// A registration's fields; any other member of the object is ignored (SDKs add their own).
+pub fn read_registration(map: &Map<String, Value>) -> RawRegistration<'_> {
+    RawRegistration {
+        client_id: string(map, "client_id"),
+        push_type: string(map, "type"),
+        token: string(map, "token"),
+        always_raw: optional_bool(map, "always_raw"),
+    }
+}
+
+/// A send: the path's client id and the body's fields; a missing or non-object `payload` makes
+/// each of its fields report it.
+pub fn read_notification<'a>(client_id: &'a str, map: &'a Map<String, Value>) -> RawNotification<'a> {
     match map.get("payload") {
         Some(Value::Object(payload)) => RawNotification {
+            client_id: Ok(client_id),
             id: string(map, "id"),
             topic: string(payload, "topic"),
             flags: unsigned_32(payload, "flags"),
@@ -151,7 +177,13 @@ pub fn read_notification(map: &Map<String, Value>) -> RawNotification<'_> {
             } else {
                 "is required (payload must be an object)"
             };
-            RawNotification { id: string(map, "id"), topic: Err(why), flags: Err(why), blob: Err(why) }
+            RawNotification {
+                client_id: Ok(client_id),
+                id: string(map, "id"),
+                topic: Err(why),
+                flags: Err(why),
+                blob: Err(why),
+            }
         }
     }
 }
@@ -165,15 +197,15 @@ mod tests {
     #[test]
     fn reads_types_strictly() {
         let v = json!({"id": 5, "payload": {"topic": "t", "flags": -1, "blob": null}});
-        let raw = read_notification(v.as_object().unwrap());
+        let raw = read_notification("c", v.as_object().unwrap());
         assert_eq!(raw.id, Err("must be a string"));
         assert_eq!(raw.topic, Ok("t"));
         assert_eq!(raw.flags, Err("must be an unsigned 32-bit integer"));
         assert_eq!(raw.blob, Err("is required"));
         let big = json!({"payload": {"flags": 4294967296u64}});
-        assert!(read_notification(big.as_object().unwrap()).flags.is_err());
+        assert!(read_notification("c", big.as_object().unwrap()).flags.is_err());
         let max = json!({"payload": {"flags": 4294967295u64}});
-        assert_eq!(read_notification(max.as_object().unwrap()).flags, Ok(u32::MAX));
+        assert_eq!(read_notification("c", max.as_object().unwrap()).flags, Ok(u32::MAX));
     }
 
     #[test]

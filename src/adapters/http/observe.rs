@@ -9,7 +9,7 @@ use poem_openapi::OperationId;
 use tracing::{Instrument, debug, field::Empty, info, info_span};
 
 use super::request_id::{REQUEST_ID_HEADER, RequestId};
-use crate::{app::Metrics, telemetry};
+use crate::{telemetry, telemetry::Metrics};
 
 /// The route label for requests outside the OpenAPI operations: a fixed set, so a scan of random
 /// paths cannot blow up the metrics' cardinality.

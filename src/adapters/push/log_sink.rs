@@ -16,7 +16,7 @@ use tracing::info;
 use super::render::render;
 use crate::{
     domain::Delivery,
-    ports::{PushError, PushProvider},
+    ports::{Delivered, PushError, PushFailure, PushProvider},
 };
 
 const NAME: &str = "log_sink";
@@ -27,18 +27,10 @@ pub struct LogSink {
 }
 
 impl LogSink {
-    /// A sink that writes log lines and, with `path`, appends one JSON object per delivery there.
-    pub fn new(path: Option<&Path>, placeholder_title: &str) -> Result<Self, String> {
-        let file = path
-            .map(|p| {
-                OpenOptions::new()
-                    .create(true)
-                    .append(true)
-                    .open(p)
-                    .map(Mutex::new)
-                    .map_err(|e| format!("cannot open LOG_SINK_PATH {}: {e}", p.display()))
-            })
-            .transpose()?;
+    /// A sink that writes log lines and, with `path`, appends one JSON object per delivery there;
+    /// the error is the file's, for the caller to name.
+    pub fn new(path: Option<&Path>, placeholder_title: &str) -> std::io::Result<Self> {
+        let file = path.map(|p| OpenOptions::new().create(true).append(true).open(p).map(Mutex::new)).transpose()?;
         Ok(Self { file, placeholder_title: placeholder_title.to_owned() })
     }
 }
@@ -49,8 +41,8 @@ impl PushProvider for LogSink {
         NAME
     }
 
-    async fn send(&self, delivery: &Delivery) -> Result<(), PushError> {
-        let message = render(delivery, &self.placeholder_title, NAME)?;
+    async fn send(&self, delivery: &Delivery) -> Result<Delivered, PushFailure> {
+        let message = render(delivery, &self.placeholder_title, NAME).map_err(PushFailure::before_sending)?;
         info!(
             client_id = %delivery.client_id,
             notification_id = %delivery.notification.id,
@@ -70,11 +62,14 @@ impl PushProvider for LogSink {
             // One write of a whole line to an O_APPEND file: lines never interleave. It is a
             // page-cache write of a few hundred bytes, cheap enough to do inline.
             let mut file = file.lock().expect("log sink file lock poisoned");
-            file.write_all(&line).map_err(|e| PushError::Unavailable {
-                provider: NAME,
-                reason: format!("cannot write LOG_SINK_PATH: {e}"),
+            file.write_all(&line).map_err(|e| PushFailure {
+                error: PushError::Unavailable {
+                    provider: NAME,
+                    reason: format!("cannot write the log sink file: {e}"),
+                },
+                attempts: 1,
             })?;
         }
-        Ok(())
+        Ok(Delivered { attempts: 1 })
     }
 }

@@ -1,11 +1,16 @@
 //! Bounded retries for provider calls: exponential backoff with full jitter, `Retry-After`
 //! honoured, and a total time budget so a delivery ends (in 502 at worst) well within 15 s.
 
-use std::{cell::Cell, future::Future, time::Duration};
+use std::{future::Future, time::Duration};
 
 use tokio::time::Instant;
 
-use crate::{app::settings::ProviderSettings, ports::PushError};
+use crate::ports::{PushError, PushFailure};
+
+/// Backoff before the second attempt; it doubles with each further attempt, up to `MAX_DELAY`.
+/// Not settings: they only shape retries within the budget that the settings do bound.
+pub const BASE_DELAY: Duration = Duration::from_millis(100);
+pub const MAX_DELAY: Duration = Duration::from_secs(2);
 
 /// How one attempt ended.
 #[derive(Debug)]
@@ -35,15 +40,10 @@ pub struct RetryPolicy {
 }
 
 impl RetryPolicy {
-    /// The policy the settings describe: 100 ms first backoff, doubling up to 2 s.
-    pub fn from_settings(settings: &ProviderSettings) -> Self {
-        Self {
-            max_attempts: settings.max_attempts,
-            base_delay: Duration::from_millis(100),
-            max_delay: Duration::from_secs(2),
-            total: settings.total_timeout,
-            attempt_timeout: settings.request_timeout,
-        }
+    /// `max_attempts` attempts of at most `attempt_timeout` each within `total`, with the usual
+    /// backoff (`BASE_DELAY` doubling up to `MAX_DELAY`).
+    pub fn new(max_attempts: u32, attempt_timeout: Duration, total: Duration) -> Self {
+        Self { max_attempts, base_delay: BASE_DELAY, max_delay: MAX_DELAY, total, attempt_timeout }
     }
 
     /// The jittered backoff before attempt `n + 1` (n ≥ 1 attempts made so far).
@@ -57,8 +57,8 @@ impl RetryPolicy {
     }
 
     /// Runs `attempt` until it is done, fails for good, or the attempts or time run out; the last
-    /// transient error is returned then.
-    pub async fn run<T, F, Fut>(&self, mut attempt: F) -> Result<T, PushError>
+    /// transient error is returned then. Either way the answer says how many attempts were made.
+    pub async fn run<T, F, Fut>(&self, mut attempt: F) -> Result<(T, u32), PushFailure>
     where
         F: FnMut(u32) -> Fut,
         Fut: Future<Output = Attempt<T>>,
@@ -67,48 +67,35 @@ impl RetryPolicy {
         let mut n = 0;
         loop {
             n += 1;
+            let failed = |error| Err(PushFailure { error, attempts: n });
             let (error, after) = match attempt(n).await {
-                Attempt::Done(v) => return Ok(v),
-                Attempt::Fail(e) => return Err(e),
+                Attempt::Done(v) => return Ok((v, n)),
+                Attempt::Fail(e) => return failed(e),
                 Attempt::Retry { error, after } => (error, after),
             };
             if n >= self.max_attempts {
-                return Err(error);
+                return failed(error);
             }
             let delay = after.map_or_else(|| self.backoff(n), |a| a.max(self.backoff(n) / 4));
-            if started.elapsed() + delay + self.attempt_timeout > self.total {
-                return Err(error);
+            // Saturating: `after` is the provider's number and may be absurdly large.
+            if started.elapsed().saturating_add(delay).saturating_add(self.attempt_timeout) > self.total {
+                return failed(error);
             }
             tracing::debug!(attempt = n, ?delay, error = %error, "retrying provider call");
-            // Seen by `count_retries` around this call (the retries metric), if any.
-            let _ = RETRIES.try_with(|count| count.set(count.get() + 1));
             tokio::time::sleep(delay).await;
         }
     }
 }
 
-tokio::task_local! {
-    /// The retries made so far by `RetryPolicy::run` calls inside the current `count_retries`.
-    /// Scoped to that one future, so concurrent deliveries never mix their counts, and providers
-    /// report retries without a metrics handle or a change to `run`.
-    static RETRIES: Cell<u32>;
-}
-
-/// Runs `delivery` and returns its output with the number of retries that `RetryPolicy::run`
-/// made inside it (0 for providers that never retry).
-pub async fn count_retries<F: Future>(delivery: F) -> (F::Output, u32) {
-    RETRIES
-        .scope(Cell::new(0), async move {
-            let output = delivery.await;
-            (output, RETRIES.with(Cell::get))
-        })
-        .await
-}
-
 /// Parses a `Retry-After` header in its delta-seconds form (the HTTP-date form is rare from push
-/// providers and is ignored, falling back to the computed backoff).
+/// providers and is ignored, falling back to the computed backoff). Any number of seconds fits a
+/// `Duration`; one past `u64::MAX` reads as `u64::MAX`, which is past every budget all the same.
 pub fn parse_retry_after(value: Option<&str>) -> Option<Duration> {
-    value?.trim().parse::<u64>().ok().map(Duration::from_secs)
+    let digits = value?.trim();
+    if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    Some(Duration::from_secs(digits.parse::<u64>().unwrap_or(u64::MAX)))
 }
 
 #[cfg(test)]
@@ -118,13 +105,7 @@ mod tests {
     use super::*;
 
     fn policy() -> RetryPolicy {
-        RetryPolicy {
-            max_attempts: 4,
-            base_delay: Duration::from_millis(100),
-            max_delay: Duration::from_secs(2),
-            total: Duration::from_secs(14),
-            attempt_timeout: Duration::from_secs(5),
-        }
+        RetryPolicy::new(4, Duration::from_secs(5), Duration::from_secs(14))
     }
 
     fn transient() -> PushError {
@@ -134,13 +115,13 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn retries_transient_failures_up_to_the_limit() {
         let calls = AtomicU32::new(0);
-        let result: Result<(), _> = policy()
+        let result: Result<((), u32), _> = policy()
             .run(|_| {
                 calls.fetch_add(1, Ordering::SeqCst);
                 async { Attempt::Retry { error: transient(), after: None } }
             })
             .await;
-        assert_eq!(result, Err(transient()));
+        assert_eq!(result, Err(PushFailure { error: transient(), attempts: 4 }));
         assert_eq!(calls.load(Ordering::SeqCst), 4);
     }
 
@@ -148,14 +129,14 @@ mod tests {
     async fn final_failures_are_not_retried() {
         let calls = AtomicU32::new(0);
         let dead = PushError::TokenUnregistered { provider: "fcm", reason: "UNREGISTERED".into() };
-        let result: Result<(), _> = policy()
+        let result: Result<((), u32), _> = policy()
             .run(|_| {
                 calls.fetch_add(1, Ordering::SeqCst);
                 let dead = dead.clone();
                 async move { Attempt::Fail(dead) }
             })
             .await;
-        assert_eq!(result, Err(dead));
+        assert_eq!(result, Err(PushFailure { error: dead, attempts: 1 }));
         assert_eq!(calls.load(Ordering::SeqCst), 1);
     }
 
@@ -171,32 +152,26 @@ mod tests {
                 }
             })
             .await;
-        assert_eq!(result, Ok(2));
+        assert_eq!(result, Ok((2, 2)));
         assert!(started.elapsed() >= Duration::from_secs(3));
     }
 
     #[tokio::test(start_paused = true)]
     async fn gives_up_when_retry_after_exceeds_the_budget() {
         let started = Instant::now();
-        let result: Result<(), _> = policy()
+        let result: Result<((), u32), _> = policy()
             .run(|_| async { Attempt::Retry { error: transient(), after: Some(Duration::from_secs(60)) } })
             .await;
-        assert_eq!(result, Err(transient()));
+        assert_eq!(result, Err(PushFailure { error: transient(), attempts: 1 }));
         assert!(started.elapsed() < Duration::from_secs(1));
     }
 
     #[tokio::test(start_paused = true)]
-    async fn retries_are_counted_for_the_enclosing_delivery_only() {
-        let counted = policy();
-        let delivery = counted.run(|n| async move {
-            if n < 3 { Attempt::Retry { error: transient(), after: None } } else { Attempt::Done(()) }
-        });
-        assert_eq!(count_retries(delivery).await, (Ok(()), 2));
-        assert_eq!(count_retries(async { 1 }).await, (1, 0));
-        // Outside `count_retries` nothing is counted and nothing fails.
-        let outside: Result<(), _> =
-            policy().run(|_| async { Attempt::Retry { error: transient(), after: None } }).await;
-        assert_eq!(outside, Err(transient()));
+    async fn a_retry_after_near_u64_max_gives_up_instead_of_overflowing() {
+        let result: Result<((), u32), _> = policy()
+            .run(|_| async { Attempt::Retry { error: transient(), after: Some(Duration::from_secs(u64::MAX)) } })
+            .await;
+        assert_eq!(result, Err(PushFailure { error: transient(), attempts: 1 }));
     }
 
     #[test]
@@ -214,5 +189,15 @@ mod tests {
         assert_eq!(parse_retry_after(Some(" 7 ")), Some(Duration::from_secs(7)));
         assert_eq!(parse_retry_after(Some("Wed, 21 Oct 2015 07:28:00 GMT")), None);
         assert_eq!(parse_retry_after(None), None);
+        assert_eq!(parse_retry_after(Some("")), None);
+        assert_eq!(parse_retry_after(Some("-1")), None);
+    }
+
+    #[test]
+    fn retry_after_near_and_past_u64_max_saturates() {
+        let max = Some(Duration::from_secs(u64::MAX));
+        assert_eq!(parse_retry_after(Some("18446744073709551615")), max);
+        assert_eq!(parse_retry_after(Some("18446744073709551616")), max);
+        assert_eq!(parse_retry_after(Some("99999999999999999999999999")), max);
     }
 }

@@ -7,6 +7,7 @@
 //! `scripts/bench.sh` runs every scenario and prints the README table; see `--help`.
 
 mod dedup_memory;
+mod launcher;
 mod load;
 mod paced;
 mod requests;
@@ -719,7 +720,7 @@ fn run_verify(iterations: u32) {
     let key = SigningKey::from_bytes(&[7; 32]);
     let public = key.verifying_key();
     let shape = Shape::new(run_id(), 1, PayloadKind::Encrypted, "127.0.0.1");
-    let message = push_server::adapters::http::signature::signed_message("1700000000", &shape.notification_body(1));
+    let message = push_server::domain::signed_message("1700000000", &shape.notification_body(1));
     let signature = key.sign(&message);
     let started = Instant::now();
     for _ in 0..iterations {

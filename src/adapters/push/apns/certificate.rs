@@ -4,30 +4,55 @@
 //! reqwest only reads PKCS#12 through native-tls (OpenSSL on Linux), which this project does not
 //! link; so a `.p12` is opened here with the pure-Rust `p12-keystore` and handed to rustls as PEM.
 
-use std::path::Path;
-
-use base64::{Engine, engine::general_purpose::STANDARD};
 use p12_keystore::{KeyStore, Pkcs12ImportPolicy};
 use reqwest::Identity;
 use rustls_pki_types::{CertificateDer, PrivateKeyDer, pem::PemObject};
 
-/// Reads `path` and returns the identity in it. A file that starts with a PEM armour line is read
-/// as PEM (a certificate chain, leaf first, and an unencrypted private key); anything else as
-/// PKCS#12, decrypted with `password` (an empty password when none is configured, which is what
-/// Keychain Access writes when the export password is left blank).
-///
-/// Errors are one line, for the start-up message; they never contain the password.
-pub fn load(path: &Path, password: Option<&str>) -> Result<Identity, String> {
-    let bytes = std::fs::read(path).map_err(|e| format!("cannot be read: {e}"))?;
-    let pem = if looks_like_pem(&bytes) { check_pem(&bytes)? } else { p12_to_pem(&bytes, password.unwrap_or(""))? };
-    let identity =
-        Identity::from_pem(pem.as_bytes()).map_err(|e| format!("holds no usable certificate and key: {e}"))?;
+use super::config::ApnsIdentity;
+use crate::adapters::pem::armour;
+
+/// Why an identity cannot be used, one variant per thing to fix (so a caller can name the file,
+/// the password or the stored field). Texts never contain the password.
+#[derive(Debug, thiserror::Error)]
+pub enum IdentityError {
+    #[error("is not valid PEM text")]
+    NotPemText,
+    #[error(
+        "holds an encrypted PEM key; use the .p12 with its password, or decrypt the key \
+         (openssl pkcs8 -in key.pem -out plain.pem)"
+    )]
+    EncryptedPem,
+    #[error("holds no PEM certificate (expected the APNS certificate and its private key)")]
+    NoPemCertificate,
+    #[error("holds no PEM private key (expected the APNS certificate and its private key)")]
+    NoPemKey,
+    /// Not PKCS#12, or a PKCS#12 file the password does not open.
+    #[error("is neither PEM nor a PKCS#12 file this server can open with the password given ({0})")]
+    Pkcs12(String),
+    #[error("is a PKCS#12 file without a private key and its certificate")]
+    Pkcs12WithoutKey,
+    #[error("is a PKCS#12 file whose private key has no certificate")]
+    Pkcs12WithoutCertificate,
+    #[error("holds no usable certificate and key: {0}")]
+    Unusable(String),
+    #[error("holds a certificate and key that cannot be used together: {0}")]
+    Mismatch(String),
+}
+
+/// The TLS client identity in `material`. A `.p12` is decrypted with its password (an empty one
+/// is what Keychain Access writes when the export password is left blank).
+pub fn identity(material: &ApnsIdentity) -> Result<Identity, IdentityError> {
+    let pem = match material {
+        ApnsIdentity::Pem(bytes) => check_pem(bytes)?,
+        ApnsIdentity::Pkcs12 { der, password } => p12_to_pem(der, password)?,
+    };
+    let identity = Identity::from_pem(pem.as_bytes()).map_err(|e| IdentityError::Unusable(e.to_string()))?;
     // rustls checks that the key is supported and belongs to the leaf certificate only when a
     // client is built with it; doing that here gives the precise start-up reason.
     reqwest::Client::builder()
         .identity(identity.clone())
         .build()
-        .map_err(|e| format!("holds a certificate and key that cannot be used together: {}", source_text(&e)))?;
+        .map_err(|e| IdentityError::Mismatch(source_text(&e)))?;
     Ok(identity)
 }
 
@@ -40,37 +65,28 @@ fn source_text(e: &dyn std::error::Error) -> String {
     text
 }
 
-fn looks_like_pem(bytes: &[u8]) -> bool {
-    bytes.trim_ascii_start().starts_with(b"-----BEGIN")
-}
-
-/// Makes sure a PEM file has what a client identity needs, so a wrong file gets a precise reason
+/// Makes sure PEM text has what a client identity needs, so a wrong file gets a precise reason
 /// (reqwest's own parser only says "invalid identity").
-fn check_pem(bytes: &[u8]) -> Result<String, String> {
-    let text = std::str::from_utf8(bytes).map_err(|_| "is not valid PEM text".to_owned())?;
+fn check_pem(bytes: &[u8]) -> Result<String, IdentityError> {
+    let text = std::str::from_utf8(bytes).map_err(|_| IdentityError::NotPemText)?;
     if text.contains("ENCRYPTED PRIVATE KEY") {
-        return Err("holds an encrypted PEM key; use the .p12 with APNS_CERT_PASSWORD, or decrypt the key \
-                    (openssl pkcs8 -in key.pem -out plain.pem)"
-            .to_owned());
+        return Err(IdentityError::EncryptedPem);
     }
     let certs = CertificateDer::pem_slice_iter(bytes).filter(Result::is_ok).count();
     if certs == 0 {
-        return Err("holds no PEM certificate (expected the APNS certificate and its private key)".to_owned());
+        return Err(IdentityError::NoPemCertificate);
     }
-    PrivateKeyDer::from_pem_slice(bytes)
-        .map_err(|_| "holds no PEM private key (expected the APNS certificate and its private key)".to_owned())?;
+    PrivateKeyDer::from_pem_slice(bytes).map_err(|_| IdentityError::NoPemKey)?;
     Ok(text.to_owned())
 }
 
 /// Opens a PKCS#12 file and writes its key and certificate chain (leaf first) as PEM.
-fn p12_to_pem(bytes: &[u8], password: &str) -> Result<String, String> {
+fn p12_to_pem(bytes: &[u8], password: &str) -> Result<String, IdentityError> {
     let store = KeyStore::from_pkcs12(bytes, password, Pkcs12ImportPolicy::Strict)
-        .map_err(|e| format!("is neither PEM nor a PKCS#12 file this server can open with APNS_CERT_PASSWORD ({e})"))?;
-    let (_, chain) = store
-        .private_key_chain()
-        .ok_or_else(|| "is a PKCS#12 file without a private key and its certificate".to_owned())?;
+        .map_err(|e| IdentityError::Pkcs12(e.to_string()))?;
+    let (_, chain) = store.private_key_chain().ok_or(IdentityError::Pkcs12WithoutKey)?;
     if chain.certs().is_empty() {
-        return Err("is a PKCS#12 file whose private key has no certificate".to_owned());
+        return Err(IdentityError::Pkcs12WithoutCertificate);
     }
     let mut pem = String::new();
     for cert in chain.certs() {
@@ -79,17 +95,6 @@ fn p12_to_pem(bytes: &[u8], password: &str) -> Result<String, String> {
     // p12-keystore keeps keys as PKCS#8, which is what the `PRIVATE KEY` label means.
     pem.push_str(&armour("PRIVATE KEY", chain.key().as_der()));
     Ok(pem)
-}
-
-fn armour(label: &str, der: &[u8]) -> String {
-    let b64 = STANDARD.encode(der);
-    let mut out = format!("-----BEGIN {label}-----\n");
-    for line in b64.as_bytes().chunks(64) {
-        out.push_str(std::str::from_utf8(line).expect("base64 is ASCII"));
-        out.push('\n');
-    }
-    out.push_str(&format!("-----END {label}-----\n"));
-    out
 }
 
 #[cfg(test)]
@@ -105,29 +110,23 @@ mod tests {
         (cert, key)
     }
 
-    fn write(dir: &tempfile::TempDir, name: &str, bytes: &[u8]) -> std::path::PathBuf {
-        let path = dir.path().join(name);
-        std::fs::write(&path, bytes).unwrap();
-        path
+    fn pem(text: String) -> ApnsIdentity {
+        ApnsIdentity::detect(text.into_bytes(), None)
     }
 
     #[test]
     fn pem_with_certificate_and_key() {
-        let dir = tempfile::tempdir().unwrap();
         let (cert, key) = generated();
-        let path = write(&dir, "apns.pem", format!("{}{}", cert.pem(), key.serialize_pem()).as_bytes());
-        assert!(load(&path, None).is_ok());
+        assert!(identity(&pem(format!("{}{}", cert.pem(), key.serialize_pem()))).is_ok());
     }
 
     #[test]
     fn pem_without_key_or_certificate_is_refused() {
-        let dir = tempfile::tempdir().unwrap();
         let (cert, key) = generated();
-        let only_cert = write(&dir, "cert.pem", cert.pem().as_bytes());
-        assert!(load(&only_cert, None).unwrap_err().contains("no PEM private key"));
-        let only_key = write(&dir, "key.pem", key.serialize_pem().as_bytes());
-        assert!(load(&only_key, None).unwrap_err().contains("no PEM certificate"));
-        assert!(load(&dir.path().join("missing.pem"), None).unwrap_err().contains("cannot be read"));
+        assert!(matches!(identity(&pem(cert.pem())), Err(IdentityError::NoPemKey)));
+        assert!(matches!(identity(&pem(key.serialize_pem())), Err(IdentityError::NoPemCertificate)));
+        let encrypted = "-----BEGIN ENCRYPTED PRIVATE KEY-----\nAAAA\n-----END ENCRYPTED PRIVATE KEY-----\n";
+        assert!(matches!(identity(&pem(encrypted.into())), Err(IdentityError::EncryptedPem)));
     }
 
     fn p12(password: &str) -> Vec<u8> {
@@ -144,34 +143,30 @@ mod tests {
 
     #[test]
     fn p12_with_the_right_password() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = write(&dir, "apns.p12", &p12("s3cret"));
-        assert!(load(&path, Some("s3cret")).is_ok());
-        let err = load(&path, Some("wrong")).unwrap_err();
-        assert!(err.contains("PKCS#12") && !err.contains("s3cret"), "{err}");
+        let der = p12("s3cret");
+        assert!(identity(&ApnsIdentity::detect(der.clone(), Some("s3cret"))).is_ok());
+        let err = identity(&ApnsIdentity::detect(der, Some("wrong"))).unwrap_err();
+        assert!(matches!(err, IdentityError::Pkcs12(_)), "{err:?}");
+        let text = err.to_string();
+        assert!(text.contains("PKCS#12") && !text.contains("wrong") && !text.contains("s3cret"), "{text}");
     }
 
     #[test]
     fn p12_without_a_password() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = write(&dir, "apns.p12", &p12(""));
-        assert!(load(&path, None).is_ok());
+        assert!(identity(&ApnsIdentity::detect(p12(""), None)).is_ok());
     }
 
     #[test]
     fn a_key_that_is_not_the_certificates_is_refused() {
-        let dir = tempfile::tempdir().unwrap();
         let (cert, _) = generated();
         let (_, other_key) = generated();
-        let path = write(&dir, "apns.pem", format!("{}{}", cert.pem(), other_key.serialize_pem()).as_bytes());
-        let err = load(&path, None).unwrap_err();
-        assert!(err.contains("cannot be used together"), "{err}");
+        let err = identity(&pem(format!("{}{}", cert.pem(), other_key.serialize_pem()))).unwrap_err();
+        assert!(err.to_string().contains("cannot be used together"), "{err}");
     }
 
     #[test]
     fn garbage_is_refused() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = write(&dir, "apns.p12", b"\x00\x01 not a certificate");
-        assert!(load(&path, None).unwrap_err().contains("neither PEM nor a PKCS#12"));
+        let err = identity(&ApnsIdentity::detect(b"\x00\x01 not a certificate".to_vec(), None)).unwrap_err();
+        assert!(err.to_string().contains("neither PEM nor a PKCS#12"), "{err}");
     }
 }

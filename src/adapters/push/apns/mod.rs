@@ -4,6 +4,7 @@
 
 pub mod certificate;
 pub mod client;
+pub mod config;
 pub mod errors;
 pub mod token;
 
@@ -20,6 +21,10 @@ use bytes::Bytes;
 use reqwest::header::HeaderValue;
 use tracing::{Instrument, debug, error, info, info_span, warn};
 
+pub use self::config::{
+    ApnsAuth, ApnsConfig, ApnsConfigError, ApnsIdentity, DEFAULT_ENDPOINT, DEFAULT_SANDBOX_ENDPOINT, Environment,
+    IdField,
+};
 use self::{
     client::{ConnectionOptions, Endpoint, Headers},
     errors::{Verdict, classify},
@@ -30,15 +35,11 @@ use super::{
     retry::{Attempt, RetryPolicy},
 };
 use crate::{
-    app::settings::{ApnsSettings, ProviderSettings},
     domain::{Delivery, PushType},
-    ports::{PushError, PushProvider},
+    ports::{Delivered, PushError, PushFailure, PushProvider},
 };
 
 const NAME: &str = "apns";
-
-pub const DEFAULT_ENDPOINT: &str = "https://api.push.apple.com";
-pub const DEFAULT_SANDBOX_ENDPOINT: &str = "https://api.sandbox.push.apple.com";
 
 /// How the provider proves who it is.
 enum Auth {
@@ -48,19 +49,6 @@ enum Auth {
     Certificate,
 }
 
-/// What can be swapped in besides the settings: the clock of the provider-token cache and extra
-/// trust anchors (for an APNS-compatible gateway with a private CA, and for TLS test servers).
-pub struct Options {
-    pub clock: Arc<dyn Clock>,
-    pub extra_roots: Vec<reqwest::Certificate>,
-}
-
-impl Default for Options {
-    fn default() -> Self {
-        Self { clock: Arc::new(SystemClock), extra_roots: Vec::new() }
-    }
-}
-
 pub struct ApnsProvider {
     topic: HeaderValue,
     auth: Auth,
@@ -68,83 +56,64 @@ pub struct ApnsProvider {
     sandbox: Endpoint,
     retry: RetryPolicy,
     placeholder_title: String,
+    origin: String,
 }
 
 impl ApnsProvider {
-    /// Checks the APNS settings and sets the provider up; an `Err` is a one-line reason for not
-    /// starting. Token auth (`APNS_KEY_PATH`) and certificate auth (`APNS_CERT_PATH`) exclude each
-    /// other: with both set, which one is in force would be a guess, so the server refuses.
-    pub fn from_settings(settings: &ApnsSettings, provider: &ProviderSettings) -> Result<Self, String> {
-        Self::from_settings_with(settings, provider, Options::default())
+    /// Checks the configuration and sets the provider up: a topic that is not a bundle id, ids
+    /// that are not Apple's, a key that cannot sign ES256, an identity that does not open or whose
+    /// key is not its certificate's, or a malformed endpoint is an error now rather than on every
+    /// send. Credentials that are well formed but refused by Apple fail each send instead.
+    pub fn new(config: ApnsConfig) -> Result<Self, ApnsConfigError> {
+        Self::with_clock(config, Arc::new(SystemClock))
     }
 
-    pub fn from_settings_with(
-        settings: &ApnsSettings,
-        provider: &ProviderSettings,
-        options: Options,
-    ) -> Result<Self, String> {
-        if settings.key_path.is_some() && settings.cert_path.is_some() {
-            return Err(
-                "APNS_KEY_PATH (token auth) and APNS_CERT_PATH (certificate auth) are both set; set only one".into()
-            );
+    /// As `new`, with the clock that dates provider tokens.
+    pub fn with_clock(config: ApnsConfig, clock: Arc<dyn Clock>) -> Result<Self, ApnsConfigError> {
+        let topic = config.topic.trim();
+        if topic.is_empty() || topic.chars().any(|c| c.is_whitespace() || c.is_control()) || !topic.is_ascii() {
+            return Err(ApnsConfigError::Topic(topic.to_owned()));
         }
-        let topic = match settings.topic.as_deref().map(str::trim) {
-            None | Some("") => {
-                return Err("APNS credentials are set but APNS_TOPIC (the app's bundle id) is not".into());
-            }
-            Some(t) => t,
-        };
-        if topic.chars().any(|c| c.is_whitespace() || c.is_control()) || !topic.is_ascii() {
-            return Err(format!("APNS_TOPIC '{topic}' is not a bundle id"));
-        }
-        let topic = HeaderValue::from_str(topic).map_err(|_| format!("APNS_TOPIC '{topic}' is not a bundle id"))?;
+        let topic = HeaderValue::from_str(topic).map_err(|_| ApnsConfigError::Topic(topic.to_owned()))?;
 
         let mut identity = None;
-        let auth = if let Some(path) = &settings.key_path {
-            let (key_id, team_id) = match (non_empty(&settings.key_id), non_empty(&settings.team_id)) {
-                (Some(k), Some(t)) => (k, t),
-                _ => return Err("APNS_KEY_PATH is set; APNS_KEY_ID and APNS_TEAM_ID are needed with it".into()),
-            };
-            for (name, value) in [("APNS_KEY_ID", key_id), ("APNS_TEAM_ID", team_id)] {
-                if !value.chars().all(|c| c.is_ascii_alphanumeric()) {
-                    return Err(format!("{name} '{value}' must be letters and digits (Apple's 10-character id)"));
+        let auth = match &config.auth {
+            ApnsAuth::Token { key_pem, key_id, team_id } => {
+                for (field, value) in [(IdField::KeyId, key_id), (IdField::TeamId, team_id)] {
+                    if value.is_empty() || !value.chars().all(|c| c.is_ascii_alphanumeric()) {
+                        return Err(ApnsConfigError::Id { field, value: value.clone() });
+                    }
                 }
+                let signer = TokenSigner::from_pem(key_pem, key_id, team_id).map_err(ApnsConfigError::Key)?;
+                info!(key_id, team_id, "APNS token auth");
+                Auth::Token(ProviderTokens::new(signer, clock))
             }
-            let pem =
-                std::fs::read(path).map_err(|e| format!("APNS_KEY_PATH {}: cannot be read: {e}", path.display()))?;
-            let signer = TokenSigner::from_pem(&pem, key_id, team_id)
-                .map_err(|e| format!("APNS_KEY_PATH {}: {e}", path.display()))?;
-            info!(key_id, team_id, "APNS token auth");
-            Auth::Token(ProviderTokens::new(signer, options.clock))
-        } else if let Some(path) = &settings.cert_path {
-            identity = Some(
-                certificate::load(path, settings.cert_password.as_deref())
-                    .map_err(|e| format!("APNS_CERT_PATH {}: {e}", path.display()))?,
-            );
-            info!("APNS certificate auth");
-            Auth::Certificate
-        } else {
-            return Err("APNS needs APNS_KEY_PATH (token auth) or APNS_CERT_PATH (certificate auth)".into());
+            ApnsAuth::Certificate(material) => {
+                identity = Some(certificate::identity(material)?);
+                info!("APNS certificate auth");
+                Auth::Certificate
+            }
         };
 
         let connection = ConnectionOptions {
-            request_timeout: provider.request_timeout,
+            request_timeout: config.retry.attempt_timeout,
             identity: identity.as_ref(),
-            extra_roots: &options.extra_roots,
+            extra_roots: &config.extra_roots,
         };
-        let production = Endpoint::new(settings.endpoint.as_deref().unwrap_or(DEFAULT_ENDPOINT), &connection)
-            .map_err(|e| format!("APNS_ENDPOINT: {e}"))?;
-        let sandbox =
-            Endpoint::new(settings.sandbox_endpoint.as_deref().unwrap_or(DEFAULT_SANDBOX_ENDPOINT), &connection)
-                .map_err(|e| format!("APNS_SANDBOX_ENDPOINT: {e}"))?;
+        let endpoint = |environment, base: &str| {
+            Endpoint::new(base, &connection).map_err(|reason| ApnsConfigError::Endpoint { environment, reason })
+        };
+        let production = endpoint(Environment::Production, &config.endpoint)?;
+        let sandbox = endpoint(Environment::Sandbox, &config.sandbox_endpoint)?;
         info!(production = production.base(), sandbox = sandbox.base(), "APNS endpoints");
         Ok(Self {
             topic,
             auth,
             production,
             sandbox,
-            retry: RetryPolicy::from_settings(provider),
-            placeholder_title: settings.placeholder_title.clone(),
+            retry: config.retry,
+            placeholder_title: config.placeholder_title,
+            origin: config.origin,
         })
     }
 
@@ -177,7 +146,7 @@ impl ApnsProvider {
             Verdict::Transient => Attempt::Retry { error: unavailable(reason()), after: answer.retry_after },
             Verdict::Misconfigured => Attempt::Fail(PushError::Credentials {
                 provider: NAME,
-                reason: format!("{}: check APNS_TOPIC and the APNS endpoints", reason()),
+                reason: format!("{}: check the APNS topic and endpoints", reason()),
             }),
             Verdict::AuthRejected => {
                 let error = PushError::Credentials { provider: NAME, reason: reason() };
@@ -201,24 +170,24 @@ fn unavailable(reason: String) -> PushError {
     PushError::Unavailable { provider: NAME, reason }
 }
 
-fn non_empty(value: &Option<String>) -> Option<&str> {
-    value.as_deref().map(str::trim).filter(|v| !v.is_empty())
-}
-
 #[async_trait]
 impl PushProvider for ApnsProvider {
     fn name(&self) -> &'static str {
         NAME
     }
 
-    async fn send(&self, delivery: &Delivery) -> Result<(), PushError> {
+    async fn send(&self, delivery: &Delivery) -> Result<Delivered, PushFailure> {
         let endpoint = match delivery.push_type {
             PushType::Apns => &self.production,
             PushType::ApnsSandbox => &self.sandbox,
-            other => return Err(unavailable(format!("APNS cannot deliver to push type '{other}'"))),
+            other => {
+                return Err(PushFailure::before_sending(unavailable(format!(
+                    "APNS cannot deliver to push type '{other}'"
+                ))));
+            }
         };
         // Rendering enforces the 4 KiB limit, so an oversized message never reaches APNS.
-        let message = render(delivery, &self.placeholder_title, NAME)?;
+        let message = render(delivery, &self.placeholder_title, NAME).map_err(PushFailure::before_sending)?;
         let body = Bytes::from(serde_json::to_vec(&message).expect("JSON values serialize"));
         let span = info_span!(
             "apns.send",
@@ -231,19 +200,26 @@ impl PushProvider for ApnsProvider {
             let refreshed = AtomicBool::new(false);
             let result = self.retry.run(|_| self.attempt(endpoint, delivery, body.clone(), &refreshed)).await;
             match &result {
-                Ok(apns_id) => debug!(apns_id = apns_id.as_deref().unwrap_or(""), "APNS accepted the notification"),
-                Err(PushError::Credentials { reason, .. }) => error!(
+                Ok((apns_id, _)) => {
+                    debug!(apns_id = apns_id.as_deref().unwrap_or(""), "APNS accepted the notification")
+                }
+                Err(PushFailure { error: PushError::Credentials { reason, .. }, .. }) => error!(
                     reason = %reason,
-                    "APNS REFUSED THIS SERVER'S CREDENTIALS OR SETTINGS: every APNS notification fails until \
-                     APNS_KEY_PATH/APNS_KEY_ID/APNS_TEAM_ID (or APNS_CERT_PATH), APNS_TOPIC and the endpoints are fixed"
+                    "APNS REFUSED THIS SERVER'S CREDENTIALS OR SETTINGS: every APNS notification fails until {} \
+                     are fixed",
+                    self.origin
                 ),
-                Err(PushError::Unavailable { reason, .. }) => warn!(reason = %reason, "APNS unavailable"),
-                Err(PushError::TokenUnregistered { reason, .. }) => {
+                Err(PushFailure { error: PushError::Unavailable { reason, .. }, .. }) => {
+                    warn!(reason = %reason, "APNS unavailable")
+                }
+                Err(PushFailure { error: PushError::TokenUnregistered { reason, .. }, .. }) => {
                     info!(reason = %reason, "APNS says the device token is dead")
                 }
-                Err(PushError::PayloadRejected { reason, .. }) => warn!(reason = %reason, "APNS refused the payload"),
+                Err(PushFailure { error: PushError::PayloadRejected { reason, .. }, .. }) => {
+                    warn!(reason = %reason, "APNS refused the payload")
+                }
             }
-            result.map(drop)
+            result.map(|(_, attempts)| Delivered { attempts })
         }
         .instrument(span)
         .await

@@ -1,7 +1,8 @@
-//! The Google service-account JSON: read once at start-up and checked so that settings which
-//! cannot work stop the server, while well-formed but revoked credentials only fail each send.
+//! The Google service-account JSON: parsed and checked once, when the provider is configured, so
+//! credentials that cannot work are refused then, while well-formed but revoked ones only fail
+//! each send.
 
-use std::{fmt, path::Path};
+use std::fmt;
 
 use aws_lc_rs::signature::RsaKeyPair;
 use base64::{Engine, engine::general_purpose::STANDARD};
@@ -31,17 +32,18 @@ struct Raw {
     project_id: Option<String>,
 }
 
+/// Why a text is not a usable service account, in one line that never holds key material.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct InvalidServiceAccount(String);
+
 impl ServiceAccount {
-    /// Reads and checks the file at `path`. The error is one line naming the file and the problem,
-    /// never the key itself.
-    pub fn load(path: &Path) -> Result<Self, String> {
-        let text = std::fs::read_to_string(path)
-            .map_err(|e| format!("FCM_CREDENTIALS_PATH {}: cannot read the file: {e}", path.display()))?;
-        Self::parse(&text).map_err(|e| format!("FCM_CREDENTIALS_PATH {}: {e}", path.display()))
+    /// Checks service-account JSON text.
+    pub fn parse(text: &str) -> Result<Self, InvalidServiceAccount> {
+        Self::parse_reason(text).map_err(InvalidServiceAccount)
     }
 
-    /// Checks service-account JSON text.
-    pub fn parse(text: &str) -> Result<Self, String> {
+    fn parse_reason(text: &str) -> Result<Self, String> {
         // serde_json's message can quote the offending input; report only where it broke so a
         // fragment of the private key never reaches a log.
         let raw: Raw = serde_json::from_str(text).map_err(|e| {
@@ -113,10 +115,7 @@ pub(crate) mod tests {
     /// A fresh 2048-bit key as PEM PKCS#8 (a test-only key; nothing is committed).
     pub(crate) fn test_key_pem() -> String {
         let key = KeyPair::generate(KeySize::Rsa2048).expect("key generation");
-        let der = key.as_der().expect("PKCS#8");
-        let b64 = STANDARD.encode(der.as_ref());
-        let lines: Vec<&str> = b64.as_bytes().chunks(64).map(|c| std::str::from_utf8(c).unwrap()).collect();
-        format!("-----BEGIN PRIVATE KEY-----\n{}\n-----END PRIVATE KEY-----\n", lines.join("\n"))
+        crate::adapters::pem::armour("PRIVATE KEY", key.as_der().expect("PKCS#8").as_ref())
     }
 
     pub(crate) fn account_json(pem: &str) -> Value {
@@ -133,7 +132,7 @@ pub(crate) mod tests {
     fn parse_with(change: impl FnOnce(&mut Value)) -> Result<ServiceAccount, String> {
         let mut v = account_json(&test_key_pem());
         change(&mut v);
-        ServiceAccount::parse(&v.to_string())
+        ServiceAccount::parse(&v.to_string()).map_err(|e| e.to_string())
     }
 
     #[test]
@@ -148,7 +147,8 @@ pub(crate) mod tests {
 
     #[test]
     fn files_that_cannot_work_are_refused() {
-        let cases: Vec<(Box<dyn FnOnce(&mut Value)>, &str)> = vec![
+        type Change = Box<dyn FnOnce(&mut Value)>;
+        let cases: Vec<(Change, &str)> = vec![
             (Box::new(|v| v["type"] = json!("authorized_user")), "type is 'authorized_user'"),
             (Box::new(|v| drop(v.as_object_mut().unwrap().remove("type"))), "no \"type\""),
             (Box::new(|v| drop(v.as_object_mut().unwrap().remove("client_email"))), "no \"client_email\""),
@@ -177,14 +177,8 @@ pub(crate) mod tests {
 
     #[test]
     fn json_errors_do_not_echo_the_input() {
-        let err = ServiceAccount::parse("{\"private_key\": \"SECRET-MATERIAL\" oops").unwrap_err();
+        let err = ServiceAccount::parse("{\"private_key\": \"SECRET-MATERIAL\" oops").unwrap_err().to_string();
         assert!(err.starts_with("not service-account JSON"), "{err}");
         assert!(!err.contains("SECRET"), "{err}");
-    }
-
-    #[test]
-    fn a_missing_file_is_named() {
-        let err = ServiceAccount::load(Path::new("/nonexistent/sa.json")).unwrap_err();
-        assert!(err.contains("/nonexistent/sa.json") && err.contains("cannot read"), "{err}");
     }
 }

@@ -2,18 +2,20 @@
 //! (`POST {endpoint}/v1/projects/{project}/messages:send`), authenticated with a service
 //! account's OAuth access token.
 //!
-//! Layout: `credentials` reads the service-account JSON, `assertion` signs the JWT that
-//! `oauth` trades for access tokens (cached by `token_cache`), `errors` sorts FCM's answers into
-//! the port's error classes, and this file sends with bounded retries.
+//! Layout: `config` is what a provider is built from, `credentials` parses the service-account
+//! JSON, `assertion` signs the JWT that `oauth` trades for access tokens (cached by
+//! `token_cache`), `errors` sorts FCM's answers into the port's error classes, and this file sends
+//! with bounded retries.
 
 mod assertion;
+mod config;
 mod credentials;
 mod errors;
 mod oauth;
 mod token_cache;
 
 use std::{
-    sync::atomic::{AtomicBool, Ordering},
+    sync::atomic::{AtomicBool, AtomicU32, Ordering},
     time::Duration,
 };
 
@@ -22,21 +24,21 @@ use bytes::Bytes;
 use reqwest::header::{AUTHORIZATION, CONTENT_TYPE, HeaderValue};
 use serde_json::{Value, json};
 
-use self::{credentials::ServiceAccount, errors::Failure, oauth::OAuth, token_cache::AccessToken};
+pub use self::{
+    config::{DEFAULT_ENDPOINT, FcmConfig, FcmConfigError},
+    credentials::{InvalidServiceAccount, ServiceAccount},
+};
+use self::{errors::Failure, oauth::OAuth, token_cache::AccessToken};
 use super::{
     render::render,
     retry::{Attempt, RetryPolicy},
 };
 use crate::{
-    app::settings::{FcmSettings, ProviderSettings},
     domain::Delivery,
-    ports::{PushError, PushProvider},
+    ports::{Delivered, PushError, PushFailure, PushProvider},
 };
 
 const NAME: &str = "fcm";
-
-/// Google's FCM host, used unless `FCM_ENDPOINT` names another (a local fake in tests).
-pub const DEFAULT_ENDPOINT: &str = "https://fcm.googleapis.com";
 
 pub struct FcmProvider {
     http: reqwest::Client,
@@ -44,48 +46,37 @@ pub struct FcmProvider {
     send_url: String,
     oauth: OAuth,
     policy: RetryPolicy,
+    origin: String,
 }
 
 impl FcmProvider {
-    /// Builds the provider, refusing (with a one-line reason) settings that cannot work: no or
-    /// unreadable credentials file, a file that is not service-account JSON or whose key is not an
-    /// RSA PKCS#8 key, no project id, a malformed endpoint. Credentials that are well formed but
-    /// refused by Google do not stop start-up; each send then fails with `Credentials`.
-    pub fn from_settings(fcm: &FcmSettings, provider: &ProviderSettings) -> Result<Self, String> {
-        let path = fcm.credentials_path.as_deref().ok_or("FCM_CREDENTIALS_PATH is not set")?;
-        let account = ServiceAccount::load(path)?;
-        let project = fcm
-            .project_id
-            .as_deref()
-            .map(str::trim)
-            .filter(|p| !p.is_empty())
-            .or(account.project_id.as_deref())
-            .ok_or("FCM project unknown: set FCM_PROJECT_ID or use a service-account JSON with a project_id")?;
+    /// Builds the provider, refusing a configuration that cannot work (a project id that is not
+    /// Firebase's, a malformed endpoint). Credentials that are well formed but refused by Google
+    /// do not stop it; each send then fails with `Credentials`.
+    pub fn new(config: FcmConfig) -> Result<Self, FcmConfigError> {
+        let FcmConfig { service_account: account, project_id: project, endpoint, retry, origin } = config;
         // Project ids are lowercase letters, digits and hyphens (older ones `domain:name`); the
         // check keeps a typo from turning into a different URL path.
-        if !project.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '.' | ':' | '_')) {
-            return Err(format!("FCM project id '{project}' is not a valid Firebase project id"));
+        if project.is_empty()
+            || !project.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '.' | ':' | '_'))
+        {
+            return Err(FcmConfigError::ProjectId(project));
         }
-        let endpoint = fcm.endpoint.as_deref().unwrap_or(DEFAULT_ENDPOINT).trim_end_matches('/');
+        let endpoint = endpoint.trim_end_matches('/');
         if !(endpoint.starts_with("https://") || endpoint.starts_with("http://")) {
-            return Err(format!("FCM_ENDPOINT must be an http:// or https:// URL, got '{endpoint}'"));
+            return Err(FcmConfigError::Endpoint(endpoint.to_owned()));
         }
         let send_url = format!("{endpoint}/v1/projects/{project}/messages:send");
         // One client (one connection pool) for FCM and the token endpoint. https negotiates
         // HTTP/2 by ALPN; http:// (local fakes) is plain HTTP/1.1.
         let http = reqwest::Client::builder()
-            .timeout(provider.request_timeout)
-            .connect_timeout(provider.request_timeout.min(Duration::from_secs(5)))
+            .timeout(retry.attempt_timeout)
+            .connect_timeout(retry.attempt_timeout.min(Duration::from_secs(5)))
             .user_agent(concat!("push-server/", env!("CARGO_PKG_VERSION")))
             .build()
-            .map_err(|e| format!("cannot build the FCM HTTP client: {e}"))?;
+            .map_err(|e| FcmConfigError::HttpClient(e.to_string()))?;
         tracing::info!(%send_url, token_uri = %account.token_uri, client_email = %account.client_email, "FCM provider ready");
-        Ok(Self {
-            oauth: OAuth::new(http.clone(), account),
-            http,
-            send_url,
-            policy: RetryPolicy::from_settings(provider),
-        })
+        Ok(Self { oauth: OAuth::new(http.clone(), account), http, send_url, policy: retry, origin })
     }
 
     /// One attempt: get an access token, POST the message, classify the answer. The token used
@@ -166,24 +157,33 @@ impl PushProvider for FcmProvider {
         NAME
     }
 
-    async fn send(&self, delivery: &Delivery) -> Result<(), PushError> {
+    async fn send(&self, delivery: &Delivery) -> Result<Delivered, PushFailure> {
         // The size limit is checked here, before any network call; the placeholder title is an
         // APNS notion and unused for FCM.
-        let message = render(delivery, "", NAME)?;
+        let message = render(delivery, "", NAME).map_err(PushFailure::before_sending)?;
         let body = request_body(message, delivery.token.expose());
         let refreshed = AtomicBool::new(false);
         // `Bytes` so each attempt shares the one serialized body instead of copying it.
-        let run = self.policy.run(|n| self.attempt(n, body.clone(), &refreshed));
+        let made = AtomicU32::new(0);
+        let run = self.policy.run(|n| {
+            made.store(n, Ordering::Relaxed);
+            self.attempt(n, body.clone(), &refreshed)
+        });
         // The policy starts no attempt it cannot finish in time; this outer bound makes the
         // budget hold even if an attempt overruns (for example while waiting for a token refresh
         // that another send started).
         let result = tokio::time::timeout(self.policy.total, run).await.unwrap_or_else(|_| {
-            Err(PushError::Unavailable { provider: NAME, reason: "gave up: total time budget spent".into() })
+            let error = PushError::Unavailable { provider: NAME, reason: "gave up: total time budget spent".into() };
+            Err(PushFailure { error, attempts: made.load(Ordering::Relaxed) })
         });
-        if let Err(PushError::Credentials { reason, .. }) = &result {
-            tracing::error!(%reason, "FCM REFUSED THE SERVICE-ACCOUNT CREDENTIALS: check FCM_CREDENTIALS_PATH and FCM_PROJECT_ID; every FCM send fails until fixed");
+        if let Err(PushFailure { error: PushError::Credentials { reason, .. }, .. }) = &result {
+            tracing::error!(
+                %reason,
+                "FCM REFUSED THE SERVICE-ACCOUNT CREDENTIALS: check {}; every FCM send fails until fixed",
+                self.origin
+            );
         }
-        result
+        result.map(|(_, attempts)| Delivered { attempts })
     }
 }
 

@@ -9,6 +9,11 @@ use tokio::{sync::Mutex, time::Instant};
 /// live an hour; clocks and queues are not exact).
 pub const REFRESH_EARLY: Duration = Duration::from_secs(300);
 
+/// The longest a token is believed to live, whatever the endpoint says. Google grants an hour; a
+/// lifetime of days (or `expires_in` near `u64::MAX`, which does not even fit an `Instant`) is
+/// an odd endpoint, and refreshing daily costs nothing.
+pub const MAX_LIFETIME: Duration = Duration::from_secs(24 * 3600);
+
 /// An OAuth access token. Its `Debug` hides the secret, so it never lands in a log by accident.
 #[derive(Clone, PartialEq, Eq)]
 pub struct AccessToken(Arc<str>);
@@ -67,7 +72,9 @@ impl TokenCache {
             return Ok(cached.token.clone());
         }
         let fetched = fetch().await?;
-        let refresh_at = Instant::now() + refresh_after(fetched.expires_in);
+        let now = Instant::now();
+        // Checked even though the lifetime is capped: an `Instant` overflowing would panic.
+        let refresh_at = now.checked_add(refresh_after(fetched.expires_in)).unwrap_or(now);
         *slot = Some(Cached { token: fetched.token.clone(), refresh_at });
         Ok(fetched.token)
     }
@@ -83,8 +90,10 @@ impl TokenCache {
 }
 
 /// How long a token with `lifetime` left is used: `REFRESH_EARLY` less, or half its life when it
-/// is short (a fake or odd endpoint granting minutes must not make every send refresh).
+/// is short (a fake or odd endpoint granting minutes must not make every send refresh), and never
+/// longer than `MAX_LIFETIME` allows.
 fn refresh_after(lifetime: Duration) -> Duration {
+    let lifetime = lifetime.min(MAX_LIFETIME);
     lifetime - REFRESH_EARLY.min(lifetime / 2)
 }
 
@@ -156,6 +165,29 @@ mod tests {
         assert_eq!(refresh_after(Duration::from_secs(3599)), Duration::from_secs(3299));
         assert_eq!(refresh_after(Duration::from_secs(60)), Duration::from_secs(30));
         assert_eq!(refresh_after(Duration::ZERO), Duration::ZERO);
+    }
+
+    #[test]
+    fn absurd_lifetimes_are_capped_at_a_day() {
+        assert_eq!(refresh_after(Duration::from_secs(u64::MAX)), MAX_LIFETIME - REFRESH_EARLY);
+        assert_eq!(refresh_after(Duration::MAX), MAX_LIFETIME - REFRESH_EARLY);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn an_expires_in_of_u64_max_is_cached_for_a_day_instead_of_overflowing() {
+        let cache = TokenCache::new();
+        let calls = AtomicU32::new(0);
+        let forever = || async {
+            calls.fetch_add(1, Ordering::SeqCst);
+            Ok::<_, ()>(Fetched { token: AccessToken::new("t"), expires_in: Duration::from_secs(u64::MAX) })
+        };
+        cache.get(forever).await.unwrap();
+        tokio::time::advance(MAX_LIFETIME - REFRESH_EARLY - Duration::from_secs(1)).await;
+        cache.get(forever).await.unwrap();
+        assert_eq!(calls.load(Ordering::SeqCst), 1);
+        tokio::time::advance(Duration::from_secs(2)).await;
+        cache.get(forever).await.unwrap();
+        assert_eq!(calls.load(Ordering::SeqCst), 2);
     }
 
     #[test]

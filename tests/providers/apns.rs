@@ -1,28 +1,31 @@
 //! The APNS provider end to end: the real server, driven over its HTTP API, delivering to local
 //! fake APNS servers (HTTP/2 cleartext, and TLS with client certificates), through every answer
-//! class APNS has; plus the start-up checks of the APNS settings.
-#![cfg(feature = "apns")]
-
-mod apns_support;
-mod support;
+//! class APNS has; the provider built straight from its configuration (certificate auth over TLS);
+//! plus the start-up checks of the APNS settings.
 
 use std::{path::PathBuf, sync::Arc, time::Duration};
 
-use apns_support::{FakeApns, Reply, verify_provider_token};
 use push_server::{
-    adapters::push::apns::{ApnsProvider, Options},
-    app::{
+    adapters::push::{
+        apns::{ApnsAuth, ApnsConfig, ApnsConfigError, ApnsIdentity, ApnsProvider, Environment, IdField},
+        retry::RetryPolicy,
+    },
+    bootstrap::{
         server,
-        settings::{ApnsSettings, ProviderSettings, Settings},
+        settings::{ApnsSettings, Settings},
     },
     domain::{ClientId, Delivery, DeviceToken, Flags, Notification, NotificationId, Payload, PushType, Topic},
     ports::{PushError, PushProvider},
 };
 use rcgen::{BasicConstraints, CertificateParams, IsCa, KeyPair, PKCS_ECDSA_P384_SHA384};
 use serde_json::json;
-use support::{TestApp, cleartext, encrypted, spawn_with};
 use tempfile::TempDir;
 use tokio::time::Instant;
+
+use crate::{
+    fake_apns::{FakeApns, Reply, verify_provider_token},
+    support::{self, TestApp, cleartext, encrypted, spawn_with},
+};
 
 const TOPIC: &str = "com.example.wallet";
 const KEY_ID: &str = "ABC123DEFG";
@@ -53,6 +56,12 @@ fn p8_key(dir: &TempDir) -> (KeyPair, PathBuf) {
     let path = dir.path().join(format!("AuthKey_{KEY_ID}.p8"));
     std::fs::write(&path, key.serialize_pem()).unwrap();
     (key, path)
+}
+
+/// Token auth with a fresh key, as material.
+fn token() -> ApnsAuth {
+    let key_pem = KeyPair::generate().unwrap().serialize_pem().into_bytes();
+    ApnsAuth::Token { key_pem, key_id: KEY_ID.into(), team_id: TEAM_ID.into() }
 }
 
 async fn spawn_apns() -> Apns {
@@ -223,6 +232,20 @@ async fn too_many_requests_is_retried_after_the_retry_after_delay() {
 }
 
 #[tokio::test]
+async fn a_retry_after_near_u64_max_is_a_502_at_once_not_a_panic() {
+    let t = spawn_apns().await;
+    t.production.script([Reply::Error { status: 429, reason: "TooManyRequests", retry_after: Some(u64::MAX) }]);
+    let started = Instant::now();
+    let reply = t.app.send("wallet-1", &encrypted("n-1")).await;
+    assert_eq!(reply.status, 502, "{}", reply.text);
+    assert_eq!(reply.error_names(), ["apns_unavailable"]);
+    assert_eq!(t.production.request_count(), 1, "waiting that long is past every budget");
+    assert!(started.elapsed() < Duration::from_secs(2), "took {:?}", started.elapsed());
+    // The server carries on: the Relay's retry of the same id is delivered.
+    assert!(t.app.send("wallet-1", &encrypted("n-1")).await.is_ok_envelope());
+}
+
+#[tokio::test]
 async fn a_hanging_apns_times_out_into_a_502_within_the_budget() {
     let t = spawn_apns().await;
     t.production.set_default(Reply::Hang);
@@ -381,8 +404,17 @@ fn delivery(push_type: PushType) -> Delivery {
     }
 }
 
-fn provider_settings() -> ProviderSettings {
-    ProviderSettings { request_timeout: Duration::from_secs(2), max_attempts: 3, total_timeout: Duration::from_secs(5) }
+fn retry() -> RetryPolicy {
+    RetryPolicy::new(3, Duration::from_secs(2), Duration::from_secs(5))
+}
+
+/// A provider configuration whose two endpoints are `endpoint`, trusting the test CA.
+fn config(pki: &Pki, auth: ApnsAuth, endpoint: String) -> ApnsConfig {
+    let mut config = ApnsConfig::new(TOPIC.into(), auth, "You have new notifications".into(), retry());
+    config.endpoint.clone_from(&endpoint);
+    config.sandbox_endpoint = endpoint;
+    config.extra_roots = vec![reqwest::Certificate::from_der(pki.ca.der()).unwrap()];
+    config
 }
 
 fn cert_settings(path: PathBuf, password: Option<&str>, endpoint: String) -> ApnsSettings {
@@ -397,11 +429,8 @@ fn cert_settings(path: PathBuf, password: Option<&str>, endpoint: String) -> Apn
     }
 }
 
-fn trusting(pki: &Pki) -> Options {
-    Options { extra_roots: vec![reqwest::Certificate::from_der(pki.ca.der()).unwrap()], ..Default::default() }
-}
-
-fn p12_file(dir: &TempDir, pki: &Pki, password: &str) -> PathBuf {
+/// The client identity (with the CA) as a `.p12` export.
+fn p12(pki: &Pki, password: &str) -> Vec<u8> {
     use p12_keystore::{Certificate, KeyStore, KeyStoreEntry, PrivateKey, PrivateKeyChain};
     let chain = PrivateKeyChain::new(
         b"apns".to_vec(),
@@ -410,8 +439,12 @@ fn p12_file(dir: &TempDir, pki: &Pki, password: &str) -> PathBuf {
     );
     let mut store = KeyStore::new();
     store.add_entry("apns", KeyStoreEntry::PrivateKeyChain(chain));
+    store.writer(password).write().unwrap()
+}
+
+fn p12_file(dir: &TempDir, pki: &Pki, password: &str) -> PathBuf {
     let path = dir.path().join("apns.p12");
-    std::fs::write(&path, store.writer(password).write().unwrap()).unwrap();
+    std::fs::write(&path, p12(pki, password)).unwrap();
     path
 }
 
@@ -419,10 +452,9 @@ fn p12_file(dir: &TempDir, pki: &Pki, password: &str) -> PathBuf {
 async fn certificate_auth_presents_the_p12_identity_over_tls() {
     let pki = pki();
     let fake = FakeApns::start_tls(tls_acceptor(&pki)).await;
-    let dir = tempfile::tempdir().unwrap();
-    let path = p12_file(&dir, &pki, "export-password");
-    let settings = cert_settings(path, Some("export-password"), fake.https_url());
-    let provider = ApnsProvider::from_settings_with(&settings, &provider_settings(), trusting(&pki)).unwrap();
+    // Material, not a file: as it will come from a project's stored credentials.
+    let identity = ApnsIdentity::Pkcs12 { der: p12(&pki, "export-password"), password: "export-password".into() };
+    let provider = ApnsProvider::new(config(&pki, ApnsAuth::Certificate(identity), fake.https_url())).unwrap();
 
     provider.send(&delivery(PushType::Apns)).await.expect("delivered over TLS with the client certificate");
     provider.send(&delivery(PushType::ApnsSandbox)).await.unwrap();
@@ -438,14 +470,12 @@ async fn certificate_auth_presents_the_p12_identity_over_tls() {
 }
 
 #[tokio::test]
-async fn certificate_auth_from_a_pem_file() {
+async fn certificate_auth_from_pem() {
     let pki = pki();
     let fake = FakeApns::start_tls(tls_acceptor(&pki)).await;
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("apns.pem");
-    std::fs::write(&path, format!("{}{}", pki.client.0.pem(), pki.client.1.serialize_pem())).unwrap();
-    let settings = cert_settings(path, None, fake.https_url());
-    let provider = ApnsProvider::from_settings_with(&settings, &provider_settings(), trusting(&pki)).unwrap();
+    let pem = format!("{}{}", pki.client.0.pem(), pki.client.1.serialize_pem());
+    let auth = ApnsAuth::Certificate(ApnsIdentity::Pem(pem.into_bytes()));
+    let provider = ApnsProvider::new(config(&pki, auth, fake.https_url())).unwrap();
     provider.send(&delivery(PushType::Apns)).await.unwrap();
     assert_eq!(fake.requests()[0].client_cert.as_deref(), Some(pki.client.0.der().as_ref()));
 }
@@ -455,24 +485,10 @@ async fn the_tls_fake_refuses_a_client_without_a_certificate() {
     // Proves the fake really checks client certificates, so the tests above mean something.
     let pki = pki();
     let fake = FakeApns::start_tls(tls_acceptor(&pki)).await;
-    let keys = tempfile::tempdir().unwrap();
-    let (_, key_path) = p8_key(&keys);
-    let settings = ApnsSettings {
-        topic: Some(TOPIC.into()),
-        key_path: Some(key_path),
-        key_id: Some(KEY_ID.into()),
-        team_id: Some(TEAM_ID.into()),
-        endpoint: Some(fake.https_url()),
-        sandbox_endpoint: Some(fake.https_url()),
-        ..Default::default()
-    };
-    let fast = ProviderSettings {
-        request_timeout: Duration::from_millis(500),
-        max_attempts: 3,
-        total_timeout: Duration::from_secs(3),
-    };
-    let provider = ApnsProvider::from_settings_with(&settings, &fast, trusting(&pki)).unwrap();
-    let err = provider.send(&delivery(PushType::Apns)).await.unwrap_err();
+    let mut config = config(&pki, token(), fake.https_url());
+    config.retry = RetryPolicy::new(3, Duration::from_millis(500), Duration::from_secs(3));
+    let provider = ApnsProvider::new(config).unwrap();
+    let err = provider.send(&delivery(PushType::Apns)).await.unwrap_err().error;
     assert!(matches!(err, PushError::Unavailable { provider: "apns", .. }), "{err:?}");
     assert_eq!(fake.request_count(), 0);
 }
@@ -505,6 +521,35 @@ async fn certificate_auth_end_to_end_through_the_api() {
     let reply = app.send("wallet-1", &encrypted("n-2")).await;
     assert_eq!(reply.error_names(), ["apns_credentials"]);
     assert_eq!(fake.request_count(), 2);
+}
+
+#[test]
+fn the_adapter_refuses_a_configuration_that_cannot_work_in_its_own_terms() {
+    let pki = pki();
+    let refused = |change: &dyn Fn(&mut ApnsConfig)| {
+        let mut config = config(&pki, token(), "http://127.0.0.1:9".into());
+        change(&mut config);
+        let error = ApnsProvider::new(config).err().expect("the configuration is refused");
+        // The adapter knows nothing of settings: the caller words the refusal after its source.
+        assert!(!error.to_string().contains("APNS_"), "{error}");
+        error
+    };
+    let e = refused(&|c| c.topic = "com.example wallet".into());
+    assert!(matches!(&e, ApnsConfigError::Topic(t) if t == "com.example wallet"), "{e:?}");
+    let e = refused(&|c| c.auth = ApnsAuth::Token { key_pem: vec![], key_id: "KEY-1".into(), team_id: TEAM_ID.into() });
+    assert!(matches!(&e, ApnsConfigError::Id { field: IdField::KeyId, value } if value == "KEY-1"), "{e:?}");
+    let e = refused(&|c| c.auth = ApnsAuth::Token { key_pem: vec![], key_id: KEY_ID.into(), team_id: String::new() });
+    assert!(matches!(&e, ApnsConfigError::Id { field: IdField::TeamId, .. }), "{e:?}");
+    let e = refused(&|c| {
+        c.auth = ApnsAuth::Token { key_pem: b"not a key".to_vec(), key_id: KEY_ID.into(), team_id: TEAM_ID.into() }
+    });
+    assert!(matches!(&e, ApnsConfigError::Key(reason) if reason.contains("PKCS#8")), "{e:?}");
+    let e = refused(&|c| {
+        c.auth = ApnsAuth::Certificate(ApnsIdentity::Pkcs12 { der: p12(&pki, "right"), password: "wrong".into() })
+    });
+    assert!(matches!(e, ApnsConfigError::Certificate(_)) && !e.to_string().contains("wrong"), "{e:?}");
+    let e = refused(&|c| c.sandbox_endpoint = "api.sandbox.push.apple.com".into());
+    assert!(matches!(e, ApnsConfigError::Endpoint { environment: Environment::Sandbox, .. }), "{e:?}");
 }
 
 // ---- start-up checks ----

@@ -1,19 +1,24 @@
 //! Black-box tests of the FCM HTTP v1 provider: the real server, driven over its HTTP API, talks
 //! to local fakes of Google's OAuth token endpoint and FCM API, which check every request.
-#![cfg(feature = "fcm")]
-
-mod fcm_support;
-mod support;
 
 use std::time::{Duration, Instant};
 
-use fcm_support::{
-    Google, PROJECT, SEND_PATH, access_token, fcm_error, fcm_ok, header, pem, service_account, spawn_for,
+use push_server::{
+    adapters::push::{
+        fcm::{FcmConfig, FcmConfigError, FcmProvider, ServiceAccount},
+        retry::RetryPolicy,
+    },
+    bootstrap::server,
 };
-use push_server::app::server;
 use serde_json::{Value, json};
-use support::{cleartext, encrypted, test_settings};
 use wiremock::ResponseTemplate;
+
+use crate::{
+    fake_google::{
+        Google, PROJECT, SEND_PATH, access_token, fcm_error, fcm_ok, header, pem, service_account, spawn_for,
+    },
+    support::{self, cleartext, encrypted, test_settings},
+};
 
 const TOKEN: &str = "fcm-device-token:APA91b-test_1";
 
@@ -196,6 +201,39 @@ async fn retry_after_is_honoured() {
     assert!(app.send("c1", &encrypted("n1")).await.is_ok_envelope());
     assert!(started.elapsed() >= Duration::from_secs(1), "waited for Retry-After");
     assert_eq!(google.fcm_requests().await.len(), 2);
+}
+
+#[tokio::test]
+async fn a_retry_after_near_u64_max_is_a_502_at_once_not_a_panic() {
+    let (google, app) = setup().await;
+    let busy = fcm_error(429, "RESOURCE_EXHAUSTED", Some("QUOTA_EXCEEDED"))
+        .insert_header("retry-after", "18446744073709551615");
+    google.fcm_answers_first(1, busy, fcm_ok()).await;
+    let started = Instant::now();
+    let reply = app.send("c1", &encrypted("n1")).await;
+    assert_eq!(reply.status, 502, "{}", reply.text);
+    assert_eq!(reply.error_names(), ["fcm_unavailable"]);
+    assert_eq!(google.fcm_requests().await.len(), 1, "waiting that long is past every budget");
+    assert!(started.elapsed() < Duration::from_secs(2), "took {:?}", started.elapsed());
+    // The server carries on: the Relay's retry of the same id is delivered.
+    assert!(app.send("c1", &encrypted("n1")).await.is_ok_envelope());
+}
+
+#[tokio::test]
+async fn an_access_token_said_to_live_u64_max_seconds_is_used_not_a_panic() {
+    let (google, app) = setup().await;
+    google.fcm_answers(fcm_ok()).await;
+    google
+        .oauth_answers(ResponseTemplate::new(200).set_body_json(json!({
+            "access_token": access_token(1), "expires_in": u64::MAX, "token_type": "Bearer"
+        })))
+        .await;
+    assert!(app.send("c1", &encrypted("n1")).await.is_ok_envelope());
+    assert!(app.send("c1", &encrypted("n2")).await.is_ok_envelope());
+    assert_eq!(google.token_requests().await.len(), 1, "the token is cached");
+    assert!(
+        google.fcm_requests().await.iter().all(|r| header(r, "authorization") == format!("Bearer {}", access_token(1)))
+    );
 }
 
 #[tokio::test]
@@ -383,6 +421,42 @@ async fn settings_that_cannot_work_stop_start_up() {
         assert!(!error.contains('\n'), "one line: {error:?}");
         assert!(!error.contains("AAAA") && !error.contains(&good_pem[40..60]), "no key material: {error:?}");
     }
+}
+
+#[tokio::test]
+async fn a_malformed_fcm_endpoint_stops_start_up() {
+    let google = Google::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let mut settings = test_settings(&dir);
+    settings.fcm.credentials_path = Some(google.credentials.clone());
+    settings.fcm.endpoint = Some("fcm.googleapis.com".into());
+    let error = server::start(&settings).await.err().expect("start-up is refused").to_string();
+    assert_eq!(error, "FCM_ENDPOINT must be an http:// or https:// URL, got 'fcm.googleapis.com'");
+}
+
+#[test]
+fn the_adapter_refuses_a_configuration_that_cannot_work_in_its_own_terms() {
+    let key = aws_lc_rs::rsa::KeyPair::generate(aws_lc_rs::rsa::KeySize::Rsa2048).unwrap();
+    let json = service_account(
+        &pem(aws_lc_rs::encoding::AsDer::as_der(&key).unwrap().as_ref()),
+        "http://127.0.0.1:9/token",
+        None,
+    );
+    let account = || ServiceAccount::parse(&json.to_string()).expect("a service account");
+    let retry = RetryPolicy::new(3, Duration::from_secs(1), Duration::from_secs(3));
+
+    let error = FcmProvider::new(FcmConfig::new(account(), "demo project".into(), retry)).err().unwrap();
+    assert!(matches!(&error, FcmConfigError::ProjectId(p) if p == "demo project"), "{error:?}");
+    let mut config = FcmConfig::new(account(), PROJECT.into(), retry);
+    config.endpoint = "fcm.googleapis.com".into();
+    let error = FcmProvider::new(config).err().unwrap();
+    assert!(matches!(&error, FcmConfigError::Endpoint(e) if e == "fcm.googleapis.com"), "{error:?}");
+    // The adapter knows nothing of settings: the caller words the refusal after its source.
+    assert!(!error.to_string().contains("FCM_"), "{error}");
+    let error = ServiceAccount::parse("{}").err().unwrap().to_string();
+    assert!(error.starts_with("not service-account JSON") && !error.contains("FCM_"), "{error}");
+
+    assert!(FcmProvider::new(FcmConfig::new(account(), PROJECT.into(), retry)).is_ok());
 }
 
 /// Polls the futures together on this task.

@@ -1,0 +1,218 @@
+//! The push providers the settings name: files read, settings turned into each adapter's own
+//! configuration, and every refusal worded after the setting an operator has to fix. Beside the
+//! adapter module declarations, this is where the `apns` and `fcm` features are looked at.
+
+use std::sync::Arc;
+
+use tracing::warn;
+
+use super::{
+    settings::{ProviderSettings, Settings},
+    wiring::StartError,
+};
+use crate::{
+    adapters::push::{log_sink::LogSink, retry::RetryPolicy},
+    app::Providers,
+    domain::PushType,
+};
+
+/// The providers for every push type: APNS and FCM when their credentials are set, and the log sink
+/// for the other types while it is on (by default only when no real provider is configured).
+pub fn providers(settings: &Settings) -> Result<Providers, StartError> {
+    #[allow(unused_mut)]
+    let mut providers = Providers::default();
+    if settings.apns.is_configured() {
+        #[cfg(feature = "apns")]
+        {
+            // One provider for both types: it picks the production or sandbox endpoint by the
+            // delivery's push type and shares one provider token between them.
+            let apns = Arc::new(apns::provider(&settings.apns, retry_policy(&settings.provider))?);
+            providers = providers.with(PushType::Apns, apns.clone()).with(PushType::ApnsSandbox, apns);
+        }
+        #[cfg(not(feature = "apns"))]
+        return Err(StartError(
+            "APNS credentials are set, but this binary was built without the `apns` feature".into(),
+        ));
+    } else if settings.apns.topic.is_some() {
+        warn!("APNS_TOPIC is set but no APNS credentials (APNS_KEY_PATH or APNS_CERT_PATH); APNS stays off");
+    }
+    if settings.fcm.is_configured() {
+        #[cfg(feature = "fcm")]
+        {
+            let fcm = fcm::provider(&settings.fcm, retry_policy(&settings.provider))?;
+            providers = providers.with(PushType::Fcm, Arc::new(fcm));
+        }
+        #[cfg(not(feature = "fcm"))]
+        return Err(StartError(
+            "FCM_CREDENTIALS_PATH is set, but this binary was built without the `fcm` feature".into(),
+        ));
+    }
+    let any_real = PushType::ALL.iter().any(|t| providers.supports(*t));
+    if settings.log_sink.unwrap_or(!any_real) {
+        let path = settings.log_sink_path.as_deref();
+        let sink = LogSink::new(path, &settings.apns.placeholder_title).map_err(|e| {
+            StartError(format!(
+                "cannot open LOG_SINK_PATH {}: {e}",
+                path.map(|p| p.display().to_string()).unwrap_or_default()
+            ))
+        })?;
+        let sink = Arc::new(sink);
+        for t in PushType::ALL {
+            if !providers.supports(t) {
+                providers = providers.with(t, sink.clone());
+            }
+        }
+    } else if settings.log_sink_path.is_some() {
+        warn!(
+            "LOG_SINK_PATH is set but the log sink is off (a real provider is configured; set LOG_SINK=true to keep it)"
+        );
+    }
+    Ok(providers)
+}
+
+/// `PROVIDER_MAX_ATTEMPTS` attempts of at most `PROVIDER_TIMEOUT_MS` within
+/// `PROVIDER_TOTAL_TIMEOUT_MS`.
+#[allow(dead_code)] // without `apns` and `fcm` nothing retries
+fn retry_policy(provider: &ProviderSettings) -> RetryPolicy {
+    RetryPolicy::new(provider.max_attempts, provider.request_timeout, provider.total_timeout)
+}
+
+/// A setting that is set to something other than blanks.
+#[allow(dead_code)]
+fn non_empty(value: &Option<String>) -> Option<&str> {
+    value.as_deref().map(str::trim).filter(|v| !v.is_empty())
+}
+
+#[cfg(feature = "apns")]
+mod apns {
+    use std::path::Path;
+
+    use super::{StartError, non_empty};
+    use crate::{
+        adapters::push::{
+            apns::{
+                ApnsAuth, ApnsConfig, ApnsConfigError, ApnsIdentity, ApnsProvider, Environment, IdField,
+                certificate::IdentityError,
+            },
+            retry::RetryPolicy,
+        },
+        bootstrap::settings::ApnsSettings,
+    };
+
+    /// What an operator checks when APNS refuses the credentials.
+    const ORIGIN: &str = "APNS_KEY_PATH/APNS_KEY_ID/APNS_TEAM_ID (or APNS_CERT_PATH), APNS_TOPIC and the endpoints";
+
+    /// Token auth (`APNS_KEY_PATH`) and certificate auth (`APNS_CERT_PATH`) exclude each other:
+    /// with both set, which one is in force would be a guess, so the server refuses.
+    pub fn provider(settings: &ApnsSettings, retry: RetryPolicy) -> Result<ApnsProvider, StartError> {
+        let refuse = |reason: &str| Err(StartError(reason.to_owned()));
+        if settings.key_path.is_some() && settings.cert_path.is_some() {
+            return refuse(
+                "APNS_KEY_PATH (token auth) and APNS_CERT_PATH (certificate auth) are both set; set only one",
+            );
+        }
+        let Some(topic) = non_empty(&settings.topic) else {
+            return refuse("APNS credentials are set but APNS_TOPIC (the app's bundle id) is not");
+        };
+        let (auth, file) = if let Some(path) = &settings.key_path {
+            let (Some(key_id), Some(team_id)) = (non_empty(&settings.key_id), non_empty(&settings.team_id)) else {
+                return refuse("APNS_KEY_PATH is set; APNS_KEY_ID and APNS_TEAM_ID are needed with it");
+            };
+            let key_pem = read("APNS_KEY_PATH", path)?;
+            (ApnsAuth::Token { key_pem, key_id: key_id.to_owned(), team_id: team_id.to_owned() }, path)
+        } else if let Some(path) = &settings.cert_path {
+            let identity = ApnsIdentity::detect(read("APNS_CERT_PATH", path)?, settings.cert_password.as_deref());
+            (ApnsAuth::Certificate(identity), path)
+        } else {
+            return refuse("APNS needs APNS_KEY_PATH (token auth) or APNS_CERT_PATH (certificate auth)");
+        };
+        let mut config = ApnsConfig::new(topic.to_owned(), auth, settings.placeholder_title.clone(), retry);
+        if let Some(endpoint) = &settings.endpoint {
+            config.endpoint.clone_from(endpoint);
+        }
+        if let Some(endpoint) = &settings.sandbox_endpoint {
+            config.sandbox_endpoint.clone_from(endpoint);
+        }
+        config.origin = ORIGIN.to_owned();
+        ApnsProvider::new(config).map_err(|e| StartError(reason(e, file)))
+    }
+
+    fn read(name: &str, path: &Path) -> Result<Vec<u8>, StartError> {
+        std::fs::read(path).map_err(|e| StartError(format!("{name} {}: cannot be read: {e}", path.display())))
+    }
+
+    /// The adapter's reason, worded after the setting that holds the fault.
+    fn reason(error: ApnsConfigError, file: &Path) -> String {
+        let file = file.display();
+        match error {
+            ApnsConfigError::Topic(topic) => format!("APNS_TOPIC '{topic}' is not a bundle id"),
+            ApnsConfigError::Id { field, value } => {
+                let name = match field {
+                    IdField::KeyId => "APNS_KEY_ID",
+                    IdField::TeamId => "APNS_TEAM_ID",
+                };
+                format!("{name} '{value}' must be letters and digits (Apple's 10-character id)")
+            }
+            ApnsConfigError::Key(reason) => format!("APNS_KEY_PATH {file}: {reason}"),
+            ApnsConfigError::Certificate(IdentityError::Pkcs12(detail)) => format!(
+                "APNS_CERT_PATH {file}: is neither PEM nor a PKCS#12 file this server can open with \
+                 APNS_CERT_PASSWORD ({detail})"
+            ),
+            ApnsConfigError::Certificate(IdentityError::EncryptedPem) => format!(
+                "APNS_CERT_PATH {file}: holds an encrypted PEM key; use the .p12 with APNS_CERT_PASSWORD, or \
+                 decrypt the key (openssl pkcs8 -in key.pem -out plain.pem)"
+            ),
+            ApnsConfigError::Certificate(other) => format!("APNS_CERT_PATH {file}: {other}"),
+            ApnsConfigError::Endpoint { environment, reason } => {
+                let name = match environment {
+                    Environment::Production => "APNS_ENDPOINT",
+                    Environment::Sandbox => "APNS_SANDBOX_ENDPOINT",
+                };
+                format!("{name}: {reason}")
+            }
+        }
+    }
+}
+
+#[cfg(feature = "fcm")]
+mod fcm {
+    use super::{StartError, non_empty};
+    use crate::{
+        adapters::push::{
+            fcm::{FcmConfig, FcmConfigError, FcmProvider, ServiceAccount},
+            retry::RetryPolicy,
+        },
+        bootstrap::settings::FcmSettings,
+    };
+
+    /// Refuses (with a one-line reason) settings that cannot work: an unreadable credentials file,
+    /// one that is not service-account JSON or whose key is not an RSA PKCS#8 key, no project id,
+    /// a malformed endpoint.
+    pub fn provider(settings: &FcmSettings, retry: RetryPolicy) -> Result<FcmProvider, StartError> {
+        let Some(path) = settings.credentials_path.as_deref() else {
+            return Err(StartError("FCM_CREDENTIALS_PATH is not set".into()));
+        };
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| StartError(format!("FCM_CREDENTIALS_PATH {}: cannot read the file: {e}", path.display())))?;
+        let account = ServiceAccount::parse(&text)
+            .map_err(|e| StartError(format!("FCM_CREDENTIALS_PATH {}: {e}", path.display())))?;
+        let Some(project) = non_empty(&settings.project_id).or(account.project_id.as_deref()).map(str::to_owned) else {
+            return Err(StartError(
+                "FCM project unknown: set FCM_PROJECT_ID or use a service-account JSON with a project_id".into(),
+            ));
+        };
+        let mut config = FcmConfig::new(account, project, retry);
+        if let Some(endpoint) = &settings.endpoint {
+            config.endpoint.clone_from(endpoint);
+        }
+        config.origin = "FCM_CREDENTIALS_PATH and FCM_PROJECT_ID".to_owned();
+        FcmProvider::new(config).map_err(|e| {
+            StartError(match e {
+                FcmConfigError::Endpoint(url) => {
+                    format!("FCM_ENDPOINT must be an http:// or https:// URL, got '{url}'")
+                }
+                other => other.to_string(),
+            })
+        })
+    }
+}

@@ -1,0 +1,18 @@
+//! The real push providers end to end: the server, driven over its HTTP API, delivering through
+//! APNS and FCM to local fakes of Apple and Google (under `tests/support/`), the adapters built
+//! straight from their configurations, and the start-up checks of the provider settings.
+
+#[path = "../support/mod.rs"]
+mod support;
+
+#[cfg(feature = "apns")]
+#[path = "../support/fake_apns.rs"]
+mod fake_apns;
+#[cfg(feature = "fcm")]
+#[path = "../support/fake_google.rs"]
+mod fake_google;
+
+#[cfg(feature = "apns")]
+mod apns;
+#[cfg(feature = "fcm")]
+mod fcm;

@@ -32,14 +32,14 @@ unset BENCH_DATABASE_URL BENCH_REDIS_URL
 
 if $smoke; then
     cargo build --locked --bins "${features[@]}"
-    bin=target/debug
+    bin="${CARGO_TARGET_DIR:-target}/debug"
     timing=(--warmup 1 --duration 2 --connections 8)
     send_extra=(--clients 20 --rate-hint 1000)
     soak=()
     dedup_entries=50000
 else
     cargo build --release --locked --bins "${features[@]}"
-    bin=target/release
+    bin="${CARGO_TARGET_DIR:-target}/release"
     timing=(--warmup 3 --duration "${BENCH_DURATION:-20}" --connections 64)
     send_extra=(--clients 1000 --rate-hint 40000)
     dedup_entries=1000000

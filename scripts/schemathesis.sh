@@ -41,7 +41,7 @@ python3 -m venv "$work/venv"
 
 if [[ -z "${PUSH_SERVER_BIN:-}" ]]; then
     cargo build --locked --quiet --bin push-server
-    PUSH_SERVER_BIN=target/debug/push-server
+    PUSH_SERVER_BIN="${CARGO_TARGET_DIR:-target}/debug/push-server"
 fi
 PUSH_SERVER_BIN=$(realpath "$PUSH_SERVER_BIN")
 

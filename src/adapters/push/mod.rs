@@ -7,5 +7,7 @@ pub mod apns;
 #[cfg(feature = "fcm")]
 pub mod fcm;
 pub mod log_sink;
+#[cfg(feature = "h2-pool")]
+pub mod pool;
 pub mod render;
 pub mod retry;

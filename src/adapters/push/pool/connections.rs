@@ -12,6 +12,7 @@ use std::{
         Arc, Mutex, MutexGuard,
         atomic::{AtomicU64, AtomicUsize, Ordering},
     },
+    task::{Context, Poll, Waker},
 };
 
 use bytes::Bytes;
@@ -149,6 +150,17 @@ impl Shared {
     }
 
     fn dial_if_allowed(self: &Arc<Self>, state: &mut State) {
+        // h2 reports a GOAWAY only to the next stream opened on that connection; a full one
+        // would keep its place and block a replacement, so ask h2 now (cheap, and only here,
+        // when every connection is full).
+        let mut context = Context::from_waker(Waker::noop());
+        for entry in state.entries.iter_mut().filter(|e| !e.draining) {
+            if let Poll::Ready(Err(e)) = entry.send.poll_ready(&mut context) {
+                tracing::debug!(connection = entry.id, error = %e, "the HTTP/2 connection takes no new streams");
+                entry.draining = true;
+            }
+        }
+        state.entries.retain(|e| !(e.draining && e.in_flight == 0));
         let live = state.entries.iter().filter(|e| !e.draining).count();
         if state.dialling || live >= self.limits.max_connections {
             return;

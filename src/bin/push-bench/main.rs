@@ -6,6 +6,14 @@
 //! `scripts/bench.sh` runs every scenario and prints the README table; see `--help`.
 
 mod dedup_memory;
+// The deliver scenario generates APNS and FCM key material with aws-lc-rs, which those features
+// bring; the server it starts needs them anyway.
+#[cfg(all(feature = "apns", feature = "fcm"))]
+mod deliver;
+#[cfg(all(feature = "apns", feature = "fcm"))]
+mod fake_provider;
+#[cfg(all(feature = "apns", feature = "fcm"))]
+mod latency;
 mod load;
 mod requests;
 mod server;
@@ -58,6 +66,10 @@ enum Scenario {
         #[arg(long, env = "BENCH_RELAY_SECRET")]
         relay_secret: Option<String>,
     },
+    /// Deliveries through APNS or FCM fakes (in this process, over h2c) with realistic latency and
+    /// stream limits: deliveries/s, Relay latency, connections, streams in flight, CPU.
+    #[cfg(all(feature = "apns", feature = "fcm"))]
+    Deliver(Box<deliver::DeliverArgs>),
     /// Registrations of new clients (each a new client id and token).
     Register {
         #[command(flatten)]
@@ -140,6 +152,8 @@ fn main() -> ExitCode {
             run_send(&common, payload, !no_signatures, clients, rate_hint, relay_secret.as_deref())
         }
         Scenario::Register { common } => run_register(&common),
+        #[cfg(all(feature = "apns", feature = "fcm"))]
+        Scenario::Deliver(args) => deliver::run(*args),
         Scenario::DedupMemory { entries, markdown_out } => run_dedup_memory(entries, markdown_out.as_deref()),
         Scenario::RelayPublicKey { relay_secret } => parse_secret(&relay_secret).map(|key| {
             println!("{}", hex::encode(key.verifying_key().to_bytes()));

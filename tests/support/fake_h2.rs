@@ -153,6 +153,9 @@ impl FakeH2 {
     }
 }
 
+/// What the h2 server's `accept` yields.
+type Accepted = Option<Result<(Request<h2::RecvStream>, SendResponse<Bytes>), h2::Error>>;
+
 async fn serve(
     stream: tokio::net::TcpStream,
     state: Arc<State>,
@@ -167,18 +170,20 @@ async fn serve(
     let mut ping = connection.ping_pong();
     loop {
         enum Event {
-            Request(Option<Result<(Request<h2::RecvStream>, SendResponse<Bytes>), h2::Error>>),
+            Request(Box<Accepted>),
             Command(Option<Command>),
         }
         let event = tokio::select! {
-            request = connection.accept() => Event::Request(request),
+            request = connection.accept() => Event::Request(Box::new(request)),
             command = commands.recv() => Event::Command(command),
         };
         match event {
-            Event::Request(Some(Ok((request, respond)))) => {
-                tokio::spawn(answer(state.clone(), id, request, respond));
-            }
-            Event::Request(_) => break,
+            Event::Request(accepted) => match *accepted {
+                Some(Ok((request, respond))) => {
+                    tokio::spawn(answer(state.clone(), id, request, respond));
+                }
+                _ => break,
+            },
             Event::Command(Some(Command::GoAway(done))) => {
                 connection.graceful_shutdown();
                 // Our PING goes out after the GOAWAY, so its PONG proves the client read it.

@@ -216,10 +216,10 @@ fn rss_kib() -> u64 {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_stalled_provider_and_a_burst_past_the_bound_get_503_provider_busy_and_memory_stays_bounded() {
-    const IN_FLIGHT: usize = 2 * 20;
-    const PENDING: usize = 100;
-    const BURST: usize = 600;
-    let fake = FakeH2::start(20).await;
+    const IN_FLIGHT: usize = 2 * 10;
+    const PENDING: usize = 50;
+    const BURST: usize = 400;
+    let fake = FakeH2::start(10).await;
     let key_pem = KeyPair::generate().unwrap().serialize_pem();
     let keys = tempfile::tempdir().unwrap();
     let key_path = keys.path().join("AuthKey_ABC123DEFG.p8");
@@ -231,8 +231,11 @@ async fn a_stalled_provider_and_a_burst_past_the_bound_get_503_provider_busy_and
         s.apns.team_id = Some("DEF123GHIJ".into());
         s.apns.endpoint = Some(fake.url());
         s.apns.sandbox_endpoint = Some(fake.url());
-        s.provider.request_timeout = Duration::from_secs(14);
-        s.provider.total_timeout = Duration::from_secs(14);
+        // Waiting sends must outlast the burst on a loaded machine: no timeout may end them
+        // before the fake resumes (the bounds are generous on purpose; nothing here is timed).
+        s.provider.request_timeout = Duration::from_secs(120);
+        s.provider.total_timeout = Duration::from_secs(120);
+        s.http.request_timeout = Duration::from_secs(240);
         s.provider.apns_max_connections = 2;
         s.provider.max_pending = PENDING;
     })

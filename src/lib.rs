@@ -18,7 +18,8 @@
 //!   metrics endpoints.
 //! - [`adapters::store`]: `ClientRepository` on SQLite and Postgres.
 //! - [`adapters::dedup`]: `DedupStore` in memory and on Redis.
-//! - [`adapters::push`]: `PushProvider` for APNS, FCM and the log sink, and the message renderers.
+//! - [`adapters::push`]: `PushProvider` for APNS, FCM and the log sink, the message renderers, and
+//!   the stream-aware HTTP/2 connection pool (`pool`) that APNS and FCM deliver through.
 //! - [`cli`]: the command line and configuration; one file per command under `cli/`.
 //! - [`telemetry`]: logs (text or JSON lines, `RUST_LOG`) and, with the `otel` feature, OTLP
 //!   trace export and W3C `traceparent` propagation.

@@ -13,6 +13,7 @@ use std::{
         atomic::{AtomicU64, AtomicUsize, Ordering},
     },
     task::{Context, Poll, Waker},
+    time::{Duration, Instant},
 };
 
 use bytes::Bytes;
@@ -20,6 +21,10 @@ use h2::client::SendRequest;
 use tokio::sync::oneshot;
 
 use super::{PoolLimits, PoolStats, dial::Dialer};
+
+/// How long a failed dial keeps the pool from dialling again while another connection serves.
+/// With none left, waiting sends fail at once and their retry policy paces the next dial.
+const REDIAL_HOLD_OFF: Duration = Duration::from_secs(1);
 
 /// A stream granted to one send, or why it could not get one.
 type Grant = Result<Stream, String>;
@@ -39,6 +44,9 @@ struct State {
     /// streams, and a burst does not open a connection per waiting send.
     dialling: bool,
     waiters: VecDeque<oneshot::Sender<Grant>>,
+    /// After a failed dial, no new one before this while a live connection still serves: a
+    /// provider that refuses new connections must not be hammered with them.
+    redial_after: Option<Instant>,
     next_id: u64,
     in_flight: usize,
 }
@@ -165,6 +173,9 @@ impl Shared {
         if state.dialling || live >= self.limits.max_connections {
             return;
         }
+        if live > 0 && state.redial_after.is_some_and(|at| Instant::now() < at) {
+            return;
+        }
         state.dialling = true;
         state.next_id += 1;
         let id = state.next_id;
@@ -194,9 +205,11 @@ impl Shared {
                     "HTTP/2 connection open"
                 );
                 state.entries.push(Entry { id, send, in_flight: 0, draining: false });
+                state.redial_after = None;
             }
             Err(reason) => {
                 tracing::debug!(%reason, host = %self.dialer.host, "HTTP/2 connection failed");
+                state.redial_after = Some(Instant::now() + REDIAL_HOLD_OFF);
                 // With no connection left to wait for, the waiting sends fail now (their retry
                 // policy decides what next) rather than at their timeout.
                 if !state.entries.iter().any(|e| !e.draining) {

@@ -310,3 +310,52 @@ async fn a_stalled_provider_and_a_burst_past_the_bound_get_503_provider_busy_and
     let grown = rss_stalled.saturating_sub(rss_before);
     assert!(grown < 64 * 1024, "RSS grew by {grown} KiB with the provider stalled");
 }
+
+// ---- FCM over the same pool (h2c to the fake, OAuth from the wiremock token endpoint) ----
+
+#[cfg(feature = "fcm")]
+#[tokio::test]
+async fn fcm_over_the_pool_keeps_to_the_streams_allowed_and_answers_busy_past_the_bound() {
+    use push_server::adapters::push::fcm::{FcmConfig, FcmProvider, ServiceAccount};
+
+    let google = crate::fake_google::Google::start().await;
+    let fake = FakeH2::start(3).await;
+    let account = ServiceAccount::parse(&std::fs::read_to_string(&google.credentials).unwrap()).unwrap();
+    let retry = RetryPolicy::new(3, Duration::from_secs(10), Duration::from_secs(14));
+    let mut config = FcmConfig::new(account, crate::fake_google::PROJECT.into(), retry);
+    config.endpoint = fake.url();
+    config.cleartext_http2 = true;
+    config.pool = PoolLimits { max_connections: 2, max_pending: 4 };
+    let fcm = Arc::new(FcmProvider::new(config).unwrap());
+    let delivery = |id: &str| Delivery {
+        push_type: PushType::Fcm,
+        token: DeviceToken::parse(PushType::Fcm, "fcm-device-token-1").unwrap(),
+        ..delivery(id)
+    };
+    fcm.send(&delivery("warm-up")).await.expect("delivered through the pool");
+
+    fake.stall();
+    let mut sends = JoinSet::new();
+    let mut spawn = |range: std::ops::Range<usize>| {
+        for i in range {
+            let (fcm, delivery) = (fcm.clone(), delivery(&format!("n-{i}")));
+            sends.spawn(async move { fcm.send(&delivery).await });
+        }
+    };
+    spawn(0..6);
+    fake.wait_in_flight(6).await;
+    assert_eq!(fake.connections().len(), 2, "two connections of three streams each");
+    spawn(6..10);
+    while fcm.pool_stats().unwrap().waiting < 4 {
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let refused = fcm.send(&delivery("one-too-many")).await;
+    assert_eq!(refused, Err(PushFailure { error: PushError::Busy { provider: "fcm" }, attempts: 1 }));
+
+    fake.resume();
+    while let Some(result) = sends.join_next().await {
+        result.unwrap().expect("delivered once FCM answers");
+    }
+    assert!(fake.connections().iter().all(|c| c.peak <= 3), "{:?}", fake.connections());
+    assert_eq!(fake.requests(), 11, "the refused send never reached FCM");
+}

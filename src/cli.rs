@@ -185,7 +185,7 @@ pub struct Config {
     #[arg(long, env = "FCM_MAX_CONNECTIONS", default_value_t = defaults::FCM_MAX_CONNECTIONS, value_parser = clap::value_parser!(u64).range(1..=256))]
     pub fcm_max_connections: u64,
     /// Sends waiting for a provider stream (per provider) before further ones get 503 provider_busy.
-    #[arg(long, env = "PROVIDER_MAX_PENDING", default_value_t = defaults::PROVIDER_MAX_PENDING, value_parser = clap::value_parser!(u64).range(0..=10_000_000))]
+    #[arg(long, env = "PROVIDER_MAX_PENDING", default_value_t = defaults::PROVIDER_MAX_PENDING, value_parser = clap::value_parser!(u64).range(1..=10_000_000))]
     pub provider_max_pending: u64,
     /// Bound on one provider HTTP request, in milliseconds.
     #[arg(long, env = "PROVIDER_TIMEOUT_MS", default_value_t = defaults::PROVIDER_TIMEOUT_MS, value_parser = clap::value_parser!(u64).range(100..=15_000))]

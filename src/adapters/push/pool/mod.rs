@@ -41,7 +41,7 @@ const MAX_BODY_BYTES: usize = 64 * 1024;
 pub struct PoolLimits {
     /// Connections open at once (draining ones not counted), at least 1.
     pub max_connections: usize,
-    /// Sends waiting for a stream before further sends are refused with `Busy`.
+    /// Sends waiting for a stream before further sends are refused with `Busy`, at least 1.
     pub max_pending: usize,
 }
 
@@ -115,8 +115,10 @@ impl Pool {
             }
             _ => return Err(format!("'{base}' must be an http:// or https:// URL with a host")),
         };
-        if limits.max_connections == 0 {
-            return Err("at least one connection is needed".to_owned());
+        // A send waits in the queue while its connection is dialled, so a bound of 0 would refuse
+        // every send before the first connection exists.
+        if limits.max_connections == 0 || limits.max_pending == 0 {
+            return Err("at least one connection and one waiting send are needed".to_owned());
         }
         let dialer =
             Dialer { host, port: authority.port_u16().unwrap_or(default_port), security, timeout: connect_timeout };

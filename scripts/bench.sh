@@ -68,7 +68,7 @@ if ! $smoke; then
     # Memory under sustained load: a 10 s dedup window keeps the live claim set bounded, so
     # any growth past warm-up would be a leak rather than the dedup window filling up.
     run send --payload encrypted --warmup 10 --duration 50 --connections 64 --clients 1000 --rate-hint 30000 \
-        --server-env DEDUP_TTL_SECS=10 --label "send soak, 50 s after 10 s warm-up, DEDUP_TTL_SECS=10 (RSS flatness)"
+        --server-env DEDUP_TTL_SECS=10 --server-env SIGNATURE_MAX_SKEW_SECS=5 --label "send soak, 50 s after 10 s warm-up, DEDUP_TTL_SECS=10 (RSS flatness)"
 fi
 echo
 echo "\$ push-bench dedup-memory --entries $dedup_entries"

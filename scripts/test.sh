@@ -1,15 +1,15 @@
 #!/usr/bin/env bash
 # The one command that runs every test (the README's test command; CI runs it too).
-# It installs and starts what the tests need on loopback (throwaway PostgreSQL and Redis on
-# non-default ports), runs the whole suite with every feature, and stops them again, even when
+# It installs and starts what the tests need on loopback (throwaway PostgreSQL, PgBouncer and Redis
+# in its set-ups, on non-default ports), runs the whole suite with every feature, and stops them again, even when
 # a test fails. In this command nothing is skipped: a missing service is a failure.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-echo "== services: PostgreSQL and Redis on loopback"
+echo "== services on loopback: PostgreSQL, PgBouncer, Redis, TLS Redis, Redis Cluster, Redis Sentinel"
 envs=$(scripts/test-services.sh start)      # fails loudly if they cannot start
 trap 'scripts/test-services.sh stop' EXIT
-eval "$envs"                                # PUSH_TEST_DATABASE_URL, PUSH_TEST_REDIS_URL
+eval "$envs"                                # PUSH_TEST_DATABASE_URL, PUSH_TEST_REDIS_URL, ... (see there)
 
 echo "== every test with every feature (SQLite + Postgres, memory + Redis, log sink + APNS + FCM fakes)"
 PUSH_TEST_REQUIRE_SERVICES=1 cargo test --locked --all-features

@@ -7,9 +7,14 @@ use std::{fmt::Display, net::IpAddr, path::PathBuf, process::ExitCode, time::Dur
 use clap::{Args, Parser, Subcommand};
 use tokio::runtime::Runtime;
 
-use crate::telemetry::{self, LogFormat, LogTarget, Telemetry};
+use crate::{
+    adapters::http::ResponseDialect,
+    app::ClientAuthMode,
+    telemetry::{self, LogFormat, LogTarget, Telemetry},
+};
 
 pub mod check_config;
+pub mod client_jwt;
 pub mod keygen;
 pub mod migrate;
 pub mod openapi;
@@ -18,7 +23,10 @@ pub mod serve;
 
 use crate::bootstrap::{
     defaults,
-    settings::{ApnsSettings, FcmSettings, HttpSettings, ProviderSettings, RelaySettings, Settings, StoreSettings},
+    settings::{
+        ApnsSettings, ClientAuthSettings, DedupBackend, DedupSettings, FcmSettings, HttpSettings, ProviderSettings,
+        RelaySettings, Settings, StoreSettings,
+    },
 };
 
 #[derive(Debug, Parser)]
@@ -49,10 +57,18 @@ pub enum Command {
     /// Build everything the server would (store, dedup, providers, Relay key, traces) without
     /// listening; print what would be used, or exit non-zero with the reason.
     CheckConfig,
-    /// Print a fresh Ed25519 key pair for a test Relay (RELAY_PRIVATE_KEY and RELAY_PUBLIC_KEY).
-    Keygen,
+    /// Print a fresh Ed25519 key pair for a test Relay (RELAY_PRIVATE_KEY and RELAY_PUBLIC_KEY),
+    /// or with `--client` a test wallet's key and client id (CLIENT_PRIVATE_KEY and CLIENT_ID).
+    Keygen {
+        /// A wallet's key instead of the Relay's.
+        #[arg(long)]
+        client: bool,
+    },
     /// Sign a test notification with a Relay key and send it to a running server.
     Send(send::SendArgs),
+    /// Print a wallet's client id (did:key) and a client JWT signed with its key, for the
+    /// `Authorization` header of a registration or unregistration.
+    ClientJwt(client_jwt::ClientJwtArgs),
 }
 
 /// How a command ends when it cannot do its job: the one-line reason on stderr, exit code 1.
@@ -84,6 +100,22 @@ fn parse_switch(s: &str) -> Result<bool, String> {
     }
 }
 
+/// The parsed `PUBLIC_URL`. An alias, so that clap takes the whole comma-separated text as one
+/// value (it would make a `Vec` field a repeated flag).
+type PublicUrls = Vec<String>;
+
+/// `PUBLIC_URL`: one or more comma-separated http(s) URLs.
+fn parse_public_urls(s: &str) -> Result<PublicUrls, String> {
+    let urls: Vec<String> = s.split(',').map(str::trim).filter(|u| !u.is_empty()).map(str::to_owned).collect();
+    if urls.is_empty() {
+        return Err("PUBLIC_URL names no URL".to_owned());
+    }
+    match urls.iter().find(|u| !(u.starts_with("http://") || u.starts_with("https://"))) {
+        Some(bad) => Err(format!("'{bad}' is not an http:// or https:// URL")),
+        None => Ok(urls),
+    }
+}
+
 #[derive(Debug, Clone, Args)]
 pub struct Config {
     /// Address to listen on.
@@ -95,9 +127,30 @@ pub struct Config {
     /// `sqlite://PATH` or `postgres://...` [default: sqlite://push-server.db]
     #[arg(long, env = "DATABASE_URL")]
     pub database_url: Option<String>,
-    /// When set, dedup lives in Redis (shared by all instances); otherwise in memory.
+    /// One Redis node (`redis://` or `rediss://`) for dedup, shared by all instances.
     #[arg(long, env = "REDIS_URL")]
     pub redis_url: Option<String>,
+    /// Where dedup lives: `memory`, `redis` or `postgres` [default: redis when a Redis is
+    /// configured, memory otherwise]
+    #[arg(long, env = "DEDUP_BACKEND", value_parser = DedupBackend::parse)]
+    pub dedup_backend: Option<DedupBackend>,
+    /// Comma-separated seed nodes (`redis://` or `rediss://`) of a Redis Cluster, instead of REDIS_URL.
+    #[arg(long, env = "REDIS_CLUSTER_NODES", value_delimiter = ',')]
+    pub redis_cluster_nodes: Vec<String>,
+    /// Comma-separated Sentinels (`redis://host:port`, or `rediss://`), instead of REDIS_URL;
+    /// needs REDIS_SENTINEL_MASTER.
+    #[arg(long, env = "REDIS_SENTINELS", value_delimiter = ',')]
+    pub redis_sentinels: Vec<String>,
+    /// The name of the master that REDIS_SENTINELS watch.
+    #[arg(long, env = "REDIS_SENTINEL_MASTER")]
+    pub redis_sentinel_master: Option<String>,
+    /// A PEM file of CA certificates that `rediss://` servers are checked against, instead of the
+    /// system's trust store.
+    #[arg(long, env = "REDIS_CA_PATH")]
+    pub redis_ca_path: Option<PathBuf>,
+    /// How often Postgres dedup deletes expired claims, in seconds.
+    #[arg(long, env = "DEDUP_SWEEP_SECS", default_value_t = defaults::DEDUP_SWEEP_SECS, value_parser = clap::value_parser!(u64).range(1..))]
+    pub dedup_sweep_secs: u64,
     /// Hex Ed25519 public key of the Relay.
     #[arg(long, env = "RELAY_PUBLIC_KEY")]
     pub relay_public_key: Option<String>,
@@ -107,12 +160,16 @@ pub struct Config {
     /// `false`/`0` switches Relay signature checks off.
     #[arg(long, env = "VALIDATE_SIGNATURES", default_value_t = defaults::VALIDATE_SIGNATURES, value_parser = parse_switch)]
     pub validate_signatures: bool,
-    /// How far a signed request's timestamp may be from the server clock, in seconds.
-    #[arg(long, env = "SIGNATURE_MAX_SKEW_SECS", default_value_t = defaults::SIGNATURE_MAX_SKEW_SECS)]
+    /// How far a signed request's timestamp may be from the server clock, in seconds (at most
+    /// 3600; the dedup window must be at least twice as long).
+    #[arg(long, env = "SIGNATURE_MAX_SKEW_SECS", default_value_t = defaults::SIGNATURE_MAX_SKEW_SECS, value_parser = clap::value_parser!(u64).range(1..=defaults::SIGNATURE_MAX_SKEW_SECS_CAP))]
     pub signature_max_skew_secs: u64,
     /// How often a key fetched from RELAY_URL is refreshed, in seconds.
     #[arg(long, env = "RELAY_KEY_REFRESH_SECS", default_value_t = defaults::RELAY_KEY_REFRESH_SECS, value_parser = clap::value_parser!(u64).range(1..))]
     pub relay_key_refresh_secs: u64,
+    /// Bound on one fetch of the key from RELAY_URL, in milliseconds.
+    #[arg(long, env = "RELAY_KEY_TIMEOUT_MS", default_value_t = defaults::RELAY_KEY_TIMEOUT_MS, value_parser = clap::value_parser!(u64).range(1..))]
+    pub relay_key_timeout_ms: u64,
     /// `true` keeps the log sink on beside real providers [default: on only without real providers]
     #[arg(long, env = "LOG_SINK", value_parser = parse_switch)]
     pub log_sink: Option<bool>,
@@ -132,6 +189,10 @@ pub struct Config {
     /// Client-store connection pool size (SQLite: readers; the writer is one connection).
     #[arg(long, env = "DATABASE_MAX_CONNECTIONS", default_value_t = defaults::DATABASE_MAX_CONNECTIONS, value_parser = clap::value_parser!(u32).range(1..=1000))]
     pub database_max_connections: u32,
+    /// Prepared statements cached per Postgres connection; `0` for PgBouncer in transaction
+    /// pooling mode (unnamed statements, every call in a transaction, no migrations at start).
+    #[arg(long, env = "DATABASE_STATEMENT_CACHE", default_value_t = defaults::DATABASE_STATEMENT_CACHE)]
+    pub database_statement_cache: usize,
     /// Bound on each store and dedup call, in milliseconds; past it the request gets 503.
     #[arg(long, env = "STORAGE_TIMEOUT_MS", default_value_t = defaults::STORAGE_TIMEOUT_MS, value_parser = clap::value_parser!(u64).range(1..))]
     pub storage_timeout_ms: u64,
@@ -196,7 +257,8 @@ pub struct Config {
     /// Connections served at once; more wait in the kernel backlog.
     #[arg(long, env = "MAX_CONNECTIONS", default_value_t = defaults::MAX_CONNECTIONS, value_parser = clap::value_parser!(u64).range(1..=1_000_000))]
     pub max_connections: u64,
-    /// Seconds a client has to send a request's headers (also the keep-alive idle limit).
+    /// Seconds a client has to send a connection's first bytes and a request's headers; also the
+    /// idle limit of HTTP/1 keep-alive and of HTTP/2 connections with no open stream.
     #[arg(long, env = "HEADER_READ_TIMEOUT_SECS", default_value_t = defaults::HEADER_READ_TIMEOUT_SECS, value_parser = clap::value_parser!(u64).range(1..=3600))]
     pub header_read_timeout_secs: u64,
     /// Seconds a client has to send a request's body.
@@ -211,10 +273,31 @@ pub struct Config {
     /// Burst of registrations and unregistrations one client IP may make.
     #[arg(long, env = "RATE_LIMIT_BURST", default_value_t = defaults::RATE_LIMIT_BURST, value_parser = clap::value_parser!(u32).range(1..))]
     pub rate_limit_burst: u32,
+    /// IPv6 clients are rate limited per prefix of this many bits.
+    #[arg(long, env = "RATE_LIMIT_IPV6_PREFIX", default_value_t = defaults::RATE_LIMIT_IPV6_PREFIX, value_parser = clap::value_parser!(u8).range(1..=128))]
+    pub rate_limit_ipv6_prefix: u8,
     /// Header carrying the client IP, set by a trusted proxy in front (e.g. `x-forwarded-for`;
-    /// its last address is used). Unset: the TCP peer address. Never set it without such a proxy.
+    /// see TRUSTED_PROXIES for which address is used). Unset: the TCP peer address. Never set it
+    /// without such a proxy.
     #[arg(long, env = "CLIENT_IP_HEADER")]
     pub client_ip_header: Option<String>,
+    /// How many trusted proxies append to CLIENT_IP_HEADER: the client's address is that many
+    /// entries from the right (1: the last, for one proxy; 2 when a load balancer in front of it
+    /// appends its own).
+    #[arg(long, env = "TRUSTED_PROXIES", default_value_t = defaults::TRUSTED_PROXIES, value_parser = clap::value_parser!(u64).range(1..=64))]
+    pub trusted_proxies: u64,
+    /// Client JWTs on registration and unregistration: `optional` (verified when present),
+    /// `required` (a request without one gets 401) or `off` (ignored).
+    #[arg(long, env = "CLIENT_AUTH", default_value = defaults::CLIENT_AUTH, value_parser = ClientAuthMode::parse)]
+    pub client_auth: ClientAuthMode,
+    /// The URLs wallets reach this server at, comma-separated: the accepted `aud` of client JWTs
+    /// [default: http://localhost:{PORT}]
+    #[arg(long, env = "PUBLIC_URL", value_parser = parse_public_urls)]
+    pub public_url: Option<PublicUrls>,
+    /// The response envelope: `spec` (`{"status":"OK"}`) or `walletconnect` (`{"status":"SUCCESS"}`
+    /// and `errors[].message`, which the WalletConnect SDKs expect).
+    #[arg(long, env = "RESPONSE_DIALECT", default_value = defaults::RESPONSE_DIALECT, value_parser = ResponseDialect::parse)]
+    pub response_dialect: ResponseDialect,
     /// Log format: `text` or `json`.
     #[arg(long, env = "LOG_FORMAT", default_value = defaults::LOG_FORMAT, value_parser = ["text", "json"], ignore_case = true)]
     pub log_format: String,
@@ -232,12 +315,21 @@ impl Config {
             port: self.port,
             database_url: self.database_url.clone().unwrap_or_else(|| defaults::DATABASE_URL.to_owned()),
             redis_url: self.redis_url.clone(),
+            dedup: DedupSettings {
+                backend: self.dedup_backend,
+                redis_cluster_nodes: non_empty(&self.redis_cluster_nodes),
+                redis_sentinels: non_empty(&self.redis_sentinels),
+                redis_sentinel_master: self.redis_sentinel_master.clone(),
+                redis_ca_path: self.redis_ca_path.clone(),
+                sweep_every: Duration::from_secs(self.dedup_sweep_secs),
+            },
             relay: RelaySettings {
                 public_key: self.relay_public_key.clone(),
                 url: self.relay_url.clone(),
                 validate_signatures: self.validate_signatures,
                 max_clock_skew: Duration::from_secs(self.signature_max_skew_secs),
                 key_refresh: Duration::from_secs(self.relay_key_refresh_secs),
+                key_timeout: Duration::from_millis(self.relay_key_timeout_ms),
             },
             log_sink: self.log_sink,
             log_sink_path: self.log_sink_path.clone(),
@@ -246,6 +338,7 @@ impl Config {
             max_body_bytes: self.max_body_bytes as usize,
             store: StoreSettings {
                 max_connections: self.database_max_connections,
+                statement_cache: self.database_statement_cache,
                 timeout: Duration::from_millis(self.storage_timeout_ms),
                 sqlite_synchronous_full: self.sqlite_synchronous.eq_ignore_ascii_case("full"),
             },
@@ -281,10 +374,19 @@ impl Config {
                 request_timeout: Duration::from_secs(self.request_timeout_secs),
                 rate_limit_per_minute: self.rate_limit_per_minute,
                 rate_limit_burst: self.rate_limit_burst,
+                rate_limit_ipv6_prefix: self.rate_limit_ipv6_prefix,
                 client_ip_header: self.client_ip_header.clone(),
+                trusted_proxies: self.trusted_proxies as usize,
+                response_dialect: self.response_dialect,
             },
+            client_auth: ClientAuthSettings { mode: self.client_auth, public_urls: self.public_url.clone() },
         }
     }
+}
+
+/// The entries of a comma-separated list, trimmed, without empty ones (`a,,b,` is `a`, `b`).
+fn non_empty(items: &[String]) -> Vec<String> {
+    items.iter().map(|s| s.trim()).filter(|s| !s.is_empty()).map(str::to_owned).collect()
 }
 
 #[cfg(test)]

@@ -7,22 +7,41 @@
 //! ## Layout
 //!
 //! A hexagon: the domain knows nothing of HTTP, SQL, Redis or Apple; ports are the traits it
-//! needs from the world; adapters plug real technology into them; `app` holds the use cases and
-//! is the one place that wires adapters to ports.
+//! needs from the world; adapters plug real technology into them; `app` holds the use cases;
+//! `bootstrap` is the one ring that knows every other and wires adapters to ports. Dependencies
+//! point inwards, and `tests/architecture` checks it.
 //!
 //! - [`domain`]: pure types and rules (`ClientId`, `DeviceToken`, `PushType`, `NotificationId`,
-//!   `Flags`, `Payload`, `NotifyMessage`, `Delivery`).
-//! - [`ports`]: `ClientRepository`, `DedupStore`, `PushProvider`, each with its error enum.
-//! - [`app`]: use cases (`register`, `unregister`, `send`), settings, metrics, wiring, server.
-//! - [`adapters::http`]: the poem-openapi API, the envelope, the Relay signature check, docs and
+//!   `Flags`, `Payload`, `NotifyMessage`, `Delivery`), the Relay's signed-message framing,
+//!   signature headers and `RelayPublicKey`, and a wallet's `DidKey` and `ClientJwt`.
+//! - [`ports`]: `ClientRepository`, `DedupStore`, `PushProvider`, `RelayKey`, each with its error
+//!   enum.
+//! - [`app`]: the use cases (`register`, `unregister`, `send`) and who may call them (the Relay
+//!   check, the client-auth policy of `CLIENT_AUTH`), each parsed then executed, the
+//!   invalid-field accumulator, the providers by push type and the sends in flight; domain and
+//!   ports only.
+//! - [`bootstrap`]: settings and their one source of defaults, the wiring that builds adapters
+//!   from settings (the place features choose backends; `bootstrap::providers` for APNS and FCM),
+//!   and the server's start and stop.
+//! - [`adapters::http`]: the poem-openapi API, the envelope, the Relay check's `401`s, docs and
 //!   metrics endpoints.
+//! - [`adapters::relay_key`]: `RelayKey` from configuration, or fetched from the Relay and cached.
 //! - [`adapters::store`]: `ClientRepository` on SQLite and Postgres.
-//! - [`adapters::dedup`]: `DedupStore` in memory and on Redis.
-//! - [`adapters::push`]: `PushProvider` for APNS, FCM and the log sink, the message renderers, and
-//!   the stream-aware HTTP/2 connection pool (`pool`) that APNS and FCM deliver through.
-//! - [`cli`]: the command line and configuration; one file per command under `cli/`.
-//! - [`telemetry`]: logs (text or JSON lines, `RUST_LOG`) and, with the `otel` feature, OTLP
-//!   trace export and W3C `traceparent` propagation.
+//! - [`adapters::dedup`]: `DedupStore` in memory, on Redis (one node, Cluster, Sentinel; TLS) and
+//!   on Postgres.
+//! - `adapters::pg_database`: the Postgres pool the Postgres adapters share, and its PgBouncer mode.
+//! - [`adapters::push`]: `PushProvider` for APNS, FCM and the log sink, the message renderers,
+//!   the retry policy, and the stream-aware HTTP/2 connection pool (`pool`) that APNS and FCM
+//!   deliver through.
+//! - [`adapters::pem`]: PEM armour, written once.
+//! - [`telemetry`]: logs (text or JSON lines, `RUST_LOG`), Prometheus metrics, the instrumenting
+//!   decorators that wrap each port with its span and metrics (`telemetry::instrumented`) and,
+//!   with the `otel` feature, OTLP trace export and W3C `traceparent` propagation.
+//! - [`cli`]: the command line, turned into `bootstrap` settings; one file per command under
+//!   `cli/`.
+//!
+//! Beside the library: `src/main.rs` (the `push-server` binary) and `src/bin/push-bench` (the
+//! load benchmark).
 
 pub mod adapters;
 pub mod app;

@@ -33,7 +33,8 @@ fn main() -> ExitCode {
         Command::Openapi { format } => cli::openapi::run(&format),
         Command::Migrate => cli::migrate::run(&cli.config),
         Command::CheckConfig => cli::check_config::run(&cli.config),
-        Command::Keygen => cli::keygen::run(),
+        Command::Keygen { client } => cli::keygen::run(client),
         Command::Send(args) => cli::send::run(&args),
+        Command::ClientJwt(args) => cli::client_jwt::run(&args),
     }
 }

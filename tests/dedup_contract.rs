@@ -1,6 +1,9 @@
 //! The `DedupStore` contract, written once and run against every adapter: in memory always (on a
-//! paused clock), Redis when a test Redis is available (see `support::services`; real time, short
-//! windows). An adapter that drifts from the others fails here.
+//! paused clock); Redis as one node, over TLS, as a Cluster (in the clear and over TLS) and behind
+//! Sentinels; Postgres
+//! directly and through PgBouncer; each when the test services provide it (see
+//! `support::services`; real time, short windows). An adapter that drifts from the others fails
+//! here.
 
 mod support;
 
@@ -19,6 +22,8 @@ struct Subject {
     prefix: String,
     /// Memory runs on tokio's paused clock, so its windows pass without waiting.
     paused_clock: bool,
+    #[cfg(feature = "postgres")]
+    db: Option<support::services::TestDatabase>,
 }
 
 impl Subject {
@@ -36,6 +41,15 @@ impl Subject {
 
     async fn release(&self, client: &str, id: &str, token: ClaimToken) {
         self.store.release(&self.client(client), &nid(id), token).await.expect("release answered");
+    }
+
+    #[cfg_attr(not(any(feature = "redis", feature = "postgres")), allow(dead_code))]
+    async fn finish(self) {
+        drop(self.store);
+        #[cfg(feature = "postgres")]
+        if let Some(db) = self.db {
+            db.drop_database().await;
+        }
     }
 }
 
@@ -55,18 +69,73 @@ const DAY: Duration = Duration::from_secs(86_400);
 const WINDOW: Duration = Duration::from_secs(1);
 
 fn memory() -> Subject {
-    Subject { store: Arc::new(MemoryDedupStore::new()), prefix: "mem-".into(), paused_clock: true }
+    Subject {
+        store: Arc::new(MemoryDedupStore::new()),
+        prefix: "mem-".into(),
+        paused_clock: true,
+        #[cfg(feature = "postgres")]
+        db: None,
+    }
 }
 
 #[cfg(feature = "redis")]
-async fn redis() -> Option<Subject> {
+async fn redis(kind: support::services::RedisKind) -> Option<Subject> {
     use push_server::adapters::dedup::redis::RedisDedupStore;
-    let url = support::services::redis_url().await?;
-    let store = RedisDedupStore::connect(&url, Duration::from_secs(5)).await.expect("Redis store connects");
-    Some(Subject { store: Arc::new(store), prefix: support::services::unique("contract") + "-", paused_clock: false })
+    let config = support::services::redis_config(kind).await?;
+    let store = RedisDedupStore::open(&config).await.expect("Redis store connects");
+    Some(Subject {
+        store: Arc::new(store),
+        prefix: support::services::unique("contract") + "-",
+        paused_clock: false,
+        #[cfg(feature = "postgres")]
+        db: None,
+    })
 }
 
-/// Declares every case once per adapter: `memory::case` and `redis::case`.
+/// Postgres dedup on a fresh schema, or (`bouncer`) on a fresh database through PgBouncer in
+/// transaction mode with the statement cache off, migrated directly as an operator would.
+#[cfg(feature = "postgres")]
+async fn postgres(bouncer: bool) -> Option<Subject> {
+    use push_server::adapters::{
+        dedup::postgres::{PostgresDedupOptions, PostgresDedupStore},
+        pg_database::{PgDatabase, PostgresOptions},
+    };
+    use support::services::{fresh_bouncer_database, fresh_database};
+    let timeout = Duration::from_secs(5);
+    let db = if bouncer { fresh_bouncer_database().await? } else { fresh_database().await? };
+    if bouncer {
+        PgDatabase::migrate(&db.direct_url, timeout).await.expect("migrations apply on the direct URL");
+    }
+    let options =
+        PostgresOptions { max_connections: 8, timeout, statement_cache_capacity: if bouncer { 0 } else { 100 } };
+    let pg = PgDatabase::connect(&db.url, &options).await.expect("Postgres connects");
+    let store = PostgresDedupStore::new(pg, &PostgresDedupOptions { sweep_every: Duration::from_millis(200) });
+    Some(Subject {
+        store: Arc::new(store),
+        prefix: support::services::unique("contract") + "-",
+        paused_clock: false,
+        db: Some(db),
+    })
+}
+
+/// Declares every case for one shared backend, as `$name::case`.
+macro_rules! backend {
+    ($name:ident, $feature:literal, $make:expr; $($case:ident),*) => {
+        #[cfg(feature = $feature)]
+        mod $name {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $case() {
+                    let Some(subject) = $make.await else { return };
+                    super::$case(&subject).await;
+                    subject.finish().await;
+                }
+            )*
+        }
+    };
+}
+
+/// Declares every case once per adapter: `memory::case`, `redis::case`, `redis_cluster::case`, ...
 macro_rules! contract {
     ($($case:ident),* $(,)?) => {
         mod memory {
@@ -78,16 +147,13 @@ macro_rules! contract {
             )*
         }
 
-        #[cfg(feature = "redis")]
-        mod redis {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn $case() {
-                    let Some(subject) = super::redis().await else { return };
-                    super::$case(&subject).await;
-                }
-            )*
-        }
+        backend!(redis, "redis", super::redis(crate::support::services::RedisKind::Single); $($case),*);
+        backend!(redis_tls, "redis", super::redis(crate::support::services::RedisKind::Tls); $($case),*);
+        backend!(redis_cluster, "redis", super::redis(crate::support::services::RedisKind::Cluster); $($case),*);
+        backend!(redis_cluster_tls, "redis", super::redis(crate::support::services::RedisKind::ClusterTls); $($case),*);
+        backend!(redis_sentinel, "redis", super::redis(crate::support::services::RedisKind::Sentinel); $($case),*);
+        backend!(postgres, "postgres", super::postgres(false); $($case),*);
+        backend!(postgres_pgbouncer, "postgres", super::postgres(true); $($case),*);
     };
 }
 
@@ -109,6 +175,37 @@ contract!(
 #[test]
 fn redis_suite() {
     support::services::features_missing(&["redis"]);
+}
+
+#[cfg(not(feature = "postgres"))]
+#[test]
+fn postgres_suite() {
+    support::services::features_missing(&["postgres"]);
+}
+
+/// Postgres keeps a row per claim; expired rows are deleted in the background, not only taken
+/// over by the next claim of the same pair.
+#[cfg(feature = "postgres")]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_sweeps_expired_claims_in_the_background() {
+    let Some(s) = postgres(false).await else { return };
+    for i in 0..20 {
+        won(s.claim("c", &format!("n{i}"), Duration::from_millis(50)).await);
+    }
+    won(s.claim("c", "long", DAY).await);
+    let url = s.db.as_ref().unwrap().direct_url.clone();
+    let rows = || async {
+        use sqlx::Connection;
+        let mut conn = sqlx::PgConnection::connect(&url).await.unwrap();
+        sqlx::query_scalar::<_, i64>("SELECT count(*) FROM dedup_claims").fetch_one(&mut conn).await.unwrap()
+    };
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while rows().await > 1 {
+        assert!(std::time::Instant::now() < deadline, "expired claims were not swept");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(s.claim("c", "long", DAY).await, Claim::Duplicate, "the live claim stays");
+    s.finish().await;
 }
 
 async fn first_claim_is_new_then_duplicate(s: &Subject) {

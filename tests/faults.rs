@@ -59,15 +59,16 @@ mod with_backends {
         }
     }
 
-    /// Runs `request`, checks that it failed as `storage_unavailable` in time, and returns.
-    async fn assert_unavailable_in_time(what: &str, request: impl Future<Output = Reply>) {
+    /// Runs `request`, checks that it failed as `storage_unavailable` in time, naming the store that
+    /// failed (`client` or `dedup`), and returns.
+    async fn assert_unavailable_in_time(what: &str, store: &str, request: impl Future<Output = Reply>) {
         let started = Instant::now();
         let reply = request.await;
         let took = started.elapsed();
         assert_eq!(reply.status, 503, "{what}: {}", reply.text);
         assert_eq!(
             reply.json(),
-            json!({"status": "FAILED", "errors": [{"name": "storage_unavailable", "description": "the client store could not be reached"}]}),
+            json!({"status": "FAILED", "errors": [{"name": "storage_unavailable", "description": format!("the {store} store could not be reached")}]}),
             "{what}"
         );
         assert!(took <= TIMEOUT + SLACK, "{what} took {took:?}, more than the {TIMEOUT:?} timeout");
@@ -95,9 +96,9 @@ mod with_backends {
         assert!(rig.app.send(&c1, &encrypted("before")).await.is_ok_envelope());
 
         rig.pg.cut();
-        assert_unavailable_in_time("register", rig.app.register(&c2, "fcm", &unique("tok"))).await;
-        assert_unavailable_in_time("send", rig.app.send(&c1, &encrypted("during"))).await;
-        assert_unavailable_in_time("unregister", rig.app.unregister(&c1)).await;
+        assert_unavailable_in_time("register", "client", rig.app.register(&c2, "fcm", &unique("tok"))).await;
+        assert_unavailable_in_time("send", "client", rig.app.send(&c1, &encrypted("during"))).await;
+        assert_unavailable_in_time("unregister", "client", rig.app.unregister(&c1)).await;
         assert_eq!(rig.delivered(&c1, "during"), 0);
 
         rig.pg.heal();
@@ -121,8 +122,8 @@ mod with_backends {
         assert!(rig.app.send(&c1, &encrypted("before")).await.is_ok_envelope());
 
         rig.redis.cut();
-        assert_unavailable_in_time("send", rig.app.send(&c1, &encrypted("during"))).await;
-        assert_unavailable_in_time("send again", rig.app.send(&c1, &encrypted("during"))).await;
+        assert_unavailable_in_time("send", "dedup", rig.app.send(&c1, &encrypted("during"))).await;
+        assert_unavailable_in_time("send again", "dedup", rig.app.send(&c1, &encrypted("during"))).await;
         assert_eq!(rig.delivered(&c1, "during"), 0, "nothing is sent without a claim");
         // Registration does not need Redis.
         assert!(rig.app.register(&unique("other"), "fcm", &unique("tok")).await.is_ok_envelope());
@@ -145,13 +146,14 @@ mod with_backends {
 
         // A partition: connections stay open and nothing comes back.
         rig.pg.stall();
-        assert_unavailable_in_time("register", rig.app.register(&unique("stall-2"), "fcm", &unique("tok"))).await;
-        assert_unavailable_in_time("send", rig.app.send(&c1, &encrypted("n1"))).await;
+        assert_unavailable_in_time("register", "client", rig.app.register(&unique("stall-2"), "fcm", &unique("tok")))
+            .await;
+        assert_unavailable_in_time("send", "client", rig.app.send(&c1, &encrypted("n1"))).await;
         rig.pg.heal();
         eventually_ok("register", async || rig.app.register(&unique("stall-3"), "fcm", &unique("tok")).await).await;
 
         rig.redis.stall();
-        assert_unavailable_in_time("send", rig.app.send(&c1, &encrypted("n2"))).await;
+        assert_unavailable_in_time("send", "dedup", rig.app.send(&c1, &encrypted("n2"))).await;
         rig.redis.heal();
         eventually_ok("send", async || rig.app.send(&c1, &encrypted("n2")).await).await;
         assert!(rig.app.send(&c1, &encrypted("n2")).await.is_ok_envelope());

@@ -1,6 +1,6 @@
 //! Property tests for every parser that sees untrusted input: ids and tokens, push types, the
 //! notify-message blob decoder, payloads, the signature headers and the signed-message framing,
-//! and the request-body readers. Each property runs arbitrary input through the parser (it must
+//! the request-body readers, did:key identifiers and client JWTs. Each property runs arbitrary input through the parser (it must
 //! never panic) and checks what a successful parse promises, including that the patterns in the
 //! OpenAPI document say exactly what the parsers accept.
 //!
@@ -17,10 +17,13 @@ use push_server::{
     adapters::http::{
         CLIENT_ID_PATTERN, SIGNATURE_PATTERN, TIMESTAMP_PATTERN, json_object, openapi_json, read_notification,
         read_registration,
-        signature::{SignatureHeaders, signed_message},
     },
     app::parse_notification,
-    domain::{ClientId, Content, DeviceToken, Flags, NotificationId, NotifyMessage, Payload, PushType, Topic},
+    domain::{
+        Audiences, ClientId, ClientJwt, ClientJwtClaims, Content, DeviceToken, DidKey, DidKeyError, Flags,
+        NotificationId, NotifyMessage, Payload, PushType, RelayPublicKey, SignatureHeaders, Topic, sign_client_jwt,
+        signed_message, verify_client_jwt,
+    },
 };
 use regex::Regex;
 use serde_json::{Map, Value, json};
@@ -217,7 +220,7 @@ proptest! {
         prop_assert_eq!(parsed.is_ok(), in_window && SIGNATURE_RE.is_match(&sig), "{:?} {:?}", ts, sig);
         // Every problem is reported, each naming its header.
         if let Err(problems) = SignatureHeaders::parse(None, Some(&sig), now, Duration::from_secs(skew)) {
-            prop_assert!(problems.iter().any(|p| p.field == "X-Ed25519-Timestamp"));
+            prop_assert!(problems.iter().any(|p| p.header() == "X-Ed25519-Timestamp"));
         } else {
             prop_assert!(false, "a missing timestamp is refused");
         }
@@ -313,13 +316,14 @@ proptest! {
         let sig = hex::encode(key.sign(&signed_message(&ts, &body)).to_bytes());
         let skew = Duration::from_secs(300);
         let headers = SignatureHeaders::parse(Some(&ts), Some(&sig), now, skew).unwrap();
-        prop_assert!(headers.verify(&key.verifying_key(), &body));
+        let public = RelayPublicKey::from(key.verifying_key());
+        prop_assert!(headers.verify(&public, &body));
         // Any one changed body byte fails.
         let mut changed = body.clone();
         changed[at.index(body.len())] ^= flip;
-        prop_assert!(!headers.verify(&key.verifying_key(), &changed));
+        prop_assert!(!headers.verify(&public, &changed));
         // A longer or shorter body fails.
-        prop_assert!(!headers.verify(&key.verifying_key(), &body[..body.len() - 1]));
+        prop_assert!(!headers.verify(&public, &body[..body.len() - 1]));
         // Any one changed timestamp digit fails (the timestamp is signed as text).
         let i = at.index(ts.len());
         let digit = ts.as_bytes()[i];
@@ -328,7 +332,7 @@ proptest! {
         ts2[i] = other;
         let ts2 = String::from_utf8(ts2).unwrap();
         if let Ok(h2) = SignatureHeaders::parse(Some(&ts2), Some(&sig), now, Duration::from_secs(u64::MAX / 4)) {
-            prop_assert!(!h2.verify(&key.verifying_key(), &body));
+            prop_assert!(!h2.verify(&public, &body));
         }
         // Any one changed signature character (to another hex digit) fails.
         let mut sig2 = sig.clone().into_bytes();
@@ -336,7 +340,84 @@ proptest! {
         sig2[j] = if sig2[j] == b'0' { b'1' } else { b'0' };
         let sig2 = String::from_utf8(sig2).unwrap();
         let h3 = SignatureHeaders::parse(Some(&ts), Some(&sig2), now, skew).unwrap();
-        prop_assert!(!h3.verify(&key.verifying_key(), &body));
+        prop_assert!(!h3.verify(&public, &body));
+    }
+}
+
+// did:key and client JWTs: what a wallet proves its client id with.
+
+proptest! {
+    #![proptest_config(config())]
+
+    #[test]
+    fn did_keys_round_trip_and_are_client_ids(seed in any::<[u8; 32]>()) {
+        let key = SigningKey::from_bytes(&seed).verifying_key();
+        let did = DidKey::from(key);
+        let text = did.to_string();
+        prop_assert!(text.starts_with("did:key:z6Mk"), "{}", text);
+        prop_assert_eq!(*DidKey::parse(&text).unwrap().key(), key);
+        prop_assert_eq!(DidKey::parse_multibase(&did.multibase()).unwrap(), did);
+        // The client id a wallet registers is the did without its prefix, in either spelling.
+        prop_assert_eq!(ClientId::parse(&text).unwrap().as_str().to_owned(), did.multibase());
+    }
+
+    #[test]
+    fn did_key_decoding_never_panics(
+        text in any::<String>(),
+        // The base58btc alphabet (Bitcoin's): no `0`, `O`, `I`, `l`.
+        base58 in "[1-9A-HJ-NP-Za-km-z]{0,60}",
+    ) {
+        let _ = DidKey::parse(&text);
+        let _ = DidKey::parse_multibase(&text);
+        if let Ok(did) = DidKey::parse(&format!("did:key:z{base58}")) {
+            // Whatever decodes is canonical: it encodes back to the same text.
+            prop_assert_eq!(did.multibase(), format!("z{base58}"));
+        }
+    }
+
+    #[test]
+    fn other_multicodecs_and_multibases_are_refused(
+        codec in any::<[u8; 2]>(),
+        key in any::<[u8; 32]>(),
+        prefix in any::<char>(),
+    ) {
+        prop_assume!(codec != [0xed, 0x01]);
+        let encoded = bs58::encode([codec.as_slice(), &key].concat()).into_string();
+        prop_assert_eq!(DidKey::parse_multibase(&format!("z{encoded}")), Err(DidKeyError::Multicodec));
+        prop_assume!(prefix != 'z');
+        let real = DidKey::from(SigningKey::from_bytes(&key).verifying_key()).multibase();
+        let other_base = format!("{prefix}{}", &real[1..]);
+        prop_assert_eq!(DidKey::parse_multibase(&other_base), Err(DidKeyError::Multibase(prefix)));
+    }
+
+    #[test]
+    fn client_jwt_decoding_never_panics(text in any::<String>(), parts in "[A-Za-z0-9_.-]{0,300}") {
+        let _ = ClientJwt::decode(&text);
+        let _ = ClientJwt::decode(&parts);
+    }
+}
+
+proptest! {
+    // Signing costs milliseconds a case in a debug build.
+    #![proptest_config(config_with(32))]
+
+    #[test]
+    fn any_changed_character_of_a_client_jwt_is_refused(
+        seed in any::<[u8; 32]>(),
+        at in any::<prop::sample::Index>(),
+        replacement in "[A-Za-z0-9_.=+/ -]",
+    ) {
+        let key = SigningKey::from_bytes(&seed);
+        let now = 1_800_000_000;
+        let client = ClientId::parse(&DidKey::from(key.verifying_key()).to_string()).unwrap();
+        let audiences = Audiences::new(["https://push.example.com"]);
+        let claims = ClientJwtClaims { sub: "s".into(), aud: "https://push.example.com".into(), iat: now, exp: None };
+        let token = sign_client_jwt(&key, &claims);
+        prop_assert!(verify_client_jwt(&token, &client, &audiences, now).is_ok());
+        let i = at.index(token.len());
+        prop_assume!(token[i..i + 1] != replacement);
+        let changed = format!("{}{replacement}{}", &token[..i], &token[i + 1..]);
+        prop_assert!(verify_client_jwt(&changed, &client, &audiences, now).is_err(), "{}", changed);
     }
 }
 

@@ -1,30 +1,32 @@
-//! Two real server processes sharing one Postgres and one Redis, as behind a load balancer: a
-//! client registered through one is served by the other, and duplicates sent to both at once are
-//! delivered exactly once.
+//! Two real server processes sharing one Postgres and one dedup backend, as behind a load
+//! balancer: a client registered through one is served by the other, and duplicates sent to both
+//! at once are delivered exactly once. The same scenario runs on each shared dedup backend: Redis
+//! as one node, over TLS, as a Cluster (also over TLS) and behind Sentinels, and Postgres
+//! (directly, and through PgBouncer in transaction mode with the statement cache off).
 
 mod support;
 
 #[cfg(all(feature = "postgres", feature = "redis"))]
 mod with_backends {
-    use std::{
-        fs::File,
-        path::PathBuf,
-        process::{Child, Command, Stdio},
-        time::{Duration, Instant},
-    };
+    use std::{path::PathBuf, time::Duration};
 
     use serde_json::{Value, json};
 
     use super::support::{
+        binary::{
+            Server, launch,
+            launcher::{Ready, Sink},
+            run, start_with,
+        },
         now, relay_key,
-        services::{fresh_database, redis_url, unique},
+        services::{RedisKind, TestDatabase, fresh_bouncer_database, fresh_database, redis_config, redis_env, unique},
         sign_with,
     };
 
     /// One `push-server` process, killed when dropped (also when the test panics).
     struct Instance {
         name: &'static str,
-        child: Child,
+        server: Server,
         base: String,
         sink: PathBuf,
         log: PathBuf,
@@ -33,8 +35,6 @@ mod with_backends {
 
     impl Drop for Instance {
         fn drop(&mut self) {
-            let _ = self.child.kill();
-            let _ = self.child.wait();
             if std::thread::panicking() {
                 eprintln!(
                     "--- log of instance {} ---\n{}",
@@ -45,57 +45,31 @@ mod with_backends {
         }
     }
 
-    fn free_port() -> u16 {
-        std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
-    }
-
     impl Instance {
-        async fn start(name: &'static str, dir: &std::path::Path, database_url: &str, redis_url: &str) -> Instance {
-            let port = free_port();
+        /// Starts an instance with `envs` (the backends) and waits until `/health` answers 200
+        /// (both stores reachable).
+        fn start(name: &'static str, dir: &std::path::Path, envs: &[(&str, String)]) -> Instance {
             let sink = dir.join(format!("sink-{name}.jsonl"));
             let log = dir.join(format!("server-{name}.log"));
-            let child = Command::new(env!("CARGO_BIN_EXE_push-server"))
-                // Only what we set: no `.env`, no stray DATABASE_URL from the caller.
-                .env_clear()
-                .current_dir(dir)
-                .env("HOST", "127.0.0.1")
-                .env("PORT", port.to_string())
-                .env("DATABASE_URL", database_url)
-                .env("REDIS_URL", redis_url)
-                .env("RELAY_PUBLIC_KEY", hex::encode(relay_key().verifying_key().to_bytes()))
-                .env("LOG_SINK_PATH", &sink)
-                .env("DATABASE_MAX_CONNECTIONS", "8")
-                .env("RUST_LOG", "warn")
-                .stdin(Stdio::null())
-                .stdout(File::create(&log).unwrap())
-                .stderr(File::create(dir.join(format!("server-{name}.err"))).unwrap())
-                .spawn()
-                .expect("push-server starts");
-            let mut instance = Instance {
+            // The launcher's clean environment: no `.env`, no stray DATABASE_URL from the caller.
+            let server = start_with(
+                launch(dir)
+                    .envs(envs.iter().map(|(k, v)| (*k, v.as_str())))
+                    .env("RELAY_PUBLIC_KEY", hex::encode(relay_key().verifying_key().to_bytes()))
+                    .env("LOG_SINK_PATH", &sink)
+                    .env("DATABASE_MAX_CONNECTIONS", "8")
+                    .env("RUST_LOG", "warn")
+                    .stdout(Sink::File(log.clone()))
+                    .stderr(Sink::File(dir.join(format!("server-{name}.err"))))
+                    .ready(Ready::Healthy),
+            );
+            Instance {
                 name,
-                child,
-                base: format!("http://127.0.0.1:{port}"),
+                base: server.url(),
+                server,
                 sink,
                 log,
                 http: reqwest::Client::builder().pool_max_idle_per_host(64).build().unwrap(),
-            };
-            instance.wait_ready().await;
-            instance
-        }
-
-        async fn wait_ready(&mut self) {
-            let deadline = Instant::now() + Duration::from_secs(30);
-            loop {
-                if let Ok(r) = self.http.get(format!("{}/health", self.base)).send().await
-                    && r.status() == 200
-                {
-                    return;
-                }
-                if let Some(status) = self.child.try_wait().unwrap() {
-                    panic!("instance {} exited with {status} before serving", self.name);
-                }
-                assert!(Instant::now() < deadline, "instance {} not ready in time", self.name);
-                tokio::time::sleep(Duration::from_millis(50)).await;
             }
         }
 
@@ -128,18 +102,13 @@ mod with_backends {
         }
 
         /// Sends SIGTERM and waits for a clean exit.
-        async fn terminate(&mut self) {
-            let pid = self.child.id().to_string();
-            assert!(Command::new("kill").args(["-TERM", &pid]).status().unwrap().success());
-            let deadline = Instant::now() + Duration::from_secs(15);
-            loop {
-                if let Some(status) = self.child.try_wait().unwrap() {
-                    assert!(status.success(), "instance {} exited with {status}", self.name);
-                    return;
-                }
-                assert!(Instant::now() < deadline, "instance {} ignored SIGTERM", self.name);
-                tokio::time::sleep(Duration::from_millis(50)).await;
-            }
+        fn terminate(&mut self) {
+            let (_, status) = self
+                .server
+                .0
+                .terminate(Duration::from_secs(15))
+                .unwrap_or_else(|e| panic!("instance {}: {e}", self.name));
+            assert!(status.success(), "instance {} exited with {status}", self.name);
         }
 
         fn deliveries(&self, client_id: &str, id: &str) -> usize {
@@ -162,13 +131,87 @@ mod with_backends {
         (200, json!({"status": "OK"}))
     }
 
+    /// The shared dedup backends the scenario runs on.
+    #[derive(Debug, Clone, Copy)]
+    enum Backend {
+        Redis(RedisKind),
+        Postgres,
+        /// Store and dedup through PgBouncer, `DATABASE_STATEMENT_CACHE=0`, migrated beforehand
+        /// with `push-server migrate` on the direct URL.
+        PgBouncer,
+    }
+
+    /// The database and the servers' environment for `backend`; `None` (after a notice) when the
+    /// test services do not provide it.
+    async fn backend(backend: Backend) -> Option<(TestDatabase, Vec<(&'static str, String)>)> {
+        match backend {
+            Backend::Redis(kind) => {
+                redis_config(kind).await?;
+                let db = fresh_database().await?;
+                let mut env = redis_env(kind)?;
+                env.push(("DATABASE_URL", db.url.clone()));
+                Some((db, env))
+            }
+            Backend::Postgres => {
+                let db = fresh_database().await?;
+                let env = vec![("DATABASE_URL", db.url.clone()), ("DEDUP_BACKEND", "postgres".into())];
+                Some((db, env))
+            }
+            Backend::PgBouncer => {
+                let db = fresh_bouncer_database().await?;
+                let dir = tempfile::tempdir().unwrap();
+                let migrated = run(dir.path(), &["migrate"], &[("DATABASE_URL", &db.direct_url)]);
+                assert!(migrated.status.success(), "migrate: {}", String::from_utf8_lossy(&migrated.stderr));
+                let env = vec![
+                    ("DATABASE_URL", db.url.clone()),
+                    ("DATABASE_STATEMENT_CACHE", "0".into()),
+                    ("DEDUP_BACKEND", "postgres".into()),
+                ];
+                Some((db, env))
+            }
+        }
+    }
+
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn two_instances_share_clients_and_deliver_each_id_once() {
-        let Some(db) = fresh_database().await else { return };
-        let Some(redis_url) = redis_url().await else { return };
+    async fn two_instances_on_one_redis() {
+        two_instances_share_clients_and_deliver_each_id_once(Backend::Redis(RedisKind::Single)).await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn two_instances_on_redis_over_tls() {
+        two_instances_share_clients_and_deliver_each_id_once(Backend::Redis(RedisKind::Tls)).await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn two_instances_on_redis_cluster() {
+        two_instances_share_clients_and_deliver_each_id_once(Backend::Redis(RedisKind::Cluster)).await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn two_instances_on_redis_cluster_over_tls() {
+        two_instances_share_clients_and_deliver_each_id_once(Backend::Redis(RedisKind::ClusterTls)).await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn two_instances_on_redis_sentinel() {
+        two_instances_share_clients_and_deliver_each_id_once(Backend::Redis(RedisKind::Sentinel)).await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn two_instances_on_postgres_dedup() {
+        two_instances_share_clients_and_deliver_each_id_once(Backend::Postgres).await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn two_instances_through_pgbouncer() {
+        two_instances_share_clients_and_deliver_each_id_once(Backend::PgBouncer).await;
+    }
+
+    async fn two_instances_share_clients_and_deliver_each_id_once(backend_kind: Backend) {
+        let Some((db, env)) = backend(backend_kind).await else { return };
         let dir = tempfile::tempdir().unwrap();
-        let mut a = Instance::start("a", dir.path(), &db.url, &redis_url).await;
-        let b = Instance::start("b", dir.path(), &db.url, &redis_url).await;
+        let mut a = Instance::start("a", dir.path(), &env);
+        let b = Instance::start("b", dir.path(), &env);
         let total = |client: &str, id: &str| a.deliveries(client, id) + b.deliveries(client, id);
 
         // Registered through A, served by B.
@@ -217,7 +260,7 @@ mod with_backends {
         assert_eq!(a.send(&client, "after-move").await.0, 404);
 
         // SIGTERM stops an instance cleanly (pools closed, exit code 0); the other one serves on.
-        a.terminate().await;
+        a.terminate();
         assert_eq!(b.register(&client, &unique("tok")).await, ok());
         assert_eq!(b.send(&client, "after-a-left").await, ok());
 

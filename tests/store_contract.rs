@@ -1,6 +1,7 @@
 //! The `ClientRepository` contract, written once and run against every adapter: SQLite always,
-//! Postgres when a test database is available (see `support::services`). An adapter that drifts
-//! from the others fails here.
+//! Postgres when a test database is available (see `support::services`), and Postgres again
+//! through PgBouncer in transaction pooling mode with `DATABASE_STATEMENT_CACHE=0`. An adapter
+//! that drifts from the others fails here.
 
 mod support;
 
@@ -66,12 +67,29 @@ async fn sqlite() -> Option<Subject> {
 async fn postgres() -> Option<Subject> {
     use push_server::adapters::store::postgres::{PostgresClientRepository, PostgresOptions};
     let db = support::services::fresh_database().await?;
-    let options = PostgresOptions { max_connections: 8, timeout: TIMEOUT };
+    let options = PostgresOptions { max_connections: 8, timeout: TIMEOUT, statement_cache_capacity: 100 };
     let repo = PostgresClientRepository::connect(&db.url, &options).await.expect("Postgres store opens");
     Some(Subject { repo: Arc::new(repo), raw: Raw::Postgres(db) })
 }
 
-/// Declares every case once per adapter: `sqlite::case` and `postgres::case`.
+/// The Postgres store through PgBouncer (transaction pooling), migrated on the direct URL first
+/// as the README tells operators to.
+#[cfg(feature = "postgres")]
+async fn pgbouncer() -> Option<Subject> {
+    use push_server::adapters::{
+        pg_database::PgDatabase,
+        store::postgres::{PostgresClientRepository, PostgresOptions},
+    };
+    let db = support::services::fresh_bouncer_database().await?;
+    let options = PostgresOptions { max_connections: 8, timeout: TIMEOUT, statement_cache_capacity: 0 };
+    let refused = PostgresClientRepository::connect(&db.url, &options).await.err();
+    assert!(refused.is_some_and(|e| e.contains("push-server migrate")), "an unmigrated database is refused");
+    PgDatabase::migrate(&db.direct_url, TIMEOUT).await.expect("migrations apply on the direct URL");
+    let repo = PostgresClientRepository::connect(&db.url, &options).await.expect("Postgres store opens via PgBouncer");
+    Some(Subject { repo: Arc::new(repo), raw: Raw::Postgres(db) })
+}
+
+/// Declares every case once per adapter: `sqlite::case`, `postgres::case`, `pgbouncer::case`.
 macro_rules! contract {
     ($($case:ident),* $(,)?) => {
         mod sqlite {
@@ -96,6 +114,18 @@ macro_rules! contract {
                 }
             )*
         }
+
+        #[cfg(feature = "postgres")]
+        mod pgbouncer {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $case() {
+                    let Some(subject) = super::pgbouncer().await else { return };
+                    super::$case(&subject).await;
+                    subject.finish().await;
+                }
+            )*
+        }
     };
 }
 
@@ -112,6 +142,7 @@ contract!(
     concurrent_registrations_of_one_token_leave_one_owner,
     crossing_registrations_neither_fail_nor_share_a_token,
     concurrent_writes_to_one_client_settle_on_one_of_them,
+    the_longest_valid_tokens_register_and_move,
 );
 
 #[cfg(not(feature = "postgres"))]
@@ -280,4 +311,69 @@ async fn concurrent_writes_to_one_client_settle_on_one_of_them(s: &Subject) {
     let held = s.repo.find(&id("one")).await.unwrap().expect("registered");
     let i: usize = held.token.expose().trim_start_matches("tok").parse().unwrap();
     assert!(i < N);
+}
+
+async fn the_longest_valid_tokens_register_and_move(s: &Subject) {
+    // 4,096 bytes is the most the contract accepts; a B-tree entry on the token itself would
+    // refuse anything over about 2,700.
+    let fcm = "f".repeat(4096);
+    let apns = "ab".repeat(2048);
+    let first = client("long-a", PushType::Fcm, &fcm);
+    s.repo.upsert(&first).await.unwrap();
+    assert_eq!(s.repo.find(&first.id).await, Ok(Some(first.clone())));
+    let mover = client("long-b", PushType::Fcm, &fcm);
+    s.repo.upsert(&mover).await.unwrap();
+    assert_eq!(s.repo.find(&first.id).await, Ok(None), "the token moved");
+    assert_eq!(s.repo.find(&mover.id).await, Ok(Some(mover.clone())));
+    // Tokens that differ only in their last byte are two tokens.
+    let sibling = client("long-c", PushType::Fcm, &format!("{}g", &fcm[..4095]));
+    s.repo.upsert(&sibling).await.unwrap();
+    assert_eq!(s.repo.find(&mover.id).await, Ok(Some(mover.clone())));
+    let hex = client("long-apns", PushType::Apns, &apns);
+    s.repo.upsert(&hex).await.unwrap();
+    assert_eq!(s.repo.find(&hex.id).await, Ok(Some(hex.clone())));
+    assert_eq!(s.repo.delete_if_token(&mover).await, Ok(true));
+    // Concurrent moves of one long token still leave one owner.
+    let tasks: Vec<_> = (0..16)
+        .map(|i| {
+            let (repo, token) = (s.repo.clone(), apns.clone());
+            tokio::spawn(async move { repo.upsert(&client(&format!("long-{i}"), PushType::Apns, &token)).await })
+        })
+        .collect();
+    for t in tasks {
+        assert_eq!(t.await.unwrap(), Ok(()));
+    }
+    let mut owners = 0;
+    for i in 0..16 {
+        owners += usize::from(s.repo.find(&id(&format!("long-{i}"))).await.unwrap().is_some());
+    }
+    assert_eq!(owners, 1);
+    assert_eq!(s.repo.find(&hex.id).await, Ok(None));
+}
+
+/// Migration 0002 moves token uniqueness to a hash without losing the clients already stored.
+#[cfg(feature = "postgres")]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_token_hash_migration_keeps_existing_clients() {
+    use push_server::adapters::store::postgres::{PostgresClientRepository, PostgresOptions};
+    use sqlx::Connection;
+    let Some(db) = support::services::fresh_database().await else { return };
+    // The schema as the first release left it, with a client in it.
+    let first = tempfile::tempdir().unwrap();
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("migrations/postgres/0001_clients.sql");
+    std::fs::copy(root, first.path().join("0001_clients.sql")).unwrap();
+    let mut conn = sqlx::PgConnection::connect(&db.direct_url).await.unwrap();
+    sqlx::migrate::Migrator::new(first.path()).await.unwrap().run(&mut conn).await.unwrap();
+    conn.close().await.unwrap();
+    db.execute("INSERT INTO clients (client_id, push_type, token) VALUES ('kept', 'fcm', 'old-token')").await;
+
+    let options = PostgresOptions { max_connections: 4, timeout: TIMEOUT, statement_cache_capacity: 100 };
+    let repo = PostgresClientRepository::connect(&db.url, &options).await.expect("migrates to the latest schema");
+    let kept = client("kept", PushType::Fcm, "old-token");
+    assert_eq!(repo.find(&kept.id).await, Ok(Some(kept.clone())));
+    // Its token is found by the new index: registering it elsewhere moves it.
+    repo.upsert(&client("taker", PushType::Fcm, "old-token")).await.unwrap();
+    assert_eq!(repo.find(&kept.id).await, Ok(None));
+    drop(repo);
+    db.drop_database().await;
 }

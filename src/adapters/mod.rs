@@ -1,7 +1,12 @@
-//! Adapters: the technology behind each port, and the HTTP API that drives the use cases.
+//! Adapters: the technology behind each port (stores, dedup, push, Relay key), and the HTTP API
+//! that drives the use cases.
 //! Feature gates live here (which adapters are compiled in) and in `bootstrap::wiring` (which are used).
 
 pub mod dedup;
 pub mod http;
+pub mod pem;
+#[cfg(feature = "postgres")]
+pub mod pg_database;
 pub mod push;
+pub mod relay_key;
 pub mod store;

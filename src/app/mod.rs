@@ -1,10 +1,14 @@
-//! Use cases (register, unregister, send): domain values and ports in, nothing of adapters,
-//! settings or the command line. Each use case is parsed first (every invalid field reported at
-//! once) and then executed: `parse_registration` then `App::register`, and so on.
+//! Use cases (register, unregister, send, and who may call the Relay endpoint): domain values and
+//! ports in, nothing of adapters, settings or the command line. Each use case is parsed first
+//! (every invalid field reported at once) and then executed: `parse_registration` then
+//! `App::register`, and so on.
 
+mod client_auth;
+mod in_flight;
 mod invalid_field;
 mod providers;
 mod register;
+mod relay_auth;
 mod send;
 #[cfg(test)]
 mod test_support;
@@ -12,9 +16,12 @@ mod unregister;
 
 use std::{sync::Arc, time::Duration};
 
+pub use client_auth::{ClientAuth, ClientAuthError, ClientAuthMode};
+pub use in_flight::{Drained, InFlight};
 pub use invalid_field::{InvalidField, InvalidFields};
 pub use providers::Providers;
 pub use register::{RawRegistration, RegisterError, parse_registration};
+pub use relay_auth::{RelayAuth, RelayAuthError, RelayCheck};
 pub use send::{RawNotification, SendError, SendOutcome, SendRequest, Sent, parse_notification};
 pub use unregister::{UnregisterError, parse_unregistration};
 
@@ -27,6 +34,7 @@ pub struct App {
     dedup: Arc<dyn DedupStore>,
     providers: Providers,
     dedup_ttl: Duration,
+    sends: InFlight,
 }
 
 impl App {
@@ -36,10 +44,15 @@ impl App {
         providers: Providers,
         dedup_ttl: Duration,
     ) -> Self {
-        Self { clients, dedup, providers, dedup_ttl }
+        Self { clients, dedup, providers, dedup_ttl, sends: InFlight::default() }
     }
 
     pub fn providers(&self) -> &Providers {
         &self.providers
+    }
+
+    /// Sends in progress: what a shutdown waits for (see [`InFlight`]).
+    pub fn sends(&self) -> &InFlight {
+        &self.sends
     }
 }

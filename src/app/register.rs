@@ -15,6 +15,8 @@ pub struct RawRegistration<'a> {
     pub client_id: Result<&'a str, &'static str>,
     pub push_type: Result<&'a str, &'static str>,
     pub token: Result<&'a str, &'static str>,
+    /// `always_raw` as sent (absent is `false`), or why it is not a boolean.
+    pub always_raw: Result<bool, &'static str>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -35,6 +37,9 @@ pub fn parse_registration(raw: RawRegistration<'_>, providers: &Providers) -> Re
     // Without a valid type only the rules common to every type can be checked; FCM's are exactly
     // those.
     let token = invalid.parse("token", raw.token, |s| DeviceToken::parse(push_type.unwrap_or(PushType::Fcm), s));
+    // The Kotlin, Swift and JS SDKs send `always_raw`; it is checked so a wrong type is reported,
+    // and not kept yet: nothing reads it until the raw send exists.
+    invalid.parse("always_raw", raw.always_raw, Ok::<bool, std::convert::Infallible>);
     let client = match (id, push_type, token) {
         (Some(id), Some(push_type), Some(token)) => Some(Client { id, push_type, token }),
         _ => None,
@@ -71,7 +76,7 @@ mod tests {
     use crate::ports::{MockClientRepository, MockDedupStore, MockPushProvider};
 
     fn raw<'a>(id: &'a str, t: &'a str, token: &'a str) -> RawRegistration<'a> {
-        RawRegistration { client_id: Ok(id), push_type: Ok(t), token: Ok(token) }
+        RawRegistration { client_id: Ok(id), push_type: Ok(t), token: Ok(token), always_raw: Ok(false) }
     }
 
     #[tokio::test]
@@ -88,10 +93,16 @@ mod tests {
     #[tokio::test]
     async fn reports_every_invalid_field_and_stores_nothing() {
         let app = app_with(MockClientRepository::new(), MockDedupStore::new(), log_only_providers());
-        let raw = RawRegistration { client_id: Ok("did:key:"), push_type: Ok("xyz"), token: Err("is required") };
+        let raw = RawRegistration {
+            client_id: Ok("did:key:"),
+            push_type: Ok("xyz"),
+            token: Err("is required"),
+            always_raw: Err("must be a boolean"),
+        };
         let fields = parse_registration(raw, app.providers()).unwrap_err();
         let names: Vec<_> = fields.iter().map(|f| f.field).collect();
-        assert_eq!(names, ["client_id", "type", "token"]);
+        assert_eq!(names, ["client_id", "type", "token", "always_raw"]);
+        assert_eq!(fields[3].description, "always_raw must be a boolean");
         assert!(fields[1].description.contains("supported: apns, apns-sandbox, fcm"));
     }
 

@@ -5,7 +5,7 @@ use tracing::{Span, field::Empty, info, instrument, warn};
 use super::{App, InvalidField, InvalidFields};
 use crate::{
     domain::{Client, ClientId, Delivery, Flags, Notification, NotificationId, Payload, PushType, Topic},
-    ports::{Claim, ClaimToken, DedupError, PushError, StoreError},
+    ports::{Claim, ClaimToken, DedupError, PushError, PushFailure, StoreError},
 };
 
 /// A send as the Relay made it, field by field; an `Err` says why a field has no usable value
@@ -126,6 +126,7 @@ impl App {
         outcome = Empty,
     ))]
     pub async fn send(&self, request: SendRequest) -> Result<Sent, SendError> {
+        let _running = self.sends.enter();
         let result = self.find_claim_deliver(request).await;
         Span::current().record("outcome", result.as_ref().map_or_else(SendError::outcome_label, |s| s.outcome.label()));
         result
@@ -149,7 +150,19 @@ impl App {
         };
 
         let delivery = Delivery::to(&client, notification);
-        match provider.send(&delivery).await {
+        // A shutdown that cannot wait any longer cuts the delivery; it then fails like any
+        // unfinished delivery, so the claim is released and the Relay's retry can deliver.
+        let delivered = tokio::select! {
+            delivered = provider.send(&delivery) => delivered,
+            () = self.sends.cut() => Err(PushFailure {
+                error: PushError::Unavailable {
+                    provider: provider.name(),
+                    reason: "the server is shutting down".into(),
+                },
+                attempts: 0,
+            }),
+        };
+        match delivered {
             Ok(_) => {
                 info!(push_type = %push_type, "notification delivered");
                 sent(SendOutcome::Delivered)
@@ -191,8 +204,11 @@ mod tests {
     use mockall::predicate::always;
 
     use super::*;
-    use crate::app::test_support::{app_with, client, providers_with};
-    use crate::ports::{Delivered, PushFailure};
+    use crate::app::{
+        Providers,
+        test_support::{app_with, client, providers_with},
+    };
+    use crate::ports::Delivered;
     use crate::ports::{MockClientRepository, MockDedupStore, MockPushProvider};
 
     fn raw<'a>(
@@ -379,6 +395,42 @@ mod tests {
         assert!(matches!(
             send(&app, "c1").await,
             Err(SendError::Provider { error: PushError::Credentials { .. }, .. })
+        ));
+    }
+
+    /// A provider that never answers.
+    struct Hanging;
+
+    #[async_trait::async_trait]
+    impl crate::ports::PushProvider for Hanging {
+        fn name(&self) -> &'static str {
+            "apns"
+        }
+
+        async fn send(&self, _: &Delivery) -> Result<Delivered, PushFailure> {
+            std::future::pending().await
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_send_cut_by_shutdown_releases_its_claim() {
+        let mut dedup = dedup_new();
+        dedup.expect_release().times(1).returning(|_, _, _| Ok(()));
+        let mut repo = repo_with_client();
+        repo.expect_delete_if_token().never();
+        let providers = Providers::default().with(PushType::Apns, Arc::new(Hanging));
+        let app = Arc::new(app_with(repo, dedup, providers));
+        let sending = tokio::spawn({
+            let app = app.clone();
+            async move { send(&app, "c1").await }
+        });
+        tokio::task::yield_now().await;
+        let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(16);
+        let drained = app.sends().drain(deadline, std::time::Duration::from_secs(5)).await;
+        assert_eq!(drained, crate::app::Drained::Cut { sends: 1 });
+        assert!(matches!(
+            sending.await.unwrap(),
+            Err(SendError::Provider { error: PushError::Unavailable { .. }, .. })
         ));
     }
 }

@@ -1,18 +1,28 @@
 //! Starting and stopping the HTTP server around a wired application.
 
-use std::{net::SocketAddr, time::Duration};
+use std::{net::SocketAddr, sync::Arc, time::Duration};
 
-use tokio::{net::TcpListener, sync::oneshot, task::JoinHandle};
+use tokio::{net::TcpListener, sync::oneshot, task::JoinHandle, time::Instant};
 use tracing::{info, warn};
 
+use super::defaults;
 use super::{
     settings::Settings,
     wiring::{self, Closer, StartError},
 };
-use crate::adapters::http::{self, HttpConfig};
+use crate::{
+    adapters::http::{self, HttpConfig},
+    app::{App, ClientAuth, Drained},
+    domain::Audiences,
+};
 
-/// How long in-flight requests may take to finish once shutdown starts.
+/// How long in-flight requests may take to finish once shutdown starts (sends may take longer:
+/// see `send_budget`).
 const GRACE: Duration = Duration::from_secs(10);
+
+/// Beyond the provider's budget, what a send may need to finish: finding the client, claiming,
+/// and settling the claim afterwards.
+const SEND_MARGIN: Duration = Duration::from_secs(2);
 
 /// A server accepting connections. Dropping it does not stop it; call `shutdown`.
 pub struct RunningServer {
@@ -20,6 +30,11 @@ pub struct RunningServer {
     stop: oneshot::Sender<()>,
     task: JoinHandle<()>,
     closers: Vec<Closer>,
+    app: Arc<App>,
+    /// How long a running send may take once shutdown starts before it is cut.
+    send_budget: Duration,
+    /// How long cut sends get to release their claims.
+    settle: Duration,
 }
 
 /// Builds the backends from `settings`, binds the listener (port 0 picks a free port) and serves.
@@ -34,27 +49,50 @@ pub async fn start(settings: &Settings) -> Result<RunningServer, StartError> {
         );
     }
     wired.auth.warm_up().await;
+    // A delivery ends within the provider's total budget; a shutdown waits that long for running
+    // sends rather than strand their dedup claims (see `app::InFlight`).
+    let send_budget = settings.provider.total_timeout + SEND_MARGIN;
+
+    let addr = SocketAddr::new(settings.host, settings.port);
+    let listener = TcpListener::bind(addr).await.map_err(|e| StartError(format!("cannot listen on {addr}: {e}")))?;
+    let local_addr = listener.local_addr().map_err(|e| StartError(format!("cannot listen on {addr}: {e}")))?;
+    // After binding: the default audience names the port actually listened on.
+    let audiences = match &settings.client_auth.public_urls {
+        Some(urls) => Audiences::new(urls),
+        None => Audiences::new([defaults::public_url(local_addr.port())]),
+    };
+    info!("client auth: {} (JWT audiences: {})", settings.client_auth.mode, audiences.as_slice().join(", "));
     let config = HttpConfig {
         max_body_bytes: settings.max_body_bytes,
         body_read_timeout: settings.http.body_read_timeout,
         request_timeout: settings.http.request_timeout,
         max_connections: settings.http.max_connections,
         header_read_timeout: settings.http.header_read_timeout,
-        shutdown_grace: GRACE,
+        // Long enough for a running send to answer the Relay too, not only to settle.
+        shutdown_grace: GRACE.max(send_budget),
         rate_limit_per_minute: settings.http.rate_limit_per_minute,
         rate_limit_burst: settings.http.rate_limit_burst,
+        rate_limit_ipv6_prefix: settings.http.rate_limit_ipv6_prefix,
         client_ip_header: settings.http.client_ip_header.clone(),
+        trusted_proxies: settings.http.trusted_proxies,
+        response_dialect: settings.http.response_dialect,
+        client_auth: ClientAuth::new(settings.client_auth.mode, audiences),
     };
-
-    let addr = SocketAddr::new(settings.host, settings.port);
-    let listener = TcpListener::bind(addr).await.map_err(|e| StartError(format!("cannot listen on {addr}: {e}")))?;
-    let local_addr = listener.local_addr().map_err(|e| StartError(format!("cannot listen on {addr}: {e}")))?;
     let (stop, stopped) = oneshot::channel::<()>();
+    let app = wired.app.clone();
     let task = tokio::spawn(http::serve(listener, wired.app, wired.metrics, wired.auth, config, async move {
         let _ = stopped.await;
     }));
     info!(%local_addr, "push-server v{} listening", env!("CARGO_PKG_VERSION"));
-    Ok(RunningServer { local_addr, stop, task, closers: wired.closers })
+    Ok(RunningServer {
+        local_addr,
+        stop,
+        task,
+        closers: wired.closers,
+        app,
+        send_budget,
+        settle: settings.store.timeout + SEND_MARGIN,
+    })
 }
 
 impl RunningServer {
@@ -62,11 +100,27 @@ impl RunningServer {
         self.local_addr
     }
 
-    /// Stops accepting, lets in-flight requests finish (bounded), then closes the backends.
+    /// Stops accepting, lets in-flight requests finish (bounded), waits for running sends (up to
+    /// the provider budget; past it they are cut and release their dedup claims), then closes the
+    /// backends.
     pub async fn shutdown(self) {
+        let sends_deadline = Instant::now() + self.send_budget;
         let _ = self.stop.send(());
         if let Err(e) = self.task.await {
             warn!(error = %e, "server task failed");
+        }
+        // Requests whose connection outlived the grace period may still be sending.
+        match self.app.sends().drain(sends_deadline, self.settle).await {
+            Drained::Finished => {}
+            Drained::Cut { sends } => {
+                warn!(sends, "sends still running at the shutdown deadline were cut; their dedup claims were released");
+            }
+            Drained::Abandoned { sends } => {
+                warn!(
+                    sends,
+                    "sends were cut at the shutdown deadline and could not release their dedup claims in time"
+                );
+            }
         }
         for close in self.closers {
             close.await;

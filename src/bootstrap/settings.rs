@@ -3,14 +3,18 @@
 
 use std::{net::IpAddr, path::PathBuf, time::Duration};
 
+use crate::{adapters::http::ResponseDialect, app::ClientAuthMode};
+
 #[derive(Debug, Clone)]
 pub struct Settings {
     pub host: IpAddr,
     pub port: u16,
     /// `sqlite://PATH` or `postgres://...`.
     pub database_url: String,
-    /// Dedup in Redis when set, in memory otherwise.
+    /// One Redis node (`redis://` or `rediss://`) for dedup.
     pub redis_url: Option<String>,
+    /// Where dedup lives, and how Redis is reached when it lives there.
+    pub dedup: DedupSettings,
     pub relay: RelaySettings,
     /// `Some(true)` keeps the log sink on beside real providers; `None` means "only when no real
     /// provider is configured".
@@ -26,6 +30,16 @@ pub struct Settings {
     pub fcm: FcmSettings,
     pub provider: ProviderSettings,
     pub http: HttpSettings,
+    pub client_auth: ClientAuthSettings,
+}
+
+/// How wallets prove they hold the client they (un)register.
+#[derive(Debug, Clone, Default)]
+pub struct ClientAuthSettings {
+    pub mode: ClientAuthMode,
+    /// The URLs this server is reached at (`PUBLIC_URL`), the accepted JWT audiences; `None`:
+    /// `defaults::public_url` of the port the server listens on.
+    pub public_urls: Option<Vec<String>>,
 }
 
 /// Bounds that protect the server from slow, greedy or abusive clients.
@@ -33,7 +47,8 @@ pub struct Settings {
 pub struct HttpSettings {
     /// Connections served at once; more wait in the kernel backlog.
     pub max_connections: usize,
-    /// Time a client has to send a request's headers (also the keep-alive idle limit).
+    /// Time a client has to send a new connection's first bytes and each request's headers; also
+    /// the idle limit of both protocols (HTTP/1 keep-alive, HTTP/2 with no open stream).
     pub header_read_timeout: Duration,
     /// Time a client has to send a request's body once its headers are in.
     pub body_read_timeout: Duration,
@@ -43,9 +58,16 @@ pub struct HttpSettings {
     pub rate_limit_per_minute: u32,
     /// How many such requests an IP may make in a burst.
     pub rate_limit_burst: u32,
+    /// IPv6 clients are limited per prefix of this many bits (1 to 128).
+    pub rate_limit_ipv6_prefix: u8,
     /// The header that carries the client IP when behind a trusted proxy (for example
-    /// `x-forwarded-for`, whose last address is used); `None` uses the TCP peer address.
+    /// `x-forwarded-for`); `None` uses the TCP peer address.
     pub client_ip_header: Option<String>,
+    /// How many trusted proxies append to `client_ip_header`: the client's address is that many
+    /// entries from the right (1: the last).
+    pub trusted_proxies: usize,
+    /// The envelope every JSON response is written in (`RESPONSE_DIALECT`).
+    pub response_dialect: ResponseDialect,
 }
 
 #[derive(Debug, Clone)]
@@ -59,11 +81,49 @@ pub struct RelaySettings {
     pub max_clock_skew: Duration,
     /// How often a fetched key is refreshed.
     pub key_refresh: Duration,
+    /// Bound on one fetch of the key from `url`.
+    pub key_timeout: Duration,
+}
+
+/// Which `DedupStore` serves, and the Redis set-ups besides `REDIS_URL`.
+#[derive(Debug, Clone, Default)]
+pub struct DedupSettings {
+    /// `None`: Redis when any Redis is configured, memory otherwise.
+    pub backend: Option<DedupBackend>,
+    /// Seed nodes of a Redis Cluster (instead of `REDIS_URL`).
+    pub redis_cluster_nodes: Vec<String>,
+    /// Sentinels watching `redis_sentinel_master` (instead of `REDIS_URL`).
+    pub redis_sentinels: Vec<String>,
+    pub redis_sentinel_master: Option<String>,
+    /// CA certificates (PEM) that `rediss://` servers are checked against instead of the system's.
+    pub redis_ca_path: Option<PathBuf>,
+    /// How often Postgres dedup sweeps out expired claims.
+    pub sweep_every: Duration,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DedupBackend {
+    Memory,
+    Redis,
+    Postgres,
+}
+
+impl DedupBackend {
+    pub fn parse(s: &str) -> Result<Self, String> {
+        match s.to_ascii_lowercase().as_str() {
+            "memory" => Ok(Self::Memory),
+            "redis" => Ok(Self::Redis),
+            "postgres" => Ok(Self::Postgres),
+            _ => Err(format!("'{s}' is not a dedup backend; use memory, redis or postgres")),
+        }
+    }
 }
 
 #[derive(Debug, Clone)]
 pub struct StoreSettings {
     pub max_connections: u32,
+    /// Prepared statements cached per Postgres connection; 0 for PgBouncer in transaction mode.
+    pub statement_cache: usize,
     /// Bound on waiting for a connection and on each statement; past it the call is `Unavailable`.
     pub timeout: Duration,
     /// SQLite `synchronous` mode. NORMAL (the default) makes a commit durable through a crash of
@@ -136,12 +196,14 @@ impl Default for Settings {
             port: d::PORT,
             database_url: d::DATABASE_URL.to_owned(),
             redis_url: None,
+            dedup: DedupSettings { sweep_every: secs(d::DEDUP_SWEEP_SECS), ..DedupSettings::default() },
             relay: RelaySettings {
                 public_key: None,
                 url: None,
                 validate_signatures: d::VALIDATE_SIGNATURES,
                 max_clock_skew: secs(d::SIGNATURE_MAX_SKEW_SECS),
                 key_refresh: secs(d::RELAY_KEY_REFRESH_SECS),
+                key_timeout: millis(d::RELAY_KEY_TIMEOUT_MS),
             },
             log_sink: None,
             log_sink_path: None,
@@ -150,6 +212,7 @@ impl Default for Settings {
             max_body_bytes: d::MAX_BODY_BYTES as usize,
             store: StoreSettings {
                 max_connections: d::DATABASE_MAX_CONNECTIONS,
+                statement_cache: d::DATABASE_STATEMENT_CACHE,
                 timeout: millis(d::STORAGE_TIMEOUT_MS),
                 sqlite_synchronous_full: d::SQLITE_SYNCHRONOUS == "full",
             },
@@ -170,7 +233,14 @@ impl Default for Settings {
                 request_timeout: secs(d::REQUEST_TIMEOUT_SECS),
                 rate_limit_per_minute: d::RATE_LIMIT_PER_MINUTE,
                 rate_limit_burst: d::RATE_LIMIT_BURST,
+                rate_limit_ipv6_prefix: d::RATE_LIMIT_IPV6_PREFIX,
                 client_ip_header: None,
+                trusted_proxies: d::TRUSTED_PROXIES as usize,
+                response_dialect: ResponseDialect::parse(d::RESPONSE_DIALECT).expect("the default dialect is valid"),
+            },
+            client_auth: ClientAuthSettings {
+                mode: ClientAuthMode::parse(d::CLIENT_AUTH).expect("the default client auth mode is valid"),
+                public_urls: None,
             },
         }
     }

@@ -5,16 +5,20 @@
 
 use std::{future::Future, pin::Pin, sync::Arc};
 
-use super::{providers::providers, settings::Settings};
+use tracing::warn;
+
+use super::{
+    defaults,
+    providers::providers,
+    settings::{DedupBackend, Settings},
+};
 use crate::{
     adapters::{
         dedup::memory::MemoryDedupStore,
-        http::{
-            relay_auth::{KeySource, RelayAuth, RemoteKey},
-            signature::parse_public_key,
-        },
+        relay_key::{FetchedKey, FetchedKeyConfig, StaticKey},
     },
-    app::App,
+    app::{App, RelayAuth, RelayCheck},
+    domain::RelayPublicKey,
     ports::{ClientRepository, DedupStore},
     telemetry::{
         Metrics,
@@ -46,12 +50,13 @@ pub struct Wired {
 }
 
 pub async fn build(settings: &Settings) -> Result<Wired, StartError> {
+    check_replay_window(settings)?;
     let mut summary = Vec::new();
     let mut closers = Vec::new();
-    let auth = relay_auth(settings)?;
-    summary.push(("signatures", auth.describe()));
-    let clients = client_store(settings, &mut summary, &mut closers).await?;
-    let dedup = dedup_store(settings, &mut summary).await?;
+    let (auth, described) = relay_auth(settings)?;
+    summary.push(("signatures", described));
+    let (clients, shared) = client_store(settings, &mut summary, &mut closers).await?;
+    let dedup = dedup_store(settings, shared, &mut summary).await?;
     let providers = providers(settings)?;
     let described: Vec<String> = providers.describe().iter().map(|(t, p)| format!("{t} -> {p}")).collect();
     summary.push((
@@ -82,39 +87,75 @@ pub fn compiled_features() -> String {
 }
 
 /// Connects the client store that `DATABASE_URL` names, which applies its migrations, and closes
-/// it again: the `migrate` command. Returns what was migrated, for the command's output.
+/// it again: the `migrate` command. Returns what was migrated, for the command's output. Postgres
+/// is always migrated on this connection, whatever `DATABASE_STATEMENT_CACHE` says: behind
+/// PgBouncer the server does not migrate, and this command with the direct URL is how it is done.
 pub async fn migrate(settings: &Settings) -> Result<String, StartError> {
     let mut summary = Vec::new();
     let mut closers = Vec::new();
-    client_store(settings, &mut summary, &mut closers).await?;
+    let mut direct = settings.clone();
+    direct.store.statement_cache = direct.store.statement_cache.max(1);
+    client_store(&direct, &mut summary, &mut closers).await?;
     for close in closers {
         close.await;
     }
     Ok(summary.into_iter().map(|(_, choice)| choice).collect::<Vec<_>>().join(", "))
 }
 
-fn relay_auth(settings: &Settings) -> Result<RelayAuth, StartError> {
+/// A signed request can be replayed as long as its timestamp is accepted (the skew, either side
+/// of the server clock); dedup is what turns a replay into a harmless duplicate, so its window
+/// must cover that whole span, or a captured request could be delivered again.
+fn check_replay_window(settings: &Settings) -> Result<(), StartError> {
+    let skew = settings.relay.max_clock_skew.as_secs();
+    let cap = defaults::SIGNATURE_MAX_SKEW_SECS_CAP;
+    if skew > cap {
+        return Err(StartError(format!("SIGNATURE_MAX_SKEW_SECS is {skew}; at most {cap} is allowed")));
+    }
+    let ttl = settings.dedup_ttl.as_secs();
+    if ttl < 2 * skew {
+        return Err(StartError(format!(
+            "DEDUP_TTL_SECS ({ttl}) must be at least twice SIGNATURE_MAX_SKEW_SECS ({skew}): a signed request stays \
+             replayable that long, and only dedup stops a replay"
+        )));
+    }
+    Ok(())
+}
+
+/// The Relay check the settings ask for, and one line for the start-up log.
+fn relay_auth(settings: &Settings) -> Result<(RelayAuth, String), StartError> {
     let relay = &settings.relay;
-    let source = if !relay.validate_signatures {
-        KeySource::Disabled
+    let (check, described) = if !relay.validate_signatures {
+        (RelayCheck::Disabled, "OFF (VALIDATE_SIGNATURES=false): Relay requests are NOT authenticated".to_owned())
     } else if let Some(key) = &relay.public_key {
-        KeySource::Static(parse_public_key(key).map_err(|e| StartError(format!("RELAY_PUBLIC_KEY: {e}")))?)
+        let key = RelayPublicKey::parse(key).map_err(|e| StartError(format!("RELAY_PUBLIC_KEY: {e}")))?;
+        (RelayCheck::Verify(Arc::new(StaticKey::new(key))), "on, key from RELAY_PUBLIC_KEY".to_owned())
     } else if let Some(url) = &relay.url {
         if !(url.starts_with("http://") || url.starts_with("https://")) {
             return Err(StartError(format!("RELAY_URL must be an http:// or https:// URL, got '{url}'")));
         }
-        KeySource::Remote(RemoteKey::new(url, relay.key_refresh, settings.store.timeout)?)
+        if url.starts_with("http://") {
+            warn!(
+                "!!! RELAY_URL is plain http:// ({url}): anyone on the network path can substitute the Relay key and sign notifications; use https:// !!!"
+            );
+        }
+        let config = FetchedKeyConfig { url: url.clone(), refresh: relay.key_refresh, timeout: relay.key_timeout };
+        let key = FetchedKey::new(&config)?;
+        let described = format!("on, key fetched from {}", key.url());
+        (RelayCheck::Verify(Arc::new(key)), described)
     } else {
-        KeySource::Unconfigured
+        (
+            RelayCheck::Unconfigured,
+            "on, but no RELAY_PUBLIC_KEY or RELAY_URL is set: every Relay request is refused with 401".to_owned(),
+        )
     };
-    Ok(RelayAuth::new(source, relay.max_clock_skew))
+    Ok((RelayAuth::new(check, relay.max_clock_skew), described))
 }
 
 async fn client_store(
     settings: &Settings,
     summary: &mut Vec<(&'static str, String)>,
     closers: &mut Vec<Closer>,
-) -> Result<Arc<dyn ClientRepository>, StartError> {
+) -> Result<(Arc<dyn ClientRepository>, SharedDatabase), StartError> {
     let url = settings.database_url.as_str();
     if url.starts_with("sqlite:") {
         #[cfg(feature = "sqlite")]
@@ -129,7 +170,7 @@ async fn client_store(
             summary.push(("client store", format!("SQLite ({url})")));
             let closing = repo.clone();
             closers.push(Box::pin(async move { closing.close().await }));
-            return Ok(repo);
+            return Ok((repo, SharedDatabase::default()));
         }
         #[cfg(not(feature = "sqlite"))]
         return Err(StartError(
@@ -140,13 +181,22 @@ async fn client_store(
         #[cfg(feature = "postgres")]
         {
             use crate::adapters::store::postgres::{PostgresClientRepository, PostgresOptions};
-            let options =
-                PostgresOptions { max_connections: settings.store.max_connections, timeout: settings.store.timeout };
+            let options = PostgresOptions {
+                max_connections: settings.store.max_connections,
+                timeout: settings.store.timeout,
+                statement_cache_capacity: settings.store.statement_cache,
+            };
             let repo = Arc::new(PostgresClientRepository::connect(url, &options).await?);
-            summary.push(("client store", "Postgres".to_owned()));
+            let mode = if settings.store.statement_cache == 0 {
+                " (statement cache off, for PgBouncer: schema checked, not migrated)"
+            } else {
+                ""
+            };
+            summary.push(("client store", format!("Postgres{mode}")));
             let closing = repo.clone();
             closers.push(Box::pin(async move { closing.close().await }));
-            return Ok(repo);
+            let shared = SharedDatabase { postgres: Some(repo.database().clone()) };
+            return Ok((repo, shared));
         }
         #[cfg(not(feature = "postgres"))]
         return Err(StartError(
@@ -156,25 +206,103 @@ async fn client_store(
     Err(StartError("DATABASE_URL must start with sqlite:// or postgres://".into()))
 }
 
+/// What the client store shares with the dedup store: its Postgres pool, when it has one.
+#[derive(Default)]
+struct SharedDatabase {
+    #[cfg(feature = "postgres")]
+    postgres: Option<crate::adapters::pg_database::PgDatabase>,
+}
+
 async fn dedup_store(
     settings: &Settings,
+    shared: SharedDatabase,
     summary: &mut Vec<(&'static str, String)>,
 ) -> Result<Arc<dyn DedupStore>, StartError> {
     let ttl = settings.dedup_ttl.as_secs();
-    match &settings.redis_url {
-        None => {
+    let dedup = &settings.dedup;
+    let redis_configured =
+        settings.redis_url.is_some() || !dedup.redis_cluster_nodes.is_empty() || !dedup.redis_sentinels.is_empty();
+    let backend = dedup.backend.unwrap_or(if redis_configured { DedupBackend::Redis } else { DedupBackend::Memory });
+    if backend != DedupBackend::Redis && redis_configured {
+        warn!(
+            "a Redis is configured (REDIS_URL, REDIS_CLUSTER_NODES or REDIS_SENTINELS) but DEDUP_BACKEND is not redis; it is not used"
+        );
+    }
+    match backend {
+        DedupBackend::Memory => {
             let max = settings.dedup_max_entries;
             summary.push(("dedup", format!("in memory (window {ttl} s, at most {max} claims; this server only)")));
             Ok(Arc::new(MemoryDedupStore::with_max_entries(max)))
         }
-        #[cfg(feature = "redis")]
-        Some(url) => {
-            use crate::adapters::dedup::redis::RedisDedupStore;
-            let store = RedisDedupStore::connect(url, settings.store.timeout).await?;
-            summary.push(("dedup", format!("Redis (window {ttl} s; shared)")));
-            Ok(Arc::new(store))
+        DedupBackend::Redis => {
+            #[cfg(feature = "redis")]
+            {
+                use crate::adapters::dedup::redis::{RedisConfig, RedisDedupStore};
+                let config = RedisConfig {
+                    topology: redis_topology(settings)?,
+                    timeout: settings.store.timeout,
+                    ca_path: dedup.redis_ca_path.clone(),
+                };
+                let store = RedisDedupStore::open(&config).await?;
+                summary.push(("dedup", format!("Redis, {} (window {ttl} s; shared)", config.describe())));
+                Ok(Arc::new(store))
+            }
+            #[cfg(not(feature = "redis"))]
+            Err(StartError("dedup in Redis needs the `redis` feature, which this binary was built without".into()))
         }
-        #[cfg(not(feature = "redis"))]
-        Some(_) => Err(StartError("REDIS_URL is set, but this binary was built without the `redis` feature".into())),
+        DedupBackend::Postgres => {
+            #[cfg(feature = "postgres")]
+            {
+                use crate::adapters::dedup::postgres::{PostgresDedupOptions, PostgresDedupStore};
+                let Some(db) = shared.postgres else {
+                    return Err(StartError("DEDUP_BACKEND=postgres needs a postgres:// DATABASE_URL".into()));
+                };
+                let store = PostgresDedupStore::new(db, &PostgresDedupOptions { sweep_every: dedup.sweep_every });
+                summary.push(("dedup", format!("Postgres (window {ttl} s; shared)")));
+                Ok(Arc::new(store))
+            }
+            #[cfg(not(feature = "postgres"))]
+            {
+                let _ = shared;
+                Err(StartError(
+                    "DEDUP_BACKEND=postgres needs the `postgres` feature, which this binary was built without".into(),
+                ))
+            }
+        }
     }
+}
+
+/// Exactly one of `REDIS_URL`, `REDIS_CLUSTER_NODES` and `REDIS_SENTINELS` names the Redis.
+#[cfg(feature = "redis")]
+fn redis_topology(settings: &Settings) -> Result<crate::adapters::dedup::redis::RedisTopology, StartError> {
+    use crate::adapters::dedup::redis::RedisTopology;
+    let dedup = &settings.dedup;
+    let named =
+        [settings.redis_url.is_some(), !dedup.redis_cluster_nodes.is_empty(), !dedup.redis_sentinels.is_empty()];
+    if named.iter().filter(|n| **n).count() > 1 {
+        return Err(StartError("set only one of REDIS_URL, REDIS_CLUSTER_NODES and REDIS_SENTINELS".into()));
+    }
+    let scheme_ok = |url: &String| url.starts_with("redis://") || url.starts_with("rediss://");
+    if let Some(url) = &settings.redis_url {
+        if !scheme_ok(url) {
+            return Err(StartError("REDIS_URL must start with redis:// or rediss://".into()));
+        }
+        return Ok(RedisTopology::Single(url.clone()));
+    }
+    if !dedup.redis_cluster_nodes.is_empty() {
+        if !dedup.redis_cluster_nodes.iter().all(scheme_ok) {
+            return Err(StartError("REDIS_CLUSTER_NODES must be redis:// or rediss:// URLs".into()));
+        }
+        return Ok(RedisTopology::Cluster(dedup.redis_cluster_nodes.clone()));
+    }
+    if !dedup.redis_sentinels.is_empty() {
+        if !dedup.redis_sentinels.iter().all(scheme_ok) {
+            return Err(StartError("REDIS_SENTINELS must be redis:// or rediss:// URLs".into()));
+        }
+        let Some(master) = dedup.redis_sentinel_master.clone().filter(|m| !m.trim().is_empty()) else {
+            return Err(StartError("REDIS_SENTINELS needs REDIS_SENTINEL_MASTER, the name of the master".into()));
+        };
+        return Ok(RedisTopology::Sentinel { sentinels: dedup.redis_sentinels.clone(), master });
+    }
+    Err(StartError("DEDUP_BACKEND=redis needs REDIS_URL, REDIS_CLUSTER_NODES or REDIS_SENTINELS".into()))
 }

@@ -1,10 +1,13 @@
 //! `push-server keygen`: a fresh Ed25519 key pair for a test Relay, as lines a `.env` file takes.
 //! The public key goes to the server (`RELAY_PUBLIC_KEY`), the private seed to `push-server send`
-//! (`RELAY_PRIVATE_KEY`).
+//! (`RELAY_PRIVATE_KEY`). With `--client`, a test wallet's key instead: its client id is the
+//! did:key of the public half, and `push-server client-jwt` signs with the private one.
 
 use std::process::ExitCode;
 
 use ed25519_dalek::SigningKey;
+
+use crate::domain::DidKey;
 
 /// A key pair from the operating system's random source (a signing key must be unguessable).
 pub fn generate() -> Result<SigningKey, String> {
@@ -13,8 +16,16 @@ pub fn generate() -> Result<SigningKey, String> {
     Ok(SigningKey::from_bytes(&seed))
 }
 
-pub fn run() -> ExitCode {
+pub fn run(client: bool) -> ExitCode {
     match generate() {
+        Ok(key) if client => {
+            println!(
+                "# A test wallet key: register as CLIENT_ID; `push-server client-jwt` signs with CLIENT_PRIVATE_KEY."
+            );
+            println!("CLIENT_PRIVATE_KEY={}", hex::encode(key.to_bytes()));
+            println!("CLIENT_ID={}", DidKey::from(key.verifying_key()).multibase());
+            ExitCode::SUCCESS
+        }
         Ok(key) => {
             println!(
                 "# A test Relay key pair: give the server RELAY_PUBLIC_KEY; `push-server send` signs with RELAY_PRIVATE_KEY."

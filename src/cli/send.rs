@@ -11,10 +11,7 @@ use clap::{ArgGroup, Args};
 use ed25519_dalek::{Signer, SigningKey};
 use serde_json::{Value, json};
 
-use crate::{
-    adapters::http::signature::{SIGNATURE_HEADER, TIMESTAMP_HEADER, signed_message},
-    domain::Flags,
-};
+use crate::domain::{Flags, SIGNATURE_HEADER, TIMESTAMP_HEADER, signed_message};
 
 #[derive(Debug, Clone, Args)]
 #[command(group(ArgGroup::new("content").required(true).args(["title", "blob"])))]

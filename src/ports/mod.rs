@@ -6,10 +6,12 @@
 mod client_repository;
 mod dedup_store;
 mod push_provider;
+mod relay_key;
 
 pub use client_repository::{ClientRepository, StoreError};
 pub use dedup_store::{Claim, ClaimToken, DedupError, DedupStore};
 pub use push_provider::{Delivered, PushError, PushFailure, PushProvider};
+pub use relay_key::{RelayKey, RelayKeyError};
 
 #[cfg(test)]
 pub use client_repository::MockClientRepository;
@@ -17,3 +19,5 @@ pub use client_repository::MockClientRepository;
 pub use dedup_store::MockDedupStore;
 #[cfg(test)]
 pub use push_provider::MockPushProvider;
+#[cfg(test)]
+pub use relay_key::MockRelayKey;

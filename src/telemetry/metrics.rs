@@ -1,5 +1,9 @@
 //! Prometheus metrics: what operators chart and alert on. One registry per server, so tests that
 //! run several servers in one process do not mix their counts.
+//!
+//! Every label value is a `&'static str` from a fixed set (routes, push types, providers,
+//! outcomes, operations), or is mapped onto one here (HTTP methods, status codes): a label that
+//! took what a caller sent would let anyone grow the registry, and `/metrics`, without bound.
 
 use std::time::Duration;
 
@@ -102,22 +106,24 @@ impl Metrics {
         }
     }
 
-    pub fn observe_http(&self, route: &str, method: &str, status: u16, elapsed: Duration) {
+    /// Counts one HTTP request. `method` is whatever the caller sent; it is labelled by
+    /// [`method_label`], so made-up methods all count as `other`.
+    pub fn observe_http(&self, route: &'static str, method: &str, status: u16, elapsed: Duration) {
         let mut buf = itoa_buf();
         let status = format_status(status, &mut buf);
-        self.http_requests.with_label_values(&[route, method, status]).inc();
+        self.http_requests.with_label_values(&[route, method_label(method), status]).inc();
         self.http_duration.with_label_values(&[route, status]).observe(elapsed.as_secs_f64());
     }
 
     /// Counts one send by how it ended (`outcome` from the send use case's labels).
-    pub fn record_send(&self, push_type: &str, provider: &str, outcome: &str) {
+    pub fn record_send(&self, push_type: &'static str, provider: &'static str, outcome: &'static str) {
         if outcome == "duplicate" {
             self.dedup_hits.inc();
         }
         self.notifications.with_label_values(&[push_type, provider, outcome]).inc();
     }
 
-    pub fn observe_provider(&self, provider: &str, outcome: &str, elapsed: Duration, retries: u32) {
+    pub fn observe_provider(&self, provider: &'static str, outcome: &'static str, elapsed: Duration, retries: u32) {
         self.provider_duration.with_label_values(&[provider, outcome]).observe(elapsed.as_secs_f64());
         if retries > 0 {
             self.provider_retries.with_label_values(&[provider]).inc_by(u64::from(retries));
@@ -142,11 +148,29 @@ impl Metrics {
     }
 }
 
+/// The `method` label: the standard methods by name, anything else (HTTP allows any token as a
+/// method, and hyper passes it on) as `other`.
+fn method_label(method: &str) -> &'static str {
+    match method {
+        "GET" => "GET",
+        "HEAD" => "HEAD",
+        "POST" => "POST",
+        "PUT" => "PUT",
+        "DELETE" => "DELETE",
+        "OPTIONS" => "OPTIONS",
+        "PATCH" => "PATCH",
+        "CONNECT" => "CONNECT",
+        "TRACE" => "TRACE",
+        _ => "other",
+    }
+}
+
 fn itoa_buf() -> [u8; 3] {
     [0; 3]
 }
 
-/// Formats a three-digit status code without allocating (this runs on every request).
+/// Formats a three-digit status code without allocating (this runs on every request). The
+/// server picks every status itself, and the clamp keeps even a bug to at most 900 values.
 fn format_status(status: u16, buf: &mut [u8; 3]) -> &str {
     let s = status.clamp(100, 999);
     buf[0] = b'0' + (s / 100) as u8;
@@ -179,5 +203,20 @@ mod tests {
         assert!(text.contains(r#"push_store_errors_total{operation="find"} 1"#));
         assert!(text.contains(r#"push_dedup_errors_total{operation="try_claim"} 1"#));
         assert!(text.contains(r#"push_build_info{features=""#), "{text}");
+    }
+
+    #[test]
+    fn made_up_methods_share_one_series() {
+        let m = Metrics::new("");
+        for i in 0..50 {
+            m.observe_http("unmatched", &format!("BREW{i}"), 405, Duration::from_millis(1));
+        }
+        m.observe_http("unmatched", "get", 405, Duration::from_millis(1));
+        let text = m.render();
+        assert!(
+            text.contains(r#"push_http_requests_total{method="other",route="unmatched",status="405"} 51"#),
+            "{text}"
+        );
+        assert!(!text.contains("BREW"), "{text}");
     }
 }

@@ -1,8 +1,12 @@
 //! How span and event fields look in text logs: `name=value` separated by spaces, the message
 //! bare, and without the `otel.*` fields that only steer the trace exporter (span kind and the
 //! like), which would be noise on every line.
+//!
+//! Values are written with their control characters escaped (`\n`, `\r`, `\t`, `\u{1b}`, ...):
+//! many come from callers (a notification id, a client id, a method), and a raw line break in one
+//! would let a caller forge whole log lines; an escape sequence could rewrite a terminal.
 
-use std::fmt;
+use std::fmt::{self, Write as _};
 
 use tracing::field::{Field, Visit};
 use tracing_subscriber::{
@@ -47,11 +51,33 @@ impl Visit for Visitor<'_> {
             return;
         }
         let separator = if std::mem::take(&mut self.first) { "" } else { " " };
+        let mut out = Escaped(&mut self.writer);
         self.result = if name == "message" {
-            write!(self.writer, "{separator}{value:?}")
+            write!(out, "{separator}{value:?}")
         } else {
-            write!(self.writer, "{separator}{name}={value:?}")
+            write!(out, "{separator}{name}={value:?}")
         };
+    }
+}
+
+/// Passes text on with every control character escaped, so one value is one piece of one line.
+struct Escaped<'a, W: fmt::Write>(&'a mut W);
+
+impl<W: fmt::Write> fmt::Write for Escaped<'_, W> {
+    fn write_str(&mut self, s: &str) -> fmt::Result {
+        let mut rest = s;
+        while let Some(at) = rest.find(char::is_control) {
+            self.0.write_str(&rest[..at])?;
+            let c = rest[at..].chars().next().expect("found a char here");
+            match c {
+                '\n' => self.0.write_str("\\n")?,
+                '\r' => self.0.write_str("\\r")?,
+                '\t' => self.0.write_str("\\t")?,
+                c => write!(self.0, "\\u{{{:x}}}", u32::from(c))?,
+            }
+            rest = &rest[at + c.len_utf8()..];
+        }
+        self.0.write_str(rest)
     }
 }
 
@@ -100,5 +126,12 @@ mod tests {
         });
         let out = String::from_utf8(capture.0.lock().unwrap().clone()).unwrap();
         assert_eq!(out.trim(), r#"INFO http{request_id="r1" status=200}: done client_id=c1"#);
+    }
+
+    #[test]
+    fn control_characters_are_escaped() {
+        let mut out = String::new();
+        write!(Escaped(&mut out), "a\nINFO forged\r\t\u{1b}[31m\u{85}é").unwrap();
+        assert_eq!(out, r"a\nINFO forged\r\t\u{1b}[31m\u{85}é");
     }
 }

@@ -6,7 +6,7 @@ use std::{
     time::{Duration, Instant},
 };
 
-use crate::support::{encrypted, spawn_with};
+use crate::support::{encrypted, spawn_app, spawn_with};
 
 #[tokio::test]
 async fn registration_is_rate_limited_per_address_with_retry_after() {
@@ -137,4 +137,161 @@ async fn connections_beyond_the_cap_wait_instead_of_being_served() {
     tokio::time::sleep(Duration::from_millis(200)).await;
     let client = reqwest::Client::new();
     assert_eq!(client.get(app.url("/health")).send().await.unwrap().status(), 200);
+}
+
+/// The metric series of a `/metrics` scrape (sample lines, comments left out).
+fn series(metrics: &str) -> Vec<String> {
+    metrics
+        .lines()
+        .filter(|l| !l.starts_with('#'))
+        .map(|l| l.rsplit_once(' ').map_or(l, |(s, _)| s).to_owned())
+        .collect()
+}
+
+#[tokio::test]
+async fn made_up_methods_add_no_metric_series() {
+    let app = spawn_app().await;
+    let made_up = |i: usize| reqwest::Method::from_bytes(format!("BREW{i}").as_bytes()).unwrap();
+    // One of each kind first, so the series they belong in exist before the baseline.
+    let r = app.http.request(made_up(0), app.url("/health")).send().await.unwrap();
+    assert_eq!(r.status(), 405);
+    app.get("/metrics").await;
+    let before = series(&app.get("/metrics").await.text);
+    for i in 1..=300 {
+        let r = app.http.request(made_up(i), app.url("/health")).send().await.unwrap();
+        assert_eq!(r.status(), 405);
+    }
+    let after = app.get("/metrics").await.text;
+    assert_eq!(series(&after), before, "made-up methods added series");
+    assert!(!after.contains("BREW"), "a made-up method became a label");
+    assert!(after.contains(r#"method="other""#), "{after}");
+}
+
+/// A server with three connection slots and a one-second header (and idle) timeout.
+async fn three_slots() -> crate::support::TestApp {
+    spawn_with(|s| {
+        s.http.max_connections = 3;
+        s.http.header_read_timeout = Duration::from_secs(1);
+    })
+    .await
+}
+
+/// `/health` on a fresh connection, waiting as long as it takes a held slot to be freed (far
+/// beyond the one-second timeout, so a loaded machine cannot make this fail).
+async fn health_on_a_fresh_connection(app: &crate::support::TestApp) -> u16 {
+    let client = reqwest::Client::new();
+    let r = client.get(app.url("/health")).timeout(Duration::from_secs(30)).send().await;
+    r.expect("/health is answered once a held slot is freed").status().as_u16()
+}
+
+/// Three raw connections that each sent `first_bytes` (maybe none) and nothing more; they are
+/// accepted before any later connection, so they take all three slots.
+fn hold_three(base: &str, first_bytes: &[u8]) -> Vec<TcpStream> {
+    let mut held: Vec<TcpStream> = (0..3).map(|_| raw_connect(base)).collect();
+    for c in &mut held {
+        c.write_all(first_bytes).unwrap();
+    }
+    held
+}
+
+/// The server hangs up on each held connection (the read sees the end, or a reset).
+fn assert_hung_up(held: Vec<TcpStream>) {
+    for mut c in held {
+        c.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+        let mut buf = [0u8; 64];
+        match c.read(&mut buf) {
+            Ok(0) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset => {}
+            other => panic!("expected the server to hang up, got {other:?}"),
+        }
+    }
+}
+
+#[tokio::test]
+async fn silent_connections_lose_their_slot_after_the_header_timeout() {
+    let app = three_slots().await;
+    let held = hold_three(&app.base, b"");
+    assert_eq!(health_on_a_fresh_connection(&app).await, 200);
+    tokio::task::spawn_blocking(move || assert_hung_up(held)).await.unwrap();
+}
+
+#[tokio::test]
+async fn half_an_http2_preface_loses_its_slot_after_the_header_timeout() {
+    let app = three_slots().await;
+    let held = hold_three(&app.base, b"PRI * HTTP/2.0\r\n");
+    assert_eq!(health_on_a_fresh_connection(&app).await, 200);
+    tokio::task::spawn_blocking(move || assert_hung_up(held)).await.unwrap();
+}
+
+#[tokio::test]
+async fn idle_http2_connections_lose_their_slot_after_the_idle_limit() {
+    let app = three_slots().await;
+    // Three h2c clients (they answer pings), each keeping its connection open after a request.
+    let mut h2 = Vec::new();
+    for _ in 0..3 {
+        let client = reqwest::Client::builder().http2_prior_knowledge().build().unwrap();
+        let r = client.get(app.url("/health")).timeout(Duration::from_secs(30)).send().await.unwrap();
+        assert_eq!(r.version(), reqwest::Version::HTTP_2);
+        assert_eq!(r.status(), 200);
+        h2.push(client);
+    }
+    assert_eq!(health_on_a_fresh_connection(&app).await, 200);
+    // A client whose connection was closed just opens a new one.
+    let r = h2[0].get(app.url("/health")).timeout(Duration::from_secs(30)).send().await.unwrap();
+    assert_eq!(r.status(), 200);
+}
+
+/// A server limiting registrations to one per address (then one a minute), trusting
+/// `x-forwarded-for` as appended by `trusted_proxies` proxies.
+async fn one_registration_each(trusted_proxies: usize, ipv6_prefix: Option<u8>) -> crate::support::TestApp {
+    spawn_with(|s| {
+        s.http.rate_limit_per_minute = 1;
+        s.http.rate_limit_burst = 1;
+        s.http.client_ip_header = Some("x-forwarded-for".into());
+        s.http.trusted_proxies = trusted_proxies;
+        if let Some(prefix) = ipv6_prefix {
+            s.http.rate_limit_ipv6_prefix = prefix;
+        }
+    })
+    .await
+}
+
+/// Registers a fresh client with `x-forwarded-for: {forwarded}`; answers the status.
+async fn register_from(app: &crate::support::TestApp, forwarded: &str) -> u16 {
+    let id = format!("c{:016x}", fastrand::u64(..));
+    let r = app
+        .http
+        .post(app.url("/clients"))
+        .header("content-type", "application/json")
+        .header("x-forwarded-for", forwarded)
+        .body(format!(r#"{{"client_id":"{id}","type":"fcm","token":"{id}"}}"#))
+        .send()
+        .await
+        .unwrap();
+    r.status().as_u16()
+}
+
+#[tokio::test]
+async fn ipv6_clients_are_limited_per_56_by_default() {
+    let app = one_registration_each(1, None).await;
+    assert_eq!(register_from(&app, "2001:db8:0:100::1").await, 200);
+    // Another /64 of the same /56: the same site.
+    assert_eq!(register_from(&app, "2001:db8:0:1ff:abcd::2").await, 429);
+    assert_eq!(register_from(&app, "2001:db8:0:200::1").await, 200);
+
+    let per_64 = one_registration_each(1, Some(64)).await;
+    assert_eq!(register_from(&per_64, "2001:db8:0:100::1").await, 200);
+    assert_eq!(register_from(&per_64, "2001:db8:0:1ff:abcd::2").await, 200);
+    assert_eq!(register_from(&per_64, "2001:db8:0:100::3").await, 429);
+}
+
+#[tokio::test]
+async fn a_load_balancer_appending_its_address_does_not_merge_every_client() {
+    // Proxy facing clients, then a load balancer that appends its own address.
+    let app = one_registration_each(2, None).await;
+    assert_eq!(register_from(&app, "198.51.100.1, 10.0.0.9").await, 200);
+    assert_eq!(register_from(&app, "198.51.100.2, 10.0.0.9").await, 200);
+    assert_eq!(register_from(&app, "198.51.100.1, 10.0.0.9").await, 429);
+    // What the client itself puts in front does not help it.
+    assert_eq!(register_from(&app, "203.0.113.77, 198.51.100.1, 10.0.0.9").await, 429);
 }

@@ -1,12 +1,15 @@
 //! Black-box tests of the HTTP contract on the embedded default (SQLite, in-memory dedup, log
-//! sink): the real server on port 0, driven over HTTP like a wallet and a Relay would.
+//! sink): the real server on port 0, driven over HTTP like a wallet and a Relay would; and the
+//! committed OpenAPI document, kept equal to the one the code generates.
 
 #[path = "../support/mod.rs"]
 mod support;
 
 mod errors;
 mod hostile;
+mod openapi;
 mod register;
 mod relay_key;
 mod send;
 mod signature;
+mod wallets;

@@ -1,35 +1,71 @@
 //! The Relay key fetched from `{RELAY_URL}/public-key`: cached, and re-fetched (at most once a
-//! minute) when a signature fails, so a key rotation heals by itself.
+//! minute) when a signature fails, so a key rotation heals by itself; a failing, hanging or
+//! oversized key source neither stalls valid sends nor gets one fetch per request.
 
-use std::sync::{
-    Arc, Mutex,
-    atomic::{AtomicUsize, Ordering},
+use std::{
+    sync::{
+        Arc, Mutex,
+        atomic::{AtomicUsize, Ordering},
+    },
+    time::{Duration, Instant},
 };
 
 use ed25519_dalek::SigningKey;
 use poem::{
-    EndpointExt, Route, get, handler,
+    EndpointExt, IntoResponse, Response, Route, get, handler,
+    http::StatusCode,
     listener::{Acceptor, Listener, TcpListener},
     web::Data,
 };
 
 use crate::support::{encrypted, now, sign_with, spawn_with};
 
+/// How the key server answers.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Answer {
+    Key,
+    Error500,
+    Hang,
+    /// The key followed by 2 KiB of whitespace: still a key once trimmed, but over the size cap.
+    Oversized,
+}
+
 #[derive(Clone)]
 struct KeyServer {
     key: Arc<Mutex<String>>,
+    answer: Arc<Mutex<Answer>>,
     hits: Arc<AtomicUsize>,
 }
 
+impl KeyServer {
+    fn answer(&self, answer: Answer) {
+        *self.answer.lock().unwrap() = answer;
+    }
+
+    fn hits(&self) -> usize {
+        self.hits.load(Ordering::SeqCst)
+    }
+}
+
 #[handler]
-fn public_key(state: Data<&KeyServer>) -> String {
+async fn public_key(state: Data<&KeyServer>) -> Response {
     state.hits.fetch_add(1, Ordering::SeqCst);
-    state.key.lock().unwrap().clone()
+    let key = state.key.lock().unwrap().clone();
+    let answer = *state.answer.lock().unwrap();
+    match answer {
+        Answer::Key => key.into_response(),
+        Answer::Error500 => StatusCode::INTERNAL_SERVER_ERROR.into_response(),
+        Answer::Hang => std::future::pending::<Response>().await,
+        Answer::Oversized => format!("{key}{}", " ".repeat(2048)).into_response(),
+    }
 }
 
 async fn key_server(key: &SigningKey) -> (String, KeyServer) {
-    let state =
-        KeyServer { key: Arc::new(Mutex::new(hex::encode(key.verifying_key().to_bytes()))), hits: Arc::default() };
+    let state = KeyServer {
+        key: Arc::new(Mutex::new(hex::encode(key.verifying_key().to_bytes()))),
+        answer: Arc::new(Mutex::new(Answer::Key)),
+        hits: Arc::default(),
+    };
     let acceptor = TcpListener::bind("127.0.0.1:0").into_acceptor().await.unwrap();
     let addr = acceptor.local_addr()[0].as_socket_addr().copied().unwrap();
     let app = Route::new().at("/public-key", get(public_key)).data(state.clone());
@@ -93,4 +129,85 @@ async fn unreachable_key_source_refuses_with_401() {
     app.register("c", "fcm", "tok").await;
     assert_eq!(app.send("c", &encrypted("n")).await.status, 401);
     assert!(app.deliveries().is_empty());
+}
+
+#[tokio::test]
+async fn an_oversized_key_answer_is_refused() {
+    let relay = crate::support::relay_key();
+    let (url, server) = key_server(&relay).await;
+    server.answer(Answer::Oversized);
+    let app = spawn_with(|s| {
+        s.relay.public_key = None;
+        s.relay.url = Some(url);
+    })
+    .await;
+    app.register("c", "fcm", "tok").await;
+    let r = app.send("c", &encrypted("n")).await;
+    assert_eq!(r.status, 401, "{}", r.text);
+    assert!(app.deliveries().is_empty());
+}
+
+/// Long enough that a send waiting behind one fetch would stand out from a send's usual
+/// milliseconds, even on a loaded machine.
+const KEY_TIMEOUT: Duration = Duration::from_secs(4);
+
+/// The cached key is due for refresh and the key server fails (`failure`); 40 junk-signature
+/// requests and 10 valid sends arrive together.
+async fn failing_key_source_under_junk(failure: Answer) {
+    let relay = crate::support::relay_key();
+    let (url, server) = key_server(&relay).await;
+    let refresh = Duration::from_millis(200);
+    let app = spawn_with(|s| {
+        s.relay.public_key = None;
+        s.relay.url = Some(url);
+        s.relay.key_refresh = refresh;
+        s.relay.key_timeout = KEY_TIMEOUT;
+    })
+    .await;
+    app.register("c", "fcm", "tok").await;
+    assert!(app.send("c", &encrypted("warm")).await.is_ok_envelope());
+    assert_eq!(server.hits(), 1);
+    server.answer(failure);
+    // Not a timed assertion: only lets the cached key become due for refresh.
+    tokio::time::sleep(refresh * 2).await;
+
+    let stranger = SigningKey::from_bytes(&[5; 32]);
+    let mut junk = tokio::task::JoinSet::new();
+    for i in 0..40 {
+        // The harness is not `Send`; each junk request goes out on a clone of its client.
+        let (http, url) = (app.http.clone(), app.url("/clients/c"));
+        let body = encrypted(&format!("junk{i}"));
+        let ts = now().to_string();
+        let sig = sign_with(&stranger, &ts, body.as_bytes());
+        junk.spawn(async move {
+            let request = http.post(url).header("content-type", "application/json").body(body);
+            let request = request.header("X-Ed25519-Timestamp", ts).header("X-Ed25519-Signature", sig);
+            request.send().await.expect("request").status().as_u16()
+        });
+    }
+    for i in 0..10 {
+        let started = Instant::now();
+        let r = app.send("c", &encrypted(&format!("valid{i}"))).await;
+        let took = started.elapsed();
+        assert!(r.is_ok_envelope(), "valid send {i}: {}", r.text);
+        assert!(took < KEY_TIMEOUT / 2, "valid send {i} took {took:?}: it waited for the key source");
+    }
+    while let Some(status) = junk.join_next().await {
+        assert_eq!(status.unwrap(), 401);
+    }
+    // The start-up fetch, the refresh, the one re-fetch after failed signatures and a retry or
+    // two on the back-off schedule; one fetch per request would be 50.
+    let hits = server.hits();
+    assert!((2..=6).contains(&hits), "the key server saw {hits} fetches");
+    assert_eq!(app.deliveries().len(), 11, "every valid send delivered, no junk");
+}
+
+#[tokio::test]
+async fn a_key_source_answering_500_keeps_the_cached_key_and_is_not_stormed() {
+    failing_key_source_under_junk(Answer::Error500).await;
+}
+
+#[tokio::test]
+async fn a_hanging_key_source_stalls_no_valid_send_and_is_not_stormed() {
+    failing_key_source_under_junk(Answer::Hang).await;
 }

@@ -1,5 +1,6 @@
 //! Every command of `push-server`, exercised against a running server: `keygen` and `send` end to
-//! end, `openapi` against what the server serves, `migrate` and `check-config` beside it.
+//! end, `keygen --client` and `client-jwt` as a wallet, `openapi` against what the server serves,
+//! `migrate` and `check-config` beside it.
 
 use serde_json::Value;
 
@@ -39,9 +40,39 @@ fn help_lists_every_command() {
     let out = run(dir.path(), &["--help"], &[]);
     assert!(out.status.success());
     let help = text(&out.stdout);
-    for command in ["serve", "openapi", "migrate", "check-config", "keygen", "send"] {
+    for command in ["serve", "openapi", "migrate", "check-config", "keygen", "send", "client-jwt"] {
         assert!(help.lines().any(|l| l.trim_start().starts_with(command)), "--help lacks {command}:\n{help}");
     }
+}
+
+/// The `NAME=value` lines a command printed.
+fn printed(out: &std::process::Output, name: &str) -> String {
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let stdout = text(&out.stdout);
+    stdout
+        .lines()
+        .find_map(|l| l.strip_prefix(&format!("{name}=")))
+        .unwrap_or_else(|| panic!("prints {name}: {stdout}"))
+        .to_owned()
+}
+
+#[test]
+fn a_wallet_key_and_its_client_jwt_register_where_a_jwt_is_required() {
+    let dir = tempfile::tempdir().unwrap();
+    let wallet = run(dir.path(), &["keygen", "--client"], &[]);
+    let (key, client_id) = (printed(&wallet, "CLIENT_PRIVATE_KEY"), printed(&wallet, "CLIENT_ID"));
+    assert!(client_id.starts_with("z6Mk"), "{client_id}");
+    let server = start(dir.path(), &[("CLIENT_AUTH", "required"), ("RESPONSE_DIALECT", "walletconnect")]);
+    // The default PUBLIC_URL: localhost at the server's port.
+    let aud = format!("http://localhost:{}", server.port);
+    let signed = run(dir.path(), &["client-jwt", "--aud", &aud], &[("CLIENT_PRIVATE_KEY", &key)]);
+    assert_eq!(printed(&signed, "CLIENT_ID"), client_id);
+    let jwt = printed(&signed, "CLIENT_JWT");
+    let body = format!(r#"{{"client_id":"did:key:{client_id}","type":"fcm","token":"t","always_raw":false}}"#);
+    let refused = post_json(server.port, "/clients", &[], &body);
+    assert_eq!(refused.status, 401, "{}", refused.body);
+    let registered = post_json(server.port, "/clients", &[("Authorization", &jwt)], &body);
+    assert_eq!((registered.status, registered.body.as_str()), (200, r#"{"status":"SUCCESS"}"#));
 }
 
 #[test]
@@ -195,11 +226,21 @@ fn check_config_builds_everything_without_listening() {
     }
     assert_eq!(get(server.port, "/health").status, 200);
 
+    let redis = |needle| if cfg!(feature = "redis") { needle } else { "`redis` feature" };
     for (envs, needle) in [
         (&[("RELAY_PUBLIC_KEY", "abcd")][..], "RELAY_PUBLIC_KEY"),
         (&[("DATABASE_URL", "mysql://x")][..], "DATABASE_URL"),
         (&[("VALIDATE_SIGNATURES", "maybe")][..], "maybe"),
         (&[("RELAY_URL", "ftp://relay")][..], "RELAY_URL"),
+        (&[("DEDUP_BACKEND", "fast")][..], "fast"),
+        // Postgres dedup on an SQLite store: refused, never a silent fallback to memory.
+        (&[("DEDUP_BACKEND", "postgres")][..], "DEDUP_BACKEND=postgres"),
+        (&[("DEDUP_BACKEND", "redis")][..], redis("REDIS_CLUSTER_NODES")),
+        (&[("REDIS_SENTINELS", "redis://127.0.0.1:1")][..], redis("REDIS_SENTINEL_MASTER")),
+        (
+            &[("REDIS_URL", "redis://127.0.0.1:1"), ("REDIS_CLUSTER_NODES", "redis://127.0.0.1:2")][..],
+            redis("only one"),
+        ),
     ] {
         let out = run(dir.path(), &["check-config"], envs);
         assert!(!out.status.success(), "{envs:?}");
@@ -218,4 +259,34 @@ fn an_otlp_endpoint_without_the_otel_feature_is_refused() {
     let out = run(dir.path(), &["check-config"], &[("OTEL_EXPORTER_OTLP_ENDPOINT", "http://127.0.0.1:4318")]);
     assert!(!out.status.success());
     assert!(text(&out.stderr).contains("`otel` feature"), "{}", text(&out.stderr));
+}
+
+#[test]
+fn a_replay_window_open_past_dedup_is_refused_and_plain_http_key_fetches_are_flagged() {
+    let dir = tempfile::tempdir().unwrap();
+    for (envs, needle) in [
+        // Dedup must outlast twice the skew: a replayed request would otherwise be new again.
+        (&[("DEDUP_TTL_SECS", "599")][..], "DEDUP_TTL_SECS (599) must be at least twice SIGNATURE_MAX_SKEW_SECS (300)"),
+        (&[("DEDUP_TTL_SECS", "60"), ("SIGNATURE_MAX_SKEW_SECS", "31")][..], "DEDUP_TTL_SECS"),
+        // The skew itself is capped.
+        (&[("SIGNATURE_MAX_SKEW_SECS", "3601")][..], "SIGNATURE_MAX_SKEW_SECS"),
+    ] {
+        for command in [&["check-config"][..], &[][..]] {
+            let out = run(dir.path(), command, envs);
+            assert!(!out.status.success(), "{command:?} {envs:?}");
+            let stderr = text(&out.stderr);
+            let lines: Vec<_> = stderr.lines().filter(|l| l.starts_with("push-server:")).collect();
+            assert_eq!(lines.len(), 1, "{envs:?}: {stderr}");
+            assert!(lines[0].contains(needle), "{envs:?}: {stderr}");
+        }
+    }
+    let ok = run(dir.path(), &["check-config"], &[("DEDUP_TTL_SECS", "60"), ("SIGNATURE_MAX_SKEW_SECS", "30")]);
+    assert!(ok.status.success(), "{}", text(&ok.stderr));
+
+    // A key fetched over plain HTTP can be swapped on the way: allowed (local Relays), but loud.
+    let out = run(dir.path(), &["check-config"], &[("RELAY_URL", "http://127.0.0.1:9")]);
+    let stderr = text(&out.stderr);
+    assert!(stderr.lines().any(|l| l.contains("WARN") && l.contains("RELAY_URL is plain http://")), "{stderr}");
+    let out = run(dir.path(), &["check-config"], &[("RELAY_URL", "https://127.0.0.1:9")]);
+    assert!(!text(&out.stderr).contains("plain http://"));
 }

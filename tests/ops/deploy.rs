@@ -81,6 +81,11 @@ fn the_spec_variables_are_the_binarys() {
         "APNS_PLACEHOLDER_TITLE",
         "LOG_FORMAT",
         "RELAY_PRIVATE_KEY",
+        "DEDUP_BACKEND",
+        "REDIS_CLUSTER_NODES",
+        "REDIS_SENTINELS",
+        "REDIS_SENTINEL_MASTER",
+        "DATABASE_STATEMENT_CACHE",
     ] {
         assert!(known.contains(name), "the binary does not read {name}");
     }

@@ -117,3 +117,25 @@ fn sigterm_drains_and_says_so() {
     let lines = server.wait_for_line("saying it stopped", |l| l.contains("push-server stopped"));
     assert!(lines.iter().any(|l| l.contains("shutdown requested")), "{lines:?}");
 }
+
+#[test]
+fn text_lines_cannot_be_forged_through_field_values() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = start(dir.path(), &[("RUST_LOG", "info"), ("VALIDATE_SIGNATURES", "false")]);
+    let register = r#"{"client_id":"c3","type":"fcm","token":"t3"}"#;
+    assert_eq!(post_json(server.port, "/clients", &[], register).status, 200);
+    // A notification id (any text the Relay picks) with a line break and a terminal escape.
+    let forged = "INFO push_server: FORGED client unregistered";
+    let body = format!(r#"{{"id":"n3\n{forged}\r\u001b[2J","payload":{{"topic":"t","flags":1,"blob":"b"}}}}"#);
+    let reply = post_json(server.port, "/clients/c3", &[("x-request-id", "forge-1")], &body);
+    assert_eq!(reply.status, 200, "{}", reply.body);
+    let lines =
+        server.wait_for_line("finishing the request", |l| l.contains("request finished") && l.contains("forge-1"));
+    for line in &lines {
+        assert!(!line.contains('\r') && !line.contains('\u{1b}'), "a raw control character: {line:?}");
+        assert!(line.contains("forge-1") || !line.contains("FORGED"), "a forged line: {line:?}");
+    }
+    let delivered = lines.iter().find(|l| l.contains("notification delivered")).expect("a delivery line");
+    assert!(delivered.contains(r"notification_id=n3\nINFO push_server: FORGED"), "{delivered}");
+    assert!(delivered.contains(r"\r\u{1b}[2J"), "{delivered}");
+}

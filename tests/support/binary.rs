@@ -1,24 +1,28 @@
-//! Runs the `push-server` binary the way an operator does, in a clean environment, and talks to it
-//! with a tiny blocking HTTP/1.1 client (no async runtime needed in these tests). Shared by the
-//! test binaries that drive the real executable.
+//! Runs the `push-server` binary the way an operator does, in a clean environment (through the one
+//! launcher), and talks to it with a tiny blocking HTTP/1.1 client (no async runtime needed in
+//! these tests). Shared by the test binaries that drive the real executable.
 #![allow(dead_code)]
 
+// The one launcher, shared with push-bench: it lives in the benchmark's sources because every
+// build of the package (the Docker image's included) builds push-bench and sees only `src/`.
+#[path = "../../src/bin/push-bench/launcher.rs"]
+pub mod launcher;
+
 use std::{
-    io::{BufRead, BufReader, Read, Write},
+    io::{Read, Write},
     net::TcpStream,
     path::Path,
-    process::{Child, Command, ExitStatus, Output, Stdio},
-    sync::{Arc, Mutex},
+    process::{Command, ExitStatus, Output, Stdio},
     time::{Duration, Instant},
 };
+
+use launcher::{Launch, Process};
 
 pub const BIN: &str = env!("CARGO_BIN_EXE_push-server");
 
 /// A command with nothing from the machine's environment but `PATH`, run in `dir`.
 pub fn command(dir: &Path) -> Command {
-    let mut c = Command::new(BIN);
-    c.current_dir(dir).env_clear().env("PATH", std::env::var_os("PATH").unwrap_or_default());
-    c
+    launcher::clean_command(Path::new(BIN), dir)
 }
 
 /// Runs a one-shot command to completion.
@@ -33,58 +37,45 @@ pub fn text(bytes: &[u8]) -> String {
 }
 
 pub fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+    launcher::free_port().expect("a free port")
 }
 
-/// A running server; killed when dropped. Its stdout lines are collected as they come.
-pub struct Server {
-    child: Child,
-    pub port: u16,
-    stdout: Arc<Mutex<Vec<String>>>,
+/// The server this crate built, in `dir`; adjust it, then [`start_with`].
+pub fn launch(dir: &Path) -> Launch {
+    Launch::new(BIN, dir)
 }
+
+/// Starts a launch or fails the test, saying why (with the end of the server's log).
+pub fn start_with(launch: Launch) -> Server {
+    Server(launch.start().unwrap_or_else(|e| panic!("{e}")))
+}
+
+/// A running server; killed when dropped. Its stdout lines are collected as they come, unless
+/// the launch sent them elsewhere. It is a [`Process`] (port, pid, lines, `kill`) whose failures
+/// panic, as a test wants.
+pub struct Server(pub Process);
 
 /// Starts `push-server` on a free loopback port with `envs` (beside HOST and PORT) and waits until
 /// it accepts connections.
 pub fn start(dir: &Path, envs: &[(&str, &str)]) -> Server {
-    let port = free_port();
-    let mut child = command(dir)
-        .env("HOST", "127.0.0.1")
-        .env("PORT", port.to_string())
-        .envs(envs.iter().copied())
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .expect("the server starts");
-    let stdout = Arc::new(Mutex::new(Vec::new()));
-    let lines = stdout.clone();
-    let pipe = child.stdout.take().unwrap();
-    std::thread::spawn(move || {
-        for line in BufReader::new(pipe).lines().map_while(Result::ok) {
-            lines.lock().unwrap().push(line);
-        }
-    });
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while TcpStream::connect(("127.0.0.1", port)).is_err() {
-        if let Ok(Some(status)) = child.try_wait() {
-            panic!("the server exited with {status}");
-        }
-        assert!(Instant::now() < deadline, "the server did not start");
-        std::thread::sleep(Duration::from_millis(25));
+    start_with(launch(dir).envs(envs.iter().copied()))
+}
+
+impl std::ops::Deref for Server {
+    type Target = Process;
+
+    fn deref(&self) -> &Process {
+        &self.0
     }
-    Server { child, port, stdout }
+}
+
+impl std::ops::DerefMut for Server {
+    fn deref_mut(&mut self) -> &mut Process {
+        &mut self.0
+    }
 }
 
 impl Server {
-    pub fn url(&self) -> String {
-        format!("http://127.0.0.1:{}", self.port)
-    }
-
-    /// The stdout lines so far.
-    pub fn lines(&self) -> Vec<String> {
-        self.stdout.lock().unwrap().clone()
-    }
-
     /// Waits until some stdout line satisfies `pred`, then returns all lines so far.
     pub fn wait_for_line(&self, what: &str, pred: impl Fn(&str) -> bool) -> Vec<String> {
         let deadline = Instant::now() + Duration::from_secs(10);
@@ -98,33 +89,10 @@ impl Server {
         }
     }
 
-    /// Kills the server with SIGKILL (no shutdown, no flush) and waits for it to be gone.
-    pub fn kill_hard(&mut self) {
-        self.child.kill().unwrap();
-        self.child.wait().unwrap();
-    }
-
     /// Asks the server to stop (SIGTERM, as `docker stop` does) and returns how long it took to
     /// exit, and how it exited.
     pub fn terminate(&mut self) -> (Duration, ExitStatus) {
-        let started = Instant::now();
-        let killed = Command::new("kill").args(["-TERM", &self.child.id().to_string()]).status().unwrap();
-        assert!(killed.success());
-        let deadline = started + Duration::from_secs(30);
-        loop {
-            if let Some(status) = self.child.try_wait().unwrap() {
-                return (started.elapsed(), status);
-            }
-            assert!(Instant::now() < deadline, "the server did not stop on SIGTERM");
-            std::thread::sleep(Duration::from_millis(20));
-        }
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        self.0.terminate(Duration::from_secs(30)).unwrap_or_else(|e| panic!("{e}"))
     }
 }
 

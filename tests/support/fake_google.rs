@@ -17,10 +17,7 @@ use aws_lc_rs::{
     rsa::{KeyPair, KeySize},
     signature::{KeyPair as _, RSA_PKCS1_2048_8192_SHA256, UnparsedPublicKey},
 };
-use base64::{
-    Engine,
-    engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD},
-};
+use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
 use serde_json::{Value, json};
 use tempfile::TempDir;
 use wiremock::{
@@ -174,9 +171,7 @@ pub fn service_account(pem: &str, token_uri: &str, project: Option<&str>) -> Val
 }
 
 pub fn pem(pkcs8_der: &[u8]) -> String {
-    let b64 = STANDARD.encode(pkcs8_der);
-    let lines: Vec<&str> = b64.as_bytes().chunks(64).map(|c| std::str::from_utf8(c).unwrap()).collect();
-    format!("-----BEGIN PRIVATE KEY-----\n{}\n-----END PRIVATE KEY-----\n", lines.join("\n"))
+    push_server::adapters::pem::armour("PRIVATE KEY", pkcs8_der)
 }
 
 /// Short budgets so failure paths finish quickly: 3 attempts of at most 1 s, 3 s in all.

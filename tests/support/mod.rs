@@ -2,6 +2,7 @@
 //! backends (or the ones the settings name) and drives it over HTTP, like a Relay and a wallet.
 #![allow(dead_code)]
 
+pub mod binary;
 pub mod proxy;
 pub mod services;
 
@@ -12,11 +13,11 @@ use std::{
 
 use ed25519_dalek::{Signer, SigningKey};
 use push_server::{
-    adapters::http::signature::signed_message,
     bootstrap::{
         server::{self, RunningServer},
         settings::Settings,
     },
+    domain::signed_message,
 };
 use serde_json::{Value, json};
 use tempfile::TempDir;

@@ -10,7 +10,19 @@
 use std::time::Duration;
 
 pub const DATABASE_URL_VAR: &str = "PUSH_TEST_DATABASE_URL";
+/// PgBouncer in transaction pooling mode in front of `PUSH_TEST_DATABASE_URL`'s server, passing
+/// any database name through.
+pub const PGBOUNCER_URL_VAR: &str = "PUSH_TEST_PGBOUNCER_URL";
 pub const REDIS_URL_VAR: &str = "PUSH_TEST_REDIS_URL";
+/// A TLS-only Redis (`rediss://`) and the PEM of the CA that signed its certificate.
+pub const REDIS_TLS_URL_VAR: &str = "PUSH_TEST_REDIS_TLS_URL";
+pub const REDIS_CA_PATH_VAR: &str = "PUSH_TEST_REDIS_CA_PATH";
+/// Comma-separated seed nodes of a Redis Cluster, in the clear and over TLS (same CA).
+pub const REDIS_CLUSTER_NODES_VAR: &str = "PUSH_TEST_REDIS_CLUSTER_NODES";
+pub const REDIS_CLUSTER_TLS_NODES_VAR: &str = "PUSH_TEST_REDIS_CLUSTER_TLS_NODES";
+/// Comma-separated Sentinels and the name of the master they watch.
+pub const REDIS_SENTINELS_VAR: &str = "PUSH_TEST_REDIS_SENTINELS";
+pub const REDIS_SENTINEL_MASTER_VAR: &str = "PUSH_TEST_REDIS_SENTINEL_MASTER";
 pub const REQUIRE_VAR: &str = "PUSH_TEST_REQUIRE_SERVICES";
 
 /// How long a test waits for a service to answer before it counts as unreachable.
@@ -83,7 +95,7 @@ pub fn via(url: &str, addr: std::net::SocketAddr) -> String {
 
 #[cfg(feature = "postgres")]
 #[allow(unused_imports)]
-pub use postgres::{TestDatabase, fresh_database};
+pub use postgres::{TestDatabase, fresh_bouncer_database, fresh_database};
 
 #[cfg(feature = "postgres")]
 mod postgres {
@@ -98,8 +110,13 @@ mod postgres {
     /// panics leaves it behind for the throwaway cluster to take away.
     pub struct TestDatabase {
         pub url: String,
+        /// The same database without PgBouncer in between (for migrations); `url` otherwise.
+        pub direct_url: String,
         admin_url: String,
-        schema: String,
+        /// A schema of its own on the direct server, or (through PgBouncer, which passes no
+        /// `search_path` option) a database of its own.
+        schema: Option<String>,
+        database: Option<String>,
     }
 
     /// `None` (after a notice) when no test Postgres is configured or reachable.
@@ -116,7 +133,7 @@ mod postgres {
             Ok(Ok(())) => {
                 let separator = if admin_url.contains('?') { '&' } else { '?' };
                 let url = format!("{admin_url}{separator}options=-c%20search_path%3D{schema}");
-                Some(TestDatabase { url, admin_url, schema })
+                Some(TestDatabase { direct_url: url.clone(), url, admin_url, schema: Some(schema), database: None })
             }
             Ok(Err(e)) => unavailable(&format!("Postgres at {DATABASE_URL_VAR} refused a test schema: {e}"))
                 .map(|never| match never {}),
@@ -125,19 +142,58 @@ mod postgres {
         }
     }
 
+    /// A fresh, empty database reached through PgBouncer (`url`) and directly (`direct_url`);
+    /// `None` (after a notice) when either is not configured or not reachable.
+    pub async fn fresh_bouncer_database() -> Option<TestDatabase> {
+        let admin_url = service_url(DATABASE_URL_VAR)?;
+        let bouncer_url = service_url(PGBOUNCER_URL_VAR)?;
+        let name = format!("push_test_{}_{:016x}", std::process::id(), fastrand::u64(..));
+        let created = tokio::time::timeout(PROBE_TIMEOUT * 3, async {
+            let mut admin = PgConnection::connect(&admin_url).await?;
+            sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}"))).execute(&mut admin).await?;
+            admin.close().await
+        })
+        .await;
+        match created {
+            Ok(Ok(())) => Some(TestDatabase {
+                url: with_database(&bouncer_url, &name),
+                direct_url: with_database(&admin_url, &name),
+                admin_url,
+                schema: None,
+                database: Some(name),
+            }),
+            Ok(Err(e)) => unavailable(&format!("Postgres at {DATABASE_URL_VAR} refused a test database: {e}"))
+                .map(|never| match never {}),
+            Err(_) => unavailable(&format!("Postgres at {DATABASE_URL_VAR} did not answer within {PROBE_TIMEOUT:?}"))
+                .map(|never| match never {}),
+        }
+    }
+
+    /// `url` naming database `name` (its path), everything else kept.
+    fn with_database(url: &str, name: &str) -> String {
+        let (start, end) = authority_span(url);
+        let rest = &url[end..];
+        let query = rest.find('?').map_or("", |i| &rest[i..]);
+        format!("{}{}/{name}{query}", &url[..start], &url[start..end])
+    }
+
     impl TestDatabase {
         /// Runs one statement directly, past the adapter (to plant rows it would never write).
         pub async fn execute(&self, sql: &'static str) {
-            let mut conn = PgConnection::connect(&self.url).await.expect("connect to the test database");
+            let mut conn = PgConnection::connect(&self.direct_url).await.expect("connect to the test database");
             sqlx::query(sql).execute(&mut conn).await.expect("statement runs");
             conn.close().await.ok();
         }
 
         pub async fn drop_database(self) {
             if let Ok(mut admin) = PgConnection::connect(&self.admin_url).await {
-                let _ = sqlx::query(sqlx::AssertSqlSafe(format!("DROP SCHEMA IF EXISTS {} CASCADE", self.schema)))
-                    .execute(&mut admin)
-                    .await;
+                let sql = match (&self.schema, &self.database) {
+                    (Some(schema), _) => format!("DROP SCHEMA IF EXISTS {schema} CASCADE"),
+                    // PgBouncer may still hold server connections to it.
+                    (None, Some(name)) => format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"),
+                    (None, None) => return,
+                };
+                let _ = sqlx::query(sqlx::AssertSqlSafe(sql)).execute(&mut admin).await;
                 admin.close().await.ok();
             }
         }
@@ -160,6 +216,62 @@ pub async fn redis_url() -> Option<String> {
             unavailable(&format!("Redis at {REDIS_URL_VAR} does not answer: {e}")).map(|never| match never {})
         }
         Err(_) => unavailable(&format!("Redis at {REDIS_URL_VAR} did not answer within {PROBE_TIMEOUT:?}"))
+            .map(|never| match never {}),
+    }
+}
+
+/// The Redis set-ups the tests run against.
+#[cfg(feature = "redis")]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RedisKind {
+    Single,
+    Tls,
+    Cluster,
+    ClusterTls,
+    Sentinel,
+}
+
+/// The server's environment for one Redis set-up (`REDIS_URL`, `REDIS_CLUSTER_NODES`, ...), or
+/// `None` (after a notice) when the test services do not provide it.
+#[cfg(feature = "redis")]
+pub fn redis_env(kind: RedisKind) -> Option<Vec<(&'static str, String)>> {
+    Some(match kind {
+        RedisKind::Single => vec![("REDIS_URL", service_url(REDIS_URL_VAR)?)],
+        RedisKind::Tls => {
+            vec![("REDIS_URL", service_url(REDIS_TLS_URL_VAR)?), ("REDIS_CA_PATH", service_url(REDIS_CA_PATH_VAR)?)]
+        }
+        RedisKind::Cluster => vec![("REDIS_CLUSTER_NODES", service_url(REDIS_CLUSTER_NODES_VAR)?)],
+        RedisKind::ClusterTls => vec![
+            ("REDIS_CLUSTER_NODES", service_url(REDIS_CLUSTER_TLS_NODES_VAR)?),
+            ("REDIS_CA_PATH", service_url(REDIS_CA_PATH_VAR)?),
+        ],
+        RedisKind::Sentinel => vec![
+            ("REDIS_SENTINELS", service_url(REDIS_SENTINELS_VAR)?),
+            ("REDIS_SENTINEL_MASTER", service_url(REDIS_SENTINEL_MASTER_VAR)?),
+        ],
+    })
+}
+
+/// The Redis dedup store's configuration for one set-up, checked to answer; `None` (after a
+/// notice) when it is not configured or not reachable.
+#[cfg(feature = "redis")]
+pub async fn redis_config(kind: RedisKind) -> Option<push_server::adapters::dedup::redis::RedisConfig> {
+    use push_server::adapters::dedup::redis::{RedisConfig, RedisDedupStore, RedisTopology};
+    let env = redis_env(kind)?;
+    let get = |name: &str| env.iter().find(|(k, _)| *k == name).map(|(_, v)| v.clone());
+    let list = |v: String| v.split(',').map(|s| s.trim().to_owned()).filter(|s| !s.is_empty()).collect();
+    let topology = match kind {
+        RedisKind::Single | RedisKind::Tls => RedisTopology::Single(get("REDIS_URL")?),
+        RedisKind::Cluster | RedisKind::ClusterTls => RedisTopology::Cluster(list(get("REDIS_CLUSTER_NODES")?)),
+        RedisKind::Sentinel => {
+            RedisTopology::Sentinel { sentinels: list(get("REDIS_SENTINELS")?), master: get("REDIS_SENTINEL_MASTER")? }
+        }
+    };
+    let config =
+        RedisConfig { topology, timeout: PROBE_TIMEOUT, ca_path: get("REDIS_CA_PATH").map(std::path::PathBuf::from) };
+    match RedisDedupStore::open(&config).await {
+        Ok(_) => Some(config),
+        Err(e) => unavailable(&format!("Redis ({kind:?}) from the PUSH_TEST_REDIS_* variables does not answer: {e}"))
             .map(|never| match never {}),
     }
 }

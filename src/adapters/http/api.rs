@@ -1,7 +1,10 @@
 //! The HTTP API: health, register, unregister and send. Each handler turns the request into domain
 //! values, calls one use case and turns the result into one documented response.
 
-use std::sync::Arc;
+use std::{
+    sync::Arc,
+    time::{SystemTime, UNIX_EPOCH},
+};
 
 use poem::{Request, web::Data};
 use poem_openapi::{
@@ -17,14 +20,15 @@ use super::{
     json_body::JsonBody,
     params::{ClientIdPath, SignatureHeader, TimestampHeader},
     rate_limit::{RateLimiter, client_ip},
-    relay_auth::RelayAuth,
+    relay_auth,
     responses::{BodyFailure, HealthResponse, RegisterResponse, SendResponse, UnregisterResponse},
 };
 use crate::{
     app::{
-        App, InvalidField, RegisterError, SendError, Sent, UnregisterError, parse_notification, parse_registration,
-        parse_unregistration,
+        App, ClientAuth, ClientAuthError, InvalidField, RegisterError, RelayAuth, SendError, Sent, UnregisterError,
+        parse_notification, parse_registration, parse_unregistration,
     },
+    domain::ClientId,
     ports::{DedupError, PushError, StoreError},
     telemetry::Metrics,
 };
@@ -38,12 +42,18 @@ pub struct HttpState {
     pub limiter: Option<RateLimiter>,
     /// The proxy header trusted to carry the client IP, if any.
     pub client_ip_header: Option<String>,
+    /// How many trusted proxies append to that header.
+    pub trusted_proxies: usize,
+    /// Who may register and unregister a client.
+    pub client_auth: ClientAuth,
 }
 
 impl HttpState {
     /// `Err(seconds to wait)` when the caller's address has used up its budget.
     fn rate_limited(&self, req: &Request) -> Result<(), (Envelope, u64)> {
-        let (Some(limiter), Some(ip)) = (&self.limiter, client_ip(req, self.client_ip_header.as_deref())) else {
+        let (Some(limiter), Some(ip)) =
+            (&self.limiter, client_ip(req, self.client_ip_header.as_deref(), self.trusted_proxies))
+        else {
             return Ok(());
         };
         limiter.check(ip).map_err(|wait| {
@@ -51,13 +61,28 @@ impl HttpState {
             (Envelope::error("rate_limited", format!("too many requests from this address; retry in {secs} s")), secs)
         })
     }
+
+    /// Whether the request's client JWT (if any) lets it touch `client`; the `401` envelope
+    /// with the reason otherwise.
+    fn client_authorized(&self, authorization: Option<&str>, client: &ClientId) -> Result<(), Envelope> {
+        self.client_auth
+            .check(authorization, client, unix_now())
+            .map_err(|e: ClientAuthError| Envelope::field(AUTHORIZATION, Location::Header, e.to_string()))
+    }
+}
+
+/// The header a wallet's client JWT comes in.
+const AUTHORIZATION: &str = "Authorization";
+
+fn unix_now() -> u64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs())
 }
 
 #[derive(Tags)]
 enum Tag {
     /// Liveness.
     Health,
-    /// Device registration, called by wallet apps (not signed).
+    /// Device registration, called by wallet apps (optionally with a client JWT).
     Clients,
     /// Notifications, called by the Relay (Ed25519-signed).
     Notifications,
@@ -103,11 +128,19 @@ impl Api {
     /// Stores the device token under the client id, replacing the client's previous type and
     /// token. A token belongs to at most one client: registering it under a new client id moves
     /// it there and removes the old client. A `200` means the registration is stored durably.
+    /// Checks run in this order: body (400), client JWT (401), storage. Query parameters are
+    /// ignored (the SDKs add `?auth=...`).
     #[oai(path = "/clients", method = "post", operation_id = "register_client", tag = "Tag::Clients")]
     async fn register(
         &self,
         state: Data<&Arc<HttpState>>,
         req: &Request,
+        /// A JWT signed with the client's own Ed25519 key (the raw token, as the Swift SDK sends it,
+        /// or `Bearer <JWT>`): header `{"typ":"JWT","alg":"EdDSA"}`, claims `iss` (the client's
+        /// did:key), `sub`, `aud` (this server's `PUBLIC_URL`), `iat`, optional `exp`. Verified when
+        /// present; required only with `CLIENT_AUTH=required`.
+        #[oai(name = "Authorization")]
+        authorization: Header<Option<String>>,
         body: JsonBody<RegisterClientRequest>,
     ) -> RegisterResponse {
         if let Err((envelope, secs)) = state.rate_limited(req) {
@@ -128,6 +161,10 @@ impl Api {
             Ok(client) => client,
             Err(fields) => return RegisterResponse::BadRequest(Json(invalid(&fields, false))),
         };
+        // After the body: the JWT must name the client that the body names.
+        if let Err(envelope) = state.client_authorized(authorization.0.as_deref(), &client.id) {
+            return RegisterResponse::Unauthorized(Json(envelope));
+        }
         match state.app.register(client).await {
             Ok(()) => RegisterResponse::Ok(Json(Envelope::ok())),
             Err(RegisterError::ClientStore(e)) => {
@@ -138,7 +175,8 @@ impl Api {
 
     /// Unregister a device
     ///
-    /// Removes the client. Succeeds also when the client did not exist.
+    /// Removes the client. Succeeds also when the client did not exist. Checks run in this
+    /// order: client id (400), client JWT (401), storage.
     #[oai(path = "/clients/:client_id", method = "delete", operation_id = "unregister_client", tag = "Tag::Clients")]
     async fn unregister(
         &self,
@@ -146,6 +184,12 @@ impl Api {
         req: &Request,
         /// The Relay client id (a leading `did:key:` is stripped).
         client_id: Path<ClientIdPath>,
+        /// A JWT signed with the client's own Ed25519 key (the raw token, as the Swift SDK sends it,
+        /// or `Bearer <JWT>`): header `{"typ":"JWT","alg":"EdDSA"}`, claims `iss` (the client's
+        /// did:key), `sub`, `aud` (this server's `PUBLIC_URL`), `iat`, optional `exp`. Verified when
+        /// present; required only with `CLIENT_AUTH=required`.
+        #[oai(name = "Authorization")]
+        authorization: Header<Option<String>>,
     ) -> UnregisterResponse {
         if let Err((envelope, secs)) = state.rate_limited(req) {
             return UnregisterResponse::TooManyRequests(Json(envelope), secs);
@@ -154,6 +198,9 @@ impl Api {
             Ok(id) => id,
             Err(fields) => return UnregisterResponse::BadRequest(Json(invalid(&fields, true))),
         };
+        if let Err(envelope) = state.client_authorized(authorization.0.as_deref(), &id) {
+            return UnregisterResponse::Unauthorized(Json(envelope));
+        }
         match state.app.unregister(id).await {
             Ok(()) => UnregisterResponse::Ok(Json(Envelope::ok())),
             Err(UnregisterError::ClientStore(e)) => {
@@ -192,7 +239,9 @@ impl Api {
             Ok(bytes) => bytes,
             Err(problem) => return SendResponse::from_body_problem(problem),
         };
-        if let Err(envelope) = state.auth.verify(timestamp.0.0.as_deref(), signature.0.0.as_deref(), bytes).await {
+        if let Err(envelope) =
+            relay_auth::check(&state.auth, timestamp.0.0.as_deref(), signature.0.0.as_deref(), bytes).await
+        {
             return SendResponse::Unauthorized(Json(envelope));
         }
         if let Some(problem) = &body.content_type_problem {

@@ -48,6 +48,10 @@ pub struct ApnsRegistration {
     /// The APNS device token: hexadecimal, any case, at most 4096 characters.
     #[oai(validator(min_length = 1, max_length = 4096, pattern = r"^[0-9a-fA-F]+$"))]
     pub token: String,
+    /// `true` asks for the raw form of notifications (`{topic, tag, message}`) when the Relay
+    /// sends one; sent by the WalletConnect SDKs. Default `false`.
+    #[oai(default)]
+    pub always_raw: bool,
 }
 
 /// A device registered with Firebase Cloud Messaging.
@@ -73,6 +77,10 @@ pub struct FcmRegistration {
         pattern = r"^[^\u0000-\u0020\u007F-\u00A0\u1680\u2000-\u200A\u2028\u2029\u202F\u205F\u3000]+$"
     ))]
     pub token: String,
+    /// `true` asks for the raw form of notifications (`{topic, tag, message}`) when the Relay
+    /// sends one; sent by the WalletConnect SDKs. Default `false`.
+    #[oai(default)]
+    pub always_raw: bool,
 }
 
 /// A notification from the Relay.
@@ -132,8 +140,24 @@ fn unsigned_32(map: &Map<String, Value>, key: &str) -> Result<u32, &'static str>
     }
 }
 
+/// An optional boolean: absent is `false`; `null` is refused like any other non-boolean, as the
+/// documented schema says (the SDKs leave the member out or send a boolean).
+fn optional_bool(map: &Map<String, Value>, key: &str) -> Result<bool, &'static str> {
+    match map.get(key) {
+        None => Ok(false),
+        Some(Value::Bool(b)) => Ok(*b),
+        Some(_) => Err("must be a boolean"),
+    }
+}
+
+/// A registration's fields; any other member of the object is ignored (SDKs add their own).
 pub fn read_registration(map: &Map<String, Value>) -> RawRegistration<'_> {
-    RawRegistration { client_id: string(map, "client_id"), push_type: string(map, "type"), token: string(map, "token") }
+    RawRegistration {
+        client_id: string(map, "client_id"),
+        push_type: string(map, "type"),
+        token: string(map, "token"),
+        always_raw: optional_bool(map, "always_raw"),
+    }
 }
 
 /// A send: the path's client id and the body's fields; a missing or non-object `payload` makes

@@ -1,5 +1,6 @@
 //! The response envelope that every JSON answer uses: `{"status":"OK"}` or
-//! `{"status":"FAILED","errors":[...],"fields":[...]}`.
+//! `{"status":"FAILED","errors":[...],"fields":[...]}`, and its WalletConnect dialect (`SUCCESS`,
+//! `errors[].message`), which `dialect` derives from it on the way out.
 
 use poem_openapi::{Enum, Object};
 
@@ -12,12 +13,15 @@ pub enum Status {
     Ok,
     #[oai(rename = "FAILED")]
     Failed,
+    /// Success in the WalletConnect dialect (`RESPONSE_DIALECT=walletconnect`), in place of `OK`.
+    #[oai(rename = "SUCCESS")]
+    Success,
 }
 
 /// The body of every JSON response. `errors` and `fields` are absent (never `null`) when empty.
 #[derive(Debug, Clone, PartialEq, Eq, Object)]
 pub struct Envelope {
-    /// `OK` on success, `FAILED` otherwise.
+    /// `OK` on success (`SUCCESS` with `RESPONSE_DIALECT=walletconnect`), `FAILED` otherwise.
     pub status: Status,
     /// Problems with the request as a whole or with the server (storage down, provider down,
     /// malformed JSON, ...). Present only when there are some.
@@ -35,6 +39,10 @@ pub struct ErrorDetail {
     pub name: String,
     /// A human-readable explanation.
     pub description: String,
+    /// The same text as `description`; present only with `RESPONSE_DIALECT=walletconnect`, where
+    /// the SDKs read it.
+    #[oai(skip_serializing_if_is_none)]
+    pub message: Option<String>,
 }
 
 /// Where a supplied value was found.
@@ -66,7 +74,7 @@ impl Envelope {
     pub fn error(name: &str, description: impl Into<String>) -> Self {
         Self {
             status: Status::Failed,
-            errors: Some(vec![ErrorDetail { name: name.to_owned(), description: description.into() }]),
+            errors: Some(vec![ErrorDetail { name: name.to_owned(), description: description.into(), message: None }]),
             fields: None,
         }
     }

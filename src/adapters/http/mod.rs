@@ -1,5 +1,5 @@
-//! The HTTP adapter (poem + poem-openapi): the API, its envelope and errors, the Relay signature
-//! check, the OpenAPI document and Swagger UI, and `/metrics`.
+//! The HTTP adapter (poem + poem-openapi): the API, its envelope and errors, the Relay check's
+//! `401`s, the OpenAPI document and Swagger UI, and `/metrics`.
 //!
 //! One way in: [`serve`] with the use cases, the metrics registry, the Relay check and an
 //! [`HttpConfig`]. Everything else is private to the adapter; the few items tests and the
@@ -8,17 +8,18 @@
 
 mod api;
 mod deadline;
+mod dialect;
 mod dto;
 mod envelope;
 mod fallback;
 mod json_body;
 mod observe;
 mod params;
+mod preface;
 mod rate_limit;
-pub mod relay_auth;
+mod relay_auth;
 mod request_id;
 mod responses;
-pub mod signature;
 mod transport;
 
 use std::{future::Future, sync::Arc, time::Duration};
@@ -28,20 +29,25 @@ use poem_openapi::OpenApiService;
 use tokio::net::TcpListener;
 
 use api::{Api, HttpState};
+pub use dialect::ResponseDialect;
 pub use dto::{json_object, read_notification, read_registration};
 use json_body::BodyLimits;
 pub use params::{CLIENT_ID_PATTERN, SIGNATURE_PATTERN, TIMESTAMP_PATTERN};
 use rate_limit::RateLimiter;
-use relay_auth::RelayAuth;
 use transport::TransportLimits;
 
-use crate::{app::App, telemetry::Metrics};
+use crate::{
+    app::{App, ClientAuth, RelayAuth},
+    telemetry::Metrics,
+};
 
 const TITLE: &str = "push-server";
 const DESCRIPTION: &str = "A push-notification gateway. Wallet apps register their APNS or FCM device token under \
 their Relay client id; the Relay sends Ed25519-signed requests to notify a client; push-server checks the \
 signature, de-duplicates and delivers through Apple or Google. Every JSON response uses the envelope \
-`{\"status\":\"OK\"}` / `{\"status\":\"FAILED\",\"errors\":[...],\"fields\":[...]}`.";
+`{\"status\":\"OK\"}` / `{\"status\":\"FAILED\",\"errors\":[...],\"fields\":[...]}`; with \
+`RESPONSE_DIALECT=walletconnect`, success is `{\"status\":\"SUCCESS\"}` and each `errors[]` item also carries \
+`message`, as the WalletConnect SDKs expect.";
 
 /// The OpenAPI service: the source of `/openapi.json`, `/openapi.yaml`, `/docs` and the routes.
 pub fn openapi_service() -> OpenApiService<Api, ()> {
@@ -70,7 +76,8 @@ pub struct HttpConfig {
     pub request_timeout: Duration,
     /// Connections served at once; more wait in the kernel backlog.
     pub max_connections: usize,
-    /// Time a client has to send a request's headers (also the keep-alive idle limit).
+    /// Time a client has to send a new connection's first bytes and each request's headers; also
+    /// the idle limit of both protocols (HTTP/1 keep-alive, HTTP/2 with no open stream).
     pub header_read_timeout: Duration,
     /// How long in-flight requests may take to finish once shutdown starts.
     pub shutdown_grace: Duration,
@@ -78,8 +85,16 @@ pub struct HttpConfig {
     pub rate_limit_per_minute: u32,
     /// How many such requests an IP may make in a burst.
     pub rate_limit_burst: u32,
+    /// IPv6 clients are limited per prefix of this many bits.
+    pub rate_limit_ipv6_prefix: u8,
     /// The header that carries the client IP behind a trusted proxy; `None`: the TCP peer.
     pub client_ip_header: Option<String>,
+    /// How many trusted proxies append to that header (the client is that many from the right).
+    pub trusted_proxies: usize,
+    /// The envelope every JSON response is written in.
+    pub response_dialect: ResponseDialect,
+    /// Who may register and unregister a client (`CLIENT_AUTH`, `PUBLIC_URL`).
+    pub client_auth: ClientAuth,
 }
 
 /// Serves the API on `listener` until `shutdown` completes, then stops accepting and lets open
@@ -96,8 +111,10 @@ pub async fn serve(
         app,
         metrics,
         auth,
-        limiter: RateLimiter::new(config.rate_limit_per_minute, config.rate_limit_burst),
+        limiter: RateLimiter::new(config.rate_limit_per_minute, config.rate_limit_burst, config.rate_limit_ipv6_prefix),
         client_ip_header: config.client_ip_header.clone(),
+        trusted_proxies: config.trusted_proxies,
+        client_auth: config.client_auth.clone(),
     });
     let limits = TransportLimits {
         max_connections: config.max_connections,
@@ -110,6 +127,7 @@ pub async fn serve(
 /// Every route of the server, with the error envelope, deadline and telemetry around them.
 fn endpoint(state: Arc<HttpState>, config: &HttpConfig) -> impl Endpoint + 'static {
     let request_timeout = config.request_timeout;
+    let dialect = config.response_dialect;
     let service = openapi_service();
     let json = service.spec();
     let yaml = service.spec_yaml();
@@ -137,5 +155,6 @@ fn endpoint(state: Arc<HttpState>, config: &HttpConfig) -> impl Endpoint + 'stat
         .data(BodyLimits { max_bytes: config.max_body_bytes, read_timeout: config.body_read_timeout })
         .around(move |ep, req| deadline::deadline(ep, req, request_timeout))
         .around(fallback::envelope_errors)
+        .around(move |ep, req| dialect::apply(ep, req, dialect))
         .around(move |ep, req| observe::observe(ep, req, observed.clone()))
 }

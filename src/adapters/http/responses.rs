@@ -54,6 +54,11 @@ pub enum RegisterResponse {
     /// object (`errors`).
     #[oai(status = 400)]
     BadRequest(Json<Envelope>),
+    /// The client JWT in `Authorization` does not verify or names another client, or it is
+    /// missing while `CLIENT_AUTH=required` (field `Authorization`, `location: header`, with the
+    /// reason).
+    #[oai(status = 401)]
+    Unauthorized(Json<Envelope>),
     /// The body did not arrive within the body read timeout (`request_timeout`).
     #[oai(status = 408)]
     RequestTimeout(Json<Envelope>),
@@ -82,6 +87,11 @@ pub enum UnregisterResponse {
     /// The client id in the path is invalid (`fields`, `location: path`).
     #[oai(status = 400)]
     BadRequest(Json<Envelope>),
+    /// The client JWT in `Authorization` does not verify or names another client, or it is
+    /// missing while `CLIENT_AUTH=required` (field `Authorization`, `location: header`, with the
+    /// reason).
+    #[oai(status = 401)]
+    Unauthorized(Json<Envelope>),
     /// Too many requests from this client address (`rate_limited`); retry after `Retry-After`
     /// seconds.
     #[oai(status = 429)]

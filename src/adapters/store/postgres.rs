@@ -5,24 +5,25 @@
 //! move is one transaction (delete the token's other owner, upsert by client id) under a
 //! transaction-scoped advisory lock on the token, so registrations of one token queue instead of
 //! colliding, and with the rows it touches locked in a fixed order, so registrations that cross
-//! do not deadlock. The UNIQUE constraint on `token` still guards the rule, and should a conflict
-//! slip through anyway (a unique violation, a deadlock) the whole transaction is retried.
+//! do not deadlock. The unique index on the token's hash still guards the rule (a plain index on
+//! the token cannot hold the 4,096-byte tokens the contract accepts), and should a conflict slip
+//! through anyway (a unique violation, a deadlock) the whole transaction is retried.
 //!
 //! Every call is bounded three ways: the pool's acquire timeout, the server-side
 //! `statement_timeout`, and a client-side deadline over the whole call, which is the one that
-//! also covers a server that stopped answering altogether.
+//! also covers a server that stopped answering altogether. Behind PgBouncer in transaction mode
+//! the shared `PgDatabase` changes how statements are sent; the SQL stays the same.
 
-use std::{str::FromStr, time::Duration};
+use std::time::Duration;
 
 use async_trait::async_trait;
-use sqlx::{
-    Connection, PgPool,
-    postgres::{PgConnectOptions, PgConnection, PgPoolOptions},
-};
+use sqlx::{Postgres, postgres::PgArguments, query::Query};
 use tracing::{debug, instrument};
 
 use super::{ClientRow, DELETE_CLIENT, DELETE_CLIENT_IF_TOKEN, FIND_CLIENT};
+pub use crate::adapters::pg_database::PostgresOptions;
 use crate::{
+    adapters::pg_database::PgDatabase,
     domain::{Client, ClientId},
     ports::{ClientRepository, StoreError},
 };
@@ -32,72 +33,74 @@ const MAX_ATTEMPTS: u32 = 8;
 /// The first of the two advisory-lock keys ("push" in ASCII): a namespace of our own, so token
 /// locks cannot meet other users of advisory locks, sqlx's migration lock included.
 const TOKEN_LOCK_SPACE: i32 = 0x7075_7368;
-/// Migrations may take long on a big table, and may wait for another instance migrating; they run
-/// without the per-statement timeout but still cannot hold start-up forever.
-const MIGRATION_TIMEOUT: Duration = Duration::from_secs(300);
 
 pub struct PostgresClientRepository {
-    pool: PgPool,
-    timeout: Duration,
-}
-
-/// What the Postgres store needs from the settings.
-#[derive(Debug, Clone)]
-pub struct PostgresOptions {
-    pub max_connections: u32,
-    /// Bound on acquiring a connection, on each statement and on each whole call.
-    pub timeout: Duration,
+    db: PgDatabase,
 }
 
 impl PostgresClientRepository {
-    /// Connects to `url` (`postgres://...`), applies migrations and builds the pool. Fails, within
-    /// the timeout, when the database cannot be reached: a server that starts without its store
-    /// would only answer 503.
+    /// Connects to `url` (`postgres://...`), applies migrations (or, through PgBouncer, checks
+    /// them) and builds the pool. Fails, within the timeout, when the database cannot be
+    /// reached: a server that starts without its store would only answer 503.
     pub async fn connect(url: &str, options: &PostgresOptions) -> Result<Self, String> {
-        let base = PgConnectOptions::from_str(url)
-            .map_err(|e| format!("invalid DATABASE_URL for Postgres: {e}"))?
-            .application_name("push-server");
+        Ok(Self::new(PgDatabase::connect(url, options).await?))
+    }
 
-        let mut migrating = bounded_start(options.timeout, "connect to", PgConnection::connect_with(&base)).await?;
-        bounded_start(MIGRATION_TIMEOUT, "migrate", sqlx::migrate!("./migrations/postgres").run(&mut migrating))
-            .await?;
-        let _ = migrating.close().await;
+    /// The store on a database that is already connected (and shared, say with Postgres dedup).
+    pub fn new(db: PgDatabase) -> Self {
+        Self { db }
+    }
 
-        let ms = options.timeout.as_millis().max(1);
-        // The server cancels a statement that outlives the timeout, and ends a transaction left
-        // idle by a call that was abandoned mid-way, so neither holds locks after the caller gave
-        // up.
-        let limited = base.options([
-            ("statement_timeout", ms.to_string()),
-            ("idle_in_transaction_session_timeout", (2 * ms).max(1000).to_string()),
-        ]);
-        let pool = PgPoolOptions::new()
-            .max_connections(options.max_connections.max(1))
-            .min_connections(0)
-            .acquire_timeout(options.timeout)
-            // After an outage the idle connections are dead; testing them on acquire lets the
-            // pool replace them, so the store recovers by itself.
-            .test_before_acquire(true)
-            .connect_lazy_with(limited);
-        Ok(Self { pool, timeout: options.timeout })
+    pub fn database(&self) -> &PgDatabase {
+        &self.db
     }
 
     /// Closes the pool, waiting for queries in flight.
     pub async fn close(&self) {
-        self.pool.close().await;
+        self.db.close().await;
     }
 
     /// Bounds a whole store call, however many round trips it makes.
     async fn bounded<T>(&self, work: impl Future<Output = Result<T, sqlx::Error>>) -> Result<T, StoreError> {
-        match tokio::time::timeout(self.timeout, work).await {
+        let limit = self.db.timeout();
+        match tokio::time::timeout(limit, work).await {
             Ok(result) => result.map_err(unavailable),
-            Err(_) => Err(StoreError::Unavailable(format!("no answer within {:?}", self.timeout))),
+            Err(_) => Err(StoreError::Unavailable(format!("no answer within {limit:?}"))),
+        }
+    }
+
+    /// A statement, named and cached unless the database sits behind PgBouncer.
+    fn query<'q>(&self, sql: &'static str) -> Query<'q, Postgres, PgArguments> {
+        sqlx::query(sql).persistent(self.db.persistent())
+    }
+
+    /// Runs one statement: straight on the pool, or (PgBouncer) in a transaction of its own.
+    async fn execute(&self, query: Query<'_, Postgres, PgArguments>) -> Result<u64, sqlx::Error> {
+        if self.db.single_statements_in_transactions() {
+            let mut tx = self.db.begin().await?;
+            let done = query.execute(&mut *tx).await?;
+            tx.commit().await?;
+            Ok(done.rows_affected())
+        } else {
+            Ok(query.execute(self.db.pool()).await?.rows_affected())
+        }
+    }
+
+    async fn find_row(&self, id: &ClientId) -> Result<Option<ClientRow>, sqlx::Error> {
+        let query = sqlx::query_as::<_, ClientRow>(FIND_CLIENT).persistent(self.db.persistent()).bind(id.as_str());
+        if self.db.single_statements_in_transactions() {
+            let mut tx = self.db.begin().await?;
+            let row = query.fetch_optional(&mut *tx).await?;
+            tx.commit().await?;
+            Ok(row)
+        } else {
+            query.fetch_optional(self.db.pool()).await
         }
     }
 
     async fn upsert_once(&self, client: &Client) -> Result<(), sqlx::Error> {
-        let mut tx = self.pool.begin().await?;
-        sqlx::query("SELECT pg_advisory_xact_lock($1, hashtext($2))")
+        let mut tx = self.db.begin().await?;
+        self.query("SELECT pg_advisory_xact_lock($1, hashtext($2))")
             .bind(TOKEN_LOCK_SPACE)
             .bind(client.token.expose())
             .execute(&mut *tx)
@@ -105,19 +108,24 @@ impl PostgresClientRepository {
         // Both rows this transaction may change, the client's own and the token's current
         // owner's, locked up front in one global order: two registrations that swap tokens
         // would otherwise each lock one row and wait for the other's, a deadlock that Postgres
-        // breaks only after `deadlock_timeout` (a second by default).
-        sqlx::query("SELECT client_id FROM clients WHERE client_id = $1 OR token = $2 ORDER BY client_id FOR UPDATE")
-            .bind(client.id.as_str())
-            .bind(client.token.expose())
-            .fetch_all(&mut *tx)
-            .await?;
+        // breaks only after `deadlock_timeout` (a second by default). The token is found by its
+        // hash (the unique index; see migration 0002) and then compared exactly.
+        self.query(
+            "SELECT client_id FROM clients
+             WHERE client_id = $1 OR (token_hash = push_token_hash($2) AND token = $2)
+             ORDER BY client_id FOR UPDATE",
+        )
+        .bind(client.id.as_str())
+        .bind(client.token.expose())
+        .execute(&mut *tx)
+        .await?;
         // The token moves: whoever held it before is no longer registered.
-        sqlx::query("DELETE FROM clients WHERE token = $1 AND client_id <> $2")
+        self.query("DELETE FROM clients WHERE token_hash = push_token_hash($1) AND token = $1 AND client_id <> $2")
             .bind(client.token.expose())
             .bind(client.id.as_str())
             .execute(&mut *tx)
             .await?;
-        sqlx::query(
+        self.query(
             "INSERT INTO clients (client_id, push_type, token) VALUES ($1, $2, $3)
              ON CONFLICT (client_id) DO UPDATE
              SET push_type = excluded.push_type, token = excluded.token, updated_at = now()",
@@ -128,17 +136,6 @@ impl PostgresClientRepository {
         .execute(&mut *tx)
         .await?;
         tx.commit().await
-    }
-}
-
-async fn bounded_start<T>(
-    limit: Duration,
-    what: &str,
-    work: impl Future<Output = Result<T, impl std::fmt::Display>>,
-) -> Result<T, String> {
-    match tokio::time::timeout(limit, work).await {
-        Ok(result) => result.map_err(|e| format!("cannot {what} the Postgres database: {e}")),
-        Err(_) => Err(format!("cannot {what} the Postgres database: no answer within {limit:?}")),
     }
 }
 
@@ -175,28 +172,20 @@ impl ClientRepository for PostgresClientRepository {
 
     #[instrument(name = "store.find", skip_all, fields(client_id = %id))]
     async fn find(&self, id: &ClientId) -> Result<Option<Client>, StoreError> {
-        let row = self
-            .bounded(sqlx::query_as::<_, ClientRow>(FIND_CLIENT).bind(id.as_str()).fetch_optional(&self.pool))
-            .await?;
+        let row = self.bounded(self.find_row(id)).await?;
         row.map(Client::try_from).transpose()
     }
 
     #[instrument(name = "store.delete", skip_all, fields(client_id = %id))]
     async fn delete(&self, id: &ClientId) -> Result<bool, StoreError> {
-        let done = self.bounded(sqlx::query(DELETE_CLIENT).bind(id.as_str()).execute(&self.pool)).await?;
-        Ok(done.rows_affected() > 0)
+        let deleted = self.bounded(self.execute(self.query(DELETE_CLIENT).bind(id.as_str()))).await?;
+        Ok(deleted > 0)
     }
 
     #[instrument(name = "store.delete_if_token", skip_all, fields(client_id = %client.id))]
     async fn delete_if_token(&self, client: &Client) -> Result<bool, StoreError> {
-        let done = self
-            .bounded(
-                sqlx::query(DELETE_CLIENT_IF_TOKEN)
-                    .bind(client.id.as_str())
-                    .bind(client.token.expose())
-                    .execute(&self.pool),
-            )
-            .await?;
-        Ok(done.rows_affected() > 0)
+        let query = self.query(DELETE_CLIENT_IF_TOKEN).bind(client.id.as_str()).bind(client.token.expose());
+        let deleted = self.bounded(self.execute(query)).await?;
+        Ok(deleted > 0)
     }
 }

@@ -6,14 +6,10 @@
 //! `scripts/bench.sh` runs every scenario and prints the README table; see `--help`.
 
 mod dedup_memory;
-// The deliver scenario generates APNS and FCM key material with aws-lc-rs, which those features
-// bring; the server it starts needs them anyway.
-#[cfg(all(feature = "apns", feature = "fcm"))]
 mod deliver;
-#[cfg(all(feature = "apns", feature = "fcm"))]
 mod fake_provider;
-#[cfg(all(feature = "apns", feature = "fcm"))]
 mod latency;
+mod launcher;
 mod load;
 mod requests;
 mod server;
@@ -68,7 +64,7 @@ enum Scenario {
     },
     /// Deliveries through APNS or FCM fakes (in this process, over h2c) with realistic latency and
     /// stream limits: deliveries/s, Relay latency, connections, streams in flight, CPU.
-    #[cfg(all(feature = "apns", feature = "fcm"))]
+    /// The server must be built with `apns` (and `fcm` for `--provider fcm`).
     Deliver(Box<deliver::DeliverArgs>),
     /// Registrations of new clients (each a new client id and token).
     Register {
@@ -152,7 +148,6 @@ fn main() -> ExitCode {
             run_send(&common, payload, !no_signatures, clients, rate_hint, relay_secret.as_deref())
         }
         Scenario::Register { common } => run_register(&common),
-        #[cfg(all(feature = "apns", feature = "fcm"))]
         Scenario::Deliver(args) => deliver::run(*args),
         Scenario::DedupMemory { entries, markdown_out } => run_dedup_memory(entries, markdown_out.as_deref()),
         Scenario::RelayPublicKey { relay_secret } => parse_secret(&relay_secret).map(|key| {
@@ -608,7 +603,7 @@ fn run_verify(iterations: u32) {
     let key = SigningKey::from_bytes(&[7; 32]);
     let public = key.verifying_key();
     let shape = Shape::new(run_id(), 1, PayloadKind::Encrypted, "127.0.0.1");
-    let message = push_server::adapters::http::signature::signed_message("1700000000", &shape.notification_body(1));
+    let message = push_server::domain::signed_message("1700000000", &shape.notification_body(1));
     let signature = key.sign(&message);
     let started = Instant::now();
     for _ in 0..iterations {

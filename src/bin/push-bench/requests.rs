@@ -14,7 +14,7 @@ use bytes::Bytes;
 use ed25519_dalek::{Signer, SigningKey};
 use http_body_util::Full;
 use hyper::{Method, Request, Uri, header::HeaderValue};
-use push_server::adapters::http::signature::{SIGNATURE_HEADER, TIMESTAMP_HEADER, signed_message};
+use push_server::domain::{SIGNATURE_HEADER, TIMESTAMP_HEADER, signed_message};
 
 /// Which blob the notifications carry.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]

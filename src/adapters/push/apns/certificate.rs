@@ -4,11 +4,11 @@
 //! A `.p12` is opened with the pure-Rust `p12-keystore` (no OpenSSL is linked) and passes through
 //! PEM, so both inputs take the same road to rustls.
 
-use base64::{Engine, engine::general_purpose::STANDARD};
 use p12_keystore::{KeyStore, Pkcs12ImportPolicy};
 use rustls_pki_types::{CertificateDer, PrivateKeyDer, pem::PemObject};
 
 use super::config::ApnsIdentity;
+use crate::adapters::pem::armour;
 use crate::adapters::push::pool::ClientIdentity;
 
 /// Why an identity cannot be used, one variant per thing to fix (so a caller can name the file,
@@ -87,17 +87,6 @@ fn p12_to_pem(bytes: &[u8], password: &str) -> Result<String, IdentityError> {
     // p12-keystore keeps keys as PKCS#8, which is what the `PRIVATE KEY` label means.
     pem.push_str(&armour("PRIVATE KEY", chain.key().as_der()));
     Ok(pem)
-}
-
-fn armour(label: &str, der: &[u8]) -> String {
-    let b64 = STANDARD.encode(der);
-    let mut out = format!("-----BEGIN {label}-----\n");
-    for line in b64.as_bytes().chunks(64) {
-        out.push_str(std::str::from_utf8(line).expect("base64 is ASCII"));
-        out.push('\n');
-    }
-    out.push_str(&format!("-----END {label}-----\n"));
-    out
 }
 
 #[cfg(test)]

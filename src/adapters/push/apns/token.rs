@@ -148,7 +148,6 @@ mod tests {
     use std::sync::atomic::{AtomicU64, Ordering};
 
     use aws_lc_rs::signature::{ECDSA_P256_SHA256_FIXED, ECDSA_P384_SHA384_FIXED_SIGNING, UnparsedPublicKey};
-    use base64::engine::general_purpose::STANDARD;
     use serde_json::Value;
 
     use super::*;
@@ -168,9 +167,7 @@ mod tests {
     }
 
     fn pem(der: &[u8]) -> String {
-        let b64 = STANDARD.encode(der);
-        let lines: Vec<&str> = b64.as_bytes().chunks(64).map(|c| std::str::from_utf8(c).unwrap()).collect();
-        format!("-----BEGIN PRIVATE KEY-----\n{}\n-----END PRIVATE KEY-----\n", lines.join("\n"))
+        crate::adapters::pem::armour("PRIVATE KEY", der)
     }
 
     fn signer() -> TokenSigner {

@@ -115,10 +115,7 @@ pub(crate) mod tests {
     /// A fresh 2048-bit key as PEM PKCS#8 (a test-only key; nothing is committed).
     pub(crate) fn test_key_pem() -> String {
         let key = KeyPair::generate(KeySize::Rsa2048).expect("key generation");
-        let der = key.as_der().expect("PKCS#8");
-        let b64 = STANDARD.encode(der.as_ref());
-        let lines: Vec<&str> = b64.as_bytes().chunks(64).map(|c| std::str::from_utf8(c).unwrap()).collect();
-        format!("-----BEGIN PRIVATE KEY-----\n{}\n-----END PRIVATE KEY-----\n", lines.join("\n"))
+        crate::adapters::pem::armour("PRIVATE KEY", key.as_der().expect("PKCS#8").as_ref())
     }
 
     pub(crate) fn account_json(pem: &str) -> Value {

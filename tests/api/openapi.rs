@@ -1,5 +1,5 @@
 //! The committed OpenAPI document under `openapi/` must equal what the code generates, so API
-//! changes are reviewed as document changes. `UPDATE_OPENAPI=1 cargo test --test openapi`
+//! changes are reviewed as document changes. `UPDATE_OPENAPI=1 cargo test --test api openapi`
 //! rewrites the copies.
 
 use push_server::adapters::http::openapi_service;
@@ -14,7 +14,7 @@ fn check(path: &str, generated: String) {
     let committed = std::fs::read_to_string(&full).unwrap_or_default();
     assert!(
         committed == generated,
-        "{path} differs from the generated document; run `UPDATE_OPENAPI=1 cargo test --test openapi` and commit it"
+        "{path} differs from the generated document; run `UPDATE_OPENAPI=1 cargo test --test api openapi` and commit it"
     );
 }
 
@@ -37,8 +37,14 @@ fn every_operation_documents_its_status_codes() {
         c
     };
     assert_eq!(codes("/health", "get"), ["200"]);
-    assert_eq!(codes("/clients", "post"), ["200", "400", "408", "413", "415", "429", "503"]);
-    assert_eq!(codes("/clients/{client_id}", "delete"), ["200", "400", "429", "503"]);
+    assert_eq!(codes("/clients", "post"), ["200", "400", "401", "408", "413", "415", "429", "503"]);
+    assert_eq!(codes("/clients/{client_id}", "delete"), ["200", "400", "401", "429", "503"]);
+    // The wallet's client JWT: an optional header of both.
+    for (path, method) in [("/clients", "post"), ("/clients/{client_id}", "delete")] {
+        let params = doc["paths"][path][method]["parameters"].as_array().unwrap();
+        let auth = params.iter().find(|p| p["name"] == "Authorization").unwrap_or_else(|| panic!("{method} {path}"));
+        assert_eq!((auth["in"].as_str(), auth["required"].as_bool()), (Some("header"), Some(false)));
+    }
     assert_eq!(
         codes("/clients/{client_id}", "post"),
         ["200", "400", "401", "404", "408", "410", "413", "415", "502", "503"]

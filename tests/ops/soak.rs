@@ -15,19 +15,25 @@
 //! `PUSH_SERVER_BIN` picks the binary (default: the one cargo built with this test).
 
 use std::{
-    fs::File,
-    process::{Child, Command, Stdio},
     sync::{
         Arc,
         atomic::{AtomicU64, Ordering},
     },
-    time::{Duration, Instant, SystemTime, UNIX_EPOCH},
+    time::{Duration, Instant},
 };
 
 use base64::{Engine, engine::general_purpose::STANDARD};
-use ed25519_dalek::{Signer, SigningKey};
-use push_server::adapters::http::signature::signed_message;
+use ed25519_dalek::SigningKey;
 use serde_json::json;
+
+use super::{
+    binary::{
+        BIN,
+        launcher::{Launch, Ready, Sink, memory},
+        start_with,
+    },
+    support::{now, sign_with},
+};
 
 const CLIENTS: u64 = 10;
 const WORKERS: u64 = 8;
@@ -37,19 +43,8 @@ fn env_or(name: &str, default: u64) -> u64 {
     std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
 }
 
-struct Server(Child);
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
 fn rss_kib(pid: u32) -> u64 {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).expect("the server is running");
-    let line = status.lines().find(|l| l.starts_with("VmRSS:")).expect("VmRSS line");
-    line.split_whitespace().nth(1).and_then(|v| v.parse().ok()).expect("VmRSS value")
+    memory(pid).expect("the server is running").rss_kib
 }
 
 #[derive(Default)]
@@ -83,8 +78,8 @@ async fn one_request(http: &reqwest::Client, base: &str, key: &SigningKey, i: u6
         (17, format!("ciphertext-{i}-{}", "x".repeat((i % 200) as usize)))
     };
     let body = json!({"id": id, "payload": {"topic": "soak", "flags": blob.0, "blob": blob.1}}).to_string();
-    let ts = SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_secs().to_string();
-    let mut sig = hex::encode(key.sign(&signed_message(&ts, body.as_bytes())).to_bytes());
+    let ts = now().to_string();
+    let mut sig = sign_with(key, &ts, body.as_bytes());
     let expected = if i % 25 == 1 {
         sig.replace_range(0..2, if sig.starts_with("00") { "11" } else { "00" });
         401
@@ -110,38 +105,27 @@ async fn rss_stays_flat_under_steady_load() {
     let rate = env_or("SOAK_RATE", 150).max(1);
     let tolerance_kib = env_or("SOAK_TOLERANCE_MB", 8) * 1024;
     let tolerance_pct = env_or("SOAK_TOLERANCE_PCT", 10);
-    let bin = std::env::var("PUSH_SERVER_BIN").unwrap_or_else(|_| env!("CARGO_BIN_EXE_push-server").to_owned());
+    let bin = std::env::var("PUSH_SERVER_BIN").unwrap_or_else(|_| BIN.to_owned());
 
     let dir = tempfile::tempdir().unwrap();
-    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
     let key = SigningKey::from_bytes(&[9; 32]);
-    let server = Server(
-        Command::new(&bin)
-            .current_dir(dir.path())
-            .env_clear()
-            .env("PATH", std::env::var_os("PATH").unwrap_or_default())
-            .env("HOST", "127.0.0.1")
-            .env("PORT", port.to_string())
+    let server = start_with(
+        Launch::new(bin, dir.path())
             .env("RELAY_PUBLIC_KEY", hex::encode(key.verifying_key().to_bytes()))
             .env("DEDUP_TTL_SECS", "5")
+            // The dedup window must cover twice the accepted clock skew (replays).
+            .env("SIGNATURE_MAX_SKEW_SECS", "2")
             .env("DEDUP_MAX_ENTRIES", "512")
             .env("RATE_LIMIT_PER_MINUTE", "0")
             .env("SQLITE_SYNCHRONOUS", "normal")
             .env("RUST_LOG", "warn")
-            .stdin(Stdio::null())
-            .stdout(File::create(dir.path().join("server.log")).unwrap())
-            .stderr(File::create(dir.path().join("server.err")).unwrap())
-            .spawn()
-            .unwrap(),
+            .stdout(Sink::File(dir.path().join("server.log")))
+            .stderr(Sink::File(dir.path().join("server.err")))
+            .ready(Ready::Healthy),
     );
-    let pid = server.0.id();
-    let base = format!("http://127.0.0.1:{port}");
+    let pid = server.pid();
+    let base = server.url();
     let http = reqwest::Client::builder().pool_max_idle_per_host(WORKERS as usize).build().unwrap();
-    let started = Instant::now();
-    while http.get(format!("{base}/health")).send().await.is_err() {
-        assert!(started.elapsed() < Duration::from_secs(20), "server did not start");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
     for c in 0..CLIENTS {
         let body = json!({"client_id": format!("soak-{c}"), "type": "fcm", "token": format!("token-{c}")});
         assert_eq!(

@@ -3,10 +3,7 @@
 
 use std::process::{Command, Stdio};
 
-#[path = "support/binary.rs"]
-mod binary;
-
-use binary::{BIN, command, free_port, post_json, start};
+use super::binary::{self, BIN, command, free_port, post_json, start};
 
 fn start_embedded(dir: &std::path::Path) -> binary::Server {
     let sink = dir.join("sink.jsonl");
@@ -23,7 +20,7 @@ fn a_registration_survives_a_hard_kill_right_after_the_response() {
     let dir = tempfile::tempdir().unwrap();
     let mut server = start_embedded(dir.path());
     assert_eq!(post(server.port, "/clients", r#"{"client_id":"durable","type":"fcm","token":"t"}"#), 200);
-    server.kill_hard(); // SIGKILL: no shutdown, no flush
+    server.kill(); // SIGKILL: no shutdown, no flush
     drop(server);
 
     let again = start_embedded(dir.path());

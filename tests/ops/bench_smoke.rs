@@ -4,8 +4,9 @@
 
 use std::process::Command;
 
+use super::binary::BIN as SERVER;
+
 const BENCH: &str = env!("CARGO_BIN_EXE_push-bench");
-const SERVER: &str = env!("CARGO_BIN_EXE_push-server");
 
 fn bench(args: &[&str]) {
     let out = Command::new(BENCH)

@@ -8,19 +8,17 @@
 //! only, and the test checks that they are the only lines so excluded. Tokens and credentials
 //! are checked on every line, the sink's included.
 
-use std::{
-    fs::File,
-    path::Path,
-    process::{Child, Command, Stdio},
-    time::{Duration, Instant, SystemTime, UNIX_EPOCH},
-};
+use std::{path::Path, time::Duration};
 
 use base64::{Engine, engine::general_purpose::STANDARD};
-use ed25519_dalek::{Signer, SigningKey};
-use push_server::adapters::http::signature::signed_message;
+use ed25519_dalek::SigningKey;
 use serde_json::json;
 
-const BIN: &str = env!("CARGO_BIN_EXE_push-server");
+use super::{
+    binary::{Server, launch, start_with},
+    support::{now, sign_with},
+};
+
 /// What the log sink's delivery lines say; the only lines allowed to hold a blob.
 const SINK_LINE: &str = "log sink delivery";
 
@@ -32,62 +30,19 @@ const ENCRYPTED_BLOB: &str = "EncryptedBlobSecret/4Qx9+ZmVyeS1zZWNyZXQ=";
 const CLEARTEXT_BODY: &str = "Cleartext body secret 7a7b";
 const UNDECODABLE_BLOB: &str = "!!undecodable-blob-secret!!";
 
-struct Server {
-    child: Child,
-    port: u16,
-}
-
-impl Server {
-    fn start(dir: &Path, json_logs: bool) -> Self {
-        let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-        let log = File::create(dir.join("server.log")).unwrap();
-        let relay_public = hex::encode(SigningKey::from_bytes(&RELAY_SEED).verifying_key().to_bytes());
-        let child = Command::new(BIN)
-            .current_dir(dir)
-            .env_clear()
-            .env("PATH", std::env::var_os("PATH").unwrap_or_default())
-            .env("HOST", "127.0.0.1")
-            .env("PORT", port.to_string())
+/// The server at `RUST_LOG=debug`, everything it writes (stdout and stderr) in `server.log`.
+fn start(dir: &Path, json_logs: bool) -> Server {
+    let relay_public = hex::encode(SigningKey::from_bytes(&RELAY_SEED).verifying_key().to_bytes());
+    start_with(
+        launch(dir)
             .env("RELAY_PUBLIC_KEY", relay_public)
             .env("LOG_SINK_PATH", dir.join("sink.jsonl"))
             .env("SQLITE_SYNCHRONOUS", "normal")
             .env("RATE_LIMIT_PER_MINUTE", "0")
             .env("RUST_LOG", "debug")
             .env("LOG_FORMAT", if json_logs { "json" } else { "text" })
-            .stdout(log.try_clone().unwrap())
-            .stderr(log)
-            .stdin(Stdio::null())
-            .spawn()
-            .unwrap();
-        let deadline = Instant::now() + Duration::from_secs(20);
-        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-            assert!(Instant::now() < deadline, "server did not start");
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        Self { child, port }
-    }
-
-    /// SIGTERM and wait, so every log line is written out.
-    fn stop(mut self) {
-        let _ = Command::new("kill").arg("-TERM").arg(self.child.id().to_string()).status();
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while self.child.try_wait().unwrap().is_none() {
-            if Instant::now() > deadline {
-                let _ = self.child.kill();
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        // Only when a test failed half-way; `stop` has already reaped the process otherwise.
-        if let Ok(None) = self.child.try_wait() {
-            let _ = self.child.kill();
-            let _ = self.child.wait();
-        }
-    }
+            .output(dir.join("server.log")),
+    )
 }
 
 struct Client {
@@ -112,8 +67,8 @@ impl Client {
 
     /// Sends `body` to `client_id` signed with `key`; returns the status and the signature used.
     async fn send(&self, key: &SigningKey, client_id: &str, body: &str) -> (u16, String) {
-        let ts = SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_secs().to_string();
-        let sig = hex::encode(key.sign(&signed_message(&ts, body.as_bytes())).to_bytes());
+        let ts = now().to_string();
+        let sig = sign_with(key, &ts, body.as_bytes());
         let status = self
             .post(
                 &format!("/clients/{client_id}"),
@@ -164,7 +119,7 @@ async fn scenario(port: u16) -> Vec<String> {
     assert_eq!(status, 401);
     signatures.push(sig);
     let other_body = notification("n-6", 1, "other");
-    let sig = hex::encode(relay.sign(&signed_message("1", other_body.as_bytes())).to_bytes());
+    let sig = sign_with(&relay, "1", other_body.as_bytes());
     let status = c
         .post(
             "/clients/dave",
@@ -212,9 +167,10 @@ fn check_logs(dir: &Path, secrets: &[String]) {
 
 async fn run(json_logs: bool) {
     let dir = tempfile::tempdir().unwrap();
-    let server = Server::start(dir.path(), json_logs);
+    let mut server = start(dir.path(), json_logs);
     let secrets = scenario(server.port).await;
-    server.stop();
+    // SIGTERM and wait, so every log line is written out.
+    server.stop(Duration::from_secs(10));
     check_logs(dir.path(), &secrets);
 }
 

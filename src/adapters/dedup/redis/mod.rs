@@ -1,20 +1,32 @@
-//! `DedupStore` on Redis, shared by every server instance.
+//! `DedupStore` on Redis (one node, a Cluster, or a Sentinel-managed master), shared by every
+//! server instance.
 //!
 //! A claim is one `SET key token NX PX ttl`: Redis executes it atomically, so of any number of
-//! servers asking at once exactly one gets the key. The value is the claim token, and `release` is
+//! servers asking at once exactly one gets the key. A claim is one key, so in a Cluster it lives in
+//! one slot on one master and every command about it (the scripts included, which name the key
+//! in `KEYS`) is routed there, following MOVED/ASK redirections. The value is the claim token, and `release` is
 //! a compare-and-delete script, so a late release can only remove the claim it made. When the
 //! connection broke under a claim, the retry is an idempotent script that recognises the claim's
 //! own token, because the first `SET` may have landed with only its answer lost.
 //!
-//! The connection manager reconnects by itself after Redis went away; every call is also bounded
-//! by our own deadline, so a Redis that stopped answering costs a request at most the timeout and
-//! never a hang.
+//! The connections reconnect by themselves after Redis went away (see `connection` and
+//! `sentinel`); every call is also bounded by our own deadline, so a Redis that stopped answering
+//! costs a request at most the timeout and never a hang.
+//!
+//! What Redis itself does not promise: replication is asynchronous, so when a master fails right
+//! after acknowledging a claim and before its replica received it, the promoted replica does not
+//! have it, and a retry of that notification within the window can be delivered a second time.
+
+mod connection;
+mod sentinel;
 
 use std::time::Duration;
 
 use async_trait::async_trait;
-use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use tracing::{instrument, warn};
+
+use self::connection::RedisConnection;
+pub use self::connection::{RedisConfig, RedisTopology};
 
 use crate::{
     domain::{ClientId, NotificationId},
@@ -25,35 +37,20 @@ use crate::{
 const RELEASE: &str = "if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end return 0";
 
 pub struct RedisDedupStore {
-    conn: ConnectionManager,
+    conn: RedisConnection,
     timeout: Duration,
 }
 
 impl RedisDedupStore {
-    /// Connects to `url` (`redis://[user:password@]host:port[/db]`). Fails, within the timeout, when Redis
-    /// cannot be reached: a server that starts without its dedup store would only answer 503.
+    /// Connects to the Redis that `config` names. Fails, within the timeout, when Redis cannot be
+    /// reached: a server that starts without its dedup store would only answer 503.
+    pub async fn open(config: &RedisConfig) -> Result<Self, String> {
+        Ok(Self { conn: RedisConnection::connect(config).await?, timeout: config.timeout })
+    }
+
+    /// One node at `url` (`redis[s]://[user:password@]host:port[/db]`).
     pub async fn connect(url: &str, timeout: Duration) -> Result<Self, String> {
-        let client = redis::Client::open(url).map_err(|e| format!("invalid REDIS_URL: {e}"))?;
-        let config = ConnectionManagerConfig::new()
-            .set_connection_timeout(Some(timeout))
-            .set_response_timeout(Some(timeout))
-            // Few, quick reconnect attempts: while Redis is down each request fails fast with 503,
-            // and the next request starts another reconnect, so recovery follows Redis's return.
-            .set_number_of_retries(1)
-            .set_min_delay(Duration::from_millis(50))
-            .set_max_delay(timeout);
-        let connecting = async {
-            let mut conn = ConnectionManager::new_with_config(client, config).await?;
-            redis::cmd("PING").query_async::<String>(&mut conn).await?;
-            Ok::<_, redis::RedisError>(conn)
-        };
-        // The manager retries internally; the start-up as a whole gets a bound of its own.
-        let limit = timeout * 3;
-        match tokio::time::timeout(limit, connecting).await {
-            Ok(Ok(conn)) => Ok(Self { conn, timeout }),
-            Ok(Err(e)) => Err(format!("cannot connect to Redis: {e}")),
-            Err(_) => Err(format!("cannot connect to Redis: no answer within {limit:?}")),
-        }
+        Self::open(&RedisConfig::single(url, timeout)).await
     }
 
     async fn bounded<T>(&self, work: impl Future<Output = redis::RedisResult<T>>) -> Result<T, DedupError> {
@@ -79,7 +76,7 @@ fn token_value(token: ClaimToken) -> String {
     token.0.to_string()
 }
 
-async fn release_claim(conn: &mut ConnectionManager, key: &str, token: ClaimToken) -> redis::RedisResult<i64> {
+async fn release_claim(conn: &mut RedisConnection, key: &str, token: ClaimToken) -> redis::RedisResult<i64> {
     redis::cmd("EVAL").arg(RELEASE).arg(1).arg(key).arg(token_value(token)).query_async(conn).await
 }
 
@@ -93,7 +90,7 @@ redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
 return 1";
 
 async fn claim_once(
-    conn: &mut ConnectionManager,
+    conn: &mut RedisConnection,
     key: &str,
     token: ClaimToken,
     ttl_ms: u64,
@@ -115,11 +112,11 @@ async fn claim_once(
     Ok(set.is_some())
 }
 
-/// True when the connection broke, so a second try may work. The manager reconnects only after a
-/// command failed on a dead connection; without a second try the first request after Redis came
-/// back would still fail.
+/// True when the connection broke (or, with Sentinel, the master moved), so a second try may
+/// work. The connections reconnect only after a command failed on a dead one; without a second
+/// try the first request after Redis came back would still fail.
 fn worth_retrying<T>(result: &redis::RedisResult<T>) -> bool {
-    matches!(result, Err(e) if e.is_io_error())
+    matches!(result, Err(e) if sentinel::master_may_have_moved(e) && !e.is_timeout())
 }
 
 #[async_trait]

@@ -1,0 +1,149 @@
+//! Who may register or unregister a client: the policy (`CLIENT_AUTH`) over the client JWT a
+//! wallet sends in `Authorization`, judged against the client the request names.
+
+use std::fmt;
+
+use crate::domain::{Audiences, ClientId, ClientJwtError, verify_client_jwt};
+
+/// What the server does with the client JWT of a registration or unregistration.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum ClientAuthMode {
+    /// Verified when present, accepted when absent: what WalletConnect's own server does, so the
+    /// SDKs that send no JWT (Kotlin, JS, Flutter) keep working.
+    #[default]
+    Optional,
+    /// A request without a JWT is refused.
+    Required,
+    /// The JWT is not looked at.
+    Off,
+}
+
+impl ClientAuthMode {
+    /// `optional`, `required` or `off`, in any case.
+    pub fn parse(s: &str) -> Result<Self, String> {
+        match s.to_ascii_lowercase().as_str() {
+            "optional" => Ok(Self::Optional),
+            "required" => Ok(Self::Required),
+            "off" => Ok(Self::Off),
+            _ => Err(format!("'{s}' is not a client auth mode; use optional, required or off")),
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Optional => "optional",
+            Self::Required => "required",
+            Self::Off => "off",
+        }
+    }
+}
+
+impl fmt::Display for ClientAuthMode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Why a request may not touch the client it names.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ClientAuthError {
+    #[error("a JWT signed with the client's key is required (Authorization: <JWT>)")]
+    Missing,
+    #[error(transparent)]
+    Invalid(#[from] ClientJwtError),
+}
+
+/// The client-auth policy of one server: its mode and the audiences (`PUBLIC_URL`) it answers to.
+#[derive(Debug, Clone, Default)]
+pub struct ClientAuth {
+    mode: ClientAuthMode,
+    audiences: Audiences,
+}
+
+impl ClientAuth {
+    pub fn new(mode: ClientAuthMode, audiences: Audiences) -> Self {
+        Self { mode, audiences }
+    }
+
+    pub fn mode(&self) -> ClientAuthMode {
+        self.mode
+    }
+
+    /// Whether a request carrying `authorization` (the header's value as sent, if any) may
+    /// register or unregister `client` at `now` (Unix seconds). The value is the raw JWT, as the
+    /// Swift SDK sends it, or `Bearer <JWT>`; an empty value counts as absent.
+    pub fn check(&self, authorization: Option<&str>, client: &ClientId, now: u64) -> Result<(), ClientAuthError> {
+        if self.mode == ClientAuthMode::Off {
+            return Ok(());
+        }
+        match authorization.map(without_bearer).filter(|token| !token.is_empty()) {
+            None if self.mode == ClientAuthMode::Required => Err(ClientAuthError::Missing),
+            None => Ok(()),
+            Some(token) => verify_client_jwt(token, client, &self.audiences, now).map(drop).map_err(Into::into),
+        }
+    }
+}
+
+/// The token of `Bearer <token>` (the scheme is case-insensitive, RFC 9110), or the whole value.
+fn without_bearer(value: &str) -> &str {
+    let value = value.trim();
+    match value.split_at_checked(7) {
+        Some((scheme, token)) if scheme.eq_ignore_ascii_case("bearer ") => token.trim_start(),
+        _ => value,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use ed25519_dalek::SigningKey;
+
+    use super::*;
+    use crate::domain::{ClientJwtClaims, DidKey, sign_client_jwt};
+
+    const NOW: u64 = 1_800_000_000;
+    const AUD: &str = "http://localhost:3000";
+
+    fn setup() -> (String, ClientId) {
+        let key = SigningKey::from_bytes(&[9; 32]);
+        let claims = ClientJwtClaims { sub: "s".into(), aud: AUD.into(), iat: NOW, exp: None };
+        let client = ClientId::parse(&DidKey::from(key.verifying_key()).to_string()).unwrap();
+        (sign_client_jwt(&key, &claims), client)
+    }
+
+    fn auth(mode: ClientAuthMode) -> ClientAuth {
+        ClientAuth::new(mode, Audiences::new([AUD]))
+    }
+
+    #[test]
+    fn optional_verifies_what_is_there_and_accepts_nothing() {
+        let (jwt, client) = setup();
+        let optional = auth(ClientAuthMode::Optional);
+        assert_eq!(optional.check(Some(&jwt), &client, NOW), Ok(()));
+        assert_eq!(optional.check(None, &client, NOW), Ok(()));
+        assert_eq!(optional.check(Some(""), &client, NOW), Ok(()));
+        assert!(matches!(optional.check(Some("garbage"), &client, NOW), Err(ClientAuthError::Invalid(_))));
+    }
+
+    #[test]
+    fn required_refuses_a_missing_token_and_off_looks_at_nothing() {
+        let (_, client) = setup();
+        assert_eq!(auth(ClientAuthMode::Required).check(None, &client, NOW), Err(ClientAuthError::Missing));
+        assert_eq!(auth(ClientAuthMode::Off).check(Some("garbage"), &client, NOW), Ok(()));
+    }
+
+    #[test]
+    fn a_bearer_prefix_is_accepted_in_any_case() {
+        let (jwt, client) = setup();
+        for value in [format!("Bearer {jwt}"), format!("bearer  {jwt}"), format!(" BEARER {jwt} ")] {
+            assert_eq!(auth(ClientAuthMode::Required).check(Some(&value), &client, NOW), Ok(()), "{value}");
+        }
+    }
+
+    #[test]
+    fn modes_parse_in_any_case() {
+        assert_eq!(ClientAuthMode::parse("Required"), Ok(ClientAuthMode::Required));
+        assert_eq!(ClientAuthMode::parse("OFF"), Ok(ClientAuthMode::Off));
+        assert!(ClientAuthMode::parse("yes").is_err());
+        assert_eq!(ClientAuthMode::default().to_string(), "optional");
+    }
+}

@@ -7,6 +7,9 @@
 //! `scripts/bench.sh` runs every scenario and prints the README table; see `--help`.
 
 mod dedup_memory;
+mod deliver;
+mod fake_provider;
+mod latency;
 mod launcher;
 mod load;
 mod paced;
@@ -83,6 +86,10 @@ enum Scenario {
         #[arg(long, env = "BENCH_RELAY_SECRET")]
         relay_secret: Option<String>,
     },
+    /// Deliveries through APNS or FCM fakes (in this process, over h2c) with realistic latency and
+    /// stream limits: deliveries/s, Relay latency, connections, streams in flight, CPU.
+    /// The server must be built with `apns` (and `fcm` for `--provider fcm`).
+    Deliver(Box<deliver::DeliverArgs>),
     /// Registrations of new clients (each a new client id and token).
     Register {
         #[command(flatten)]
@@ -169,6 +176,7 @@ fn main() -> ExitCode {
                 .and_then(|side| run_mixed(&common, side, clients, rate_hint, relay_secret.as_deref()))
         }
         Scenario::Register { common } => run_register(&common),
+        Scenario::Deliver(args) => deliver::run(*args),
         Scenario::DedupMemory { entries, markdown_out } => run_dedup_memory(entries, markdown_out.as_deref()),
         Scenario::RelayPublicKey { relay_secret } => parse_secret(&relay_secret).map(|key| {
             println!("{}", hex::encode(key.verifying_key().to_bytes()));

@@ -62,6 +62,11 @@ if $with_pg_redis; then
     run send --payload encrypted "${timing[@]}" "${send_extra[@]}" --database-url "$pg_url" --redis-url "$redis_url" \
         --label "send, Postgres + Redis, encrypted, signatures on"
 fi
+# Production traffic: registrations never stop (every app launch re-registers its token).
+run mixed "${timing[@]}" "${send_extra[@]}" --register-rate 100 \
+    --label "mixed: send as above + 100 registrations/s"
+run mixed "${timing[@]}" "${send_extra[@]}" --register-rate 1000 \
+    --label "mixed: send as above + 1,000 registrations/s"
 run register "${timing[@]}" --label "register, SQLite, SQLITE_SYNCHRONOUS=normal (default)"
 run register "${timing[@]}" --server-env SQLITE_SYNCHRONOUS=full --label "register, SQLite, SQLITE_SYNCHRONOUS=full"
 if ! $smoke; then

@@ -263,6 +263,18 @@ pub struct Config {
     /// Base URL of the FCM v1 API [default: https://fcm.googleapis.com]
     #[arg(long, env = "FCM_ENDPOINT")]
     pub fcm_endpoint: Option<String>,
+    /// Speak HTTP/2 with prior knowledge to an http:// FCM_ENDPOINT (benchmark fakes) instead of HTTP/1.1.
+    #[arg(long, env = "FCM_CLEARTEXT_HTTP2", default_value = "false", value_parser = parse_switch)]
+    pub fcm_cleartext_http2: bool,
+    /// HTTP/2 connections per APNS endpoint (production, sandbox), per set of credentials.
+    #[arg(long, env = "APNS_MAX_CONNECTIONS", default_value_t = defaults::APNS_MAX_CONNECTIONS, value_parser = clap::value_parser!(u64).range(1..=256))]
+    pub apns_max_connections: u64,
+    /// HTTP/2 connections to FCM, per set of credentials.
+    #[arg(long, env = "FCM_MAX_CONNECTIONS", default_value_t = defaults::FCM_MAX_CONNECTIONS, value_parser = clap::value_parser!(u64).range(1..=256))]
+    pub fcm_max_connections: u64,
+    /// Sends waiting for a provider stream (per provider) before further ones get 503 provider_busy.
+    #[arg(long, env = "PROVIDER_MAX_PENDING", default_value_t = defaults::PROVIDER_MAX_PENDING, value_parser = clap::value_parser!(u64).range(1..=10_000_000))]
+    pub provider_max_pending: u64,
     /// Bound on one provider HTTP request, in milliseconds.
     #[arg(long, env = "PROVIDER_TIMEOUT_MS", default_value_t = defaults::PROVIDER_TIMEOUT_MS, value_parser = clap::value_parser!(u64).range(100..=15_000))]
     pub provider_timeout_ms: u64,
@@ -372,10 +384,14 @@ impl Config {
                 credentials_path: self.fcm_credentials_path.clone(),
                 project_id: self.fcm_project_id.clone(),
                 endpoint: self.fcm_endpoint.clone(),
+                cleartext_http2: self.fcm_cleartext_http2,
             },
             provider: ProviderSettings {
                 request_timeout: Duration::from_millis(self.provider_timeout_ms),
                 max_attempts: self.provider_max_attempts,
+                apns_max_connections: self.apns_max_connections as usize,
+                fcm_max_connections: self.fcm_max_connections as usize,
+                max_pending: self.provider_max_pending as usize,
                 ..defaults.provider
             },
             http: HttpSettings {

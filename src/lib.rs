@@ -34,8 +34,9 @@
 //! - [`adapters::dedup`]: `DedupStore` in memory, on Redis (one node, Cluster, Sentinel; TLS) and
 //!   on Postgres.
 //! - `adapters::pg_database`: the Postgres pool the Postgres adapters share, and its PgBouncer mode.
-//! - [`adapters::push`]: `PushProvider` for APNS, FCM and the log sink, the message renderers
-//!   and the retry policy.
+//! - [`adapters::push`]: `PushProvider` for APNS, FCM and the log sink, the message renderers,
+//!   the retry policy, and the stream-aware HTTP/2 connection pool (`pool`) that APNS and FCM
+//!   deliver through.
 //! - [`adapters::pem`]: PEM armour, written once.
 //! - [`telemetry`]: logs (text or JSON lines, `RUST_LOG`), Prometheus metrics, the instrumenting
 //!   decorators that wrap each port with its span and metrics (`telemetry::instrumented`) and,

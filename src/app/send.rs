@@ -75,6 +75,7 @@ impl SendError {
                 PushError::PayloadRejected { .. } => "payload_rejected",
                 PushError::Unavailable { .. } => "provider_unavailable",
                 PushError::Credentials { .. } => "provider_credentials",
+                PushError::Busy { .. } => "provider_busy",
             },
         }
     }

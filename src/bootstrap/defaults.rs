@@ -30,6 +30,13 @@ pub const PROVIDER_TIMEOUT_MS: u64 = 5000;
 pub const PROVIDER_MAX_ATTEMPTS: u32 = 4;
 /// Bound on all attempts of one delivery together: a 502 comes well within the contract's 15 s.
 pub const PROVIDER_TOTAL_TIMEOUT_MS: u64 = 14_000;
+/// HTTP/2 connections per APNS endpoint and to FCM, per provider instance (Apple: "open several
+/// connections"; each carries as many streams as the provider allows).
+pub const APNS_MAX_CONNECTIONS: u64 = 8;
+pub const FCM_MAX_CONNECTIONS: u64 = 8;
+/// Sends waiting for a provider stream, per provider, before further ones answer 503
+/// `provider_busy`: at ~1 KiB each, about 10 MiB at most.
+pub const PROVIDER_MAX_PENDING: u64 = 10_000;
 pub const MAX_CONNECTIONS: u64 = 10_000;
 pub const HEADER_READ_TIMEOUT_SECS: u64 = 10;
 pub const BODY_READ_TIMEOUT_SECS: u64 = 10;

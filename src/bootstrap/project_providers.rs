@@ -101,6 +101,7 @@ mod apns {
                 ApnsAuth, ApnsConfig, ApnsConfigError, ApnsIdentity, ApnsProvider, IdField,
                 certificate::{self, IdentityError},
             },
+            pool::PoolLimits,
             retry::RetryPolicy,
         },
         domain::{ApnsCredentials, ApnsCredentialsAuth, ProjectId},
@@ -136,6 +137,8 @@ mod apns {
             config.sandbox_endpoint.clone_from(endpoint);
         }
         config.origin = origin(project, "APNS credentials");
+        // Each project's provider has pools of its own, bounded like the default project's.
+        config.pool = PoolLimits { max_connections: p.apns_max_connections, max_pending: p.max_pending };
         let provider = ApnsProvider::new(config).map_err(|e| match e {
             ApnsConfigError::Topic(_) => CredentialProblem::new("topic", e.to_string()),
             ApnsConfigError::Id { field: IdField::KeyId, .. } => CredentialProblem::new("key_id", e.to_string()),
@@ -163,6 +166,7 @@ mod fcm {
     use crate::{
         adapters::push::{
             fcm::{FcmConfig, FcmConfigError, FcmProvider, ServiceAccount},
+            pool::PoolLimits,
             retry::RetryPolicy,
         },
         domain::{FcmCredentials, ProjectId},
@@ -190,6 +194,8 @@ mod fcm {
             config.endpoint.clone_from(endpoint);
         }
         config.origin = origin(project, "FCM service account");
+        config.pool = PoolLimits { max_connections: p.fcm_max_connections, max_pending: p.max_pending };
+        config.cleartext_http2 = settings.fcm.cleartext_http2;
         FcmProvider::new(config).map_err(|e| match e {
             FcmConfigError::ProjectId(_) => CredentialProblem::new("project_id", e.to_string()),
             other => CredentialProblem::new("project_id", format!("this server's FCM settings are unusable: {other}")),

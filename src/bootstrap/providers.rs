@@ -10,6 +10,8 @@ use super::{
     settings::{ProviderSettings, Settings},
     wiring::StartError,
 };
+#[cfg(any(feature = "apns", feature = "fcm"))]
+use crate::adapters::push::pool::PoolLimits;
 use crate::{
     adapters::push::{log_sink::LogSink, retry::RetryPolicy},
     app::Providers,
@@ -26,7 +28,8 @@ pub fn providers(settings: &Settings) -> Result<Providers, StartError> {
         {
             // One provider for both types: it picks the production or sandbox endpoint by the
             // delivery's push type and shares one provider token between them.
-            let apns = Arc::new(apns::provider(&settings.apns, retry_policy(&settings.provider))?);
+            let limits = pool_limits(settings.provider.apns_max_connections, &settings.provider);
+            let apns = Arc::new(apns::provider(&settings.apns, retry_policy(&settings.provider), limits)?);
             providers = providers.with(PushType::Apns, apns.clone()).with(PushType::ApnsSandbox, apns);
         }
         #[cfg(not(feature = "apns"))]
@@ -39,7 +42,8 @@ pub fn providers(settings: &Settings) -> Result<Providers, StartError> {
     if settings.fcm.is_configured() {
         #[cfg(feature = "fcm")]
         {
-            let fcm = fcm::provider(&settings.fcm, retry_policy(&settings.provider))?;
+            let limits = pool_limits(settings.provider.fcm_max_connections, &settings.provider);
+            let fcm = fcm::provider(&settings.fcm, retry_policy(&settings.provider), limits)?;
             providers = providers.with(PushType::Fcm, Arc::new(fcm));
         }
         #[cfg(not(feature = "fcm"))]
@@ -77,6 +81,12 @@ fn retry_policy(provider: &ProviderSettings) -> RetryPolicy {
     RetryPolicy::new(provider.max_attempts, provider.request_timeout, provider.total_timeout)
 }
 
+/// `{APNS,FCM}_MAX_CONNECTIONS` and `PROVIDER_MAX_PENDING` for one provider's pools.
+#[cfg(any(feature = "apns", feature = "fcm"))]
+fn pool_limits(max_connections: usize, provider: &ProviderSettings) -> PoolLimits {
+    PoolLimits { max_connections, max_pending: provider.max_pending }
+}
+
 /// A setting that is set to something other than blanks.
 #[allow(dead_code)]
 fn non_empty(value: &Option<String>) -> Option<&str> {
@@ -94,6 +104,7 @@ mod apns {
                 ApnsAuth, ApnsConfig, ApnsConfigError, ApnsIdentity, ApnsProvider, Environment, IdField,
                 certificate::IdentityError,
             },
+            pool::PoolLimits,
             retry::RetryPolicy,
         },
         bootstrap::settings::ApnsSettings,
@@ -104,7 +115,7 @@ mod apns {
 
     /// Token auth (`APNS_KEY_PATH`) and certificate auth (`APNS_CERT_PATH`) exclude each other:
     /// with both set, which one is in force would be a guess, so the server refuses.
-    pub fn provider(settings: &ApnsSettings, retry: RetryPolicy) -> Result<ApnsProvider, StartError> {
+    pub fn provider(settings: &ApnsSettings, retry: RetryPolicy, pool: PoolLimits) -> Result<ApnsProvider, StartError> {
         let refuse = |reason: &str| Err(StartError(reason.to_owned()));
         if settings.key_path.is_some() && settings.cert_path.is_some() {
             return refuse(
@@ -134,6 +145,7 @@ mod apns {
             config.sandbox_endpoint.clone_from(endpoint);
         }
         config.origin = ORIGIN.to_owned();
+        config.pool = pool;
         ApnsProvider::new(config).map_err(|e| StartError(reason(e, file)))
     }
 
@@ -180,6 +192,7 @@ mod fcm {
     use crate::{
         adapters::push::{
             fcm::{FcmConfig, FcmConfigError, FcmProvider, ServiceAccount},
+            pool::PoolLimits,
             retry::RetryPolicy,
         },
         bootstrap::settings::FcmSettings,
@@ -188,7 +201,7 @@ mod fcm {
     /// Refuses (with a one-line reason) settings that cannot work: an unreadable credentials file,
     /// one that is not service-account JSON or whose key is not an RSA PKCS#8 key, no project id,
     /// a malformed endpoint.
-    pub fn provider(settings: &FcmSettings, retry: RetryPolicy) -> Result<FcmProvider, StartError> {
+    pub fn provider(settings: &FcmSettings, retry: RetryPolicy, pool: PoolLimits) -> Result<FcmProvider, StartError> {
         let Some(path) = settings.credentials_path.as_deref() else {
             return Err(StartError("FCM_CREDENTIALS_PATH is not set".into()));
         };
@@ -206,11 +219,14 @@ mod fcm {
             config.endpoint.clone_from(endpoint);
         }
         config.origin = "FCM_CREDENTIALS_PATH and FCM_PROJECT_ID".to_owned();
+        config.pool = pool;
+        config.cleartext_http2 = settings.cleartext_http2;
         FcmProvider::new(config).map_err(|e| {
             StartError(match e {
                 FcmConfigError::Endpoint(url) => {
                     format!("FCM_ENDPOINT must be an http:// or https:// URL, got '{url}'")
                 }
+                FcmConfigError::Pool(reason) => format!("FCM_ENDPOINT: {reason}"),
                 other => other.to_string(),
             })
         })

@@ -177,6 +177,8 @@ pub struct FcmSettings {
     pub credentials_path: Option<PathBuf>,
     pub project_id: Option<String>,
     pub endpoint: Option<String>,
+    /// HTTP/2 with prior knowledge to an `http://` endpoint (benchmark fakes), instead of HTTP/1.1.
+    pub cleartext_http2: bool,
 }
 
 impl FcmSettings {
@@ -194,6 +196,12 @@ pub struct ProviderSettings {
     pub max_attempts: u32,
     /// Bound on all attempts of one delivery together.
     pub total_timeout: Duration,
+    /// HTTP/2 connections per APNS endpoint, per provider instance.
+    pub apns_max_connections: usize,
+    /// HTTP/2 connections to FCM, per provider instance.
+    pub fcm_max_connections: usize,
+    /// Sends waiting for a stream, per provider pool, before `provider_busy`.
+    pub max_pending: usize,
 }
 
 impl Default for Settings {
@@ -233,6 +241,9 @@ impl Default for Settings {
                 request_timeout: millis(d::PROVIDER_TIMEOUT_MS),
                 max_attempts: d::PROVIDER_MAX_ATTEMPTS,
                 total_timeout: millis(d::PROVIDER_TOTAL_TIMEOUT_MS),
+                apns_max_connections: d::APNS_MAX_CONNECTIONS as usize,
+                fcm_max_connections: d::FCM_MAX_CONNECTIONS as usize,
+                max_pending: d::PROVIDER_MAX_PENDING as usize,
             },
             http: HttpSettings {
                 max_connections: d::MAX_CONNECTIONS as usize,

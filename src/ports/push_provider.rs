@@ -21,6 +21,10 @@ pub enum PushError {
     /// The provider refused our credentials, even after a refresh.
     #[error("{provider}: credentials rejected ({reason})")]
     Credentials { provider: &'static str, reason: String },
+    /// Too many sends are already waiting for this provider (its connections are all full);
+    /// refused at once, nothing was sent. The caller should try again shortly.
+    #[error("{provider}: busy, too many sends waiting")]
+    Busy { provider: &'static str },
 }
 
 impl PushError {
@@ -30,7 +34,8 @@ impl PushError {
             PushError::TokenUnregistered { provider, .. }
             | PushError::PayloadRejected { provider, .. }
             | PushError::Unavailable { provider, .. }
-            | PushError::Credentials { provider, .. } => provider,
+            | PushError::Credentials { provider, .. }
+            | PushError::Busy { provider } => provider,
         }
     }
 }

@@ -33,6 +33,11 @@ fn send_unsigned_cleartext() {
 }
 
 #[test]
+fn mixed_sends_and_registrations() {
+    bench(&["mixed", "--clients", "5", "--rate-hint", "600", "--register-rate", "50"]);
+}
+
+#[test]
 fn register() {
     bench(&["register"]);
 }
@@ -43,4 +48,24 @@ fn dedup_memory() {
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(out.status.success(), "{text}{}", String::from_utf8_lossy(&out.stderr));
     assert!(text.contains("bytes per live entry"), "{text}");
+}
+
+/// The delivery scenario with fast fakes (5 ms median): the fake providers, the pool and the
+/// report work end to end.
+#[cfg(all(feature = "apns", feature = "fcm"))]
+#[test]
+fn deliver_through_fake_apns_and_fcm() {
+    for provider in ["apns", "fcm"] {
+        let out = Command::new(BENCH)
+            .args(["deliver", "--provider", provider, "--clients", "20", "--rate-hint", "2000"])
+            .args(["--median-ms", "5", "--p99-ms", "20", "--gone-share", "0", "--bad-share", "0"])
+            .args(["--server-bin", SERVER, "--no-pin", "--warmup", "0.5", "--duration", "1", "--connections", "8"])
+            .env_remove("BENCH_DATABASE_URL")
+            .env_remove("BENCH_REDIS_URL")
+            .output()
+            .expect("push-bench runs");
+        let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+        assert!(out.status.success(), "push-bench deliver --provider {provider} failed:\n{text}");
+        assert!(text.contains("deliveries/s") && text.contains("connections opened"), "no report:\n{text}");
+    }
 }

@@ -413,7 +413,7 @@ fn config(pki: &Pki, auth: ApnsAuth, endpoint: String) -> ApnsConfig {
     let mut config = ApnsConfig::new(TOPIC.into(), auth, "You have new notifications".into(), retry());
     config.endpoint.clone_from(&endpoint);
     config.sandbox_endpoint = endpoint;
-    config.extra_roots = vec![reqwest::Certificate::from_der(pki.ca.der()).unwrap()];
+    config.extra_roots = vec![pki.ca.der().clone()];
     config
 }
 

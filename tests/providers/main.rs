@@ -11,8 +11,13 @@ mod fake_apns;
 #[cfg(feature = "fcm")]
 #[path = "../support/fake_google.rs"]
 mod fake_google;
+#[cfg(feature = "apns")]
+#[path = "../support/fake_h2.rs"]
+mod fake_h2;
 
 #[cfg(feature = "apns")]
 mod apns;
 #[cfg(feature = "fcm")]
 mod fcm;
+#[cfg(feature = "apns")]
+mod pool;

@@ -228,10 +228,11 @@ async fn send(
     if let Err(envelope) = relay_auth::check(&state.auth, timestamp, signature, bytes).await {
         return SendResponse::Unauthorized(Json(envelope));
     }
-    let project = match project(state, project_id, SendResponse::NotFound, SendResponse::StorageUnavailable).await {
-        Ok(project) => project,
-        Err(response) => return response,
-    };
+    let project =
+        match project(state, project_id, SendResponse::NotFound, |e| SendResponse::StorageUnavailable(e, None)).await {
+            Ok(project) => project,
+            Err(response) => return response,
+        };
     if let Some(problem) = &body.content_type_problem {
         return SendResponse::from_body_problem(problem);
     }
@@ -450,10 +451,13 @@ fn send_failure(e: SendError) -> SendResponse {
             "provider_not_configured",
             format!("this server has no provider for push type '{push_type}' any more"),
         ))),
-        SendError::ClientStore(e) => SendResponse::StorageUnavailable(Json(client_store_unavailable(&e))),
-        SendError::Dedup(e) => SendResponse::StorageUnavailable(Json(dedup_store_unavailable(&e))),
+        SendError::ClientStore(e) => SendResponse::StorageUnavailable(Json(client_store_unavailable(&e)), None),
+        SendError::Dedup(e) => SendResponse::StorageUnavailable(Json(dedup_store_unavailable(&e)), None),
     }
 }
+
+/// A provider's queue drains in well under a second once it keeps up again.
+const PROVIDER_BUSY_RETRY_AFTER_SECS: u64 = 1;
 
 fn provider_failure(error: PushError) -> SendResponse {
     match error {
@@ -476,5 +480,12 @@ fn provider_failure(error: PushError) -> SendResponse {
                 "{provider} rejected this server's credentials; the notification can be retried once they are fixed"
             ),
         ))),
+        PushError::Busy { provider } => SendResponse::StorageUnavailable(
+            Json(Envelope::error(
+                "provider_busy",
+                format!("too many notifications are waiting for {provider}; retry after the Retry-After delay"),
+            )),
+            Some(PROVIDER_BUSY_RETRY_AFTER_SECS),
+        ),
     }
 }

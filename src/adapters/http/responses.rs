@@ -145,9 +145,11 @@ pub enum SendResponse {
     BadGateway(Json<Envelope>),
     /// The client store or the dedup store could not be reached (`storage_unavailable`); nothing
     /// was sent and nothing partial is kept. Also `request_timeout` when the whole request took
-    /// longer than the server allows.
+    /// longer than the server allows. Also `provider_busy`, with `Retry-After` (seconds): too many
+    /// notifications are already waiting for this push provider; nothing was sent, the id is free
+    /// again, and a retry after the delay can deliver.
     #[oai(status = 503)]
-    StorageUnavailable(Json<Envelope>),
+    StorageUnavailable(Json<Envelope>, #[oai(header = "Retry-After")] Option<u64>),
 }
 body_failures!(SendResponse);
 

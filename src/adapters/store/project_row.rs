@@ -18,6 +18,8 @@ pub const LIST_PROJECTS: &str = "SELECT id FROM projects WHERE id > $1 ORDER BY 
 pub const GET_PROJECT: &str = "SELECT id, revision, apns_credentials, fcm_credentials, apns_suspended_reason, \
      apns_suspended_since, fcm_suspended_reason, fcm_suspended_since FROM projects WHERE id = $1";
 pub const COUNT_CLIENTS: &str = "SELECT COUNT(*) FROM clients WHERE project = $1";
+/// Who a project's clients are, for the SQLite client cache before the project goes.
+pub const PROJECT_CLIENTS: &str = "SELECT client_id, push_type, token FROM clients WHERE project = $1";
 pub const DELETE_PROJECT_CLIENTS: &str = "DELETE FROM clients WHERE project = $1";
 pub const DELETE_PROJECT: &str = "DELETE FROM projects WHERE id = $1";
 pub const SET_APNS: &str = "UPDATE projects SET apns_credentials = $2, apns_suspended_reason = NULL, \

@@ -5,7 +5,8 @@
 //! which queues them in order; reads use their own pool and run beside the writer thanks to WAL.
 //!
 //! Lookups go through a `ClientCache`, exact because this server is the database's only writer
-//! (the embedded default serves one process; run several servers on Postgres instead).
+//! (the embedded default serves one process; run several servers on Postgres instead). Each write
+//! runs in a task of its own, so the cache learns its outcome even when the caller has gone.
 
 use std::{str::FromStr, sync::Arc, time::Duration};
 
@@ -14,19 +15,19 @@ use sqlx::{
     SqlitePool,
     sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous},
 };
-use tracing::instrument;
+use tracing::{Instrument, instrument};
 
 use super::{ClientRow, DELETE_CLIENT, DELETE_CLIENT_IF_TOKEN, FIND_CLIENT, client_cache::ClientCache};
 use crate::{
-    domain::{Client, ClientId},
+    domain::{Client, ClientId, DeviceToken},
     ports::{ClientRepository, StoreError},
 };
 
 pub struct SqliteClientRepository {
     pub(super) writer: SqlitePool,
     pub(super) readers: SqlitePool,
-    timeout: Duration,
-    cache: Arc<ClientCache>,
+    pub(super) timeout: Duration,
+    pub(super) cache: Arc<ClientCache>,
 }
 
 /// What the SQLite store needs from the settings.
@@ -72,27 +73,44 @@ impl SqliteClientRepository {
         self.readers.close().await;
     }
 
-    /// Runs a write and tells the cache: stale from now on if it committed; if it failed (or timed
-    /// out, when its COMMIT may still be queued on the writer connection), bypassed until that
-    /// connection has been handed back, which means the queued statements are done.
-    pub(super) async fn write<T>(&self, work: impl Future<Output = Result<T, sqlx::Error>>) -> Result<T, StoreError> {
-        let result = self.bounded(work).await;
-        if result.is_ok() {
-            self.cache.invalidate();
-        } else {
-            self.cache.unsettle();
-            let (writer, cache) = (self.writer.clone(), self.cache.clone());
-            tokio::spawn(async move {
-                loop {
-                    match writer.acquire().await {
-                        Ok(_) | Err(sqlx::Error::PoolClosed) => break,
-                        Err(_) => continue,
-                    }
-                }
-                cache.settled();
-            });
+    /// Runs a write in a task of its own and waits for it at most `timeout`.
+    ///
+    /// The cache is told before the write starts which clients it may change (`client`, and with
+    /// `token` whoever holds that token), and when it is over. Because the task runs the write to
+    /// completion whatever the caller does, a caller that hangs up (its future dropped) or stops
+    /// waiting cannot leave a committed change that the cache does not know about: the clients stay
+    /// out of the cache until the task has seen the outcome. A caller that timed out is told
+    /// `Unavailable`; the write may still complete after that.
+    ///
+    /// There is no retry loop: the write ends when its statements end (bounded by the pool's
+    /// acquire timeout and SQLite's busy timeout), and its outcome is then known, committed or not
+    /// (a failed transaction is rolled back on its connection before anyone else can use it).
+    async fn write<T: Send + 'static>(
+        &self,
+        client: &ClientId,
+        token: Option<&DeviceToken>,
+        work: impl Future<Output = Result<T, sqlx::Error>> + Send + 'static,
+    ) -> Result<T, StoreError> {
+        // Marked and spawned in the same poll: either both happen or neither.
+        let marks = self.cache.writing(client, token);
+        let cache = self.cache.clone();
+        let task = tokio::spawn(
+            async move {
+                let result = work.await;
+                cache.written(marks);
+                result
+            }
+            .in_current_span(),
+        );
+        match tokio::time::timeout(self.timeout, task).await {
+            Ok(Ok(result)) => result.map_err(unavailable),
+            // The task panicked: its clients stay out of the cache (see `ClientCache`).
+            Ok(Err(e)) => Err(StoreError::Unavailable(format!("the write failed: {e}"))),
+            Err(_) => Err(StoreError::Unavailable(format!(
+                "no answer within {:?} (the write may still complete)",
+                self.timeout
+            ))),
         }
-        result
     }
 
     /// Bounds a store call: SQLite has no statement timeout of its own.
@@ -112,13 +130,16 @@ fn unavailable(e: sqlx::Error) -> StoreError {
 impl ClientRepository for SqliteClientRepository {
     #[instrument(name = "store.upsert", skip_all, fields(client_id = %client.id))]
     async fn upsert(&self, client: &Client) -> Result<(), StoreError> {
-        self.write(async {
-            let mut tx = self.writer.begin().await?;
-            // The token moves: whoever held it before is no longer registered.
+        let writer = self.writer.clone();
+        let (project, id) = (client.id.project().storage_key().to_owned(), client.id.as_str().to_owned());
+        let (push_type, token) = (client.push_type.as_str(), client.token.expose().to_owned());
+        self.write(&client.id, Some(&client.token), async move {
+            let mut tx = writer.begin().await?;
+            // The token moves: whoever held it before in this project is no longer registered.
             sqlx::query("DELETE FROM clients WHERE project = $1 AND token = $2 AND client_id <> $3")
-                .bind(client.id.project().storage_key())
-                .bind(client.token.expose())
-                .bind(client.id.as_str())
+                .bind(&project)
+                .bind(&token)
+                .bind(&id)
                 .execute(&mut *tx)
                 .await?;
             sqlx::query(
@@ -126,10 +147,10 @@ impl ClientRepository for SqliteClientRepository {
                  ON CONFLICT (project, client_id) DO UPDATE
                  SET push_type = excluded.push_type, token = excluded.token, updated_at = unixepoch()",
             )
-            .bind(client.id.project().storage_key())
-            .bind(client.id.as_str())
-            .bind(client.push_type.as_str())
-            .bind(client.token.expose())
+            .bind(&project)
+            .bind(&id)
+            .bind(push_type)
+            .bind(&token)
             .execute(&mut *tx)
             .await?;
             tx.commit().await
@@ -160,23 +181,20 @@ impl ClientRepository for SqliteClientRepository {
 
     #[instrument(name = "store.delete", skip_all, fields(client_id = %id))]
     async fn delete(&self, id: &ClientId) -> Result<bool, StoreError> {
-        let done = self
-            .write(sqlx::query(DELETE_CLIENT).bind(id.project().storage_key()).bind(id.as_str()).execute(&self.writer))
-            .await?;
+        let query = sqlx::query(DELETE_CLIENT).bind(id.project().storage_key().to_owned()).bind(id.as_str().to_owned());
+        let writer = self.writer.clone();
+        let done = self.write(id, None, async move { query.execute(&writer).await }).await?;
         Ok(done.rows_affected() > 0)
     }
 
     #[instrument(name = "store.delete_if_token", skip_all, fields(client_id = %client.id))]
     async fn delete_if_token(&self, client: &Client) -> Result<bool, StoreError> {
-        let done = self
-            .write(
-                sqlx::query(DELETE_CLIENT_IF_TOKEN)
-                    .bind(client.id.project().storage_key())
-                    .bind(client.id.as_str())
-                    .bind(client.token.expose())
-                    .execute(&self.writer),
-            )
-            .await?;
+        let writer = self.writer.clone();
+        let query = sqlx::query(DELETE_CLIENT_IF_TOKEN)
+            .bind(client.id.project().storage_key().to_owned())
+            .bind(client.id.as_str().to_owned())
+            .bind(client.token.expose().to_owned());
+        let done = self.write(&client.id, None, async move { query.execute(&writer).await }).await?;
         Ok(done.rows_affected() > 0)
     }
 }

@@ -13,7 +13,10 @@ use super::{
     sqlite::SqliteClientRepository,
 };
 use crate::{
-    domain::{ApnsCredentials, FcmCredentials, Project, ProjectId, ProviderKind, Suspension},
+    domain::{
+        ApnsCredentials, ClientId, DeviceToken, FcmCredentials, Project, ProjectId, ProjectKey, ProviderKind, PushType,
+        Suspension,
+    },
     ports::{ProjectCensus, ProjectRepository, ProjectStoreError, StoreError},
 };
 
@@ -65,7 +68,7 @@ impl ProjectRepository for SqliteProjectRepository {
     #[instrument(name = "projects.create", skip_all, fields(project = %id))]
     async fn create(&self, id: &ProjectId) -> Result<bool, ProjectStoreError> {
         let done =
-            self.store.write(sqlx::query(sql::INSERT_PROJECT).bind(id.as_str()).execute(&self.store.writer)).await;
+            self.store.bounded(sqlx::query(sql::INSERT_PROJECT).bind(id.as_str()).execute(&self.store.writer)).await;
         Ok(done.map_err(mapped)?.rows_affected() > 0)
     }
 
@@ -106,25 +109,51 @@ impl ProjectRepository for SqliteProjectRepository {
 
     #[instrument(name = "projects.delete", skip_all, fields(project = %id))]
     async fn delete(&self, id: &ProjectId) -> Result<bool, ProjectStoreError> {
-        let writer = &self.store.writer;
-        let done = self
+        // The project's clients leave the client cache for the time of the delete, as any write
+        // of theirs would (see `ClientCache`): read who they are, mark them, delete in a task that
+        // runs to completion and hands the marks back whatever the caller does.
+        let writer = self.store.writer.clone();
+        let rows: Vec<(String, String, String)> = self
             .store
-            .write(async {
-                let mut tx = writer.begin().await?;
-                sqlx::query(sql::DELETE_PROJECT_CLIENTS).bind(id.as_str()).execute(&mut *tx).await?;
-                let done = sqlx::query(sql::DELETE_PROJECT).bind(id.as_str()).execute(&mut *tx).await?;
-                tx.commit().await?;
-                Ok(done.rows_affected() > 0)
+            .bounded(sqlx::query_as(sql::PROJECT_CLIENTS).bind(id.as_str()).fetch_all(&writer))
+            .await
+            .map_err(mapped)?;
+        let project = ProjectKey::Named(id.clone());
+        let marks: Vec<_> = rows
+            .iter()
+            .filter_map(|(client, push_type, token)| {
+                let client = ClientId::parse(client).ok()?.in_project(project.clone());
+                let token = PushType::parse(push_type).ok().and_then(|t| DeviceToken::parse(t, token).ok());
+                Some(self.store.cache.writing(&client, token.as_ref()))
             })
+            .collect();
+        let (cache, id_text) = (self.store.cache.clone(), id.as_str().to_owned());
+        let task = tokio::spawn(async move {
+            let deleted = async {
+                let mut tx = writer.begin().await?;
+                sqlx::query(sql::DELETE_PROJECT_CLIENTS).bind(&id_text).execute(&mut *tx).await?;
+                let done = sqlx::query(sql::DELETE_PROJECT).bind(&id_text).execute(&mut *tx).await?;
+                tx.commit().await?;
+                Ok::<_, sqlx::Error>(done.rows_affected() > 0)
+            }
             .await;
-        done.map_err(mapped)
+            for marks in marks {
+                cache.written(marks);
+            }
+            deleted
+        });
+        match tokio::time::timeout(self.store.timeout, task).await {
+            Ok(Ok(deleted)) => deleted.map_err(|e| ProjectStoreError::Unavailable(e.to_string())),
+            Ok(Err(e)) => Err(ProjectStoreError::Unavailable(format!("the delete failed: {e}"))),
+            Err(_) => Err(ProjectStoreError::Unavailable("no answer in time (the delete may still complete)".into())),
+        }
     }
 
     async fn set_apns(&self, id: &ProjectId, credentials: Option<ApnsCredentials>) -> Result<bool, ProjectStoreError> {
         let sealed = credentials.map(|c| sql::seal_apns(&self.cipher, id, &c));
         let done = self
             .store
-            .write(sqlx::query(sql::SET_APNS).bind(id.as_str()).bind(sealed).execute(&self.store.writer))
+            .bounded(sqlx::query(sql::SET_APNS).bind(id.as_str()).bind(sealed).execute(&self.store.writer))
             .await;
         Ok(done.map_err(mapped)?.rows_affected() > 0)
     }
@@ -133,7 +162,7 @@ impl ProjectRepository for SqliteProjectRepository {
         let sealed = credentials.map(|c| sql::seal_fcm(&self.cipher, id, &c));
         let done = self
             .store
-            .write(sqlx::query(sql::SET_FCM).bind(id.as_str()).bind(sealed).execute(&self.store.writer))
+            .bounded(sqlx::query(sql::SET_FCM).bind(id.as_str()).bind(sealed).execute(&self.store.writer))
             .await;
         Ok(done.map_err(mapped)?.rows_affected() > 0)
     }
@@ -163,7 +192,7 @@ impl ProjectRepository for SqliteProjectRepository {
             ProviderKind::Fcm => sql::SET_FCM_SUSPENSION,
         };
         self.store
-            .write(
+            .bounded(
                 sqlx::query(statement)
                     .bind(id.as_str())
                     .bind(suspension.as_ref().map(|s| s.reason.clone()))

@@ -171,9 +171,9 @@ fn note(slot: &mut Option<String>, what: impl FnOnce() -> String) {
     }
 }
 
-type Sender = hyper::client::conn::http1::SendRequest<http_body_util::Full<bytes::Bytes>>;
+pub type Sender = hyper::client::conn::http1::SendRequest<http_body_util::Full<bytes::Bytes>>;
 
-async fn handshake(addr: SocketAddr) -> Result<Sender, Box<dyn std::error::Error + Send + Sync>> {
+pub async fn handshake(addr: SocketAddr) -> Result<Sender, Box<dyn std::error::Error + Send + Sync>> {
     let stream = TcpStream::connect(addr).await?;
     stream.set_nodelay(true)?;
     let (sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(stream)).await?;

@@ -1,13 +1,18 @@
 //! `push-bench`: the load benchmark. It starts a push-server (or targets a running one), registers
 //! clients, then drives Relay-signed notifications or registrations over keep-alive HTTP/1.1 at a
 //! fixed concurrency for a fixed time, and reports throughput, latency percentiles, failures and
-//! the server's memory. `dedup-memory` measures the in-memory dedup store alone.
+//! the server's memory. `mixed` adds a steady rate of registrations to full-speed sends, as in
+//! production. `dedup-memory` measures the in-memory dedup store alone.
 //!
 //! `scripts/bench.sh` runs every scenario and prints the README table; see `--help`.
 
 mod dedup_memory;
+mod deliver;
+mod fake_provider;
+mod latency;
 mod launcher;
 mod load;
+mod paced;
 mod requests;
 mod server;
 
@@ -59,6 +64,32 @@ enum Scenario {
         #[arg(long, env = "BENCH_RELAY_SECRET")]
         relay_secret: Option<String>,
     },
+    /// Signed sends at full speed (as `send`, encrypted) while registrations arrive at a steady
+    /// rate: half re-register a client being sent to (an app launch), half register a new client.
+    /// The figures are the sends'; the registrations' rate and latency are printed beside them.
+    Mixed {
+        #[command(flatten)]
+        common: Common,
+        /// Registrations per second, sent open-loop (latency counted from when each was due).
+        #[arg(long, default_value_t = 100.0)]
+        register_rate: f64,
+        /// Connections the registrations are spread over.
+        #[arg(long, default_value_t = 8)]
+        register_connections: usize,
+        /// Clients registered before the run; notifications go to them round robin.
+        #[arg(long, default_value_t = 1000)]
+        clients: u32,
+        /// As for `send`: sends per second to sign ahead for.
+        #[arg(long, default_value_t = 40_000)]
+        rate_hint: u64,
+        /// As for `send`: the Relay's secret key, for a server given by `--url`.
+        #[arg(long, env = "BENCH_RELAY_SECRET")]
+        relay_secret: Option<String>,
+    },
+    /// Deliveries through APNS or FCM fakes (in this process, over h2c) with realistic latency and
+    /// stream limits: deliveries/s, Relay latency, connections, streams in flight, CPU.
+    /// The server must be built with `apns` (and `fcm` for `--provider fcm`).
+    Deliver(Box<deliver::DeliverArgs>),
     /// Registrations of new clients (each a new client id and token).
     Register {
         #[command(flatten)]
@@ -140,7 +171,12 @@ fn main() -> ExitCode {
         Scenario::Send { common, payload, no_signatures, clients, rate_hint, relay_secret } => {
             run_send(&common, payload, !no_signatures, clients, rate_hint, relay_secret.as_deref())
         }
+        Scenario::Mixed { common, register_rate, register_connections, clients, rate_hint, relay_secret } => {
+            SideLoad::registrations(register_rate, register_connections)
+                .and_then(|side| run_mixed(&common, side, clients, rate_hint, relay_secret.as_deref()))
+        }
         Scenario::Register { common } => run_register(&common),
+        Scenario::Deliver(args) => deliver::run(*args),
         Scenario::DedupMemory { entries, markdown_out } => run_dedup_memory(entries, markdown_out.as_deref()),
         Scenario::RelayPublicKey { relay_secret } => parse_secret(&relay_secret).map(|key| {
             println!("{}", hex::encode(key.verifying_key().to_bytes()));
@@ -224,14 +260,23 @@ fn parse_secret(hex_key: &str) -> Result<SigningKey, String> {
     Ok(SigningKey::from_bytes(&bytes))
 }
 
-fn run_send(
+/// A server with `clients` registered and the requests to send them, signed ahead when `signed`.
+struct SendSetup {
+    rt: tokio::runtime::Runtime,
+    target: Target,
+    shape: Arc<Shape>,
+    source: Source,
+    pin: bool,
+}
+
+fn prepare_send(
     common: &Common,
     payload: PayloadKind,
     signed: bool,
     clients: u32,
     rate_hint: u64,
     relay_secret: Option<&str>,
-) -> Result<(), String> {
+) -> Result<SendSetup, String> {
     if common.warmup + common.duration > 240.0 {
         // Every request is signed over one timestamp taken before the run; the server accepts
         // timestamps up to 300 s old.
@@ -266,6 +311,22 @@ fn run_send(
     if pin {
         server::pin_self(&common.bench_cpus)?;
     }
+    println!(
+        "registered {registered} clients; sending for {:.0}+{:.0} s on {} connections",
+        common.warmup, common.duration, common.connections
+    );
+    Ok(SendSetup { rt, target, shape, source, pin })
+}
+
+fn run_send(
+    common: &Common,
+    payload: PayloadKind,
+    signed: bool,
+    clients: u32,
+    rate_hint: u64,
+    relay_secret: Option<&str>,
+) -> Result<(), String> {
+    let setup = prepare_send(common, payload, signed, clients, rate_hint, relay_secret)?;
     let label = common.label.clone().unwrap_or_else(|| {
         format!(
             "send, {}, signatures {}",
@@ -276,11 +337,30 @@ fn run_send(
             if signed { "on" } else { "off" }
         )
     });
-    println!(
-        "registered {registered} clients; sending for {:.0}+{:.0} s on {} connections",
-        common.warmup, common.duration, common.connections
-    );
-    measure(&rt, common, target, source, &label, pin)
+    measure(&setup.rt, common, setup.target, setup.source, None, &label, setup.pin)
+}
+
+fn run_mixed(
+    common: &Common,
+    side: SideLoad,
+    clients: u32,
+    rate_hint: u64,
+    relay_secret: Option<&str>,
+) -> Result<(), String> {
+    let setup = prepare_send(common, PayloadKind::Encrypted, true, clients, rate_hint, relay_secret)?;
+    let shape = setup.shape.clone();
+    let side = SideLoad {
+        source: Arc::new(move |k| {
+            // Even: the app of a client being sent to launched and registers again (same token).
+            // Odd: a new install (ids and tokens past the pre-registered ones).
+            let clients = u64::from(shape.clients);
+            Some(shape.register_request(if k % 2 == 0 { (k / 2) % clients } else { clients + k / 2 }))
+        }),
+        ..side
+    };
+    let label = common.label.clone().unwrap_or_else(|| format!("mixed, sends + {:.0} registrations/s", side.rate));
+    println!("and registering {:.0}/s on {} connections", side.rate, side.connections);
+    measure(&setup.rt, common, setup.target, setup.source, Some(side), &label, setup.pin)
 }
 
 async fn register_clients(addr: SocketAddr, shape: &Arc<Shape>) -> Result<u32, String> {
@@ -315,7 +395,7 @@ fn run_register(common: &Common) -> Result<(), String> {
         "registering new clients for {:.0}+{:.0} s on {} connections",
         common.warmup, common.duration, common.connections
     );
-    measure(&rt, common, target, source, &label, pin)
+    measure(&rt, common, target, source, None, &label, pin)
 }
 
 /// Samples of the server's memory and CPU time (and the generator's CPU time) during a run.
@@ -333,11 +413,30 @@ struct Sample {
     bench_cpu: f64,
 }
 
+/// Requests at a steady rate beside the closed-loop load (see `paced`).
+struct SideLoad {
+    rate: f64,
+    connections: usize,
+    source: Source,
+}
+
+impl SideLoad {
+    /// The rate and connections of `mixed`'s registrations, checked before anything starts; the
+    /// requests themselves need the run's shape.
+    fn registrations(rate: f64, connections: usize) -> Result<Self, String> {
+        if rate.is_nan() || rate <= 0.0 {
+            return Err("--register-rate must be above 0".into());
+        }
+        Ok(Self { rate, connections, source: Arc::new(|_| None) })
+    }
+}
+
 fn measure(
     rt: &tokio::runtime::Runtime,
     common: &Common,
     mut target: Target,
     source: Source,
+    side: Option<SideLoad>,
     label: &str,
     pinned: bool,
 ) -> Result<(), String> {
@@ -363,22 +462,56 @@ fn measure(
                 }
             })
         });
+        let side =
+            side.map(|side| tokio::spawn(paced::run(target.addr, side.rate, side.connections, side.source, window)));
         let outcome = load::run(target.addr, common.connections, source, Arc::new(AtomicU64::new(0)), window).await;
+        let side = match side {
+            Some(task) => Some(task.await.expect("the side load does not panic")),
+            None => None,
+        };
         if let Some(sampler) = sampler {
             sampler.abort();
         }
-        outcome
+        (outcome, side)
     });
+    let (outcome, side) = outcome;
     let peak = target.pid.and_then(server::memory);
     let died = target.spawned.as_mut().and_then(Spawned::exited);
     let log_problems = target.spawned.as_ref().map(Spawned::unexpected_log_lines).unwrap_or_default();
     let trace = trace.lock().expect("trace lock");
-    let report = Report::new(label, common, &outcome, &trace, peak, pinned);
+    let mut report = Report::new(label, common, &outcome, &trace, peak, pinned);
+    if let Some(side) = &side {
+        report.label = format!(
+            "{} ({:.0} registrations/s done, p99 {:.2} ms)",
+            report.label,
+            side.requests_per_second(),
+            side.percentile_ms(99.0)
+        );
+    }
     report.print(common)?;
+    if let Some(side) = &side {
+        println!(
+            "registrations {:.0}/s   latency ms p50 {:.2}   p99 {:.2}   max {:.2}   non-2xx {}   errors {}",
+            side.requests_per_second(),
+            side.percentile_ms(50.0),
+            side.percentile_ms(99.0),
+            side.max_ms(),
+            side.non_2xx,
+            side.errors
+        );
+    }
 
     let mut problems = Vec::new();
     if let Some(died) = died {
         problems.push(died);
+    }
+    if let Some(side) = side.as_ref().filter(|side| side.non_2xx > 0 || side.errors > 0) {
+        problems.push(format!(
+            "registrations: {} non-2xx answers and {} transport errors; first: {}",
+            side.non_2xx,
+            side.errors,
+            side.first_failure.as_deref().unwrap_or("-")
+        ));
     }
     if outcome.non_2xx > 0 || outcome.errors > 0 {
         problems.push(format!(

@@ -31,6 +31,8 @@ pub struct Shape {
     /// Redis never collide with an earlier run's dedup entries.
     pub run: String,
     pub clients: u32,
+    /// The `type` clients are registered with (`apns` unless a scenario says otherwise).
+    pub push_type: &'static str,
     host: HeaderValue,
     blob: String,
     flags: u32,
@@ -61,6 +63,7 @@ impl Shape {
         Self {
             run,
             clients: clients.max(1),
+            push_type: "apns",
             host: HeaderValue::from_str(host).expect("a valid host"),
             blob,
             flags,
@@ -86,8 +89,9 @@ impl Shape {
     /// The registration of client `k` of this run (an APNS-style hex token unique to it).
     pub fn registration_body(&self, k: u64) -> Vec<u8> {
         format!(
-            r#"{{"client_id":"{}","type":"apns","token":"{}"}}"#,
+            r#"{{"client_id":"{}","type":"{}","token":"{}"}}"#,
             client_id(&self.run, k as u32),
+            self.push_type,
             token(&self.run, k)
         )
         .into_bytes()
@@ -127,7 +131,8 @@ pub fn client_id(run: &str, k: u32) -> String {
     format!("bench-{run}-{k}")
 }
 
-/// 64 hex digits, unique per (run, k): a token belongs to one client only, so reusing one would
+/// 64 hex digits, unique per (run, k); its last 16 digits are `k`, which the `deliver` scenario's
+/// fake providers read back.: a token belongs to one client only, so reusing one would
 /// move it between clients instead of registering a new one.
 fn token(run: &str, k: u64) -> String {
     format!("{:0>48}{k:016x}", hex::encode(run.as_bytes()).chars().take(48).collect::<String>())

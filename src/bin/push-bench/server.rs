@@ -40,12 +40,22 @@ pub fn taskset_available() -> bool {
 
 /// Pins every thread of this process to `cpus` (done before any worker thread starts).
 pub fn pin_self(cpus: &str) -> Result<(), String> {
-    let status = Command::new("taskset")
-        .args(["-a", "-p", "-c", cpus, &std::process::id().to_string()])
-        .stdout(Stdio::null())
-        .status()
-        .map_err(|e| format!("taskset: {e}"))?;
-    if status.success() { Ok(()) } else { Err(format!("taskset -c {cpus} failed for the benchmark process")) }
+    // `taskset -a` lists the threads, then pins each: a thread that ends in between (the signing
+    // threads, or one the standard library used for the server's start) fails the whole call,
+    // so it is tried again; the threads that stay are the ones that matter.
+    for _ in 0..5 {
+        let status = Command::new("taskset")
+            .args(["-a", "-p", "-c", cpus, &std::process::id().to_string()])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()
+            .map_err(|e| format!("taskset: {e}"))?;
+        if status.success() {
+            return Ok(());
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    Err(format!("taskset -c {cpus} failed for the benchmark process"))
 }
 
 impl Spawned {

@@ -32,6 +32,7 @@ fn outcome_label(result: &Result<Delivered, PushFailure>) -> &'static str {
             PushError::PayloadRejected { .. } => "payload_rejected",
             PushError::Unavailable { .. } => "unavailable",
             PushError::Credentials { .. } => "credentials",
+            PushError::Busy { .. } => "busy",
         },
     }
 }

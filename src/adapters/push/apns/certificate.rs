@@ -1,15 +1,15 @@
 //! Certificate auth: the APNS client certificate and its key, from a `.p12` export or a PEM file,
-//! turned into the TLS client identity that reqwest's rustls backend takes.
+//! turned into the TLS client identity that rustls presents.
 //!
-//! reqwest only reads PKCS#12 through native-tls (OpenSSL on Linux), which this project does not
-//! link; so a `.p12` is opened here with the pure-Rust `p12-keystore` and handed to rustls as PEM.
+//! A `.p12` is opened with the pure-Rust `p12-keystore` (no OpenSSL is linked) and passes through
+//! PEM, so both inputs take the same road to rustls.
 
 use p12_keystore::{KeyStore, Pkcs12ImportPolicy};
-use reqwest::Identity;
 use rustls_pki_types::{CertificateDer, PrivateKeyDer, pem::PemObject};
 
 use super::config::ApnsIdentity;
 use crate::adapters::pem::armour;
+use crate::adapters::push::pool::ClientIdentity;
 
 /// Why an identity cannot be used, one variant per thing to fix (so a caller can name the file,
 /// the password or the stored field). Texts never contain the password.
@@ -41,18 +41,19 @@ pub enum IdentityError {
 
 /// The TLS client identity in `material`. A `.p12` is decrypted with its password (an empty one
 /// is what Keychain Access writes when the export password is left blank).
-pub fn identity(material: &ApnsIdentity) -> Result<Identity, IdentityError> {
+pub fn identity(material: &ApnsIdentity) -> Result<ClientIdentity, IdentityError> {
     let pem = match material {
         ApnsIdentity::Pem(bytes) => check_pem(bytes)?,
         ApnsIdentity::Pkcs12 { der, password } => p12_to_pem(der, password)?,
     };
-    let identity = Identity::from_pem(pem.as_bytes()).map_err(|e| IdentityError::Unusable(e.to_string()))?;
-    // rustls checks that the key is supported and belongs to the leaf certificate only when a
-    // client is built with it; doing that here gives the precise start-up reason.
-    reqwest::Client::builder()
-        .identity(identity.clone())
-        .build()
-        .map_err(|e| IdentityError::Mismatch(source_text(&e)))?;
+    let chain = CertificateDer::pem_slice_iter(pem.as_bytes())
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| IdentityError::Unusable(e.to_string()))?;
+    let key = PrivateKeyDer::from_pem_slice(pem.as_bytes()).map_err(|e| IdentityError::Unusable(e.to_string()))?;
+    let identity = ClientIdentity { chain, key };
+    // rustls checks that the key is supported and belongs to the leaf certificate; doing that
+    // here gives the precise start-up reason instead of a failed handshake later.
+    identity.check().map_err(IdentityError::Mismatch)?;
     Ok(identity)
 }
 
@@ -67,17 +68,8 @@ pub fn not_after(material: &ApnsIdentity) -> Option<i64> {
     i64::try_from(leaf.tbs_certificate().validity().not_after.to_unix_duration().as_secs()).ok()
 }
 
-fn source_text(e: &dyn std::error::Error) -> String {
-    let mut text = e.to_string();
-    if let Some(source) = e.source() {
-        text.push_str(": ");
-        text.push_str(&source_text(source));
-    }
-    text
-}
-
 /// Makes sure PEM text has what a client identity needs, so a wrong file gets a precise reason
-/// (reqwest's own parser only says "invalid identity").
+/// (a bare parser only says "invalid identity").
 fn check_pem(bytes: &[u8]) -> Result<String, IdentityError> {
     let text = std::str::from_utf8(bytes).map_err(|_| IdentityError::NotPemText)?;
     if text.contains("ENCRYPTED PRIVATE KEY") {

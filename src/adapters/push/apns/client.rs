@@ -1,40 +1,37 @@
-//! One APNS endpoint (production or sandbox): a long-lived HTTP/2 connection and the request that
-//! delivers one notification over it.
+//! One APNS endpoint (production or sandbox): its pool of long-lived HTTP/2 connections and the
+//! request that delivers one notification over it.
 //!
-//! A `reqwest::Client` built for HTTP/2 only keeps a single connection per host and multiplexes
-//! every request on it, which is what Apple asks of providers (opening a connection per request
-//! looks like a denial-of-service attack to APNS). When the connection drops, the pool notices and
-//! the next request dials anew.
+//! Apple asks providers to keep connections open and reuse them (opening a connection per
+//! request looks like a denial-of-service attack to APNS), and to open several for throughput:
+//! each carries only as many concurrent streams as APNS allows. The pool (`push::pool`) does
+//! both; when a connection drops, the next request dials anew.
 
-use std::{error::Error as _, time::Duration};
+use std::time::Duration;
 
 use bytes::Bytes;
-use reqwest::{Certificate, Identity, Url, header::HeaderValue, redirect};
+use http::{HeaderMap, HeaderValue};
 
-use crate::adapters::push::retry::parse_retry_after;
+use crate::adapters::push::{
+    pool::{Pool, PoolError, PoolLimits, TlsOptions},
+    retry::parse_retry_after,
+};
+
+/// How an endpoint's connections are set up.
+pub struct ConnectionOptions<'a> {
+    /// Bound on one request, waiting for a stream and connecting included.
+    pub request_timeout: Duration,
+    /// Client certificate (certificate auth) and extra trust anchors.
+    pub tls: &'a TlsOptions,
+    pub limits: PoolLimits,
+}
 
 /// Apple's documented answers are a few dozen bytes; a larger body is not APNS and is not read.
 const MAX_ERROR_BODY_BYTES: usize = 16 * 1024;
 
-/// HTTP/2 pings on the idle connection: a connection that a NAT or load balancer silently dropped
-/// is found between notifications, not by the next notification's timeout.
-const KEEP_ALIVE_INTERVAL: Duration = Duration::from_secs(60);
-const KEEP_ALIVE_TIMEOUT: Duration = Duration::from_secs(20);
-
-/// How an endpoint's connection is set up.
-pub struct ConnectionOptions<'a> {
-    /// Bound on one request, connecting included.
-    pub request_timeout: Duration,
-    /// Certificate auth: the TLS client identity.
-    pub identity: Option<&'a Identity>,
-    /// Extra trust anchors besides the system's (an APNS-compatible gateway or a test server).
-    pub extra_roots: &'a [Certificate],
-}
-
-/// One APNS base URL and the client (and so the connection) that talks to it.
+/// One APNS base URL and the connections that talk to it.
 pub struct Endpoint {
-    base: String,
-    http: reqwest::Client,
+    pool: Pool,
+    request_timeout: Duration,
 }
 
 /// What APNS answered, reduced to what the provider decides on.
@@ -48,82 +45,70 @@ pub struct Answer {
     pub apns_id: Option<String>,
 }
 
+/// Why no answer came.
+#[derive(Debug)]
+pub enum PostError {
+    /// Too many sends are already waiting for a stream on this endpoint.
+    Busy,
+    /// Connect, reset or timeout, described without the URL (it holds the device token).
+    Transport(String),
+}
+
 /// The headers every notification carries (besides `authorization`).
 pub struct Headers<'a> {
     pub topic: &'a HeaderValue,
 }
 
 impl Endpoint {
-    /// Validates `base` (an `http://` or `https://` URL) and builds its client. `http://` is
+    /// Validates `base` (an `http://` or `https://` URL) and sets up its pool. `http://` is
     /// HTTP/2 over cleartext with prior knowledge (local fakes), `https://` negotiates `h2` by
     /// ALPN; HTTP/1.1 is never offered, since APNS does not speak it.
     pub fn new(base: &str, options: &ConnectionOptions<'_>) -> Result<Self, String> {
-        let url = Url::parse(base).map_err(|e| format!("'{base}' is not a URL: {e}"))?;
-        if !matches!(url.scheme(), "http" | "https") || url.host_str().is_none() {
-            return Err(format!("'{base}' must be an http:// or https:// URL with a host"));
-        }
-        if url.query().is_some() || url.fragment().is_some() {
-            return Err(format!("'{base}' must not have a query or fragment"));
-        }
-        let mut builder = reqwest::Client::builder()
-            .http2_prior_knowledge()
-            .timeout(options.request_timeout)
-            .connect_timeout(options.request_timeout)
-            // The connection should live as long as the server; keep-alive pings detect a dead one.
-            .pool_idle_timeout(None)
-            .http2_keep_alive_interval(KEEP_ALIVE_INTERVAL)
-            .http2_keep_alive_timeout(KEEP_ALIVE_TIMEOUT)
-            .http2_keep_alive_while_idle(true)
-            // APNS never redirects; following one would carry the provider token elsewhere.
-            .redirect(redirect::Policy::none())
-            .user_agent(concat!("push-server/", env!("CARGO_PKG_VERSION")));
-        if let Some(identity) = options.identity {
-            builder = builder.identity(identity.clone());
-        }
-        for root in options.extra_roots {
-            builder = builder.add_root_certificate(root.clone());
-        }
-        let http = builder.build().map_err(|e| format!("cannot set up the HTTP/2 client: {}", chain(&e)))?;
-        Ok(Self { base: base.trim_end_matches('/').to_owned(), http })
+        let pool = Pool::new(base, options.tls, options.limits, options.request_timeout)?;
+        Ok(Self { pool, request_timeout: options.request_timeout })
     }
 
     pub fn base(&self) -> &str {
-        &self.base
+        self.pool.base()
     }
 
     /// `POST {base}/3/device/{device_token}` with the payload. `bearer` is the provider token
-    /// (token auth) or `None` (certificate auth). An `Err` is a transport failure (connect,
-    /// reset, timeout), described without the URL, since the URL holds the device token.
+    /// (token auth) or `None` (certificate auth).
     pub async fn post(
         &self,
         device_token: &str,
         headers: &Headers<'_>,
         bearer: Option<&str>,
         body: Bytes,
-    ) -> Result<Answer, String> {
-        let mut request = self
-            .http
-            .post(format!("{}/3/device/{device_token}", self.base))
-            .header("apns-topic", headers.topic.clone())
-            .header("apns-push-type", "alert")
-            .header("apns-priority", "10")
-            .header("content-type", "application/json")
-            .body(body);
+    ) -> Result<Answer, PostError> {
+        let mut map = HeaderMap::with_capacity(7);
+        map.insert("apns-topic", headers.topic.clone());
+        map.insert("apns-push-type", HeaderValue::from_static("alert"));
+        map.insert("apns-priority", HeaderValue::from_static("10"));
+        map.insert("content-type", HeaderValue::from_static("application/json"));
+        map.insert("user-agent", HeaderValue::from_static(concat!("push-server/", env!("CARGO_PKG_VERSION"))));
         if let Some(jwt) = bearer {
-            request = request.header("authorization", format!("bearer {jwt}"));
+            let mut value = HeaderValue::try_from(format!("bearer {jwt}"))
+                .map_err(|_| PostError::Transport("the provider token is not header-safe".to_owned()))?;
+            value.set_sensitive(true);
+            map.insert("authorization", value);
         }
-        let response = request.send().await.map_err(|e| describe(&e))?;
-        let status = response.status().as_u16();
-        let header = |name: &str| response.headers().get(name).and_then(|v| v.to_str().ok()).map(str::to_owned);
+        let path = format!("/3/device/{device_token}");
+        let answer = match tokio::time::timeout(self.request_timeout, self.pool.post(&path, &map, body)).await {
+            Ok(Ok(answer)) => answer,
+            Ok(Err(PoolError::Busy)) => return Err(PostError::Busy),
+            Ok(Err(PoolError::Transport(reason))) => return Err(PostError::Transport(reason)),
+            Err(_) => return Err(PostError::Transport("timed out".to_owned())),
+        };
+        let header = |name: &str| answer.headers.get(name).and_then(|v| v.to_str().ok()).map(str::to_owned);
         let retry_after = parse_retry_after(header("retry-after").as_deref());
         let apns_id = header("apns-id");
-        let reason = if response.status().is_success() {
-            None
-        } else {
-            let body = response.bytes().await.map_err(|e| describe(&e))?;
-            reason_of(&body)
-        };
-        Ok(Answer { status, reason, retry_after, apns_id })
+        let reason = if (200..300).contains(&answer.status) { None } else { reason_of(&answer.body) };
+        Ok(Answer { status: answer.status, reason, retry_after, apns_id })
+    }
+
+    pub fn pool(&self) -> &Pool {
+        &self.pool
     }
 }
 
@@ -134,36 +119,6 @@ fn reason_of(body: &[u8]) -> Option<String> {
     }
     let value: serde_json::Value = serde_json::from_slice(body).ok()?;
     value.get("reason")?.as_str().map(str::to_owned)
-}
-
-/// A transport error in one line, without the request URL (it contains the device token).
-fn describe(e: &reqwest::Error) -> String {
-    let kind = if e.is_timeout() {
-        "timed out"
-    } else if e.is_connect() {
-        "could not connect"
-    } else {
-        "connection failed"
-    };
-    match e.source() {
-        Some(source) => format!("{kind}: {}", chain(source)),
-        None => kind.to_owned(),
-    }
-}
-
-/// An error and its sources, joined; reqwest's own `Display` names only the outermost layer.
-fn chain(e: &dyn std::error::Error) -> String {
-    let mut text = e.to_string();
-    let mut source = e.source();
-    while let Some(s) = source {
-        let more = s.to_string();
-        if !text.contains(&more) {
-            text.push_str(": ");
-            text.push_str(&more);
-        }
-        source = s.source();
-    }
-    text
 }
 
 #[cfg(test)]
@@ -179,7 +134,8 @@ mod tests {
     }
 
     fn options() -> ConnectionOptions<'static> {
-        ConnectionOptions { request_timeout: Duration::from_secs(1), identity: None, extra_roots: &[] }
+        static TLS: std::sync::LazyLock<TlsOptions> = std::sync::LazyLock::new(TlsOptions::default);
+        ConnectionOptions { request_timeout: Duration::from_secs(1), tls: &TLS, limits: PoolLimits::default() }
     }
 
     #[test]

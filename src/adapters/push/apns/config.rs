@@ -3,8 +3,10 @@
 
 use std::fmt;
 
+use rustls_pki_types::CertificateDer;
+
 use super::certificate::IdentityError;
-use crate::adapters::push::retry::RetryPolicy;
+use crate::adapters::push::{pool::PoolLimits, retry::RetryPolicy};
 
 /// Apple's hosts, used unless a configuration names others (a gateway, or local fakes in tests).
 pub const DEFAULT_ENDPOINT: &str = "https://api.push.apple.com";
@@ -23,7 +25,10 @@ pub struct ApnsConfig {
     pub retry: RetryPolicy,
     /// Trust anchors besides the system's (an APNS-compatible gateway with a private CA, and TLS
     /// test servers).
-    pub extra_roots: Vec<reqwest::Certificate>,
+    pub extra_roots: Vec<CertificateDer<'static>>,
+    /// Connections per endpoint and sends waiting for a stream (`APNS_MAX_CONNECTIONS`,
+    /// `PROVIDER_MAX_PENDING`): each provider instance, so each project, has its own pools.
+    pub pool: PoolLimits,
     /// Where these credentials come from (for example the variables that set them), named in the
     /// error log when APNS refuses them, so an operator knows what to fix.
     pub origin: String,
@@ -40,6 +45,7 @@ impl ApnsConfig {
             placeholder_title,
             retry,
             extra_roots: Vec::new(),
+            pool: PoolLimits::default(),
             origin: "the APNS credentials".to_owned(),
         }
     }

@@ -18,7 +18,7 @@ use std::{
 
 use async_trait::async_trait;
 use bytes::Bytes;
-use reqwest::header::HeaderValue;
+use http::HeaderValue;
 use tracing::{Instrument, debug, error, info, info_span, warn};
 
 pub use self::config::{
@@ -26,11 +26,12 @@ pub use self::config::{
     IdField,
 };
 use self::{
-    client::{ConnectionOptions, Endpoint, Headers},
+    client::{ConnectionOptions, Endpoint, Headers, PostError},
     errors::{Verdict, classify},
     token::{Clock, ProviderTokens, SystemClock, TokenSigner},
 };
 use super::{
+    pool::{PoolStats, TlsOptions},
     render::render,
     retry::{Attempt, RetryPolicy},
 };
@@ -95,11 +96,9 @@ impl ApnsProvider {
             }
         };
 
-        let connection = ConnectionOptions {
-            request_timeout: config.retry.attempt_timeout,
-            identity: identity.as_ref(),
-            extra_roots: &config.extra_roots,
-        };
+        let tls = TlsOptions { identity, extra_roots: config.extra_roots };
+        let connection =
+            ConnectionOptions { request_timeout: config.retry.attempt_timeout, tls: &tls, limits: config.pool };
         let endpoint = |environment, base: &str| {
             Endpoint::new(base, &connection).map_err(|reason| ApnsConfigError::Endpoint { environment, reason })
         };
@@ -115,6 +114,11 @@ impl ApnsProvider {
             placeholder_title: config.placeholder_title,
             origin: config.origin,
         })
+    }
+
+    /// The pools of the production and sandbox endpoints, as they are now.
+    pub fn pool_stats(&self) -> (PoolStats, PoolStats) {
+        (self.production.pool().stats(), self.sandbox.pool().stats())
     }
 
     /// One request and what it means. `refreshed` is set once this delivery has spent its one
@@ -133,7 +137,9 @@ impl ApnsProvider {
         let headers = Headers { topic: &self.topic };
         let answer = match endpoint.post(delivery.token.expose(), &headers, bearer.as_deref(), body).await {
             Ok(answer) => answer,
-            Err(reason) => return Attempt::Retry { error: unavailable(reason), after: None },
+            // Waiting sends are already over the bound: retrying would only add to the queue.
+            Err(PostError::Busy) => return Attempt::Fail(PushError::Busy { provider: NAME }),
+            Err(PostError::Transport(reason)) => return Attempt::Retry { error: unavailable(reason), after: None },
         };
         let reason = || match &answer.reason {
             Some(r) => format!("{r} (HTTP {})", answer.status),
@@ -217,6 +223,9 @@ impl PushProvider for ApnsProvider {
                 }
                 Err(PushFailure { error: PushError::PayloadRejected { reason, .. }, .. }) => {
                     warn!(reason = %reason, "APNS refused the payload")
+                }
+                Err(PushFailure { error: PushError::Busy { .. }, .. }) => {
+                    debug!("APNS busy: too many sends waiting for a stream")
                 }
             }
             result.map(|(_, attempts)| Delivered { attempts })

@@ -2,7 +2,7 @@
 //! settings, so the same provider can be built from the environment or from stored credentials.
 
 use super::credentials::ServiceAccount;
-use crate::adapters::push::retry::RetryPolicy;
+use crate::adapters::push::{pool::PoolLimits, retry::RetryPolicy};
 
 /// Google's FCM host, used unless a configuration names another (a local fake in tests).
 pub const DEFAULT_ENDPOINT: &str = "https://fcm.googleapis.com";
@@ -15,6 +15,13 @@ pub struct FcmConfig {
     /// Base URL of the FCM v1 API: `{endpoint}/v1/projects/{project_id}/messages:send`.
     pub endpoint: String,
     pub retry: RetryPolicy,
+    /// Connections to FCM and sends waiting for a stream (`FCM_MAX_CONNECTIONS`,
+    /// `PROVIDER_MAX_PENDING`): each provider instance, so each project, has its own pool.
+    pub pool: PoolLimits,
+    /// Speak HTTP/2 with prior knowledge to an `http://` endpoint (benchmark fakes). Off, an
+    /// `http://` endpoint gets plain HTTP/1.1 without the pool, as the local test fakes expect;
+    /// `https://` always negotiates `h2` and uses the pool.
+    pub cleartext_http2: bool,
     /// Where these credentials come from (for example the variables that set them), named in the
     /// error log when Google refuses them, so an operator knows what to fix.
     pub origin: String,
@@ -28,6 +35,8 @@ impl FcmConfig {
             project_id,
             endpoint: DEFAULT_ENDPOINT.to_owned(),
             retry,
+            pool: PoolLimits::default(),
+            cleartext_http2: false,
             origin: "the FCM service account".to_owned(),
         }
     }
@@ -42,4 +51,6 @@ pub enum FcmConfigError {
     Endpoint(String),
     #[error("cannot build the FCM HTTP client: {0}")]
     HttpClient(String),
+    #[error("cannot set up the FCM connections: {0}")]
+    Pool(String),
 }

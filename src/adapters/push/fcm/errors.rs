@@ -26,6 +26,8 @@ pub enum Failure {
     /// Anything else (a 404 without `UNREGISTERED` is a wrong project or endpoint, not a dead
     /// token): repeating cannot help, but the client must not be blamed either.
     Unexpected(String),
+    /// Too many sends already wait for a stream to FCM; nothing was sent. Never retried here.
+    Busy,
 }
 
 /// `{"error": {"code", "status", "message", "details": [{"@type": "...FcmError", "errorCode"}]}}`

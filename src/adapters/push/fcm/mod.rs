@@ -30,6 +30,7 @@ pub use self::{
 };
 use self::{errors::Failure, oauth::OAuth, token_cache::AccessToken};
 use super::{
+    pool::{Pool, PoolError, PoolStats, TlsOptions},
     render::render,
     retry::{Attempt, RetryPolicy},
 };
@@ -40,10 +41,20 @@ use crate::{
 
 const NAME: &str = "fcm";
 
+/// How messages reach FCM.
+enum Transport {
+    /// The HTTP/2 pool: `https://` (ALPN `h2`), or `http://` with `cleartext_http2`.
+    Pooled(Pool),
+    /// Plain HTTP/1.1 to an `http://` endpoint (the local test fakes).
+    Http1(reqwest::Client),
+}
+
 pub struct FcmProvider {
-    http: reqwest::Client,
+    transport: Transport,
     /// `{endpoint}/v1/projects/{project}/messages:send`, built once.
     send_url: String,
+    /// The same, without the endpoint: what the pool is asked for.
+    send_path: String,
     oauth: OAuth,
     policy: RetryPolicy,
     origin: String,
@@ -54,7 +65,8 @@ impl FcmProvider {
     /// Firebase's, a malformed endpoint). Credentials that are well formed but refused by Google
     /// do not stop it; each send then fails with `Credentials`.
     pub fn new(config: FcmConfig) -> Result<Self, FcmConfigError> {
-        let FcmConfig { service_account: account, project_id: project, endpoint, retry, origin } = config;
+        let FcmConfig { service_account: account, project_id: project, endpoint, retry, pool, cleartext_http2, origin } =
+            config;
         // Project ids are lowercase letters, digits and hyphens (older ones `domain:name`); the
         // check keeps a typo from turning into a different URL path.
         if project.is_empty()
@@ -66,9 +78,11 @@ impl FcmProvider {
         if !(endpoint.starts_with("https://") || endpoint.starts_with("http://")) {
             return Err(FcmConfigError::Endpoint(endpoint.to_owned()));
         }
-        let send_url = format!("{endpoint}/v1/projects/{project}/messages:send");
-        // One client (one connection pool) for FCM and the token endpoint. https negotiates
-        // HTTP/2 by ALPN; http:// (local fakes) is plain HTTP/1.1.
+        let send_path = format!("/v1/projects/{project}/messages:send");
+        let send_url = format!("{endpoint}{send_path}");
+        // The token endpoint is called about once an hour: reqwest (HTTP/1.1 or h2 by ALPN) is
+        // plenty there. Messages go through the pool, except to an http:// endpoint spoken to as
+        // HTTP/1.1 (the local fakes).
         let http = reqwest::Client::builder()
             .timeout(retry.attempt_timeout)
             .connect_timeout(retry.attempt_timeout.min(Duration::from_secs(5)))
@@ -76,7 +90,23 @@ impl FcmProvider {
             .build()
             .map_err(|e| FcmConfigError::HttpClient(e.to_string()))?;
         tracing::info!(%send_url, token_uri = %account.token_uri, client_email = %account.client_email, "FCM provider ready");
-        Ok(Self { oauth: OAuth::new(http.clone(), account), http, send_url, policy: retry, origin })
+        let transport = if endpoint.starts_with("https://") || cleartext_http2 {
+            let pool =
+                Pool::new(endpoint, &TlsOptions::default(), pool, retry.attempt_timeout.min(Duration::from_secs(5)))
+                    .map_err(FcmConfigError::Pool)?;
+            Transport::Pooled(pool)
+        } else {
+            Transport::Http1(http.clone())
+        };
+        Ok(Self { oauth: OAuth::new(http, account), transport, send_url, send_path, policy: retry, origin })
+    }
+
+    /// The message pool, as it is now (`None` over HTTP/1.1).
+    pub fn pool_stats(&self) -> Option<PoolStats> {
+        match &self.transport {
+            Transport::Pooled(pool) => Some(pool.stats()),
+            Transport::Http1(_) => None,
+        }
     }
 
     /// One attempt: get an access token, POST the message, classify the answer. The token used
@@ -88,22 +118,48 @@ impl FcmProvider {
         })?;
         // Keeps the token out of any debug output of the HTTP stack.
         auth.set_sensitive(true);
-        let response = self
-            .http
-            .post(&self.send_url)
-            .header(AUTHORIZATION, auth)
-            .header(CONTENT_TYPE, "application/json")
-            .body(body)
-            .send()
-            .await
-            .map_err(|e| (errors::transport("FCM", &e), None))?;
-        let status = response.status();
-        if status.is_success() {
+        let (status, retry_after, body) = match &self.transport {
+            Transport::Pooled(pool) => {
+                let mut headers = http::HeaderMap::with_capacity(3);
+                headers.insert(AUTHORIZATION, auth);
+                headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+                headers.insert(
+                    http::header::USER_AGENT,
+                    HeaderValue::from_static(concat!("push-server/", env!("CARGO_PKG_VERSION"))),
+                );
+                let answer = pool.post(&self.send_path, &headers, body).await.map_err(|e| match e {
+                    PoolError::Busy => (Failure::Busy, None),
+                    PoolError::Transport(reason) => {
+                        (Failure::Transient { reason: format!("FCM: {reason}"), retry_after: None }, None)
+                    }
+                })?;
+                let retry_after = answer.headers.get("retry-after").and_then(|v| v.to_str().ok()).map(str::to_owned);
+                (answer.status, retry_after, answer.body)
+            }
+            Transport::Http1(http) => {
+                let response = http
+                    .post(&self.send_url)
+                    .header(AUTHORIZATION, auth)
+                    .header(CONTENT_TYPE, "application/json")
+                    .body(body)
+                    .send()
+                    .await
+                    .map_err(|e| (errors::transport("FCM", &e), None))?;
+                let status = response.status().as_u16();
+                let retry_after =
+                    response.headers().get("retry-after").and_then(|v| v.to_str().ok()).map(str::to_owned);
+                let body = if response.status().is_success() {
+                    Bytes::new()
+                } else {
+                    response.bytes().await.unwrap_or_default()
+                };
+                (status, retry_after, body)
+            }
+        };
+        if (200..300).contains(&status) {
             return Ok(());
         }
-        let retry_after = response.headers().get("retry-after").and_then(|v| v.to_str().ok()).map(str::to_owned);
-        let body = response.bytes().await.unwrap_or_default();
-        Err((errors::classify_send(status.as_u16(), retry_after.as_deref(), &body), Some(token)))
+        Err((errors::classify_send(status, retry_after.as_deref(), &body), Some(token)))
     }
 
     /// One attempt, bounded in time and turned into what the retry loop should do next.
@@ -138,6 +194,8 @@ impl FcmProvider {
                 Attempt::Retry { error: PushError::Unavailable { provider: NAME, reason }, after: retry_after }
             }
             Failure::Unexpected(reason) => Attempt::Fail(PushError::Unavailable { provider: NAME, reason }),
+            // Waiting sends are already over the bound: retrying would only add to the queue.
+            Failure::Busy => Attempt::Fail(PushError::Busy { provider: NAME }),
         }
     }
 }

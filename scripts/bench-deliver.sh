@@ -1,0 +1,42 @@
+#!/usr/bin/env bash
+# The delivery benchmark (`push-bench deliver`): release build with APNS and FCM, the server pinned
+# to core 0, the generator and the in-process fake providers (h2c, log-normal latency, median
+# 150 ms, p99 600 ms) on core 1. Prints the README's delivery table.
+#
+#   scripts/bench-deliver.sh            APNS at 500 streams (8 connections, then 1), FCM at 100
+#                                       streams (16 connections, then 1); BENCH_DURATION seconds each
+#   scripts/bench-deliver.sh --smoke    a second per row on the debug build, fast fakes
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+if [[ ${1:-} == --smoke ]]; then
+    cargo build --locked --bins --features apns,fcm
+    bin=target/debug
+    timing=(--warmup 0.5 --duration 1 --connections 16 --clients 50 --rate-hint 2000 --median-ms 5 --p99-ms 20)
+else
+    cargo build --release --locked --bins --features apns,fcm
+    bin=${CARGO_TARGET_DIR:-target}/release
+    timing=(--warmup 3 --duration "${BENCH_DURATION:-15}" --clients 20000 --rate-hint 14000)
+fi
+rows=$(mktemp)
+trap 'rm -f "$rows"' EXIT
+load_before=$(cut -d' ' -f1-3 /proc/loadavg)
+
+run() {
+    echo
+    echo "\$ push-bench deliver $*"
+    "$bin/push-bench" deliver "$@" --markdown-out "$rows"
+}
+
+run --provider apns --streams 500 "${timing[@]}" --connections "${APNS_RELAY_CONNECTIONS:-2500}"
+run --provider apns --streams 500 --max-connections 1 "${timing[@]}" --connections "${APNS_RELAY_CONNECTIONS:-2500}"
+run --provider fcm --streams 100 --max-connections 16 "${timing[@]}" --connections "${FCM_RELAY_CONNECTIONS:-1400}"
+run --provider fcm --streams 100 --max-connections 1 "${timing[@]}" --connections "${FCM_RELAY_CONNECTIONS:-1400}"
+
+echo
+echo "Machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | xargs)"
+echo "Load average (1, 5, 15 min) before: $load_before; after: $(cut -d' ' -f1-3 /proc/loadavg)"
+echo
+echo "| scenario | Relay connections | deliveries/s | Relay latency ms p50 / p90 / p99 | connections opened | streams in flight, peak | server RSS peak MiB | server CPU µs/delivery |"
+echo "|---|---|---|---|---|---|---|---|"
+cat "$rows"

@@ -126,13 +126,15 @@ impl PostgresClientRepository {
             .execute(&mut *tx)
             .await?;
         self.query(
-            "INSERT INTO clients (client_id, push_type, token) VALUES ($1, $2, $3)
+            "INSERT INTO clients (client_id, push_type, token, always_raw) VALUES ($1, $2, $3, $4)
              ON CONFLICT (client_id) DO UPDATE
-             SET push_type = excluded.push_type, token = excluded.token, updated_at = now()",
+             SET push_type = excluded.push_type, token = excluded.token, always_raw = excluded.always_raw,
+                 updated_at = now()",
         )
         .bind(client.id.as_str())
         .bind(client.push_type.as_str())
         .bind(client.token.expose())
+        .bind(client.always_raw)
         .execute(&mut *tx)
         .await?;
         tx.commit().await

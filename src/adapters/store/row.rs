@@ -6,7 +6,7 @@ use crate::{
 };
 
 /// Statements that read the same on SQLite and Postgres (`$n` placeholders work on both).
-pub const FIND_CLIENT: &str = "SELECT client_id, push_type, token FROM clients WHERE client_id = $1";
+pub const FIND_CLIENT: &str = "SELECT client_id, push_type, token, always_raw FROM clients WHERE client_id = $1";
 pub const DELETE_CLIENT: &str = "DELETE FROM clients WHERE client_id = $1";
 /// Deletes a client only while it still holds the token a provider declared dead.
 pub const DELETE_CLIENT_IF_TOKEN: &str = "DELETE FROM clients WHERE client_id = $1 AND token = $2";
@@ -16,6 +16,7 @@ pub struct ClientRow {
     pub client_id: String,
     pub push_type: String,
     pub token: String,
+    pub always_raw: bool,
 }
 
 impl TryFrom<ClientRow> for Client {
@@ -30,6 +31,7 @@ impl TryFrom<ClientRow> for Client {
             id: ClientId::parse(&row.client_id).map_err(|_| corrupt("client id"))?,
             token: DeviceToken::parse(push_type, &row.token).map_err(|_| corrupt("token"))?,
             push_type,
+            always_raw: row.always_raw,
         })
     }
 }

@@ -15,7 +15,9 @@
 #      `pattern` can describe: a valid one is built around the generated text;
 #    - providers take at most 4 KiB of rendered message, a bound on topic + blob after JSON
 #      escaping, so those are cut to fit.
-#    Positive send cases also register their client first, so delivery (not only 404) is fuzzed.
+#    Positive send cases also register their client first, so delivery (not only 404) is fuzzed:
+#    with `always_raw: true` when the body holds a complete raw form (`{topic, tag, message}`),
+#    since such a client is sent that form, and as a classic client otherwise.
 
 import base64
 import json
@@ -84,6 +86,14 @@ def _fit_positive(case):
         if isinstance(body.get("token"), str):
             body["token"] = _cut_bytes(body["token"], 4096)
     elif path == SEND_PATH:
+        if _is_raw_form(body):
+            topic, message = body["topic"], body["message"]
+            while _escaped_len(topic) + _escaped_len(message) > CONTENT_BUDGET:
+                if len(message) >= len(topic):
+                    message = message[: len(message) // 2]
+                else:
+                    topic = topic[: max(1, len(topic) // 2)]
+            body["topic"], body["message"] = topic or "x", message or "x"
         if isinstance(body.get("id"), str):
             body["id"] = _cut_bytes(body["id"], 255) or "x"
         payload = body.get("payload")
@@ -106,11 +116,29 @@ def _fit_positive(case):
         payload["topic"], payload["blob"] = topic, blob
 
 
-def _ensure_client(client_id):
-    # A fresh FCM-typed registration under this id, so the send reaches dedup and the log sink.
+def _is_raw_form(body):
+    """Whether `body` holds the raw form with the right JSON types (its values are fitted above)."""
+    tag = body.get("tag")
+    return (
+        isinstance(body.get("topic"), str)
+        and isinstance(body.get("message"), str)
+        and isinstance(tag, int)
+        and not isinstance(tag, bool)
+        and 0 <= tag <= 0xFFFFFFFF
+    )
+
+
+def _ensure_client(client_id, always_raw):
+    # A fresh FCM-typed registration under this id, so the send reaches dedup and the log sink;
+    # `always_raw` picks the form of the body that this client is sent.
     requests.post(
         f"{BASE_URL}/clients",
-        json={"client_id": client_id, "type": "fcm", "token": f"fuzz-token-{abs(hash(client_id))}"},
+        json={
+            "client_id": client_id,
+            "type": "fcm",
+            "token": f"fuzz-token-{abs(hash(client_id))}",
+            "always_raw": always_raw,
+        },
         timeout=10,
     )
 
@@ -135,7 +163,9 @@ def before_call(context, case, kwargs):
     if _is_positive(case):
         _fit_positive(case)
         if case.operation.method.upper() == "POST" and case.operation.path == SEND_PATH:
-            _ensure_client(unquote(case.path_parameters["client_id"]))
+            body = case.body
+            always_raw = isinstance(body, dict) and _is_raw_form(body)
+            _ensure_client(unquote(case.path_parameters["client_id"]), always_raw)
     if case.operation.method.upper() != "POST" or case.operation.path != SEND_PATH:
         return
     if _negative_at(case, ParameterLocation.HEADER):

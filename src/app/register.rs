@@ -94,8 +94,8 @@ mod tests {
         let mut repo = MockClientRepository::new();
         repo.expect_upsert().withf(|c| c.always_raw && c.push_type == PushType::Noop).times(1).returning(|_| Ok(()));
         let app = app_with(repo, MockDedupStore::new(), log_only_providers());
-        let raw = RawRegistration { always_raw: Ok(true), ..raw("a", "noop", "any-token") };
-        app.register(parse_registration(raw, app.providers()).unwrap()).await.unwrap();
+        let asked = RawRegistration { always_raw: Ok(true), ..raw("a", "noop", "any-token") };
+        app.register(parse_registration(asked, app.providers()).unwrap()).await.unwrap();
         assert!(!parse_registration(raw("a", "fcm", "t"), app.providers()).unwrap().always_raw);
     }
 

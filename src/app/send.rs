@@ -12,7 +12,8 @@ use tracing::{Span, field::Empty, info, instrument, warn};
 use super::{App, InvalidField, InvalidFields};
 use crate::{
     domain::{
-        Client, ClientId, Delivery, Flags, Form, Notification, NotificationId, Payload, PushType, RawPayload, Topic,
+        Client, ClientId, Delivery, Flags, Form, Notification, NotificationId, Payload, PushType, RawMessage,
+        RawPayload, Topic,
     },
     ports::{Claim, ClaimToken, DedupError, PushError, PushFailure, StoreError},
 };
@@ -208,14 +209,12 @@ fn parse_raw(raw: &RawNotification<'_>) -> Result<Notification, Vec<InvalidField
     let mut invalid = InvalidFields::default();
     let topic = invalid.parse("topic", raw.raw_topic, Topic::parse);
     let tag = invalid.parse("tag", raw.tag, Ok::<u32, std::convert::Infallible>);
-    let message = invalid.parse(RAW_CONTENT_FIELD, raw.message, Ok::<_, String>);
-    let payload = match (topic, tag, message) {
-        (Some(topic), Some(tag), Some(message)) => {
-            invalid.parse(RAW_CONTENT_FIELD, Ok(message), |message| RawPayload::new(topic, tag, message))
-        }
+    let message = invalid.parse(RAW_CONTENT_FIELD, raw.message, RawMessage::parse);
+    let notification = match (topic, tag, message) {
+        (Some(topic), Some(tag), Some(message)) => Some(Notification::raw(RawPayload::new(topic, tag, message))),
         _ => None,
     };
-    invalid.finish(payload.map(Notification::raw))
+    invalid.finish(notification)
 }
 
 /// The request field that holds what a provider is given of `form`.

@@ -47,7 +47,7 @@ pub struct SendArgs {
     pub flags: Option<u32>,
     /// Sends the raw form `{"topic", "tag", "message"}` with --blob as the message (for clients
     /// registered with `always_raw: true`); the server de-duplicates it by the message's SHA-256.
-    #[arg(long, requires = "blob")]
+    #[arg(long, conflicts_with_all = ["title", "body"])]
     pub raw: bool,
     /// The raw form's tag (with --raw).
     #[arg(long, requires = "raw", default_value_t = 0)]

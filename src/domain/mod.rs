@@ -34,6 +34,6 @@ pub use notification_id::{NotificationId, NotificationIdError};
 pub use notify_message::{NotifyMessage, NotifyMessageError};
 pub use payload::{Content, Payload, PayloadError, Topic, TopicError};
 pub use push_type::{PushType, PushTypeError};
-pub use raw_payload::{RawMessageError, RawPayload};
+pub use raw_payload::{RawMessage, RawMessageError, RawPayload};
 pub use relay_public_key::{RelayPublicKey, RelayPublicKeyError};
 pub use relay_signature::{SIGNATURE_HEADER, SignatureHeaderError, SignatureHeaders, TIMESTAMP_HEADER, signed_message};

@@ -5,25 +5,35 @@ use aws_lc_rs::digest::{SHA256, digest};
 
 use super::{NotificationId, Topic};
 
-/// A raw notification: the topic, the Relay's `tag` (an unsigned 32-bit integer, passed on
-/// untouched) and an opaque, non-empty `message` that only the wallet can read.
+/// The raw form's `message`: an opaque, non-empty string that only the wallet can read.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct RawPayload {
-    topic: Topic,
-    tag: u32,
-    message: String,
-}
+pub struct RawMessage(String);
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("message must not be empty")]
 pub struct RawMessageError;
 
-impl RawPayload {
-    pub fn new(topic: Topic, tag: u32, message: &str) -> Result<Self, RawMessageError> {
-        if message.is_empty() {
+impl RawMessage {
+    pub fn parse(raw: &str) -> Result<Self, RawMessageError> {
+        if raw.is_empty() {
             return Err(RawMessageError);
         }
-        Ok(Self { topic, tag, message: message.to_owned() })
+        Ok(Self(raw.to_owned()))
+    }
+}
+
+/// A raw notification: the topic, the Relay's `tag` (an unsigned 32-bit integer, passed on
+/// untouched) and the message.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RawPayload {
+    topic: Topic,
+    tag: u32,
+    message: RawMessage,
+}
+
+impl RawPayload {
+    pub fn new(topic: Topic, tag: u32, message: RawMessage) -> Self {
+        Self { topic, tag, message }
     }
 
     pub fn topic(&self) -> &Topic {
@@ -33,7 +43,7 @@ impl RawPayload {
         self.tag
     }
     pub fn message(&self) -> &str {
-        &self.message
+        &self.message.0
     }
 
     /// The raw form carries no id, so the message itself names it: the lower-case hex SHA-256
@@ -41,7 +51,7 @@ impl RawPayload {
     /// bytes). The same message to the same client is then delivered at most once per window,
     /// whichever Relay instance forwards it.
     pub fn dedup_id(&self) -> NotificationId {
-        let hash = hex::encode(digest(&SHA256, self.message.as_bytes()));
+        let hash = hex::encode(digest(&SHA256, self.message().as_bytes()));
         NotificationId::parse(&hash).expect("64 hex characters are a valid notification id")
     }
 }
@@ -51,23 +61,21 @@ mod tests {
     use super::*;
 
     fn raw(message: &str) -> RawPayload {
-        RawPayload::new(Topic::parse("t").unwrap(), 7, message).unwrap()
+        RawPayload::new(Topic::parse("t").unwrap(), 7, RawMessage::parse(message).unwrap())
     }
 
     #[test]
     fn dedup_id_is_the_hex_sha256_of_the_message() {
         // SHA-256("abc"), the FIPS 180-2 test vector.
         assert_eq!(raw("abc").dedup_id().as_str(), "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
-        assert_eq!(
-            raw("abc").dedup_id(),
-            RawPayload::new(Topic::parse("other").unwrap(), 1, "abc").unwrap().dedup_id()
-        );
+        let elsewhere = RawPayload::new(Topic::parse("other").unwrap(), 1, RawMessage::parse("abc").unwrap());
+        assert_eq!(raw("abc").dedup_id(), elsewhere.dedup_id());
         assert_ne!(raw("abc").dedup_id(), raw("abd").dedup_id());
     }
 
     #[test]
     fn message_must_not_be_empty_and_is_kept_verbatim() {
-        assert_eq!(RawPayload::new(Topic::parse("t").unwrap(), 0, ""), Err(RawMessageError));
+        assert_eq!(RawMessage::parse(""), Err(RawMessageError));
         let p = raw(" any text, not base64! ");
         assert_eq!((p.topic().as_str(), p.tag(), p.message()), ("t", 7, " any text, not base64! "));
     }

@@ -282,7 +282,8 @@ mod tests {
         let raw = read_notification("c", v.as_object().unwrap());
         assert_eq!((raw.tag, raw.message), (Err("must be an unsigned 32-bit integer"), Err("is required")));
         assert_eq!((raw.has_classic, raw.has_raw), (true, true));
-        let none = read_notification("c", json!({"message": null}).as_object().unwrap());
+        let v = json!({"message": null});
+        let none = read_notification("c", v.as_object().unwrap());
         assert_eq!((none.has_classic, none.has_raw), (false, false));
     }
 

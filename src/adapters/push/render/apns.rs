@@ -47,7 +47,7 @@ mod tests {
     use base64::{Engine, engine::general_purpose::STANDARD};
 
     use super::*;
-    use crate::domain::{Flags, Topic};
+    use crate::domain::{Flags, RawMessage, Topic};
 
     #[test]
     fn encrypted_payload_shape() {
@@ -61,7 +61,7 @@ mod tests {
 
     #[test]
     fn raw_payload_shape() {
-        let raw = RawPayload::new(Topic::parse("t1").unwrap(), 4294967295, "SEALED").unwrap();
+        let raw = RawPayload::new(Topic::parse("t1").unwrap(), 4294967295, RawMessage::parse("SEALED").unwrap());
         assert_eq!(
             raw_payload(&raw, "You have new notifications"),
             json!({"aps": {"alert": {"title": "You have new notifications"}, "mutable-content": 1, "content-available": 1},

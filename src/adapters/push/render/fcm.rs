@@ -50,7 +50,7 @@ mod tests {
     use base64::{Engine, engine::general_purpose::STANDARD};
 
     use super::*;
-    use crate::domain::{Flags, Topic};
+    use crate::domain::{Flags, RawMessage, Topic};
 
     #[test]
     fn encrypted_is_data_only_with_string_values() {
@@ -63,7 +63,7 @@ mod tests {
 
     #[test]
     fn raw_is_data_only_with_string_values() {
-        let raw = RawPayload::new(Topic::parse("t1").unwrap(), 1100, "SEALED").unwrap();
+        let raw = RawPayload::new(Topic::parse("t1").unwrap(), 1100, RawMessage::parse("SEALED").unwrap());
         assert_eq!(
             raw_message(&raw),
             json!({"data": {"topic": "t1", "tag": "1100", "message": "SEALED"}, "android": {"priority": "HIGH"}})

@@ -36,11 +36,11 @@ pub fn message(form: &Form) -> Value {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::domain::{Flags, Payload, RawPayload, Topic};
+    use crate::domain::{Flags, Payload, RawMessage, RawPayload, Topic};
 
     #[test]
     fn each_form_as_the_relay_sent_it() {
-        let raw = RawPayload::new(Topic::parse("t").unwrap(), 3, "M").unwrap();
+        let raw = RawPayload::new(Topic::parse("t").unwrap(), 3, RawMessage::parse("M").unwrap());
         assert_eq!(message(&Form::Raw(raw)), json!({"topic": "t", "tag": 3, "message": "M"}));
         let classic = Payload::new(Topic::parse("t").unwrap(), Flags::new(17), "C").unwrap();
         assert_eq!(message(&Form::Classic(classic)), json!({"topic": "t", "flags": 17, "blob": "C"}));

@@ -12,7 +12,8 @@
 //! point inwards, and `tests/architecture` checks it.
 //!
 //! - [`domain`]: pure types and rules (`ClientId`, `DeviceToken`, `PushType`, `NotificationId`,
-//!   `Flags`, `Payload`, `NotifyMessage`, `Delivery`), the Relay's signed-message framing,
+//!   `Flags`, `Payload`, `NotifyMessage`, `RawPayload`, a `Notification` in either `Form`,
+//!   `Delivery`), the Relay's signed-message framing,
 //!   signature headers and `RelayPublicKey`, and a wallet's `DidKey` and `ClientJwt`.
 //! - [`ports`]: `ClientRepository`, `DedupStore`, `PushProvider`, `RelayKey`, each with its error
 //!   enum.

@@ -17,7 +17,9 @@
 #      escaping, so those are cut to fit.
 #    Positive send cases also register their client first, so delivery (not only 404) is fuzzed:
 #    with `always_raw: true` when the body holds a complete raw form (`{topic, tag, message}`),
-#    since such a client is sent that form, and as a classic client otherwise.
+#    since such a client is sent that form, and as a classic client otherwise. When that
+#    registration is refused (the rate-limited pass), the body gets both forms, since the client
+#    may be left registered with either `always_raw` by an earlier generated request.
 
 import base64
 import json
@@ -128,10 +130,37 @@ def _is_raw_form(body):
     )
 
 
+def _is_classic_form(body):
+    """Whether `body` holds a usable classic form (its values are fitted above)."""
+    payload = body.get("payload")
+    return (
+        isinstance(body.get("id"), str)
+        and body["id"] != ""
+        and isinstance(payload, dict)
+        and isinstance(payload.get("topic"), str)
+        and payload["topic"] != ""
+        and isinstance(payload.get("flags"), int)
+        and not isinstance(payload.get("flags"), bool)
+        and isinstance(payload.get("blob"), str)
+    )
+
+
+def _with_both_forms(body):
+    # When the registration was refused (429 in the rate-limited pass), the client may still be
+    # registered from an earlier generated request, with either `always_raw`: a body carrying
+    # both forms is acceptable to it whichever form it gets.
+    if not _is_raw_form(body):
+        body.update({"topic": "fuzz-topic", "tag": 0, "message": "fuzz-message"})
+    if not _is_classic_form(body):
+        body["id"] = "fuzz-id"
+        body["payload"] = {"topic": "fuzz-topic", "flags": 1, "blob": "fuzz-blob"}
+
+
 def _ensure_client(client_id, always_raw):
+    """Registers the client; whether it was registered (a 429 leaves it as it was)."""
     # A fresh FCM-typed registration under this id, so the send reaches dedup and the log sink;
     # `always_raw` picks the form of the body that this client is sent.
-    requests.post(
+    response = requests.post(
         f"{BASE_URL}/clients",
         json={
             "client_id": client_id,
@@ -141,6 +170,7 @@ def _ensure_client(client_id, always_raw):
         },
         timeout=10,
     )
+    return response.status_code == 200
 
 
 def _body_bytes(case):
@@ -165,7 +195,9 @@ def before_call(context, case, kwargs):
         if case.operation.method.upper() == "POST" and case.operation.path == SEND_PATH:
             body = case.body
             always_raw = isinstance(body, dict) and _is_raw_form(body)
-            _ensure_client(unquote(case.path_parameters["client_id"]), always_raw)
+            registered = _ensure_client(unquote(case.path_parameters["client_id"]), always_raw)
+            if not registered and isinstance(body, dict):
+                _with_both_forms(body)
     if case.operation.method.upper() != "POST" or case.operation.path != SEND_PATH:
         return
     if _negative_at(case, ParameterLocation.HEADER):

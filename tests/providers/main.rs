@@ -17,4 +17,5 @@ mod fake_google;
 mod apns;
 #[cfg(feature = "fcm")]
 mod fcm;
+#[cfg(any(feature = "apns", feature = "fcm"))]
 mod raw_send;

@@ -74,7 +74,12 @@ def _fit_positive(case):
     if case.path_parameters and isinstance(case.path_parameters.get("client_id"), str):
         # Path values arrive percent-encoded and are substituted into the URL as they are.
         raw = unquote(case.path_parameters["client_id"])
-        case.path_parameters["client_id"] = quote(_client_id(raw), safe="")
+        segment = quote(_client_id(raw), safe="")
+        # `.` and `..` are dot segments that the URL would drop (`/clients/.` is `/clients/`);
+        # percent-encoded they reach the server as the id.
+        if segment in (".", ".."):
+            segment = segment.replace(".", "%2E")
+        case.path_parameters["client_id"] = segment
     if path in ("/clients", SEND_PATH) and case.headers:
         # A client JWT is a signature by the client's own key, which no generated client id has;
         # tests/api/wallets.rs covers it. Without one, registration is open (CLIENT_AUTH=optional).

@@ -15,7 +15,11 @@
 #      `pattern` can describe: a valid one is built around the generated text;
 #    - providers take at most 4 KiB of rendered message, a bound on topic + blob after JSON
 #      escaping, so those are cut to fit.
-#    Positive send cases also register their client first, so delivery (not only 404) is fuzzed.
+#    Positive send cases also register their client first, so delivery (not only 404) is fuzzed:
+#    with `always_raw: true` when the body holds a complete raw form (`{topic, tag, message}`),
+#    since such a client is sent that form, and as a classic client otherwise. When that
+#    registration is refused (the rate-limited pass), the body gets both forms, since the client
+#    may be left registered with either `always_raw` by an earlier generated request.
 # 3. Projects. Positive cases of the project routes (`/{project_id}/clients...`) go to `fuzz-app`,
 #    the default project's alias on the fuzz server, and are fitted and signed like the default
 #    routes'. Positive admin requests get a project that exists and,
@@ -84,7 +88,12 @@ def _fit_positive(case):
     if case.path_parameters and isinstance(case.path_parameters.get("client_id"), str):
         # Path values arrive percent-encoded and are substituted into the URL as they are.
         raw = unquote(case.path_parameters["client_id"])
-        case.path_parameters["client_id"] = quote(_client_id(raw), safe="")
+        segment = quote(_client_id(raw), safe="")
+        # `.` and `..` are dot segments that the URL would drop (`/clients/.` is `/clients/`);
+        # percent-encoded they reach the server as the id.
+        if segment in (".", ".."):
+            segment = segment.replace(".", "%2E")
+        case.path_parameters["client_id"] = segment
     if (path in REGISTER_PATHS or path in SEND_PATHS) and case.headers:
         # A client JWT is a signature by the client's own key, which no generated client id has;
         # tests/api/wallets.rs covers it. Without one, registration is open (CLIENT_AUTH=optional).
@@ -98,6 +107,14 @@ def _fit_positive(case):
         if isinstance(body.get("token"), str):
             body["token"] = _cut_bytes(body["token"], 4096)
     elif path in SEND_PATHS:
+        if _is_raw_form(body):
+            topic, message = body["topic"], body["message"]
+            while _escaped_len(topic) + _escaped_len(message) > CONTENT_BUDGET:
+                if len(message) >= len(topic):
+                    message = message[: len(message) // 2]
+                else:
+                    topic = topic[: max(1, len(topic) // 2)]
+            body["topic"], body["message"] = topic or "x", message or "x"
         if isinstance(body.get("id"), str):
             body["id"] = _cut_bytes(body["id"], 255) or "x"
         payload = body.get("payload")
@@ -120,13 +137,59 @@ def _fit_positive(case):
         payload["topic"], payload["blob"] = topic, blob
 
 
-def _ensure_client(client_id):
-    # A fresh FCM-typed registration under this id, so the send reaches dedup and the log sink.
-    requests.post(
+def _is_raw_form(body):
+    """Whether `body` holds the raw form with the right JSON types (its values are fitted above)."""
+    tag = body.get("tag")
+    return (
+        isinstance(body.get("topic"), str)
+        and isinstance(body.get("message"), str)
+        and isinstance(tag, int)
+        and not isinstance(tag, bool)
+        and 0 <= tag <= 0xFFFFFFFF
+    )
+
+
+def _is_classic_form(body):
+    """Whether `body` holds a usable classic form (its values are fitted above)."""
+    payload = body.get("payload")
+    return (
+        isinstance(body.get("id"), str)
+        and body["id"] != ""
+        and isinstance(payload, dict)
+        and isinstance(payload.get("topic"), str)
+        and payload["topic"] != ""
+        and isinstance(payload.get("flags"), int)
+        and not isinstance(payload.get("flags"), bool)
+        and isinstance(payload.get("blob"), str)
+    )
+
+
+def _with_both_forms(body):
+    # When the registration was refused (429 in the rate-limited pass), the client may still be
+    # registered from an earlier generated request, with either `always_raw`: a body carrying
+    # both forms is acceptable to it whichever form it gets.
+    if not _is_raw_form(body):
+        body.update({"topic": "fuzz-topic", "tag": 0, "message": "fuzz-message"})
+    if not _is_classic_form(body):
+        body["id"] = "fuzz-id"
+        body["payload"] = {"topic": "fuzz-topic", "flags": 1, "blob": "fuzz-blob"}
+
+
+def _ensure_client(client_id, always_raw):
+    """Registers the client; whether it was registered (a 429 leaves it as it was)."""
+    # A fresh FCM-typed registration under this id, so the send reaches dedup and the log sink;
+    # `always_raw` picks the form of the body that this client is sent.
+    response = requests.post(
         f"{BASE_URL}/clients",
-        json={"client_id": client_id, "type": "fcm", "token": f"fuzz-token-{abs(hash(client_id))}"},
+        json={
+            "client_id": client_id,
+            "type": "fcm",
+            "token": f"fuzz-token-{abs(hash(client_id))}",
+            "always_raw": always_raw,
+        },
         timeout=10,
     )
+    return response.status_code == 200
 
 
 def _body_bytes(case):
@@ -201,7 +264,11 @@ def before_call(context, case, kwargs):
         if path.startswith("/admin/"):
             _fit_admin(case)
         if method == "POST" and path in SEND_PATHS:
-            _ensure_client(unquote(case.path_parameters["client_id"]))
+            body = case.body
+            always_raw = isinstance(body, dict) and _is_raw_form(body)
+            registered = _ensure_client(unquote(case.path_parameters["client_id"]), always_raw)
+            if not registered and isinstance(body, dict):
+                _with_both_forms(body)
     if method != "POST" or path not in SEND_PATHS:
         return
     if _negative_at(case, ParameterLocation.HEADER):

@@ -12,7 +12,8 @@
 //! point inwards, and `tests/architecture` checks it.
 //!
 //! - [`domain`]: pure types and rules (`ClientId`, `DeviceToken`, `PushType`, `NotificationId`,
-//!   `Flags`, `Payload`, `NotifyMessage`, `Delivery`), the Relay's signed-message framing,
+//!   `Flags`, `Payload`, `NotifyMessage`, `RawPayload`, a `Notification` in either `Form`,
+//!   `Delivery`), the Relay's signed-message framing,
 //!   signature headers and `RelayPublicKey`, a wallet's `DidKey` and `ClientJwt`, and projects
 //!   (`ProjectId`, `ProjectKey`, project credentials and their summaries).
 //! - [`ports`]: `ClientRepository`, `DedupStore`, `PushProvider`, `RelayKey`,

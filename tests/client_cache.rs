@@ -120,7 +120,12 @@ mod store {
     }
 
     fn client(id: &str, push_type: PushType, token: &str) -> Client {
-        Client { id: ClientId::parse(id).unwrap(), push_type, token: DeviceToken::parse(push_type, token).unwrap() }
+        Client {
+            id: ClientId::parse(id).unwrap(),
+            push_type,
+            token: DeviceToken::parse(push_type, token).unwrap(),
+            always_raw: false,
+        }
     }
 
     fn pair(push_type: PushType, token: &str) -> Option<(String, String)> {

@@ -20,7 +20,7 @@ use push_server::{
     },
     app::parse_notification,
     domain::{
-        Audiences, ClientId, ClientJwt, ClientJwtClaims, Content, DeviceToken, DidKey, DidKeyError, Flags,
+        Audiences, ClientId, ClientJwt, ClientJwtClaims, Content, DeviceToken, DidKey, DidKeyError, Flags, Form,
         NotificationId, NotifyMessage, Payload, ProjectKey, PushType, RelayPublicKey, SignatureHeaders, Topic,
         sign_client_jwt, signed_message, verify_client_jwt,
     },
@@ -264,11 +264,16 @@ proptest! {
                 prop_assert_eq!(raw.token.ok(), map.get("token").and_then(Value::as_str));
                 let notification = read_notification("c", &map);
                 match parse_notification(notification, &ProjectKey::Default) {
-                    Ok(n) => prop_assert_eq!(Some(n.notification.id.as_str()), map.get("id").and_then(Value::as_str)),
+                    Ok(n) => match (n.classic(), n.raw()) {
+                        (Ok(c), _) => prop_assert_eq!(Some(c.id.as_str()), map.get("id").and_then(Value::as_str)),
+                        // The raw form alone: its message was a string.
+                        (Err(_), r) => prop_assert!(r.is_ok() && map.get("message").is_some_and(Value::is_string)),
+                    },
                     Err(fields) => {
                         prop_assert!(!fields.is_empty());
                         for f in fields {
-                            prop_assert!(["id", "payload.topic", "payload.flags", "payload.blob"].contains(&f.field));
+                            let known = ["id", "payload.topic", "payload.flags", "payload.blob", "topic", "tag", "message"];
+                            prop_assert!(known.contains(&f.field));
                         }
                     }
                 }
@@ -294,11 +299,13 @@ proptest! {
         };
         let value = json!({"id": id, "payload": {"topic": topic, "flags": flags, "blob": blob}});
         let map = json_object(value.to_string().as_bytes()).unwrap();
-        let n = parse_notification(read_notification("c", &map), &ProjectKey::Default).unwrap().notification;
+        let request = parse_notification(read_notification("c", &map), &ProjectKey::Default).unwrap();
+        let n = request.classic().unwrap();
         prop_assert_eq!(n.id.as_str(), id.as_str());
-        prop_assert_eq!(n.payload.topic().as_str(), topic.as_str());
-        prop_assert_eq!(n.payload.flags().bits(), flags);
-        match n.payload.content() {
+        let Form::Classic(payload) = &n.form else { panic!("the classic form") };
+        prop_assert_eq!(payload.topic().as_str(), topic.as_str());
+        prop_assert_eq!(payload.flags().bits(), flags);
+        match payload.content() {
             Content::Encrypted(b) => prop_assert_eq!(b, &cipher),
             Content::Cleartext(m) => prop_assert_eq!(m.title(), title.as_str()),
         }
@@ -447,6 +454,8 @@ fn json_value() -> impl Strategy<Value = Value> {
         Just("topic".to_owned()),
         Just("flags".to_owned()),
         Just("blob".to_owned()),
+        Just("tag".to_owned()),
+        Just("message".to_owned()),
         "[a-z]{1,6}",
     ];
     leaf.prop_recursive(3, 32, 6, move |inner| {
@@ -464,11 +473,18 @@ fn documented_patterns_are_the_checked_ones() {
     let doc: Value = serde_json::from_str(&openapi_json()).unwrap();
     let schemas = &doc["components"]["schemas"];
     let mut seen = 0;
-    for name in ["ApnsRegistration", "FcmRegistration"] {
+    for name in ["ApnsRegistration", "FcmRegistration", "NoopRegistration"] {
         assert_eq!(schemas[name]["properties"]["client_id"]["pattern"], CLIENT_ID_PATTERN, "{name}");
         seen += 1;
     }
     assert_eq!(schemas["FcmRegistration"]["properties"]["token"]["pattern"], CLIENT_ID_PATTERN);
+    // A noop token follows the FCM token rules.
+    assert_eq!(schemas["NoopRegistration"]["properties"]["token"]["pattern"], CLIENT_ID_PATTERN);
+    assert!(
+        Regex::new(schemas["NoopRegistration"]["properties"]["type"]["pattern"].as_str().unwrap())
+            .unwrap()
+            .is_match("nOoP")
+    );
     assert_eq!(schemas["ApnsRegistration"]["properties"]["token"]["pattern"], HEX_RE.as_str());
     assert_eq!(schemas["ApnsRegistration"]["properties"]["type"]["pattern"], APNS_TYPE_RE.as_str());
     assert_eq!(schemas["FcmRegistration"]["properties"]["type"]["pattern"], FCM_TYPE_RE.as_str());
@@ -490,6 +506,7 @@ fn documented_patterns_are_the_checked_ones() {
             }
         }
     }
-    // Two registration schemas, and `{client_id}` on the default and the project routes.
-    assert_eq!(seen, 6);
+    // Three registration schemas (APNS, FCM, noop), and `{client_id}` on the default and the project
+    // routes.
+    assert_eq!(seen, 7);
 }

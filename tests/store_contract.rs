@@ -144,6 +144,7 @@ contract!(
     concurrent_writes_to_one_client_settle_on_one_of_them,
     ids_and_tokens_are_scoped_to_their_project,
     the_longest_valid_tokens_register_and_move,
+    always_raw_is_kept_and_replaced,
 );
 
 #[cfg(not(feature = "postgres"))]
@@ -153,7 +154,12 @@ fn postgres_suite() {
 }
 
 fn client(id: &str, push_type: PushType, token: &str) -> Client {
-    Client { id: ClientId::parse(id).unwrap(), push_type, token: DeviceToken::parse(push_type, token).unwrap() }
+    Client {
+        id: ClientId::parse(id).unwrap(),
+        push_type,
+        token: DeviceToken::parse(push_type, token).unwrap(),
+        always_raw: false,
+    }
 }
 
 fn id(s: &str) -> ClientId {
@@ -170,6 +176,18 @@ async fn upsert_then_find(s: &Subject) {
     assert_eq!(s.repo.find(&c.id).await, Ok(Some(c)));
     // Ids are compared exactly.
     assert_eq!(s.repo.find(&id("C1")).await, Ok(None));
+}
+
+async fn always_raw_is_kept_and_replaced(s: &Subject) {
+    let raw = Client { always_raw: true, ..client("c1", PushType::Noop, "noop-token") };
+    s.repo.upsert(&raw).await.unwrap();
+    assert_eq!(s.repo.find(&raw.id).await, Ok(Some(raw.clone())));
+    // A registration replaces it like the type and token, also back to the default.
+    let classic = client("c1", PushType::Noop, "noop-token");
+    s.repo.upsert(&classic).await.unwrap();
+    assert_eq!(s.repo.find(&classic.id).await, Ok(Some(classic)));
+    s.repo.upsert(&raw).await.unwrap();
+    assert_eq!(s.repo.find(&raw.id).await.unwrap().map(|c| c.always_raw), Some(true));
 }
 
 async fn upsert_replaces_type_and_token(s: &Subject) {

@@ -45,6 +45,11 @@ impl InvalidFields {
         self.0.push(InvalidField::new(field, description));
     }
 
+    /// Adds problems found by another parser.
+    pub fn extend(&mut self, fields: impl IntoIterator<Item = InvalidField>) {
+        self.0.extend(fields);
+    }
+
     /// The parsed value when every field was valid; every invalid field otherwise.
     pub fn finish<T>(self, parsed: Option<T>) -> Result<T, Vec<InvalidField>> {
         match parsed {

@@ -39,11 +39,10 @@ pub fn parse_registration(raw: RawRegistration<'_>, project: &ResolvedProject) -
     // Without a valid type only the rules common to every type can be checked; FCM's are exactly
     // those.
     let token = invalid.parse("token", raw.token, |s| DeviceToken::parse(push_type.unwrap_or(PushType::Fcm), s));
-    // The Kotlin, Swift and JS SDKs send `always_raw`; it is checked so a wrong type is reported,
-    // and not kept yet: nothing reads it until the raw send exists.
-    invalid.parse("always_raw", raw.always_raw, Ok::<bool, std::convert::Infallible>);
-    let client = match (id, push_type, token) {
-        (Some(id), Some(push_type), Some(token)) => Some(Client { id, push_type, token }),
+    // The Kotlin, Swift and JS SDKs send `always_raw`: which form of a send the client gets.
+    let always_raw = invalid.parse("always_raw", raw.always_raw, Ok::<bool, std::convert::Infallible>);
+    let client = match (id, push_type, token, always_raw) {
+        (Some(id), Some(push_type), Some(token), Some(always_raw)) => Some(Client { id, push_type, token, always_raw }),
         _ => None,
     };
     invalid.finish(client)
@@ -94,6 +93,16 @@ mod tests {
             .returning(|_| Ok(()));
         let app = app_with(repo, MockDedupStore::new(), log_only_providers());
         app.register(parse_registration(raw("did:key:abc", "APNS", "00ff"), &in_default(&app)).unwrap()).await.unwrap();
+    }
+
+    #[tokio::test]
+    async fn always_raw_is_stored_with_the_client() {
+        let mut repo = MockClientRepository::new();
+        repo.expect_upsert().withf(|c| c.always_raw && c.push_type == PushType::Noop).times(1).returning(|_| Ok(()));
+        let app = app_with(repo, MockDedupStore::new(), log_only_providers());
+        let asked = RawRegistration { always_raw: Ok(true), ..raw("a", "noop", "any-token") };
+        app.register(parse_registration(asked, &in_default(&app)).unwrap()).await.unwrap();
+        assert!(!parse_registration(raw("a", "fcm", "t"), &in_default(&app)).unwrap().always_raw);
     }
 
     #[tokio::test]

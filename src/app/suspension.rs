@@ -149,7 +149,7 @@ mod tests {
 
     fn delivery() -> Delivery {
         let payload = Payload::new(Topic::parse("t").unwrap(), Flags::new(1), "x").unwrap();
-        Delivery::to(&client("c"), Notification { id: NotificationId::parse("n").unwrap(), payload })
+        Delivery::to(&client("c"), Notification::classic(NotificationId::parse("n").unwrap(), payload))
     }
 
     /// A provider that refuses the credentials while `refuse` is set, counting its calls.

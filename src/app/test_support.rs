@@ -31,5 +31,6 @@ pub fn client(id: &str) -> Client {
         id: ClientId::parse(id).unwrap(),
         push_type: PushType::Apns,
         token: DeviceToken::parse(PushType::Apns, "00aa").unwrap(),
+        always_raw: false,
     }
 }

@@ -1,5 +1,7 @@
 //! `push-server send`: signs a test notification exactly as the Relay does and sends it to a
-//! running server, printing the answer, so a wallet developer can test a device end to end.
+//! running server, printing the answer, so a wallet developer can test a device end to end. The
+//! classic form by default; `--raw` sends the raw form `{topic, tag, message}` that newer Relays
+//! send to clients registered with `always_raw: true`.
 
 use std::{
     process::ExitCode,
@@ -30,7 +32,7 @@ pub struct SendArgs {
     #[arg(long, env = "RELAY_PRIVATE_KEY", hide_env_values = true)]
     pub key: String,
     /// The notification id, which de-duplicates [default: random]
-    #[arg(long)]
+    #[arg(long, conflicts_with = "raw")]
     pub id: Option<String>,
     /// The topic the SDK uses to find the decryption key.
     #[arg(long, default_value = "push-server-test")]
@@ -45,12 +47,24 @@ pub struct SendArgs {
     #[arg(long, conflicts_with_all = ["title", "body"])]
     pub blob: Option<String>,
     /// Overrides the flags that --title/--body or --blob imply.
-    #[arg(long)]
+    #[arg(long, conflicts_with = "raw")]
     pub flags: Option<u32>,
+    /// Sends the raw form `{"topic", "tag", "message"}` with --blob as the message (for clients
+    /// registered with `always_raw: true`); the server de-duplicates it by the message's SHA-256.
+    #[arg(long, conflicts_with_all = ["title", "body"])]
+    pub raw: bool,
+    /// The raw form's tag (with --raw).
+    #[arg(long, requires = "raw", default_value_t = 0)]
+    pub tag: u32,
 }
 
-/// The request body: `{"id", "payload": {"topic", "flags", "blob"}}`.
+/// The request body: `{"id", "payload": {"topic", "flags", "blob"}}`, or with `--raw`
+/// `{"topic", "tag", "message"}`.
 pub fn notification_body(args: &SendArgs, id: &str) -> String {
+    if args.raw {
+        let message = args.blob.as_deref().unwrap_or_default();
+        return json!({"topic": args.topic, "tag": args.tag, "message": message}).to_string();
+    }
     let (blob, flags) = match (&args.blob, &args.title, &args.body) {
         (Some(blob), _, _) => (blob.clone(), Flags::ENCRYPTED | Flags::NOTIFY),
         (None, Some(title), Some(body)) => {
@@ -108,7 +122,11 @@ fn send(args: &SendArgs) -> Result<(u16, String), String> {
     let body = notification_body(args, &id);
     let timestamp = SystemTime::now().duration_since(UNIX_EPOCH).map_err(|e| e.to_string())?.as_secs().to_string();
     let signature = hex::encode(key.sign(&signed_message(&timestamp, body.as_bytes())).to_bytes());
-    eprintln!("sending notification {id} to {url}");
+    if args.raw {
+        eprintln!("sending a raw notification to {url}");
+    } else {
+        eprintln!("sending notification {id} to {url}");
+    }
 
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -172,6 +190,30 @@ mod tests {
         let body: Value =
             serde_json::from_str(&notification_body(&args(&["--blob", "c", "--flags", "25"]), "n")).unwrap();
         assert_eq!(body["payload"]["flags"], 25);
+    }
+
+    #[test]
+    fn raw_sends_the_raw_form() {
+        let body: Value =
+            serde_json::from_str(&notification_body(&args(&["--raw", "--blob", "sealed", "--tag", "1100"]), "n"))
+                .unwrap();
+        assert_eq!(body, json!({"topic": "push-server-test", "tag": 1100, "message": "sealed"}));
+        let body: Value = serde_json::from_str(&notification_body(&args(&["--raw", "--blob", "m"]), "n")).unwrap();
+        assert_eq!(body["tag"], 0);
+        use clap::Parser;
+        #[derive(Parser)]
+        struct Wrap {
+            #[command(flatten)]
+            args: SendArgs,
+        }
+        let refused = |extra: &[&str]| {
+            let mut argv = vec!["x", "--client-id", "c", "--key", "00"];
+            argv.extend_from_slice(extra);
+            Wrap::try_parse_from(argv).is_err()
+        };
+        assert!(refused(&["--raw", "--title", "T", "--body", "B"]), "the raw message is --blob");
+        assert!(refused(&["--raw", "--blob", "m", "--id", "i"]), "the raw form has no id");
+        assert!(refused(&["--blob", "m", "--tag", "1"]), "--tag needs --raw");
     }
 
     #[test]

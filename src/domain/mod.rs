@@ -20,6 +20,7 @@ mod project_credentials;
 mod project_id;
 mod project_record;
 mod push_type;
+mod raw_payload;
 mod relay_public_key;
 mod relay_signature;
 mod secret;
@@ -33,7 +34,7 @@ pub use client_jwt::{
 pub use device_token::{DeviceToken, DeviceTokenError};
 pub use did_key::{DidKey, DidKeyError};
 pub use flags::Flags;
-pub use notification::{Delivery, Notification};
+pub use notification::{Delivery, Form, Notification};
 pub use notification_id::{NotificationId, NotificationIdError};
 pub use notify_message::{NotifyMessage, NotifyMessageError};
 pub use payload::{Content, Payload, PayloadError, Topic, TopicError};
@@ -44,6 +45,7 @@ pub use project_credentials::{
 pub use project_id::{MAX_PROJECT_ID_LEN, ProjectId, ProjectIdError, RESERVED_PROJECT_IDS};
 pub use project_record::{Project, Suspension};
 pub use push_type::{PushType, PushTypeError};
+pub use raw_payload::{RawMessage, RawMessageError, RawPayload};
 pub use relay_public_key::{RelayPublicKey, RelayPublicKeyError};
 pub use relay_signature::{SIGNATURE_HEADER, SignatureHeaderError, SignatureHeaders, TIMESTAMP_HEADER, signed_message};
 pub use secret::Secret;

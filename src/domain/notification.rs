@@ -1,12 +1,35 @@
-//! A notification from the Relay and the delivery a provider is asked to make.
+//! A notification from the Relay, in either of its two forms, and the delivery a provider is
+//! asked to make.
 
-use super::{Client, ClientId, DeviceToken, NotificationId, Payload, PushType};
+use super::{Client, ClientId, DeviceToken, NotificationId, Payload, PushType, RawPayload};
 
-/// One notification the Relay asked to deliver: its de-duplication id and its payload.
+/// What the device is sent: the classic form (`{id, payload}`) or the raw form newer Relays send
+/// (`{topic, tag, message}`), which the client asked for with `always_raw`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Form {
+    Classic(Payload),
+    Raw(RawPayload),
+}
+
+/// One notification the Relay asked to deliver: its de-duplication id (the Relay's `id`, or for
+/// the raw form the hash of its message) and what to deliver. The id is a field of both forms
+/// because dedup, logs and spans treat them alike.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Notification {
     pub id: NotificationId,
-    pub payload: Payload,
+    pub form: Form,
+}
+
+impl Notification {
+    /// The classic form under the Relay's id.
+    pub fn classic(id: NotificationId, payload: Payload) -> Self {
+        Self { id, form: Form::Classic(payload) }
+    }
+
+    /// The raw form, under the id its message gives it (see [`RawPayload::dedup_id`]).
+    pub fn raw(payload: RawPayload) -> Self {
+        Self { id: payload.dedup_id(), form: Form::Raw(payload) }
+    }
 }
 
 /// Everything a push provider needs to deliver one notification to one device.

@@ -8,14 +8,17 @@ pub enum PushType {
     Apns,
     ApnsSandbox,
     Fcm,
+    /// Delivers nothing: the WalletConnect SDKs register it for wallets that want no push. Served
+    /// by the log sink only, so it is accepted exactly where the log sink is on.
+    Noop,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("unsupported push type '{0}'; known types: apns, apns-sandbox, fcm")]
+#[error("unsupported push type '{0}'; known types: apns, apns-sandbox, fcm, noop")]
 pub struct PushTypeError(pub String);
 
 impl PushType {
-    pub const ALL: [PushType; 3] = [PushType::Apns, PushType::ApnsSandbox, PushType::Fcm];
+    pub const ALL: [PushType; 4] = [PushType::Apns, PushType::ApnsSandbox, PushType::Fcm, PushType::Noop];
 
     /// Parses a type name, ignoring ASCII case (`APNS` and `apns` are the same type).
     pub fn parse(raw: &str) -> Result<Self, PushTypeError> {
@@ -31,6 +34,7 @@ impl PushType {
             PushType::Apns => "apns",
             PushType::ApnsSandbox => "apns-sandbox",
             PushType::Fcm => "fcm",
+            PushType::Noop => "noop",
         }
     }
 
@@ -62,6 +66,7 @@ mod tests {
         assert_eq!(PushType::parse("APNS-Sandbox").unwrap(), PushType::ApnsSandbox);
         assert_eq!(PushType::parse("Fcm").unwrap(), PushType::Fcm);
         assert_eq!(PushType::parse("apns").unwrap(), PushType::Apns);
+        assert_eq!(PushType::parse("NoOp").unwrap(), PushType::Noop);
     }
 
     #[test]

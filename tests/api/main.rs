@@ -8,6 +8,7 @@ mod support;
 mod errors;
 mod hostile;
 mod openapi;
+mod raw_send;
 mod register;
 mod relay_key;
 mod send;

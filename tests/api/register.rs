@@ -111,7 +111,10 @@ async fn every_invalid_field_is_reported_at_once() {
     assert_eq!(body["status"], "FAILED");
     assert!(body.get("errors").is_none(), "errors absent, never null: {body}");
     assert_eq!(body["fields"][1]["location"], "body");
-    assert_eq!(body["fields"][1]["description"], "unsupported push type 'xyz'; supported: apns, apns-sandbox, fcm");
+    assert_eq!(
+        body["fields"][1]["description"],
+        "unsupported push type 'xyz'; supported: apns, apns-sandbox, fcm, noop"
+    );
 }
 
 #[tokio::test]

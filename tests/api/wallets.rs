@@ -209,8 +209,9 @@ async fn unknown_query_parameters_and_always_raw_are_accepted_and_a_wrong_always
     body["sdk_extra"] = json!({"anything": 1});
     let r = post(&app, &format!("/clients?auth=did:key:{id}&x=1"), &body, None).await;
     assert!(r.is_ok_envelope(), "{}", r.text);
-    // The Relay's route and the documents ignore them too.
-    assert!(app.send(&format!("{id}?auth={id}"), &encrypted("n")).await.is_ok_envelope());
+    // The Relay's route and the documents ignore them too. The client asked for the raw form.
+    let raw = json!({"topic": "t", "tag": 1, "message": "sealed"}).to_string();
+    assert!(app.send(&format!("{id}?auth={id}"), &raw).await.is_ok_envelope());
     assert_eq!(app.get("/health?auth=x").await.status, 200);
     assert!(delete(&app, &format!("/clients/{id}?auth={id}"), None).await.is_ok_envelope());
     for wrong in [json!("yes"), json!(null), json!(0)] {

@@ -154,6 +154,24 @@ fn send_signs_like_the_relay_and_delivers_end_to_end() {
     assert!(text(&out.stdout).starts_with("HTTP 404"), "{}", text(&out.stdout));
     assert_eq!(deliveries(dir.path()).len(), 2);
 
+    // --raw: the raw form, to a client that asked for it.
+    let registered = post_json(
+        server.port,
+        "/clients",
+        &[],
+        r#"{"client_id":"raw-wallet","type":"fcm","token":"raw-device-token","always_raw":true}"#,
+    );
+    assert_eq!(registered.status, 200, "{}", registered.body);
+    let raw = ["send", "--url", &url, "--client-id", "raw-wallet", "--key", &private, "--raw", "--blob", "sealed"];
+    let out = run(dir.path(), &[&raw[..], &["--tag", "1100"]].concat(), &[]);
+    assert!(out.status.success(), "stdout: {} stderr: {}", text(&out.stdout), text(&out.stderr));
+    let sent = deliveries(dir.path());
+    assert_eq!(sent.len(), 3);
+    assert_eq!(
+        sent[2]["message"]["data"],
+        serde_json::json!({"topic": "push-server-test", "tag": "1100", "message": "sealed"})
+    );
+
     // No server there: one line saying so.
     let out = run(
         dir.path(),

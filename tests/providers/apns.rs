@@ -397,10 +397,10 @@ fn delivery(push_type: PushType) -> Delivery {
         client_id: ClientId::parse("wallet-1").unwrap(),
         push_type,
         token: DeviceToken::parse(push_type, TOKEN).unwrap(),
-        notification: Notification {
-            id: NotificationId::parse("n-1").unwrap(),
-            payload: Payload::new(Topic::parse("topic-1").unwrap(), Flags::new(17), "opaque-ciphertext").unwrap(),
-        },
+        notification: Notification::classic(
+            NotificationId::parse("n-1").unwrap(),
+            Payload::new(Topic::parse("topic-1").unwrap(), Flags::new(17), "opaque-ciphertext").unwrap(),
+        ),
     }
 }
 

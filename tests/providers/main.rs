@@ -1,6 +1,7 @@
 //! The real push providers end to end: the server, driven over its HTTP API, delivering through
 //! APNS and FCM to local fakes of Apple and Google (under `tests/support/`), the adapters built
-//! straight from their configurations, and the start-up checks of the provider settings.
+//! straight from their configurations, the start-up checks of the provider settings, and the raw
+//! send to each provider.
 
 #[path = "../support/mod.rs"]
 mod support;
@@ -21,3 +22,5 @@ mod apns;
 mod fcm;
 #[cfg(feature = "apns")]
 mod pool;
+#[cfg(any(feature = "apns", feature = "fcm"))]
+mod raw_send;

@@ -151,10 +151,10 @@ fn delivery(id: &str) -> Delivery {
         client_id: ClientId::parse("wallet-1").unwrap(),
         push_type: PushType::Apns,
         token: DeviceToken::parse(PushType::Apns, TOKEN).unwrap(),
-        notification: Notification {
-            id: NotificationId::parse(id).unwrap(),
-            payload: Payload::new(Topic::parse("topic-1").unwrap(), Flags::new(1), "opaque").unwrap(),
-        },
+        notification: Notification::classic(
+            NotificationId::parse(id).unwrap(),
+            Payload::new(Topic::parse("topic-1").unwrap(), Flags::new(1), "opaque").unwrap(),
+        ),
     }
 }
 

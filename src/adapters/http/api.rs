@@ -315,11 +315,14 @@ impl Api {
 
     /// Send a notification (Relay only)
     ///
-    /// Delivers the payload to the client's device through its push provider. Signed by the Relay:
-    /// `X-Ed25519-Signature` is the hex Ed25519 signature over `{timestamp}.{body length}.{body}`.
-    /// The same `id` for the same client is delivered at most once within the dedup window; a
-    /// duplicate is answered `200` without sending. Checks run in this order: signature (401),
-    /// body (400), client (404), dedup, delivery.
+    /// Delivers the notification to the client's device through its push provider. Signed by the
+    /// Relay: `X-Ed25519-Signature` is the hex Ed25519 signature over
+    /// `{timestamp}.{body length}.{body}`. The body holds the classic form (`{id, payload}`), the
+    /// raw form (`{topic, tag, message}`) or both: a client registered with `always_raw: true` is
+    /// sent the raw form, any other client the classic one. The same `id` (for the raw form, the
+    /// same SHA-256 of `message`) for the same client is delivered at most once within the dedup
+    /// window; a duplicate is answered `200` without sending. Checks run in this order: signature
+    /// (401), body (400), client (404), the form this client needs (400), dedup, delivery.
     #[oai(
         path = "/clients/:client_id",
         method = "post",
@@ -429,7 +432,7 @@ impl Api {
 fn record_send(metrics: &Metrics, project: &str, sent: &Result<Sent, SendError>) {
     match sent {
         Ok(sent) => metrics.record_send(project, sent.push_type.as_str(), sent.provider, sent.outcome.label()),
-        Err(e @ SendError::Provider { push_type, error }) => {
+        Err(e @ SendError::Provider { push_type, error, .. }) => {
             metrics.record_send(project, push_type.as_str(), error.provider(), e.outcome_label())
         }
         Err(e @ SendError::ProviderNotConfigured(push_type)) => {
@@ -446,7 +449,8 @@ fn send_failure(e: SendError) -> SendResponse {
             Location::Path,
             "no client is registered under this id",
         ))),
-        SendError::Provider { error, .. } => provider_failure(error),
+        SendError::InvalidBody(fields) => SendResponse::BadRequest(Json(invalid(&fields, true))),
+        SendError::Provider { error, field, .. } => provider_failure(error, field),
         SendError::ProviderNotConfigured(push_type) => SendResponse::BadGateway(Json(Envelope::error(
             "provider_not_configured",
             format!("this server has no provider for push type '{push_type}' any more"),
@@ -459,14 +463,16 @@ fn send_failure(e: SendError) -> SendResponse {
 /// A provider's queue drains in well under a second once it keeps up again.
 const PROVIDER_BUSY_RETRY_AFTER_SECS: u64 = 1;
 
-fn provider_failure(error: PushError) -> SendResponse {
+/// `field` is the request field whose content the provider was given (`payload.blob`, or
+/// `message` for the raw form).
+fn provider_failure(error: PushError, field: &'static str) -> SendResponse {
     match error {
         PushError::TokenUnregistered { .. } => SendResponse::Gone(Json(Envelope::error(
             "client_unregistered",
             "the push provider says the device token is no longer valid; the client was removed",
         ))),
         PushError::PayloadRejected { reason, .. } => SendResponse::BadRequest(Json(Envelope::field(
-            "payload.blob",
+            field,
             Location::Body,
             format!("the push provider refused the payload: {reason}"),
         ))),

@@ -20,13 +20,15 @@ use crate::app::{RawNotification, RawRegistration};
 // The patterns are spelled out per field because `validator(pattern)` wants a literal; keep them
 // equal to `params::CLIENT_ID_PATTERN` and the domain rules (the property test fails otherwise).
 
-/// Register a device under a Relay client id: an APNS registration (hex token) or an FCM one.
-/// Registering an existing client id replaces its type and token.
+/// Register a device under a Relay client id: an APNS registration (hex token), an FCM one or a
+/// `noop` one (delivers nothing). Registering an existing client id replaces its type, token and
+/// `always_raw`.
 #[derive(Debug, Union)]
 #[oai(one_of, rename = "RegisterClientRequest")]
 pub enum RegisterClientRequest {
     Apns(ApnsRegistration),
     Fcm(FcmRegistration),
+    Noop(NoopRegistration),
 }
 
 /// A device registered with Apple Push Notification service.
@@ -83,10 +85,51 @@ pub struct FcmRegistration {
     pub always_raw: bool,
 }
 
-/// A notification from the Relay.
+/// A device that receives nothing: the WalletConnect SDKs register `noop` for wallets without
+/// push. Accepted only where this server's log sink is on; a send to it is written to the log
+/// sink's log (and file) and delivered nowhere.
 #[derive(Debug, Object)]
+#[oai(rename = "NoopRegistration")]
+pub struct NoopRegistration {
+    /// The Relay client id; a leading `did:key:` is stripped. Non-empty after stripping, at most
+    /// 255 bytes (UTF-8), no whitespace or control characters.
+    #[oai(validator(
+        min_length = 1,
+        max_length = 255,
+        pattern = r"^[^\u0000-\u0020\u007F-\u00A0\u1680\u2000-\u200A\u2028\u2029\u202F\u205F\u3000]+$"
+    ))]
+    pub client_id: String,
+    /// `noop`, in any letter case.
+    #[oai(rename = "type", validator(pattern = r"^[nN][oO][oO][pP]$"))]
+    pub push_type: String,
+    /// Any token, by the FCM token rules: at most 4096 bytes (UTF-8), no whitespace or control
+    /// characters.
+    #[oai(validator(
+        min_length = 1,
+        max_length = 4096,
+        pattern = r"^[^\u0000-\u0020\u007F-\u00A0\u1680\u2000-\u200A\u2028\u2029\u202F\u205F\u3000]+$"
+    ))]
+    pub token: String,
+    /// `true` asks for the raw form of notifications (`{topic, tag, message}`). Default `false`.
+    #[oai(default)]
+    pub always_raw: bool,
+}
+
+/// A notification from the Relay, in the classic form (`{id, payload}`), the raw form (`{topic,
+/// tag, message}`) or both in one object. A client registered with `always_raw: true` is sent
+/// the raw form, any other client the classic one; a body without the form its client needs is
+/// a `400` naming that form's fields.
+#[derive(Debug, Union)]
 #[oai(rename = "SendNotificationRequest")]
-pub struct SendNotificationRequest {
+pub enum SendNotificationRequest {
+    Classic(ClassicNotification),
+    Raw(RawNotificationBody),
+}
+
+/// The classic form of a notification.
+#[derive(Debug, Object)]
+#[oai(rename = "ClassicNotification")]
+pub struct ClassicNotification {
     /// The Relay's id for this notification; the same id for the same client is delivered at most
     /// once within the dedup window. Non-empty, at most 255 bytes (UTF-8).
     #[oai(validator(min_length = 1, max_length = 255))]
@@ -111,6 +154,24 @@ pub struct NotificationPayload {
     /// with `title` and `body` strings.
     #[oai(validator(min_length = 1))]
     pub blob: String,
+}
+
+/// The raw form of a notification, sent by newer Relays to clients registered with
+/// `always_raw: true`. It carries no id: the lower-case hex SHA-256 of `message` de-duplicates it,
+/// in the same space and window as the classic form's ids. The provider message built from it
+/// must fit the providers' 4096 bytes.
+#[derive(Debug, Object)]
+#[oai(rename = "RawNotification")]
+pub struct RawNotificationBody {
+    /// The topic the SDK uses to find the decryption key. Non-empty.
+    #[oai(validator(min_length = 1))]
+    pub topic: String,
+    /// The Relay's tag for the message, passed on untouched.
+    #[oai(validator(minimum(value = "0"), maximum(value = "4294967295")))]
+    pub tag: u32,
+    /// The message, an opaque non-empty string forwarded as is.
+    #[oai(validator(min_length = 1))]
+    pub message: String,
 }
 
 /// Parses the body as a JSON object, or says why it is not one.
@@ -160,31 +221,34 @@ pub fn read_registration(map: &Map<String, Value>) -> RawRegistration<'_> {
     }
 }
 
-/// A send: the path's client id and the body's fields; a missing or non-object `payload` makes
-/// each of its fields report it.
+/// A send: the path's client id and the body's fields, of both forms; a missing or non-object
+/// `payload` makes each of its fields report it.
 pub fn read_notification<'a>(client_id: &'a str, map: &'a Map<String, Value>) -> RawNotification<'a> {
-    match map.get("payload") {
-        Some(Value::Object(payload)) => RawNotification {
-            client_id: Ok(client_id),
-            id: string(map, "id"),
-            topic: string(payload, "topic"),
-            flags: unsigned_32(payload, "flags"),
-            blob: string(payload, "blob"),
-        },
+    let present = |key: &str| !matches!(map.get(key), None | Some(Value::Null));
+    let (topic, flags, blob) = match map.get("payload") {
+        Some(Value::Object(payload)) => {
+            (string(payload, "topic"), unsigned_32(payload, "flags"), string(payload, "blob"))
+        }
         missing => {
             let why = if matches!(missing, None | Some(Value::Null)) {
                 "is required (payload is missing)"
             } else {
                 "is required (payload must be an object)"
             };
-            RawNotification {
-                client_id: Ok(client_id),
-                id: string(map, "id"),
-                topic: Err(why),
-                flags: Err(why),
-                blob: Err(why),
-            }
+            (Err(why), Err(why), Err(why))
         }
+    };
+    RawNotification {
+        client_id: Ok(client_id),
+        id: string(map, "id"),
+        topic,
+        flags,
+        blob,
+        raw_topic: string(map, "topic"),
+        tag: unsigned_32(map, "tag"),
+        message: string(map, "message"),
+        has_classic: present("id") || present("payload"),
+        has_raw: present("topic") || present("tag") || present("message"),
     }
 }
 
@@ -206,6 +270,21 @@ mod tests {
         assert!(read_notification("c", big.as_object().unwrap()).flags.is_err());
         let max = json!({"payload": {"flags": 4294967295u64}});
         assert_eq!(read_notification("c", max.as_object().unwrap()).flags, Ok(u32::MAX));
+    }
+
+    #[test]
+    fn reads_the_raw_form_beside_the_classic_one() {
+        let v = json!({"topic": "t", "tag": 1100, "message": "m"});
+        let raw = read_notification("c", v.as_object().unwrap());
+        assert_eq!((raw.raw_topic, raw.tag, raw.message), (Ok("t"), Ok(1100), Ok("m")));
+        assert_eq!((raw.has_classic, raw.has_raw), (false, true));
+        let v = json!({"id": "n", "tag": "1", "message": null});
+        let raw = read_notification("c", v.as_object().unwrap());
+        assert_eq!((raw.tag, raw.message), (Err("must be an unsigned 32-bit integer"), Err("is required")));
+        assert_eq!((raw.has_classic, raw.has_raw), (true, true));
+        let v = json!({"message": null});
+        let none = read_notification("c", v.as_object().unwrap());
+        assert_eq!((none.has_classic, none.has_raw), (false, false));
     }
 
     #[test]

@@ -114,8 +114,10 @@ pub enum SendResponse {
     /// again: `{"status":"OK"}`.
     #[oai(status = 200)]
     Ok(Json<Envelope>),
-    /// A body field or the client id is invalid (`fields`), the body is not a JSON object
-    /// (`errors`), or the provider refused the payload (field `payload.blob`).
+    /// A body field or the client id is invalid (`fields`), the body lacks the form this client
+    /// needs (the raw form's `topic`/`tag`/`message` for an `always_raw` client, `id`/`payload`
+    /// otherwise), the body is not a JSON object (`errors`), or the provider refused the payload
+    /// (field `payload.blob`, or `message` for the raw form).
     #[oai(status = 400)]
     BadRequest(Json<Envelope>),
     /// The signature headers are missing, malformed, outside the timestamp window or do not verify

@@ -226,6 +226,7 @@ mod tests {
             id: ClientId::parse(id).unwrap(),
             push_type: PushType::Fcm,
             token: DeviceToken::parse(PushType::Fcm, token).unwrap(),
+            always_raw: false,
         }
     }
 

@@ -135,14 +135,16 @@ impl PostgresClientRepository {
         .execute(&mut *tx)
         .await?;
         self.query(
-            "INSERT INTO clients (project, client_id, push_type, token) VALUES ($1, $2, $3, $4)
+            "INSERT INTO clients (project, client_id, push_type, token, always_raw) VALUES ($1, $2, $3, $4, $5)
              ON CONFLICT (project, client_id) DO UPDATE
-             SET push_type = excluded.push_type, token = excluded.token, updated_at = now()",
+             SET push_type = excluded.push_type, token = excluded.token, always_raw = excluded.always_raw,
+                 updated_at = now()",
         )
         .bind(client.id.project().storage_key())
         .bind(client.id.as_str())
         .bind(client.push_type.as_str())
         .bind(client.token.expose())
+        .bind(client.always_raw)
         .execute(&mut *tx)
         .await?;
         tx.commit().await

@@ -9,7 +9,7 @@ use crate::{
 /// Every statement names the project first (`$1`, its storage key): client ids and tokens are
 /// scoped to their project.
 pub const FIND_CLIENT: &str =
-    "SELECT project, client_id, push_type, token FROM clients WHERE project = $1 AND client_id = $2";
+    "SELECT project, client_id, push_type, token, always_raw FROM clients WHERE project = $1 AND client_id = $2";
 pub const DELETE_CLIENT: &str = "DELETE FROM clients WHERE project = $1 AND client_id = $2";
 /// Deletes a client only while it still holds the token a provider declared dead.
 pub const DELETE_CLIENT_IF_TOKEN: &str = "DELETE FROM clients WHERE project = $1 AND client_id = $2 AND token = $3";
@@ -20,6 +20,7 @@ pub struct ClientRow {
     pub client_id: String,
     pub push_type: String,
     pub token: String,
+    pub always_raw: bool,
 }
 
 impl TryFrom<ClientRow> for Client {
@@ -35,6 +36,7 @@ impl TryFrom<ClientRow> for Client {
             id: ClientId::parse(&row.client_id).map_err(|_| corrupt("client id"))?.in_project(project),
             token: DeviceToken::parse(push_type, &row.token).map_err(|_| corrupt("token"))?,
             push_type,
+            always_raw: row.always_raw,
         })
     }
 }

@@ -133,6 +133,7 @@ impl ClientRepository for SqliteClientRepository {
         let writer = self.writer.clone();
         let (project, id) = (client.id.project().storage_key().to_owned(), client.id.as_str().to_owned());
         let (push_type, token) = (client.push_type.as_str(), client.token.expose().to_owned());
+        let always_raw = client.always_raw;
         self.write(&client.id, Some(&client.token), async move {
             let mut tx = writer.begin().await?;
             // The token moves: whoever held it before in this project is no longer registered.
@@ -143,14 +144,16 @@ impl ClientRepository for SqliteClientRepository {
                 .execute(&mut *tx)
                 .await?;
             sqlx::query(
-                "INSERT INTO clients (project, client_id, push_type, token) VALUES ($1, $2, $3, $4)
+                "INSERT INTO clients (project, client_id, push_type, token, always_raw) VALUES ($1, $2, $3, $4, $5)
                  ON CONFLICT (project, client_id) DO UPDATE
-                 SET push_type = excluded.push_type, token = excluded.token, updated_at = unixepoch()",
+                 SET push_type = excluded.push_type, token = excluded.token, always_raw = excluded.always_raw,
+                     updated_at = unixepoch()",
             )
             .bind(&project)
             .bind(&id)
             .bind(push_type)
             .bind(&token)
+            .bind(always_raw)
             .execute(&mut *tx)
             .await?;
             tx.commit().await

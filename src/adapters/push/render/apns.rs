@@ -2,7 +2,7 @@
 
 use serde_json::{Map, Value, json};
 
-use crate::domain::{Content, Payload};
+use crate::domain::{Content, Payload, RawPayload};
 
 /// Encrypted: a placeholder alert with `mutable-content` so the app's notification service
 /// extension can decrypt and replace it. Cleartext: the decoded title and body as the alert.
@@ -31,12 +31,23 @@ pub fn payload(payload: &Payload, placeholder_title: &str) -> Value {
     Value::Object(body)
 }
 
+/// The raw form, which the wallet always decrypts itself: the same placeholder alert as an
+/// encrypted payload, with `topic`, `tag` (a number, as `flags` is) and `message` as custom keys.
+pub fn raw_payload(raw: &RawPayload, placeholder_title: &str) -> Value {
+    json!({
+        "aps": {"alert": {"title": placeholder_title}, "mutable-content": 1, "content-available": 1},
+        "topic": raw.topic().as_str(),
+        "tag": raw.tag(),
+        "message": raw.message(),
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use base64::{Engine, engine::general_purpose::STANDARD};
 
     use super::*;
-    use crate::domain::{Flags, Topic};
+    use crate::domain::{Flags, RawMessage, Topic};
 
     #[test]
     fn encrypted_payload_shape() {
@@ -45,6 +56,16 @@ mod tests {
             payload(&p, "You have new notifications"),
             json!({"aps": {"alert": {"title": "You have new notifications"}, "mutable-content": 1, "content-available": 1},
                    "topic": "t1", "flags": 17, "blob": "CIPHER"})
+        );
+    }
+
+    #[test]
+    fn raw_payload_shape() {
+        let raw = RawPayload::new(Topic::parse("t1").unwrap(), 4294967295, RawMessage::parse("SEALED").unwrap());
+        assert_eq!(
+            raw_payload(&raw, "You have new notifications"),
+            json!({"aps": {"alert": {"title": "You have new notifications"}, "mutable-content": 1, "content-available": 1},
+                   "topic": "t1", "tag": 4294967295u32, "message": "SEALED"})
         );
     }
 

@@ -2,7 +2,7 @@
 
 use serde_json::{Map, Value, json};
 
-use crate::domain::{Content, Payload};
+use crate::domain::{Content, Payload, RawPayload};
 
 /// Every `data` value is a string (FCM's rule); Android priority is always `HIGH` so the wallet
 /// wakes up. Encrypted: data-only `{topic, flags, blob}`. Cleartext: a `notification` with title,
@@ -36,12 +36,21 @@ pub fn message(payload: &Payload) -> Value {
     Value::Object(message)
 }
 
+/// The raw form: a data-only message `{topic, tag, message}`, every value a string (`tag` in
+/// decimal, as `flags` is), priority `HIGH`.
+pub fn raw_message(raw: &RawPayload) -> Value {
+    json!({
+        "data": {"topic": raw.topic().as_str(), "tag": raw.tag().to_string(), "message": raw.message()},
+        "android": {"priority": "HIGH"},
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use base64::{Engine, engine::general_purpose::STANDARD};
 
     use super::*;
-    use crate::domain::{Flags, Topic};
+    use crate::domain::{Flags, RawMessage, Topic};
 
     #[test]
     fn encrypted_is_data_only_with_string_values() {
@@ -49,6 +58,15 @@ mod tests {
         assert_eq!(
             message(&p),
             json!({"data": {"topic": "t1", "flags": "17", "blob": "CIPHER"}, "android": {"priority": "HIGH"}})
+        );
+    }
+
+    #[test]
+    fn raw_is_data_only_with_string_values() {
+        let raw = RawPayload::new(Topic::parse("t1").unwrap(), 1100, RawMessage::parse("SEALED").unwrap());
+        assert_eq!(
+            raw_message(&raw),
+            json!({"data": {"topic": "t1", "tag": "1100", "message": "SEALED"}, "android": {"priority": "HIGH"}})
         );
     }
 

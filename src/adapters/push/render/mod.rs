@@ -1,12 +1,14 @@
-//! Provider message renderers: pure functions from a domain payload to the JSON a provider gets.
+//! Provider message renderers: pure functions from a domain notification (either form) to the
+//! JSON a provider gets.
 
 pub mod apns;
 pub mod fcm;
+pub mod noop;
 
 use serde_json::Value;
 
 use crate::{
-    domain::{Delivery, PushType},
+    domain::{Delivery, Form, PushType},
     ports::PushError,
 };
 
@@ -15,12 +17,14 @@ pub const MAX_PROVIDER_PAYLOAD_BYTES: usize = 4096;
 
 /// The provider-specific message for a delivery, as JSON text, or `PayloadRejected` when it
 /// exceeds the provider limit. For FCM the measured message excludes the device token, which is
-/// addressing rather than payload.
+/// addressing rather than payload. A `noop` client gets the provider-neutral form.
 pub fn render(delivery: &Delivery, placeholder_title: &str, provider: &'static str) -> Result<Value, PushError> {
-    let payload = &delivery.notification.payload;
-    let message = match delivery.push_type {
-        PushType::Apns | PushType::ApnsSandbox => apns::payload(payload, placeholder_title),
-        PushType::Fcm => fcm::message(payload),
+    let message = match (delivery.push_type, &delivery.notification.form) {
+        (PushType::Apns | PushType::ApnsSandbox, Form::Classic(payload)) => apns::payload(payload, placeholder_title),
+        (PushType::Apns | PushType::ApnsSandbox, Form::Raw(raw)) => apns::raw_payload(raw, placeholder_title),
+        (PushType::Fcm, Form::Classic(payload)) => fcm::message(payload),
+        (PushType::Fcm, Form::Raw(raw)) => fcm::raw_message(raw),
+        (PushType::Noop, form) => noop::message(form),
     };
     check_size(&message, provider)?;
     Ok(message)

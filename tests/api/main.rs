@@ -11,6 +11,7 @@ mod openapi;
 mod raw_send;
 mod register;
 mod relay_key;
+mod sdk_replay;
 mod send;
 mod signature;
 mod wallets;

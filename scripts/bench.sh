@@ -7,8 +7,8 @@
 #
 # The Postgres + Redis row runs when both are given (the binary is then built with
 # --features postgres,redis):
-#   BENCH_DATABASE_URL=postgres://bench:bench@127.0.0.1:55432/bench \
-#   BENCH_REDIS_URL=redis://127.0.0.1:56379 scripts/bench.sh
+#   BENCH_DATABASE_URL=postgres://bench:bench@127.0.0.1:25432/bench \
+#   BENCH_REDIS_URL=redis://127.0.0.1:26379 scripts/bench.sh
 #
 # BENCH_DURATION (seconds, default 20) sets the measured time of the full run. The server is
 # started by push-bench with RUST_LOG=warn (no per-delivery log line), no LOG_SINK_PATH and

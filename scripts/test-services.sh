@@ -1,16 +1,16 @@
 #!/usr/bin/env bash
 # Throwaway backends for the backend test suites, all on loopback and non-default ports:
 #
-#   PostgreSQL                                   PUSH_TEST_DATABASE_URL           :55432
-#   PgBouncer (transaction pooling) in front     PUSH_TEST_PGBOUNCER_URL          :56432
-#   Redis                                        PUSH_TEST_REDIS_URL              :56379
-#   Redis, TLS only, certificates made at start  PUSH_TEST_REDIS_TLS_URL          :56380
+#   PostgreSQL                                   PUSH_TEST_DATABASE_URL           :25432
+#   PgBouncer (transaction pooling) in front     PUSH_TEST_PGBOUNCER_URL          :26432
+#   Redis                                        PUSH_TEST_REDIS_URL              :26379
+#   Redis, TLS only, certificates made at start  PUSH_TEST_REDIS_TLS_URL          :26380
 #                                                PUSH_TEST_REDIS_CA_PATH          (the CA, PEM)
-#   Redis Cluster, three masters                 PUSH_TEST_REDIS_CLUSTER_NODES    :57001-57003
-#     the same nodes over TLS (bus on TLS too)   PUSH_TEST_REDIS_CLUSTER_TLS_NODES :57201-57203
-#     (cluster bus on :47001-47003)
-#   Redis master + replica under three Sentinels PUSH_TEST_REDIS_SENTINELS        :57111-57113
-#     (data nodes :57101 and :57102)             PUSH_TEST_REDIS_SENTINEL_MASTER  (pushmaster)
+#   Redis Cluster, three masters                 PUSH_TEST_REDIS_CLUSTER_NODES    :27001-27003
+#     the same nodes over TLS (bus on TLS too)   PUSH_TEST_REDIS_CLUSTER_TLS_NODES :27201-27203
+#     (cluster bus on :17001-17003)
+#   Redis master + replica under three Sentinels PUSH_TEST_REDIS_SENTINELS        :27111-27113
+#     (data nodes :27101 and :27102)             PUSH_TEST_REDIS_SENTINEL_MASTER  (pushmaster)
 #
 #   scripts/test-services.sh start [ENV_FILE]   install if missing, start all, wait until they
 #                                               answer, print (or write to ENV_FILE) the
@@ -20,15 +20,15 @@
 # Both commands are idempotent: `start` on running services only prints the URLs again, `stop`
 # with nothing running does nothing. Ports and the data directory can be moved with
 # PUSH_TEST_PG_PORT, PUSH_TEST_REDIS_PORT, PUSH_TEST_PGBOUNCER_PORT, PUSH_TEST_REDIS_TLS_PORT,
-# PUSH_TEST_PORT_BASE (Cluster and Sentinel ports are offsets from it, default 57000) and
+# PUSH_TEST_PORT_BASE (Cluster and Sentinel ports are offsets from it, default 27000) and
 # PUSH_TEST_SERVICES_DIR.
 set -euo pipefail
 
-PG_PORT="${PUSH_TEST_PG_PORT:-55432}"
-REDIS_PORT="${PUSH_TEST_REDIS_PORT:-56379}"
-PGBOUNCER_PORT="${PUSH_TEST_PGBOUNCER_PORT:-56432}"
-TLS_PORT="${PUSH_TEST_REDIS_TLS_PORT:-56380}"
-BASE="${PUSH_TEST_PORT_BASE:-57000}"
+PG_PORT="${PUSH_TEST_PG_PORT:-25432}"
+REDIS_PORT="${PUSH_TEST_REDIS_PORT:-26379}"
+PGBOUNCER_PORT="${PUSH_TEST_PGBOUNCER_PORT:-26432}"
+TLS_PORT="${PUSH_TEST_REDIS_TLS_PORT:-26380}"
+BASE="${PUSH_TEST_PORT_BASE:-27000}"
 CLUSTER_PORTS=("$((BASE + 1))" "$((BASE + 2))" "$((BASE + 3))")
 # The Sentinel set's data nodes (the first starts as master) and its Sentinels. Three Sentinels,
 # not one: a quorum of two out of three is how Sentinel runs in production, and the failover test

@@ -674,7 +674,7 @@ mod tests {
         let outcome = |message, tag| {
             let request = parse_notification(raw_form(message, tag)).unwrap();
             let app = &app;
-            async move { send_default(&app, request).await.map(|s| s.outcome) }
+            async move { send_default(app, request).await.map(|s| s.outcome) }
         };
         assert_eq!(outcome("m1", 1).await, Ok(SendOutcome::Delivered));
         // The same message under another tag (or topic) is the same notification.

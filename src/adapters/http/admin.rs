@@ -184,6 +184,16 @@ fn parse_project_path<R: FromAdminError>(state: &HttpState, raw: &str) -> Result
     })
 }
 
+/// The project a project-scoped admin route names, once the caller has shown the admin token.
+fn authorized_project<R: FromAdminError + From<Denied>>(
+    state: &HttpState,
+    auth: &AdminAuth,
+    raw: &str,
+) -> Result<ProjectId, R> {
+    auth.check(state.admin_token.as_deref()).map_err(R::from)?;
+    parse_project_path(state, raw)
+}
+
 fn ok<R>(result: Result<(), AdminError>, ok: impl FnOnce(Json<Envelope>) -> R) -> R
 where
     R: FromAdminError,
@@ -223,10 +233,7 @@ impl AdminApi {
         /// The project id.
         project_id: Path<ProjectIdPath>,
     ) -> AdminResponse {
-        if let Err(denied) = auth.check(state.admin_token.as_deref()) {
-            return denied.into();
-        }
-        let id = match parse_project_path(&state, &project_id.0.0) {
+        let id = match authorized_project(&state, &auth, &project_id.0.0) {
             Ok(id) => id,
             Err(response) => return response,
         };
@@ -321,10 +328,7 @@ impl AdminApi {
         /// The project id.
         project_id: Path<ProjectIdPath>,
     ) -> AdminResponse {
-        if let Err(denied) = auth.check(state.admin_token.as_deref()) {
-            return denied.into();
-        }
-        let id = match parse_project_path(&state, &project_id.0.0) {
+        let id = match authorized_project(&state, &auth, &project_id.0.0) {
             Ok(id) => id,
             Err(response) => return response,
         };
@@ -346,10 +350,7 @@ impl AdminApi {
         project_id: Path<ProjectIdPath>,
         body: JsonBody<ApnsCredentialsRequest>,
     ) -> CredentialsResponse {
-        if let Err(denied) = auth.check(state.admin_token.as_deref()) {
-            return denied.into();
-        }
-        let id = match parse_project_path(&state, &project_id.0.0) {
+        let id = match authorized_project(&state, &auth, &project_id.0.0) {
             Ok(id) => id,
             Err(response) => return response,
         };
@@ -373,10 +374,7 @@ impl AdminApi {
         /// The project id.
         project_id: Path<ProjectIdPath>,
     ) -> AdminResponse {
-        if let Err(denied) = auth.check(state.admin_token.as_deref()) {
-            return denied.into();
-        }
-        let id = match parse_project_path(&state, &project_id.0.0) {
+        let id = match authorized_project(&state, &auth, &project_id.0.0) {
             Ok(id) => id,
             Err(response) => return response,
         };
@@ -396,10 +394,7 @@ impl AdminApi {
         project_id: Path<ProjectIdPath>,
         body: JsonBody<ServiceAccountRequest>,
     ) -> CredentialsResponse {
-        if let Err(denied) = auth.check(state.admin_token.as_deref()) {
-            return denied.into();
-        }
-        let id = match parse_project_path(&state, &project_id.0.0) {
+        let id = match authorized_project(&state, &auth, &project_id.0.0) {
             Ok(id) => id,
             Err(response) => return response,
         };
@@ -423,10 +418,7 @@ impl AdminApi {
         /// The project id.
         project_id: Path<ProjectIdPath>,
     ) -> AdminResponse {
-        if let Err(denied) = auth.check(state.admin_token.as_deref()) {
-            return denied.into();
-        }
-        let id = match parse_project_path(&state, &project_id.0.0) {
+        let id = match authorized_project(&state, &auth, &project_id.0.0) {
             Ok(id) => id,
             Err(response) => return response,
         };

@@ -2,6 +2,7 @@
 
 use async_trait::async_trait;
 
+use super::StoreError;
 use crate::domain::{ApnsCredentials, FcmCredentials, Project, ProjectId, ProviderKind, Suspension};
 
 /// Why a project store call failed. Adapters map driver and cipher errors into these at the seam.
@@ -14,6 +15,16 @@ pub enum ProjectStoreError {
     /// among `CREDENTIALS_KEY`).
     #[error("project store holds an unreadable row: {0}")]
     Corrupt(String),
+}
+
+/// Projects and clients share one database: a store failure means the same for both.
+impl From<StoreError> for ProjectStoreError {
+    fn from(e: StoreError) -> Self {
+        match e {
+            StoreError::Unavailable(s) => ProjectStoreError::Unavailable(s),
+            StoreError::Corrupt(s) => ProjectStoreError::Corrupt(s),
+        }
+    }
 }
 
 /// How many projects exist and which providers are suspended, for the start-up log.

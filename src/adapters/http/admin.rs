@@ -96,20 +96,7 @@ admin_response!(
     }
 );
 
-impl BodyFailure for CredentialsResponse {
-    fn bad_request(envelope: Envelope) -> Self {
-        Self::BadRequest(Json(envelope))
-    }
-    fn payload_too_large(envelope: Envelope) -> Self {
-        Self::PayloadTooLarge(Json(envelope))
-    }
-    fn unsupported_media_type(envelope: Envelope) -> Self {
-        Self::UnsupportedMediaType(Json(envelope))
-    }
-    fn request_timeout(envelope: Envelope) -> Self {
-        Self::RequestTimeout(Json(envelope))
-    }
-}
+super::responses::body_failures!(CredentialsResponse);
 
 admin_response!(
     /// Answers of the project list.

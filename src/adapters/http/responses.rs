@@ -44,6 +44,8 @@ macro_rules! body_failures {
         }
     };
 }
+/// For the other response enums of the adapter (the admin API's).
+pub(super) use body_failures;
 
 #[derive(ApiResponse)]
 pub enum RegisterResponse {

@@ -15,7 +15,7 @@ use super::{
 };
 use crate::{
     domain::{ApnsCredentials, FcmCredentials, Project, ProjectId, ProviderKind, Suspension},
-    ports::{ProjectCensus, ProjectRepository, ProjectStoreError, StoreError},
+    ports::{ProjectCensus, ProjectRepository, ProjectStoreError},
 };
 
 /// A project's id and its sealed APNS and FCM credentials.
@@ -55,15 +55,8 @@ impl PostgresProjectRepository {
             async { run!(self, sqlx::query_as(sql::ALL_SEALED), fetch_all) }.await;
         let mut count = 0;
         for (id, apns, fcm) in rows.map_err(|e| e.to_string())? {
-            let apns_new =
-                apns.as_deref().map(|s| sql::reseal(&self.cipher, &id, ProviderKind::Apns, s)).transpose()?;
-            let fcm_new = fcm.as_deref().map(|s| sql::reseal(&self.cipher, &id, ProviderKind::Fcm, s)).transpose()?;
-            let changed = apns_new.iter().flatten().count() + fcm_new.iter().flatten().count();
-            if changed > 0 {
-                let query = sqlx::query(sql::RESEAL)
-                    .bind(&id)
-                    .bind(apns_new.flatten().or(apns))
-                    .bind(fcm_new.flatten().or(fcm));
+            if let Some((apns, fcm, changed)) = sql::reseal_row(&self.cipher, &id, apns, fcm)? {
+                let query = sqlx::query(sql::RESEAL).bind(&id).bind(apns).bind(fcm);
                 let done: Result<_, sqlx::Error> = async { run!(self, query, execute) }.await;
                 done.map_err(|e| e.to_string())?;
                 count += changed;
@@ -73,20 +66,13 @@ impl PostgresProjectRepository {
     }
 }
 
-fn mapped(e: StoreError) -> ProjectStoreError {
-    match e {
-        StoreError::Unavailable(s) => ProjectStoreError::Unavailable(s),
-        StoreError::Corrupt(s) => ProjectStoreError::Corrupt(s),
-    }
-}
-
 #[async_trait]
 impl ProjectRepository for PostgresProjectRepository {
     #[instrument(name = "projects.create", skip_all, fields(project = %id))]
     async fn create(&self, id: &ProjectId) -> Result<bool, ProjectStoreError> {
         let done =
             self.store.bounded(async { run!(self, sqlx::query(sql::INSERT_PROJECT).bind(id.as_str()), execute) });
-        Ok(done.await.map_err(mapped)?.rows_affected() > 0)
+        Ok(done.await.map_err(ProjectStoreError::from)?.rows_affected() > 0)
     }
 
     async fn list(&self, after: Option<ProjectId>, limit: u32) -> Result<Vec<ProjectId>, ProjectStoreError> {
@@ -97,10 +83,8 @@ impl ProjectRepository for PostgresProjectRepository {
                 run!(self, sqlx::query_as(sql::LIST_PROJECTS).bind(after).bind(i64::from(limit)), fetch_all)
             })
             .await
-            .map_err(mapped)?;
-        rows.into_iter()
-            .map(|(id,)| ProjectId::parse(&id).map_err(|_| ProjectStoreError::Corrupt(format!("project id {id:?}"))))
-            .collect()
+            .map_err(ProjectStoreError::from)?;
+        sql::project_ids(rows)
     }
 
     #[instrument(name = "projects.get", skip_all, fields(project = %id))]
@@ -109,7 +93,7 @@ impl ProjectRepository for PostgresProjectRepository {
             .store
             .bounded(async { run!(self, sqlx::query_as(sql::GET_PROJECT).bind(id.as_str()), fetch_optional) })
             .await
-            .map_err(mapped)?;
+            .map_err(ProjectStoreError::from)?;
         row.map(|r| r.open(&self.cipher)).transpose()
     }
 
@@ -118,7 +102,7 @@ impl ProjectRepository for PostgresProjectRepository {
             .store
             .bounded(async { run!(self, sqlx::query_as(sql::COUNT_CLIENTS).bind(id.as_str()), fetch_one) })
             .await
-            .map_err(mapped)?;
+            .map_err(ProjectStoreError::from)?;
         Ok(n.max(0) as u64)
     }
 
@@ -143,7 +127,7 @@ impl ProjectRepository for PostgresProjectRepository {
                 Ok(done.rows_affected() > 0)
             })
             .await;
-        done.map_err(mapped)
+        done.map_err(ProjectStoreError::from)
     }
 
     async fn set_apns(&self, id: &ProjectId, credentials: Option<ApnsCredentials>) -> Result<bool, ProjectStoreError> {
@@ -152,7 +136,7 @@ impl ProjectRepository for PostgresProjectRepository {
             .store
             .bounded(async { run!(self, sqlx::query(sql::SET_APNS).bind(id.as_str()).bind(&sealed), execute) })
             .await;
-        Ok(done.map_err(mapped)?.rows_affected() > 0)
+        Ok(done.map_err(ProjectStoreError::from)?.rows_affected() > 0)
     }
 
     async fn set_fcm(&self, id: &ProjectId, credentials: Option<FcmCredentials>) -> Result<bool, ProjectStoreError> {
@@ -161,7 +145,7 @@ impl ProjectRepository for PostgresProjectRepository {
             .store
             .bounded(async { run!(self, sqlx::query(sql::SET_FCM).bind(id.as_str()).bind(&sealed), execute) })
             .await;
-        Ok(done.map_err(mapped)?.rows_affected() > 0)
+        Ok(done.map_err(ProjectStoreError::from)?.rows_affected() > 0)
     }
 
     async fn census(&self) -> Result<ProjectCensus, ProjectStoreError> {
@@ -169,12 +153,12 @@ impl ProjectRepository for PostgresProjectRepository {
             .store
             .bounded(async { run!(self, sqlx::query_as(sql::COUNT_PROJECTS), fetch_one) })
             .await
-            .map_err(mapped)?;
+            .map_err(ProjectStoreError::from)?;
         let rows: Vec<(String, bool, bool)> = self
             .store
             .bounded(async { run!(self, sqlx::query_as(sql::SUSPENDED_PROJECTS), fetch_all) })
             .await
-            .map_err(mapped)?;
+            .map_err(ProjectStoreError::from)?;
         Ok(sql::census(count, rows))
     }
 
@@ -192,7 +176,7 @@ impl ProjectRepository for PostgresProjectRepository {
         self.store
             .bounded(async { run!(self, sqlx::query(statement).bind(id.as_str()).bind(&reason).bind(since), execute) })
             .await
-            .map_err(mapped)?;
+            .map_err(ProjectStoreError::from)?;
         Ok(())
     }
 }

@@ -154,13 +154,32 @@ pub fn census(count: i64, rows: Vec<(String, bool, bool)>) -> crate::ports::Proj
     crate::ports::ProjectCensus { projects: count.max(0) as u64, suspended }
 }
 
-/// Re-seals one stored value under the first key; `None` when it is already under it.
-pub fn reseal(
+/// A project's sealed APNS and FCM values to store back, and how many of them changed.
+pub type Resealed = (Option<String>, Option<String>, usize);
+
+/// One project's sealed credentials re-sealed under the first key: the values to store (`apns`,
+/// `fcm`) and how many changed; `None` when both are already under it.
+pub fn reseal_row(
     cipher: &CredentialsCipher,
     id: &str,
-    kind: ProviderKind,
-    sealed: &str,
-) -> Result<Option<String>, String> {
+    apns: Option<String>,
+    fcm: Option<String>,
+) -> Result<Option<Resealed>, String> {
+    let apns_new = apns.as_deref().map(|s| reseal(cipher, id, ProviderKind::Apns, s)).transpose()?.flatten();
+    let fcm_new = fcm.as_deref().map(|s| reseal(cipher, id, ProviderKind::Fcm, s)).transpose()?.flatten();
+    let changed = usize::from(apns_new.is_some()) + usize::from(fcm_new.is_some());
+    Ok((changed > 0).then(|| (apns_new.or(apns), fcm_new.or(fcm), changed)))
+}
+
+/// Project ids as listed by `LIST_PROJECTS`; a row that is not a valid id is reported.
+pub fn project_ids(rows: Vec<(String,)>) -> Result<Vec<ProjectId>, ProjectStoreError> {
+    rows.into_iter()
+        .map(|(id,)| ProjectId::parse(&id).map_err(|_| ProjectStoreError::Corrupt(format!("project id {id:?}"))))
+        .collect()
+}
+
+/// Re-seals one stored value under the first key; `None` when it is already under it.
+fn reseal(cipher: &CredentialsCipher, id: &str, kind: ProviderKind, sealed: &str) -> Result<Option<String>, String> {
     if !cipher.is_stale(sealed) {
         return Ok(None);
     }

@@ -17,7 +17,7 @@ use crate::{
         ApnsCredentials, ClientId, DeviceToken, FcmCredentials, Project, ProjectId, ProjectKey, ProviderKind, PushType,
         Suspension,
     },
-    ports::{ProjectCensus, ProjectRepository, ProjectStoreError, StoreError},
+    ports::{ProjectCensus, ProjectRepository, ProjectStoreError},
 };
 
 pub struct SqliteProjectRepository {
@@ -37,15 +37,11 @@ impl SqliteProjectRepository {
             sqlx::query_as(sql::ALL_SEALED).fetch_all(&self.store.writer).await.map_err(|e| e.to_string())?;
         let mut count = 0;
         for (id, apns, fcm) in rows {
-            let apns_new =
-                apns.as_deref().map(|s| sql::reseal(&self.cipher, &id, ProviderKind::Apns, s)).transpose()?;
-            let fcm_new = fcm.as_deref().map(|s| sql::reseal(&self.cipher, &id, ProviderKind::Fcm, s)).transpose()?;
-            let changed = apns_new.iter().flatten().count() + fcm_new.iter().flatten().count();
-            if changed > 0 {
+            if let Some((apns, fcm, changed)) = sql::reseal_row(&self.cipher, &id, apns, fcm)? {
                 sqlx::query(sql::RESEAL)
                     .bind(&id)
-                    .bind(apns_new.flatten().or(apns))
-                    .bind(fcm_new.flatten().or(fcm))
+                    .bind(apns)
+                    .bind(fcm)
                     .execute(&self.store.writer)
                     .await
                     .map_err(|e| e.to_string())?;
@@ -56,20 +52,13 @@ impl SqliteProjectRepository {
     }
 }
 
-fn mapped(e: StoreError) -> ProjectStoreError {
-    match e {
-        StoreError::Unavailable(s) => ProjectStoreError::Unavailable(s),
-        StoreError::Corrupt(s) => ProjectStoreError::Corrupt(s),
-    }
-}
-
 #[async_trait]
 impl ProjectRepository for SqliteProjectRepository {
     #[instrument(name = "projects.create", skip_all, fields(project = %id))]
     async fn create(&self, id: &ProjectId) -> Result<bool, ProjectStoreError> {
         let done =
             self.store.bounded(sqlx::query(sql::INSERT_PROJECT).bind(id.as_str()).execute(&self.store.writer)).await;
-        Ok(done.map_err(mapped)?.rows_affected() > 0)
+        Ok(done.map_err(ProjectStoreError::from)?.rows_affected() > 0)
     }
 
     async fn list(&self, after: Option<ProjectId>, limit: u32) -> Result<Vec<ProjectId>, ProjectStoreError> {
@@ -82,10 +71,8 @@ impl ProjectRepository for SqliteProjectRepository {
                     .fetch_all(&self.store.readers),
             )
             .await
-            .map_err(mapped)?;
-        rows.into_iter()
-            .map(|(id,)| ProjectId::parse(&id).map_err(|_| ProjectStoreError::Corrupt(format!("project id {id:?}"))))
-            .collect()
+            .map_err(ProjectStoreError::from)?;
+        sql::project_ids(rows)
     }
 
     #[instrument(name = "projects.get", skip_all, fields(project = %id))]
@@ -94,7 +81,7 @@ impl ProjectRepository for SqliteProjectRepository {
             .store
             .bounded(sqlx::query_as(sql::GET_PROJECT).bind(id.as_str()).fetch_optional(&self.store.readers))
             .await
-            .map_err(mapped)?;
+            .map_err(ProjectStoreError::from)?;
         row.map(|r| r.open(&self.cipher)).transpose()
     }
 
@@ -103,7 +90,7 @@ impl ProjectRepository for SqliteProjectRepository {
             .store
             .bounded(sqlx::query_as(sql::COUNT_CLIENTS).bind(id.as_str()).fetch_one(&self.store.readers))
             .await
-            .map_err(mapped)?;
+            .map_err(ProjectStoreError::from)?;
         Ok(n.max(0) as u64)
     }
 
@@ -117,7 +104,7 @@ impl ProjectRepository for SqliteProjectRepository {
             .store
             .bounded(sqlx::query_as(sql::PROJECT_CLIENTS).bind(id.as_str()).fetch_all(&writer))
             .await
-            .map_err(mapped)?;
+            .map_err(ProjectStoreError::from)?;
         let project = ProjectKey::Named(id.clone());
         let marks: Vec<_> = rows
             .iter()
@@ -155,7 +142,7 @@ impl ProjectRepository for SqliteProjectRepository {
             .store
             .bounded(sqlx::query(sql::SET_APNS).bind(id.as_str()).bind(sealed).execute(&self.store.writer))
             .await;
-        Ok(done.map_err(mapped)?.rows_affected() > 0)
+        Ok(done.map_err(ProjectStoreError::from)?.rows_affected() > 0)
     }
 
     async fn set_fcm(&self, id: &ProjectId, credentials: Option<FcmCredentials>) -> Result<bool, ProjectStoreError> {
@@ -164,7 +151,7 @@ impl ProjectRepository for SqliteProjectRepository {
             .store
             .bounded(sqlx::query(sql::SET_FCM).bind(id.as_str()).bind(sealed).execute(&self.store.writer))
             .await;
-        Ok(done.map_err(mapped)?.rows_affected() > 0)
+        Ok(done.map_err(ProjectStoreError::from)?.rows_affected() > 0)
     }
 
     async fn census(&self) -> Result<ProjectCensus, ProjectStoreError> {
@@ -172,12 +159,12 @@ impl ProjectRepository for SqliteProjectRepository {
             .store
             .bounded(sqlx::query_as(sql::COUNT_PROJECTS).fetch_one(&self.store.readers))
             .await
-            .map_err(mapped)?;
+            .map_err(ProjectStoreError::from)?;
         let rows: Vec<(String, bool, bool)> = self
             .store
             .bounded(sqlx::query_as(sql::SUSPENDED_PROJECTS).fetch_all(&self.store.readers))
             .await
-            .map_err(mapped)?;
+            .map_err(ProjectStoreError::from)?;
         Ok(sql::census(count, rows))
     }
 
@@ -200,7 +187,7 @@ impl ProjectRepository for SqliteProjectRepository {
                     .execute(&self.store.writer),
             )
             .await
-            .map_err(mapped)?;
+            .map_err(ProjectStoreError::from)?;
         Ok(())
     }
 }

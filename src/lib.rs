@@ -23,10 +23,9 @@
 //!   the invalid-field accumulator, the providers by push type, the sends in flight, the project
 //!   catalog (providers per project, cached and refreshed) and the suspension rule; domain and
 //!   ports only.
-//! - [`bootstrap`]: settings and their one source of defaults, the wiring that builds adapters
-//!   from settings (the place features choose backends; `bootstrap::providers` for APNS and FCM,
-//!   `bootstrap::project_providers` for projects' stored credentials), and the server's start and
-//!   stop.
+//! - [`bootstrap`]: the wiring that builds adapters from the settings (the place features choose
+//!   backends; `bootstrap::providers` for APNS and FCM, `bootstrap::project_providers` for
+//!   projects' stored credentials), and the server's start and stop.
 //! - [`adapters::http`]: the poem-openapi API and the admin API, the envelope, the Relay check's
 //!   `401`s, docs and metrics endpoints.
 //! - [`adapters::relay_key`]: `RelayKey` from configuration, or fetched from the Relay and cached.
@@ -42,8 +41,9 @@
 //! - [`telemetry`]: logs (text or JSON lines, `RUST_LOG`), Prometheus metrics, the instrumenting
 //!   decorators that wrap each port with its span and metrics (`telemetry::instrumented`) and,
 //!   with the `otel` feature, OTLP trace export and W3C `traceparent` propagation.
-//! - [`cli`]: the command line, turned into `bootstrap` settings; one file per command under
-//!   `cli/`.
+//! - [`cli`]: the command line: one file per command under `cli/`, and `cli::settings`, every
+//!   setting declared once (flag, variable, default, doc) in a clap group per section, with the
+//!   rules that span settings (`Settings::validate`).
 //!
 //! Beside the library: `src/main.rs` (the `push-server` binary) and `src/bin/push-bench` (the
 //! load benchmark).

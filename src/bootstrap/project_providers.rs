@@ -6,7 +6,7 @@
 use std::sync::Arc;
 
 #[allow(unused_imports)]
-use super::settings::Settings;
+use crate::cli::settings::Settings;
 use crate::{
     domain::{ApnsCredentials, FcmCredentials, ProjectId},
     ports::{ApnsFacts, CredentialProblem, ProviderFactory, PushProvider},
@@ -138,7 +138,7 @@ mod apns {
         }
         config.origin = origin(project, "APNS credentials");
         // Each project's provider has pools of its own, bounded like the default project's.
-        config.pool = PoolLimits { max_connections: p.apns_max_connections, max_pending: p.max_pending };
+        config.pool = PoolLimits { max_connections: settings.apns.max_connections, max_pending: p.max_pending };
         let provider = ApnsProvider::new(config).map_err(|e| match e {
             ApnsConfigError::Topic(_) => CredentialProblem::new("topic", e.to_string()),
             ApnsConfigError::Id { field: IdField::KeyId, .. } => CredentialProblem::new("key_id", e.to_string()),
@@ -194,7 +194,7 @@ mod fcm {
             config.endpoint.clone_from(endpoint);
         }
         config.origin = origin(project, "FCM service account");
-        config.pool = PoolLimits { max_connections: p.fcm_max_connections, max_pending: p.max_pending };
+        config.pool = PoolLimits { max_connections: settings.fcm.max_connections, max_pending: p.max_pending };
         config.cleartext_http2 = settings.fcm.cleartext_http2;
         FcmProvider::new(config).map_err(|e| match e {
             FcmConfigError::ProjectId(_) => CredentialProblem::new("project_id", e.to_string()),

@@ -6,15 +6,13 @@ use std::sync::Arc;
 
 use tracing::warn;
 
-use super::{
-    settings::{ProviderSettings, Settings},
-    wiring::StartError,
-};
+use super::wiring::StartError;
 #[cfg(any(feature = "apns", feature = "fcm"))]
 use crate::adapters::push::pool::PoolLimits;
 use crate::{
     adapters::push::{log_sink::LogSink, retry::RetryPolicy},
     app::Providers,
+    cli::settings::{ProviderSettings, Settings},
     domain::PushType,
 };
 
@@ -23,15 +21,17 @@ use crate::{
 pub fn providers(settings: &Settings) -> Result<Providers, StartError> {
     #[allow(unused_mut)]
     let mut providers = Providers::default();
-    if settings.apns.is_configured() {
+    if let Some(source) = settings.apns.credentials()? {
         #[cfg(feature = "apns")]
         {
             // One provider for both types: it picks the production or sandbox endpoint by the
             // delivery's push type and shares one provider token between them.
-            let limits = pool_limits(settings.provider.apns_max_connections, &settings.provider);
-            let apns = Arc::new(apns::provider(&settings.apns, retry_policy(&settings.provider), limits)?);
+            let limits = pool_limits(settings.apns.max_connections, &settings.provider);
+            let apns = Arc::new(apns::provider(&settings.apns, source, retry_policy(&settings.provider), limits)?);
             providers = providers.with(PushType::Apns, apns.clone()).with(PushType::ApnsSandbox, apns);
         }
+        #[cfg(not(feature = "apns"))]
+        let _ = source;
         #[cfg(not(feature = "apns"))]
         return Err(StartError(
             "APNS credentials are set, but this binary was built without the `apns` feature".into(),
@@ -42,7 +42,7 @@ pub fn providers(settings: &Settings) -> Result<Providers, StartError> {
     if settings.fcm.is_configured() {
         #[cfg(feature = "fcm")]
         {
-            let limits = pool_limits(settings.provider.fcm_max_connections, &settings.provider);
+            let limits = pool_limits(settings.fcm.max_connections, &settings.provider);
             let fcm = fcm::provider(&settings.fcm, retry_policy(&settings.provider), limits)?;
             providers = providers.with(PushType::Fcm, Arc::new(fcm));
         }
@@ -87,17 +87,11 @@ fn pool_limits(max_connections: usize, provider: &ProviderSettings) -> PoolLimit
     PoolLimits { max_connections, max_pending: provider.max_pending }
 }
 
-/// A setting that is set to something other than blanks.
-#[allow(dead_code)]
-fn non_empty(value: &Option<String>) -> Option<&str> {
-    value.as_deref().map(str::trim).filter(|v| !v.is_empty())
-}
-
 #[cfg(feature = "apns")]
 mod apns {
     use std::path::Path;
 
-    use super::{StartError, non_empty};
+    use super::StartError;
     use crate::{
         adapters::push::{
             apns::{
@@ -107,35 +101,29 @@ mod apns {
             pool::PoolLimits,
             retry::RetryPolicy,
         },
-        bootstrap::settings::ApnsSettings,
+        cli::settings::{ApnsAuthSource, ApnsSettings, ApnsSource},
     };
 
     /// What an operator checks when APNS refuses the credentials.
     const ORIGIN: &str = "APNS_KEY_PATH/APNS_KEY_ID/APNS_TEAM_ID (or APNS_CERT_PATH), APNS_TOPIC and the endpoints";
 
-    /// Token auth (`APNS_KEY_PATH`) and certificate auth (`APNS_CERT_PATH`) exclude each other:
-    /// with both set, which one is in force would be a guess, so the server refuses.
-    pub fn provider(settings: &ApnsSettings, retry: RetryPolicy, pool: PoolLimits) -> Result<ApnsProvider, StartError> {
-        let refuse = |reason: &str| Err(StartError(reason.to_owned()));
-        if settings.key_path.is_some() && settings.cert_path.is_some() {
-            return refuse(
-                "APNS_KEY_PATH (token auth) and APNS_CERT_PATH (certificate auth) are both set; set only one",
-            );
-        }
-        let Some(topic) = non_empty(&settings.topic) else {
-            return refuse("APNS credentials are set but APNS_TOPIC (the app's bundle id) is not");
-        };
-        let (auth, file) = if let Some(path) = &settings.key_path {
-            let (Some(key_id), Some(team_id)) = (non_empty(&settings.key_id), non_empty(&settings.team_id)) else {
-                return refuse("APNS_KEY_PATH is set; APNS_KEY_ID and APNS_TEAM_ID are needed with it");
-            };
-            let key_pem = read("APNS_KEY_PATH", path)?;
-            (ApnsAuth::Token { key_pem, key_id: key_id.to_owned(), team_id: team_id.to_owned() }, path)
-        } else if let Some(path) = &settings.cert_path {
-            let identity = ApnsIdentity::detect(read("APNS_CERT_PATH", path)?, settings.cert_password.as_deref());
-            (ApnsAuth::Certificate(identity), path)
-        } else {
-            return refuse("APNS needs APNS_KEY_PATH (token auth) or APNS_CERT_PATH (certificate auth)");
+    /// The provider of the credentials `source` names (the settings' rules already hold).
+    pub fn provider(
+        settings: &ApnsSettings,
+        source: ApnsSource<'_>,
+        retry: RetryPolicy,
+        pool: PoolLimits,
+    ) -> Result<ApnsProvider, StartError> {
+        let topic = source.topic;
+        let (auth, file) = match source.auth {
+            ApnsAuthSource::Token { key_path, key_id, team_id } => {
+                let key_pem = read("APNS_KEY_PATH", key_path)?;
+                (ApnsAuth::Token { key_pem, key_id: key_id.to_owned(), team_id: team_id.to_owned() }, key_path)
+            }
+            ApnsAuthSource::Certificate { cert_path, password } => {
+                let password = password.map(|p| p.expose().as_str());
+                (ApnsAuth::Certificate(ApnsIdentity::detect(read("APNS_CERT_PATH", cert_path)?, password)), cert_path)
+            }
         };
         let mut config = ApnsConfig::new(topic.to_owned(), auth, settings.placeholder_title.clone(), retry);
         if let Some(endpoint) = &settings.endpoint {
@@ -188,14 +176,14 @@ mod apns {
 
 #[cfg(feature = "fcm")]
 mod fcm {
-    use super::{StartError, non_empty};
+    use super::StartError;
     use crate::{
         adapters::push::{
             fcm::{FcmConfig, FcmConfigError, FcmProvider, ServiceAccount},
             pool::PoolLimits,
             retry::RetryPolicy,
         },
-        bootstrap::settings::FcmSettings,
+        cli::settings::FcmSettings,
     };
 
     /// Refuses (with a one-line reason) settings that cannot work: an unreadable credentials file,
@@ -209,7 +197,7 @@ mod fcm {
             .map_err(|e| StartError(format!("FCM_CREDENTIALS_PATH {}: cannot read the file: {e}", path.display())))?;
         let account = ServiceAccount::parse(&text)
             .map_err(|e| StartError(format!("FCM_CREDENTIALS_PATH {}: {e}", path.display())))?;
-        let Some(project) = non_empty(&settings.project_id).or(account.project_id.as_deref()).map(str::to_owned) else {
+        let Some(project) = settings.project_id().or(account.project_id.as_deref()).map(str::to_owned) else {
             return Err(StartError(
                 "FCM project unknown: set FCM_PROJECT_ID or use a service-account JSON with a project_id".into(),
             ));

@@ -3,16 +3,16 @@
 
 use std::process::ExitCode;
 
-use super::{Config, fail, prepare};
+use super::{fail, prepare, settings::Settings};
 use crate::{bootstrap::wiring, telemetry::LogTarget};
 
-pub fn run(config: &Config) -> ExitCode {
+pub fn run(settings: &Settings) -> ExitCode {
     // Stdout is for the result; warnings go to stderr.
-    let (_telemetry, runtime) = match prepare(config, LogTarget::Stderr, "warn", false) {
+    let (_telemetry, runtime) = match prepare(settings, LogTarget::Stderr, "warn", false) {
         Ok(prepared) => prepared,
         Err(code) => return code,
     };
-    match runtime.block_on(wiring::migrate(&config.settings())) {
+    match runtime.block_on(wiring::migrate(settings)) {
         Ok(store) => {
             println!("migrations applied: {store} is at the latest schema");
             ExitCode::SUCCESS

@@ -3,15 +3,15 @@
 
 use std::process::ExitCode;
 
-use super::{Config, fail, prepare};
+use super::{fail, prepare, settings::Settings};
 use crate::{bootstrap::wiring, telemetry::LogTarget};
 
-pub fn run(config: &Config) -> ExitCode {
-    let (_telemetry, runtime) = match prepare(config, LogTarget::Stderr, "warn", false) {
+pub fn run(settings: &Settings) -> ExitCode {
+    let (_telemetry, runtime) = match prepare(settings, LogTarget::Stderr, "warn", false) {
         Ok(prepared) => prepared,
         Err(code) => return code,
     };
-    match runtime.block_on(wiring::rotate_credentials(&config.settings())) {
+    match runtime.block_on(wiring::rotate_credentials(settings)) {
         Ok(n) => {
             println!("credentials re-encrypted under the first CREDENTIALS_KEY: {n} value(s) changed");
             ExitCode::SUCCESS

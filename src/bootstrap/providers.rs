@@ -2,11 +2,11 @@
 //! configuration, and every refusal worded after the setting an operator has to fix. Beside the
 //! adapter module declarations, this is where the `apns` and `fcm` features are looked at.
 
-use std::sync::Arc;
+use std::{path::Path, sync::Arc};
 
 use tracing::warn;
 
-use super::wiring::StartError;
+use super::StartError;
 #[cfg(any(feature = "apns", feature = "fcm"))]
 use crate::adapters::push::pool::PoolLimits;
 use crate::{
@@ -33,9 +33,7 @@ pub fn providers(settings: &Settings) -> Result<Providers, StartError> {
         #[cfg(not(feature = "apns"))]
         let _ = source;
         #[cfg(not(feature = "apns"))]
-        return Err(StartError(
-            "APNS credentials are set, but this binary was built without the `apns` feature".into(),
-        ));
+        return Err(StartError::NotCompiledIn { what: "APNS credentials are set", feature: "apns" });
     } else if settings.apns.topic.is_some() {
         warn!("APNS_TOPIC is set but no APNS credentials (APNS_KEY_PATH or APNS_CERT_PATH); APNS stays off");
     }
@@ -47,19 +45,13 @@ pub fn providers(settings: &Settings) -> Result<Providers, StartError> {
             providers = providers.with(PushType::Fcm, Arc::new(fcm));
         }
         #[cfg(not(feature = "fcm"))]
-        return Err(StartError(
-            "FCM_CREDENTIALS_PATH is set, but this binary was built without the `fcm` feature".into(),
-        ));
+        return Err(StartError::NotCompiledIn { what: "FCM_CREDENTIALS_PATH is set", feature: "fcm" });
     }
     let any_real = PushType::ALL.iter().any(|t| providers.supports(*t));
     if settings.log_sink.unwrap_or(!any_real) {
         let path = settings.log_sink_path.as_deref();
-        let sink = LogSink::new(path, &settings.apns.placeholder_title).map_err(|e| {
-            StartError(format!(
-                "cannot open LOG_SINK_PATH {}: {e}",
-                path.map(|p| p.display().to_string()).unwrap_or_default()
-            ))
-        })?;
+        let sink = LogSink::new(path, &settings.apns.placeholder_title)
+            .map_err(|error| StartError::LogSink { path: path.unwrap_or(Path::new("")).to_owned(), error })?;
         let sink = Arc::new(sink);
         for t in PushType::ALL {
             if !providers.supports(t) {
@@ -134,11 +126,11 @@ mod apns {
         }
         config.origin = ORIGIN.to_owned();
         config.pool = pool;
-        ApnsProvider::new(config).map_err(|e| StartError(reason(e, file)))
+        ApnsProvider::new(config).map_err(|e| StartError::Provider(reason(e, file)))
     }
 
     fn read(name: &str, path: &Path) -> Result<Vec<u8>, StartError> {
-        std::fs::read(path).map_err(|e| StartError(format!("{name} {}: cannot be read: {e}", path.display())))
+        std::fs::read(path).map_err(|e| StartError::Provider(format!("{name} {}: cannot be read: {e}", path.display())))
     }
 
     /// The adapter's reason, worded after the setting that holds the fault.
@@ -191,14 +183,15 @@ mod fcm {
     /// a malformed endpoint.
     pub fn provider(settings: &FcmSettings, retry: RetryPolicy, pool: PoolLimits) -> Result<FcmProvider, StartError> {
         let Some(path) = settings.credentials_path.as_deref() else {
-            return Err(StartError("FCM_CREDENTIALS_PATH is not set".into()));
+            return Err(StartError::Provider("FCM_CREDENTIALS_PATH is not set".into()));
         };
-        let text = std::fs::read_to_string(path)
-            .map_err(|e| StartError(format!("FCM_CREDENTIALS_PATH {}: cannot read the file: {e}", path.display())))?;
+        let text = std::fs::read_to_string(path).map_err(|e| {
+            StartError::Provider(format!("FCM_CREDENTIALS_PATH {}: cannot read the file: {e}", path.display()))
+        })?;
         let account = ServiceAccount::parse(&text)
-            .map_err(|e| StartError(format!("FCM_CREDENTIALS_PATH {}: {e}", path.display())))?;
+            .map_err(|e| StartError::Provider(format!("FCM_CREDENTIALS_PATH {}: {e}", path.display())))?;
         let Some(project) = settings.project_id().or(account.project_id.as_deref()).map(str::to_owned) else {
-            return Err(StartError(
+            return Err(StartError::Provider(
                 "FCM project unknown: set FCM_PROJECT_ID or use a service-account JSON with a project_id".into(),
             ));
         };
@@ -210,7 +203,7 @@ mod fcm {
         config.pool = pool;
         config.cleartext_http2 = settings.cleartext_http2;
         FcmProvider::new(config).map_err(|e| {
-            StartError(match e {
+            StartError::Provider(match e {
                 FcmConfigError::Endpoint(url) => {
                     format!("FCM_ENDPOINT must be an http:// or https:// URL, got '{url}'")
                 }

@@ -5,7 +5,7 @@ use std::{net::SocketAddr, sync::Arc, time::Duration};
 use tokio::{net::TcpListener, sync::oneshot, task::JoinHandle, time::Instant};
 use tracing::{info, warn};
 
-use super::wiring::{self, Closer, StartError};
+use super::{StartError, stores::Closer, wiring};
 use crate::{
     adapters::http::{self, HttpConfig},
     app::{App, ClientAuth, Drained},
@@ -51,8 +51,8 @@ pub async fn start(settings: &Settings) -> Result<RunningServer, StartError> {
     let send_budget = settings.provider.total_timeout + SEND_MARGIN;
 
     let addr = SocketAddr::new(settings.host, settings.port);
-    let listener = TcpListener::bind(addr).await.map_err(|e| StartError(format!("cannot listen on {addr}: {e}")))?;
-    let local_addr = listener.local_addr().map_err(|e| StartError(format!("cannot listen on {addr}: {e}")))?;
+    let listener = TcpListener::bind(addr).await.map_err(|error| StartError::Listen { addr, error })?;
+    let local_addr = listener.local_addr().map_err(|error| StartError::Listen { addr, error })?;
     // After binding: the default audience names the port actually listened on.
     let audiences = Audiences::new(settings.client_auth.audiences(local_addr.port()));
     info!("client auth: {} (JWT audiences: {})", settings.client_auth.mode, audiences.as_slice().join(", "));

@@ -7,12 +7,12 @@
 //! - `wiring`: the application from the settings (`build`).
 //! - `stores`: the client store, the projects beside it and the dedup store; the maintenance
 //!   commands open them here too.
-//! - `providers`: the default project's push providers from the environment's credentials.
+//! - `providers`: the provider factory's defaults, and the default project's push providers from
+//!   the environment's credentials (the factory in `adapters::push::factory` builds them all).
 //! - `server`: binding, serving and the graceful stop.
 //! - `error`: why a start fails.
 
 mod error;
-pub mod project_providers;
 pub mod providers;
 pub mod server;
 pub mod stores;

@@ -6,16 +6,17 @@ use std::sync::Arc;
 use tracing::warn;
 
 use super::{
-    StartError,
-    providers::providers,
+    StartError, providers,
     stores::{self, Closer},
 };
 use crate::{
-    adapters::relay_key::{FetchedKey, FetchedKeyConfig, StaticKey},
+    adapters::{
+        push::factory::Decorator,
+        relay_key::{FetchedKey, FetchedKeyConfig, StaticKey},
+    },
     app::{App, CatalogTimings, ProjectCatalog, RelayAuth, RelayCheck},
-    bootstrap::project_providers::ProjectProviderFactory,
     cli::settings::{RelayKeySource, Settings},
-    ports::ProjectRepository,
+    ports::{ProjectRepository, PushProvider},
     telemetry::{
         Metrics,
         instrumented::{
@@ -45,19 +46,26 @@ pub async fn build(settings: &Settings) -> Result<Wired, StartError> {
     summary.push(("client store", store.described.clone()));
     let (dedup, described) = stores::dedup_store(settings, &store).await?;
     summary.push(("dedup", described));
-    let providers = providers(settings)?;
+    let metrics = Arc::new(Metrics::new(&compiled_features()));
+    // Every provider, the default project's and each project's, is instrumented by the factory.
+    let instrument: Decorator = {
+        let metrics = metrics.clone();
+        Arc::new(move |provider| {
+            Arc::new(InstrumentedPushProvider::new(provider, metrics.clone())) as Arc<dyn PushProvider>
+        })
+    };
+    let factory = Arc::new(providers::factory(settings, instrument));
+    let providers = providers::default_project(settings, &factory)?;
     let described: Vec<String> = providers.describe().iter().map(|(t, p)| format!("{t} -> {p}")).collect();
     summary.push((
         "providers",
         if described.is_empty() { "NONE: every registration is refused".to_owned() } else { described.join(", ") },
     ));
-    let metrics = Arc::new(Metrics::new(&compiled_features()));
     let catalog = match store.projects {
         Some(projects) => {
             summary.push(("projects", describe_projects(projects.as_ref()).await?));
             let repo: Arc<dyn ProjectRepository> =
                 Arc::new(InstrumentedProjectRepository::new(projects, metrics.clone()));
-            let factory = Arc::new(ProjectProviderFactory::new(settings, metrics.clone()));
             let p = &settings.projects;
             let timings = CatalogTimings { refresh: p.refresh, idle: p.idle, suspension: p.suspension };
             Some(Arc::new(ProjectCatalog::new(repo, factory, timings)))
@@ -72,7 +80,7 @@ pub async fn build(settings: &Settings) -> Result<Wired, StartError> {
     let app = App::new(
         Arc::new(InstrumentedClientRepository::new(store.clients, metrics.clone())),
         Arc::new(InstrumentedDedupStore::new(dedup, metrics.clone())),
-        providers.instrumented(|provider| Arc::new(InstrumentedPushProvider::new(provider, metrics.clone()))),
+        providers,
         settings.dedup_ttl,
     )
     .with_projects(catalog, settings.projects.default_project()?);

@@ -8,9 +8,9 @@
 //! `RelaySettings::key_source`, `ApnsSettings::credentials`, ...), so a rule is written once and
 //! checked before anything is built.
 //!
-//! A setting's flag and value name follow its environment variable (`APNS_MAX_CONNECTIONS`:
-//! `--apns-max-connections <APNS_MAX_CONNECTIONS>`): [`flags_follow_env`] sets both, so a
-//! declaration names only the variable. A field name that two sections share (`max_connections`)
+//! A setting's flag and value name follow its environment variable (`DEDUP_TTL_SECS`:
+//! `--dedup-ttl-secs <DEDUP_TTL_SECS>`): [`flags_follow_env`] sets both, so a declaration names
+//! only the variable. A field name that two sections share (`max_connections`)
 //! gets an explicit `id`, which only clap sees.
 
 mod error;
@@ -163,9 +163,9 @@ section_defaults!(
     ClientAuthSettings
 );
 
-/// The flag and value name of a setting, from its environment variable: `--apns-max-connections
-/// <APNS_MAX_CONNECTIONS>` for `APNS_MAX_CONNECTIONS` (a switch shows no value name). Arguments
-/// without a variable are left as declared.
+/// The flag and value name of a setting, from its environment variable: `--dedup-ttl-secs
+/// <DEDUP_TTL_SECS>` for `DEDUP_TTL_SECS` (a switch shows no value name). Arguments without a
+/// variable are left as declared.
 fn flags_follow_env(arg: Arg) -> Arg {
     let Some(env) = arg.get_env().and_then(|e| e.to_str()).map(str::to_owned) else {
         return arg;
@@ -231,6 +231,15 @@ mod tests {
         Settings::augment_args(Command::new("push-server"))
     }
 
+    /// The settings from flags alone (no variable is read).
+    pub(super) fn parse(flags: &[&str]) -> Settings {
+        let matches = command()
+            .mut_args(|arg| arg.env(None))
+            .try_get_matches_from(std::iter::once("push-server").chain(flags.iter().copied()))
+            .unwrap();
+        Settings::from_arg_matches(&matches).unwrap()
+    }
+
     #[test]
     fn switch_values() {
         for (s, v) in [("TRUE", true), ("1", true), ("False", false), ("0", false)] {
@@ -264,35 +273,19 @@ mod tests {
             ("0.0.0.0".into(), 3000, "sqlite://push-server.db")
         );
         assert_eq!((s.dedup_ttl, s.relay.max_clock_skew), (Duration::from_secs(86_400), Duration::from_secs(300)));
-        assert_eq!((s.apns.max_connections, s.fcm.max_connections, s.http.max_connections), (8, 8, 10_000));
-        assert_eq!(s.provider.total_timeout, Duration::from_millis(14_000), "a default that is no flag");
-        assert_eq!(ApnsSettings::default().placeholder_title, s.apns.placeholder_title);
+        assert_eq!((s.max_body_bytes, s.log_format), (16 * 1024, LogFormat::Text));
+        assert_eq!(
+            RelaySettings::default().max_clock_skew,
+            s.relay.max_clock_skew,
+            "a section's defaults are the same"
+        );
         assert!(s.validate().is_ok());
     }
 
     #[test]
     fn flags_and_variables_parse_into_the_sections() {
-        let matches = command()
-            .mut_args(|arg| arg.env(None))
-            .try_get_matches_from([
-                "push-server",
-                "--apns-max-connections",
-                "3",
-                "--provider-timeout-ms",
-                "250",
-                "--sqlite-synchronous",
-                "FULL",
-                "--log-format",
-                "JSON",
-                "--admin-token",
-                "t",
-            ])
-            .unwrap();
-        let s = Settings::from_arg_matches(&matches).unwrap();
-        assert_eq!(s.apns.max_connections, 3);
-        assert_eq!(s.provider.request_timeout, Duration::from_millis(250));
-        assert!(s.store.sqlite_synchronous_full);
-        assert_eq!(s.log_format, LogFormat::Json);
+        let s = parse(&["--dedup-ttl-secs", "700", "--log-format", "JSON", "--admin-token", "t"]);
+        assert_eq!((s.dedup_ttl, s.log_format), (Duration::from_secs(700), LogFormat::Json));
         assert_eq!(s.projects.admin_token().map(|t| t.expose().as_str()), Some("t"));
         assert!(format!("{s:?}").contains("admin_token: Some(Secret(..))"), "no secret in Debug");
     }

@@ -155,6 +155,15 @@ mod tests {
     }
 
     #[test]
+    fn pools_and_retries_parse_from_their_flags() {
+        let s = super::super::tests::parse(&["--apns-max-connections", "3", "--provider-timeout-ms", "250"]);
+        assert_eq!((s.apns.max_connections, s.fcm.max_connections), (3, 8));
+        assert_eq!(s.provider.request_timeout, Duration::from_millis(250));
+        assert_eq!(s.provider.total_timeout, Duration::from_millis(14_000), "a default that is no flag");
+        assert_eq!(ApnsSettings::default().max_connections, 8);
+    }
+
+    #[test]
     fn apns_credentials_need_a_topic_one_auth_and_the_key_ids() {
         let dir = Path::new("/keys");
         assert_eq!(ApnsSettings::default().credentials(), Ok(None));

@@ -178,6 +178,12 @@ mod tests {
     use super::*;
 
     #[test]
+    fn sqlite_synchronous_is_normal_unless_full() {
+        assert!(!Settings::default().store.sqlite_synchronous_full);
+        assert!(super::super::tests::parse(&["--sqlite-synchronous", "FULL"]).store.sqlite_synchronous_full);
+    }
+
+    #[test]
     fn the_database_url_names_sqlite_or_postgres() {
         let mut s = Settings::default();
         assert_eq!(s.database(), Ok(DatabaseKind::Sqlite));

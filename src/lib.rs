@@ -23,10 +23,9 @@
 //!   the invalid-field accumulator, the providers by push type, the sends in flight, the project
 //!   catalog (providers per project, cached and refreshed) and the suspension rule; domain and
 //!   ports only.
-//! - [`bootstrap`]: settings and their one source of defaults, the wiring that builds adapters
-//!   from settings (the place features choose backends; `bootstrap::providers` for APNS and FCM,
-//!   `bootstrap::project_providers` for projects' stored credentials), and the server's start and
-//!   stop.
+//! - [`bootstrap`]: composition only: builds the adapters from the settings sections and wires
+//!   them to the ports (the place features choose backends: `stores`, `providers`), and starts
+//!   and stops the server. Nothing of it runs on the request path.
 //! - [`adapters::http`]: the poem-openapi API and the admin API, the envelope, the Relay check's
 //!   `401`s, docs and metrics endpoints.
 //! - [`adapters::relay_key`]: `RelayKey` from configuration, or fetched from the Relay and cached.
@@ -36,14 +35,16 @@
 //!   on Postgres.
 //! - `adapters::pg_database`: the Postgres pool the Postgres adapters share, and its PgBouncer mode.
 //! - [`adapters::push`]: `PushProvider` for APNS, FCM and the log sink, the message renderers,
-//!   the retry policy, and the stream-aware HTTP/2 connection pool (`pool`) that APNS and FCM
-//!   deliver through.
+//!   the retry policy, the stream-aware HTTP/2 connection pool (`pool`) that APNS and FCM
+//!   deliver through, and the one factory (`factory`, the `ProviderFactory` port) that builds
+//!   every provider from (defaults, credentials), the default project's and each project's.
 //! - [`adapters::pem`]: PEM armour, written once.
 //! - [`telemetry`]: logs (text or JSON lines, `RUST_LOG`), Prometheus metrics, the instrumenting
 //!   decorators that wrap each port with its span and metrics (`telemetry::instrumented`) and,
 //!   with the `otel` feature, OTLP trace export and W3C `traceparent` propagation.
-//! - [`cli`]: the command line, turned into `bootstrap` settings; one file per command under
-//!   `cli/`.
+//! - [`cli`]: the command line: one file per command under `cli/`, and `cli::settings`, every
+//!   setting declared once (flag, variable, default, doc) in a clap group per section, with the
+//!   rules that span settings (`Settings::validate`).
 //!
 //! Beside the library: `src/main.rs` (the `push-server` binary) and `src/bin/push-bench` (the
 //! load benchmark).

@@ -29,13 +29,13 @@ fn main() -> ExitCode {
         }
     };
     match cli.command.unwrap_or(Command::Serve) {
-        Command::Serve => cli::serve::run(&cli.config),
+        Command::Serve => cli::serve::run(&cli.settings),
         Command::Openapi { format } => cli::openapi::run(&format),
-        Command::Migrate => cli::migrate::run(&cli.config),
-        Command::CheckConfig => cli::check_config::run(&cli.config),
+        Command::Migrate => cli::migrate::run(&cli.settings),
+        Command::CheckConfig => cli::check_config::run(&cli.settings),
         Command::Keygen { client } => cli::keygen::run(client),
         Command::Send(args) => cli::send::run(&args),
-        Command::RotateCredentials => cli::rotate_credentials::run(&cli.config),
+        Command::RotateCredentials => cli::rotate_credentials::run(&cli.settings),
         Command::ClientJwt(args) => cli::client_jwt::run(&args),
     }
 }

@@ -16,29 +16,6 @@ impl Providers {
         self
     }
 
-    /// The same providers, each wrapped by `wrap` once (a provider serving several types stays
-    /// one provider).
-    pub fn instrumented(self, wrap: impl Fn(Arc<dyn PushProvider>) -> Arc<dyn PushProvider>) -> Self {
-        let mut wrapped: Vec<(Arc<dyn PushProvider>, Arc<dyn PushProvider>)> = Vec::new();
-        let by_type = self
-            .by_type
-            .into_iter()
-            .map(|(push_type, provider)| {
-                let same = wrapped.iter().find(|(original, _)| Arc::ptr_eq(original, &provider));
-                let outer = match same {
-                    Some((_, outer)) => outer.clone(),
-                    None => {
-                        let outer = wrap(provider.clone());
-                        wrapped.push((provider, outer.clone()));
-                        outer
-                    }
-                };
-                (push_type, outer)
-            })
-            .collect();
-        Self { by_type }
-    }
-
     pub fn get(&self, push_type: PushType) -> Option<&Arc<dyn PushProvider>> {
         self.by_type.get(&push_type)
     }

@@ -1,66 +1,85 @@
-//! The push providers the settings name: files read, settings turned into each adapter's own
-//! configuration, and every refusal worded after the setting an operator has to fix. Beside the
-//! adapter module declarations, this is where the `apns` and `fcm` features are looked at.
+//! The default project's push providers: the credentials the settings name (files read here), built
+//! by the provider factory like every project's, and every refusal worded after the setting an
+//! operator has to fix. Also the factory's defaults, from the settings. Beside the adapter module
+//! declarations, this is where the `apns` and `fcm` features are looked at.
 
-use std::sync::Arc;
+use std::path::Path;
 
 use tracing::warn;
 
-use super::{
-    settings::{ProviderSettings, Settings},
-    wiring::StartError,
-};
-#[cfg(any(feature = "apns", feature = "fcm"))]
-use crate::adapters::push::pool::PoolLimits;
+use super::StartError;
 use crate::{
-    adapters::push::{log_sink::LogSink, retry::RetryPolicy},
+    adapters::push::{
+        factory::{ApnsDefaults, Decorator, FcmDefaults, ProviderDefaults, PushProviderFactory},
+        pool_limits::PoolLimits,
+        retry::RetryPolicy,
+    },
     app::Providers,
+    cli::settings::Settings,
     domain::PushType,
 };
 
-/// The providers for every push type: APNS and FCM when their credentials are set, and the log sink
-/// for the other types while it is on (by default only when no real provider is configured).
-pub fn providers(settings: &Settings) -> Result<Providers, StartError> {
-    #[allow(unused_mut)]
+/// The factory every provider of the server is built by, with this server's endpoints, retries,
+/// pools and placeholder title, and `decorate` around each provider.
+pub fn factory(settings: &Settings, decorate: Decorator) -> PushProviderFactory {
+    let (apns, fcm, provider) = (&settings.apns, &settings.fcm, &settings.provider);
+    // Each provider, so each project's, has pools of its own, bounded alike.
+    let pool = |max_connections| PoolLimits { max_connections, max_pending: provider.max_pending };
+    let defaults = ProviderDefaults {
+        apns: ApnsDefaults {
+            endpoint: apns.endpoint.clone(),
+            sandbox_endpoint: apns.sandbox_endpoint.clone(),
+            placeholder_title: apns.placeholder_title.clone(),
+            pool: pool(apns.max_connections),
+        },
+        fcm: FcmDefaults {
+            endpoint: fcm.endpoint.clone(),
+            cleartext_http2: fcm.cleartext_http2,
+            pool: pool(fcm.max_connections),
+        },
+        retry: RetryPolicy::new(provider.max_attempts, provider.request_timeout, provider.total_timeout),
+    };
+    PushProviderFactory::new(defaults, decorate)
+}
+
+/// The providers for every push type of the default project: APNS and FCM when their credentials
+/// are set, and the log sink for the other types while it is on (by default only when no real
+/// provider is configured).
+pub fn default_project(settings: &Settings, factory: &PushProviderFactory) -> Result<Providers, StartError> {
     let mut providers = Providers::default();
-    if settings.apns.is_configured() {
+    if let Some(source) = settings.apns.credentials()? {
         #[cfg(feature = "apns")]
         {
             // One provider for both types: it picks the production or sandbox endpoint by the
             // delivery's push type and shares one provider token between them.
-            let limits = pool_limits(settings.provider.apns_max_connections, &settings.provider);
-            let apns = Arc::new(apns::provider(&settings.apns, retry_policy(&settings.provider), limits)?);
+            let apns = apns::provider(factory, source)?;
             providers = providers.with(PushType::Apns, apns.clone()).with(PushType::ApnsSandbox, apns);
         }
         #[cfg(not(feature = "apns"))]
-        return Err(StartError(
-            "APNS credentials are set, but this binary was built without the `apns` feature".into(),
-        ));
+        {
+            let _ = source;
+            return Err(StartError::NotCompiledIn { what: "APNS credentials are set", feature: "apns" });
+        }
     } else if settings.apns.topic.is_some() {
         warn!("APNS_TOPIC is set but no APNS credentials (APNS_KEY_PATH or APNS_CERT_PATH); APNS stays off");
     }
-    if settings.fcm.is_configured() {
+    if let Some(path) = &settings.fcm.credentials_path {
         #[cfg(feature = "fcm")]
         {
-            let limits = pool_limits(settings.provider.fcm_max_connections, &settings.provider);
-            let fcm = fcm::provider(&settings.fcm, retry_policy(&settings.provider), limits)?;
-            providers = providers.with(PushType::Fcm, Arc::new(fcm));
+            providers = providers.with(PushType::Fcm, fcm::provider(factory, path, settings.fcm.project_id())?);
         }
         #[cfg(not(feature = "fcm"))]
-        return Err(StartError(
-            "FCM_CREDENTIALS_PATH is set, but this binary was built without the `fcm` feature".into(),
-        ));
+        {
+            let _ = path;
+            return Err(StartError::NotCompiledIn { what: "FCM_CREDENTIALS_PATH is set", feature: "fcm" });
+        }
     }
     let any_real = PushType::ALL.iter().any(|t| providers.supports(*t));
     if settings.log_sink.unwrap_or(!any_real) {
         let path = settings.log_sink_path.as_deref();
-        let sink = LogSink::new(path, &settings.apns.placeholder_title).map_err(|e| {
-            StartError(format!(
-                "cannot open LOG_SINK_PATH {}: {e}",
-                path.map(|p| p.display().to_string()).unwrap_or_default()
-            ))
-        })?;
-        let sink = Arc::new(sink);
+        let sink = factory
+            .log_sink(path)
+            .map_err(|error| StartError::LogSink { path: path.unwrap_or(Path::new("")).to_owned(), error })?;
         for t in PushType::ALL {
             if !providers.supports(t) {
                 providers = providers.with(t, sink.clone());
@@ -74,83 +93,46 @@ pub fn providers(settings: &Settings) -> Result<Providers, StartError> {
     Ok(providers)
 }
 
-/// `PROVIDER_MAX_ATTEMPTS` attempts of at most `PROVIDER_TIMEOUT_MS` within
-/// `PROVIDER_TOTAL_TIMEOUT_MS`.
-#[allow(dead_code)] // without `apns` and `fcm` nothing retries
-fn retry_policy(provider: &ProviderSettings) -> RetryPolicy {
-    RetryPolicy::new(provider.max_attempts, provider.request_timeout, provider.total_timeout)
-}
-
-/// `{APNS,FCM}_MAX_CONNECTIONS` and `PROVIDER_MAX_PENDING` for one provider's pools.
-#[cfg(any(feature = "apns", feature = "fcm"))]
-fn pool_limits(max_connections: usize, provider: &ProviderSettings) -> PoolLimits {
-    PoolLimits { max_connections, max_pending: provider.max_pending }
-}
-
-/// A setting that is set to something other than blanks.
-#[allow(dead_code)]
-fn non_empty(value: &Option<String>) -> Option<&str> {
-    value.as_deref().map(str::trim).filter(|v| !v.is_empty())
-}
-
 #[cfg(feature = "apns")]
 mod apns {
-    use std::path::Path;
+    use std::{path::Path, sync::Arc};
 
-    use super::{StartError, non_empty};
+    use super::StartError;
     use crate::{
         adapters::push::{
-            apns::{
-                ApnsAuth, ApnsConfig, ApnsConfigError, ApnsIdentity, ApnsProvider, Environment, IdField,
-                certificate::IdentityError,
-            },
-            pool::PoolLimits,
-            retry::RetryPolicy,
+            apns::{ApnsAuth, ApnsConfigError, ApnsIdentity, Environment, IdField, certificate::IdentityError},
+            factory::PushProviderFactory,
         },
-        bootstrap::settings::ApnsSettings,
+        cli::settings::{ApnsAuthSource, ApnsSource},
+        ports::PushProvider,
     };
 
     /// What an operator checks when APNS refuses the credentials.
     const ORIGIN: &str = "APNS_KEY_PATH/APNS_KEY_ID/APNS_TEAM_ID (or APNS_CERT_PATH), APNS_TOPIC and the endpoints";
 
-    /// Token auth (`APNS_KEY_PATH`) and certificate auth (`APNS_CERT_PATH`) exclude each other:
-    /// with both set, which one is in force would be a guess, so the server refuses.
-    pub fn provider(settings: &ApnsSettings, retry: RetryPolicy, pool: PoolLimits) -> Result<ApnsProvider, StartError> {
-        let refuse = |reason: &str| Err(StartError(reason.to_owned()));
-        if settings.key_path.is_some() && settings.cert_path.is_some() {
-            return refuse(
-                "APNS_KEY_PATH (token auth) and APNS_CERT_PATH (certificate auth) are both set; set only one",
-            );
-        }
-        let Some(topic) = non_empty(&settings.topic) else {
-            return refuse("APNS credentials are set but APNS_TOPIC (the app's bundle id) is not");
+    /// The provider of the credentials `source` names (the settings' rules already hold).
+    pub fn provider(
+        factory: &PushProviderFactory,
+        source: ApnsSource<'_>,
+    ) -> Result<Arc<dyn PushProvider>, StartError> {
+        let (auth, file) = match source.auth {
+            ApnsAuthSource::Token { key_path, key_id, team_id } => {
+                let key_pem = read("APNS_KEY_PATH", key_path)?;
+                (ApnsAuth::Token { key_pem, key_id: key_id.to_owned(), team_id: team_id.to_owned() }, key_path)
+            }
+            ApnsAuthSource::Certificate { cert_path, password } => {
+                let password = password.map(|p| p.expose().as_str());
+                (ApnsAuth::Certificate(ApnsIdentity::detect(read("APNS_CERT_PATH", cert_path)?, password)), cert_path)
+            }
         };
-        let (auth, file) = if let Some(path) = &settings.key_path {
-            let (Some(key_id), Some(team_id)) = (non_empty(&settings.key_id), non_empty(&settings.team_id)) else {
-                return refuse("APNS_KEY_PATH is set; APNS_KEY_ID and APNS_TEAM_ID are needed with it");
-            };
-            let key_pem = read("APNS_KEY_PATH", path)?;
-            (ApnsAuth::Token { key_pem, key_id: key_id.to_owned(), team_id: team_id.to_owned() }, path)
-        } else if let Some(path) = &settings.cert_path {
-            let identity = ApnsIdentity::detect(read("APNS_CERT_PATH", path)?, settings.cert_password.as_deref());
-            (ApnsAuth::Certificate(identity), path)
-        } else {
-            return refuse("APNS needs APNS_KEY_PATH (token auth) or APNS_CERT_PATH (certificate auth)");
-        };
-        let mut config = ApnsConfig::new(topic.to_owned(), auth, settings.placeholder_title.clone(), retry);
-        if let Some(endpoint) = &settings.endpoint {
-            config.endpoint.clone_from(endpoint);
-        }
-        if let Some(endpoint) = &settings.sandbox_endpoint {
-            config.sandbox_endpoint.clone_from(endpoint);
-        }
-        config.origin = ORIGIN.to_owned();
-        config.pool = pool;
-        ApnsProvider::new(config).map_err(|e| StartError(reason(e, file)))
+        factory
+            .apns_provider(source.topic.to_owned(), auth, ORIGIN.to_owned())
+            .map_err(|e| StartError::Provider(reason(e, file)))
     }
 
+    /// A credentials file, or the reason worded after the setting that names it.
     fn read(name: &str, path: &Path) -> Result<Vec<u8>, StartError> {
-        std::fs::read(path).map_err(|e| StartError(format!("{name} {}: cannot be read: {e}", path.display())))
+        std::fs::read(path).map_err(|e| StartError::Provider(format!("{name} {}: cannot be read: {e}", path.display())))
     }
 
     /// The adapter's reason, worded after the setting that holds the fault.
@@ -188,41 +170,38 @@ mod apns {
 
 #[cfg(feature = "fcm")]
 mod fcm {
-    use super::{StartError, non_empty};
+    use std::{path::Path, sync::Arc};
+
+    use super::StartError;
     use crate::{
         adapters::push::{
-            fcm::{FcmConfig, FcmConfigError, FcmProvider, ServiceAccount},
-            pool::PoolLimits,
-            retry::RetryPolicy,
+            factory::PushProviderFactory,
+            fcm::{FcmConfigError, ServiceAccount},
         },
-        bootstrap::settings::FcmSettings,
+        ports::PushProvider,
     };
 
-    /// Refuses (with a one-line reason) settings that cannot work: an unreadable credentials file,
-    /// one that is not service-account JSON or whose key is not an RSA PKCS#8 key, no project id,
-    /// a malformed endpoint.
-    pub fn provider(settings: &FcmSettings, retry: RetryPolicy, pool: PoolLimits) -> Result<FcmProvider, StartError> {
-        let Some(path) = settings.credentials_path.as_deref() else {
-            return Err(StartError("FCM_CREDENTIALS_PATH is not set".into()));
-        };
+    /// Refuses (with a one-line reason) credentials that cannot work: an unreadable file, one
+    /// that is not service-account JSON or whose key is not an RSA PKCS#8 key, no project id, a
+    /// malformed endpoint.
+    pub fn provider(
+        factory: &PushProviderFactory,
+        path: &Path,
+        project_id: Option<&str>,
+    ) -> Result<Arc<dyn PushProvider>, StartError> {
+        let at = path.display();
         let text = std::fs::read_to_string(path)
-            .map_err(|e| StartError(format!("FCM_CREDENTIALS_PATH {}: cannot read the file: {e}", path.display())))?;
+            .map_err(|e| StartError::Provider(format!("FCM_CREDENTIALS_PATH {at}: cannot read the file: {e}")))?;
         let account = ServiceAccount::parse(&text)
-            .map_err(|e| StartError(format!("FCM_CREDENTIALS_PATH {}: {e}", path.display())))?;
-        let Some(project) = non_empty(&settings.project_id).or(account.project_id.as_deref()).map(str::to_owned) else {
-            return Err(StartError(
+            .map_err(|e| StartError::Provider(format!("FCM_CREDENTIALS_PATH {at}: {e}")))?;
+        let Some(project) = project_id.or(account.project_id.as_deref()).map(str::to_owned) else {
+            return Err(StartError::Provider(
                 "FCM project unknown: set FCM_PROJECT_ID or use a service-account JSON with a project_id".into(),
             ));
         };
-        let mut config = FcmConfig::new(account, project, retry);
-        if let Some(endpoint) = &settings.endpoint {
-            config.endpoint.clone_from(endpoint);
-        }
-        config.origin = "FCM_CREDENTIALS_PATH and FCM_PROJECT_ID".to_owned();
-        config.pool = pool;
-        config.cleartext_http2 = settings.cleartext_http2;
-        FcmProvider::new(config).map_err(|e| {
-            StartError(match e {
+        let origin = "FCM_CREDENTIALS_PATH and FCM_PROJECT_ID".to_owned();
+        factory.fcm_provider(account, project, origin).map_err(|e| {
+            StartError::Provider(match e {
                 FcmConfigError::Endpoint(url) => {
                     format!("FCM_ENDPOINT must be an http:// or https:// URL, got '{url}'")
                 }

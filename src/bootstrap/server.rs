@@ -5,14 +5,11 @@ use std::{net::SocketAddr, sync::Arc, time::Duration};
 use tokio::{net::TcpListener, sync::oneshot, task::JoinHandle, time::Instant};
 use tracing::{info, warn};
 
-use super::defaults;
-use super::{
-    settings::Settings,
-    wiring::{self, Closer, StartError},
-};
+use super::{StartError, stores::Closer, wiring};
 use crate::{
     adapters::http::{self, HttpConfig},
     app::{App, ClientAuth, Drained},
+    cli::settings::Settings,
     domain::Audiences,
 };
 
@@ -54,13 +51,10 @@ pub async fn start(settings: &Settings) -> Result<RunningServer, StartError> {
     let send_budget = settings.provider.total_timeout + SEND_MARGIN;
 
     let addr = SocketAddr::new(settings.host, settings.port);
-    let listener = TcpListener::bind(addr).await.map_err(|e| StartError(format!("cannot listen on {addr}: {e}")))?;
-    let local_addr = listener.local_addr().map_err(|e| StartError(format!("cannot listen on {addr}: {e}")))?;
+    let listener = TcpListener::bind(addr).await.map_err(|error| StartError::Listen { addr, error })?;
+    let local_addr = listener.local_addr().map_err(|error| StartError::Listen { addr, error })?;
     // After binding: the default audience names the port actually listened on.
-    let audiences = match &settings.client_auth.public_urls {
-        Some(urls) => Audiences::new(urls),
-        None => Audiences::new([defaults::public_url(local_addr.port())]),
-    };
+    let audiences = Audiences::new(settings.client_auth.audiences(local_addr.port()));
     info!("client auth: {} (JWT audiences: {})", settings.client_auth.mode, audiences.as_slice().join(", "));
     let config = HttpConfig {
         max_body_bytes: settings.max_body_bytes,
@@ -74,7 +68,7 @@ pub async fn start(settings: &Settings) -> Result<RunningServer, StartError> {
         rate_limit_burst: settings.http.rate_limit_burst,
         rate_limit_ipv6_prefix: settings.http.rate_limit_ipv6_prefix,
         client_ip_header: settings.http.client_ip_header.clone(),
-        admin_token: settings.projects.admin_token.as_ref().map(|t| t.expose().clone()),
+        admin_token: settings.projects.admin_token().cloned(),
         trusted_proxies: settings.http.trusted_proxies,
         response_dialect: settings.http.response_dialect,
         client_auth: ClientAuth::new(settings.client_auth.mode, audiences),

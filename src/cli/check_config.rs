@@ -6,11 +6,11 @@
 
 use std::process::ExitCode;
 
-use super::{Config, fail, prepare};
+use super::{fail, prepare, settings::Settings};
 use crate::{bootstrap::wiring, telemetry::LogTarget};
 
-pub fn run(config: &Config) -> ExitCode {
-    let (_telemetry, runtime) = match prepare(config, LogTarget::Stderr, "warn", false) {
+pub fn run(settings: &Settings) -> ExitCode {
+    let (_telemetry, runtime) = match prepare(settings, LogTarget::Stderr, "warn", false) {
         Ok(prepared) => prepared,
         Err(code) => return code,
     };
@@ -18,9 +18,8 @@ pub fn run(config: &Config) -> ExitCode {
         Ok(traces) => traces,
         Err(e) => return fail(e),
     };
-    let settings = config.settings();
     runtime.block_on(async {
-        let wired = match wiring::build(&settings).await {
+        let wired = match wiring::build(settings).await {
             Ok(wired) => wired,
             Err(e) => return fail(e),
         };

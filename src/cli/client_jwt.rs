@@ -10,10 +10,8 @@ use std::{
 use clap::Args;
 use ed25519_dalek::SigningKey;
 
-use crate::{
-    bootstrap::defaults,
-    domain::{ClientJwtClaims, DidKey, sign_client_jwt},
-};
+use super::settings::{ClientAuthSettings, Settings};
+use crate::domain::{ClientJwtClaims, DidKey, sign_client_jwt};
 
 #[derive(Debug, Clone, Args)]
 pub struct ClientJwtArgs {
@@ -36,7 +34,7 @@ pub struct ClientJwtArgs {
 /// The client id and the JWT, as `NAME=value` lines a shell can `eval`.
 pub fn output(args: &ClientJwtArgs, now: u64) -> Result<String, String> {
     let key = signing_key(&args.key)?;
-    let aud = args.aud.clone().unwrap_or_else(|| defaults::public_url(defaults::PORT));
+    let aud = args.aud.clone().unwrap_or_else(|| ClientAuthSettings::local_audience(Settings::default().port));
     let exp = (args.ttl_secs > 0).then(|| now.saturating_add(args.ttl_secs));
     let jwt = sign_client_jwt(&key, &ClientJwtClaims { sub: args.sub.clone(), aud, iat: now, exp });
     let client_id = DidKey::from(key.verifying_key()).multibase();

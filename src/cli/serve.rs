@@ -5,11 +5,11 @@ use std::process::ExitCode;
 
 use tracing::info;
 
-use super::{Config, fail, prepare};
+use super::{fail, prepare, settings::Settings};
 use crate::{bootstrap::server, telemetry::LogTarget};
 
-pub fn run(config: &Config) -> ExitCode {
-    let (telemetry, runtime) = match prepare(config, LogTarget::Stdout, "info", true) {
+pub fn run(settings: &Settings) -> ExitCode {
+    let (telemetry, runtime) = match prepare(settings, LogTarget::Stdout, "info", true) {
         Ok(prepared) => prepared,
         Err(code) => return code,
     };
@@ -19,7 +19,7 @@ pub fn run(config: &Config) -> ExitCode {
             Ok(signal) => signal,
             Err(e) => return fail(format!("cannot install the signal handlers: {e}")),
         };
-        let running = match server::start(&config.settings()).await {
+        let running = match server::start(settings).await {
             Ok(running) => running,
             Err(e) => {
                 tracing::error!("cannot start: {e}");

@@ -73,4 +73,10 @@ pub trait ProjectRepository: Send + Sync {
         provider: ProviderKind,
         suspension: Option<Suspension>,
     ) -> Result<(), ProjectStoreError>;
+
+    /// Re-encrypts every project's credentials under the first key (the `rotate-credentials`
+    /// command, once a new key was put first), so that the older keys can be dropped; the number
+    /// of values re-encrypted, 0 when all were under the first key already. `Corrupt` when a value
+    /// opens under none of the keys; values re-encrypted before the failure stay so.
+    async fn rotate(&self) -> Result<usize, ProjectStoreError>;
 }

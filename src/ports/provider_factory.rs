@@ -27,21 +27,28 @@ pub struct ApnsFacts {
     pub certificate_not_after: Option<i64>,
 }
 
-/// Builds providers from credentials. Building is also the upload check: credentials that build
-/// are stored, credentials that do not are refused with the problems found, so a stored project
-/// never holds credentials that could not even be loaded.
+/// Turns projects' credentials into providers. Uploads are checked first and refused with every
+/// problem found, so a stored project never holds credentials that could not even be loaded;
+/// credentials that pass may still be refused by Apple or Google at the first send.
 #[cfg_attr(test, mockall::automock)]
 pub trait ProviderFactory: Send + Sync {
-    /// Checks APNS credentials (a P-256 PKCS#8 key; a `.p12` that opens with its password and
-    /// whose key matches its certificate) without building a provider.
+    /// Checks APNS credentials without building a provider (no endpoint is resolved, no
+    /// connection opened): a topic that can be sent as `apns-topic`, Apple's key and team ids, a
+    /// P-256 PKCS#8 key, or a `.p12` that opens with its password and whose key matches its
+    /// certificate. Every problem found, each naming the uploaded field at fault; the
+    /// certificate's expiry when it passes.
     fn check_apns(&self, credentials: &ApnsCredentials) -> Result<ApnsFacts, Vec<CredentialProblem>>;
 
-    /// Checks a service account (an RSA key, `client_email`, `token_uri`, `project_id`).
+    /// Checks a service account without building a provider: service-account JSON with an RSA
+    /// PKCS#8 key, `client_email` and `token_uri`, and a Firebase project id. Every problem found,
+    /// each naming the field at fault.
     fn check_fcm(&self, credentials: &FcmCredentials) -> Result<(), Vec<CredentialProblem>>;
 
-    /// A provider for both APNS types of `project`, with its own provider token and connections.
+    /// A provider for both APNS types of `project`, with its own provider token and connections;
+    /// `Err` with the reason when it cannot be built (this server's endpoint settings, or a
+    /// stored row that no longer checks).
     fn apns(&self, project: &ProjectId, credentials: &ApnsCredentials) -> Result<Arc<dyn PushProvider>, String>;
 
-    /// An FCM provider of `project`, with its own OAuth token.
+    /// An FCM provider of `project`, with its own OAuth token and connections; `Err` as for `apns`.
     fn fcm(&self, project: &ProjectId, credentials: &FcmCredentials) -> Result<Arc<dyn PushProvider>, String>;
 }

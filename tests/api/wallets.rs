@@ -7,7 +7,7 @@ use ed25519_dalek::{Signer, SigningKey};
 use push_server::{
     adapters::http::ResponseDialect,
     app::ClientAuthMode,
-    bootstrap::settings::Settings,
+    cli::settings::Settings,
     domain::{ClientJwtClaims, DidKey, sign_client_jwt},
 };
 use serde_json::{Value, json};

@@ -1,7 +1,7 @@
 //! What every project test needs: a server with the admin API on, and requests to the admin API
 //! and to the project routes.
 
-use push_server::{bootstrap::settings::Settings, domain::Secret};
+use push_server::{cli::settings::Settings, domain::Secret};
 use serde_json::{Value, json};
 
 use crate::support::{Reply, TestApp, now, sign_with, spawn_with};

@@ -1,7 +1,7 @@
 //! Key rotation: with `CREDENTIALS_KEY=new,old` everything still opens; `rotate-credentials`
 //! re-encrypts under the new key, after which the old key can go.
 
-use push_server::{bootstrap::wiring, domain::Secret};
+use push_server::{cli::rotate_credentials::rotate, domain::Secret};
 use rcgen::KeyPair;
 use serde_json::json;
 
@@ -23,8 +23,8 @@ async fn rotate_credentials_re_encrypts_under_the_first_key() {
 
     // New key first, old key still listed: the stored credentials open; rotation re-seals them.
     settings.projects.credentials_key = Some(Secret::new(format!("{NEW_KEY},{CREDENTIALS_KEY}")));
-    assert_eq!(wiring::rotate_credentials(&settings).await.unwrap(), 1);
-    assert_eq!(wiring::rotate_credentials(&settings).await.unwrap(), 0, "nothing left under the old key");
+    assert_eq!(rotate(&settings).await.unwrap(), 1);
+    assert_eq!(rotate(&settings).await.unwrap(), 0, "nothing left under the old key");
 
     // The old key gone: everything still opens.
     settings.projects.credentials_key = Some(Secret::new(NEW_KEY.to_owned()));

@@ -10,11 +10,9 @@ use push_server::{
         apns::{ApnsAuth, ApnsConfig, ApnsConfigError, ApnsIdentity, ApnsProvider, Environment, IdField},
         retry::RetryPolicy,
     },
-    bootstrap::{
-        server,
-        settings::{ApnsSettings, Settings},
-    },
-    domain::{ClientId, Delivery, DeviceToken, Flags, Notification, NotificationId, Payload, PushType, Topic},
+    bootstrap::server,
+    cli::settings::{ApnsSettings, Settings},
+    domain::{ClientId, Delivery, DeviceToken, Flags, Notification, NotificationId, Payload, PushType, Secret, Topic},
     ports::{PushError, PushProvider},
 };
 use rcgen::{BasicConstraints, CertificateParams, IsCa, KeyPair, PKCS_ECDSA_P384_SHA384};
@@ -421,7 +419,7 @@ fn cert_settings(path: PathBuf, password: Option<&str>, endpoint: String) -> Apn
     ApnsSettings {
         topic: Some(TOPIC.into()),
         cert_path: Some(path),
-        cert_password: password.map(Into::into),
+        cert_password: password.map(|p| Secret::new(p.into())),
         endpoint: Some(endpoint.clone()),
         sandbox_endpoint: Some(endpoint),
         placeholder_title: "You have new notifications".into(),
@@ -645,7 +643,7 @@ async fn startup_refuses_apns_settings_that_cannot_work() {
         let path = p12_file(d, &pki, "right");
         s.apns.topic = Some(TOPIC.into());
         s.apns.cert_path = Some(path);
-        s.apns.cert_password = Some("wrong".into());
+        s.apns.cert_password = Some(Secret::new("wrong".into()));
     })
     .await;
     assert!(e.contains("APNS_CERT_PATH") && !e.contains("wrong"), "{e}");

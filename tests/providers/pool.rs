@@ -236,7 +236,7 @@ async fn a_stalled_provider_and_a_burst_past_the_bound_get_503_provider_busy_and
         s.provider.request_timeout = Duration::from_secs(120);
         s.provider.total_timeout = Duration::from_secs(120);
         s.http.request_timeout = Duration::from_secs(240);
-        s.provider.apns_max_connections = 2;
+        s.apns.max_connections = 2;
         s.provider.max_pending = PENDING;
     })
     .await;

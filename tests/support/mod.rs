@@ -13,10 +13,8 @@ use std::{
 
 use ed25519_dalek::{Signer, SigningKey};
 use push_server::{
-    bootstrap::{
-        server::{self, RunningServer},
-        settings::Settings,
-    },
+    bootstrap::server::{self, RunningServer},
+    cli::settings::Settings,
     domain::signed_message,
 };
 use serde_json::{Value, json};

@@ -101,7 +101,7 @@ pub struct HttpConfig {
     /// Who may register and unregister a client (`CLIENT_AUTH`, `PUBLIC_URL`).
     pub client_auth: ClientAuth,
     /// `ADMIN_TOKEN`: the bearer token of the admin API; `None` switches it off.
-    pub admin_token: Option<String>,
+    pub admin_token: Option<crate::domain::Secret<String>>,
 }
 
 /// Serves the API on `listener` until `shutdown` completes, then stops accepting and lets open
@@ -122,7 +122,7 @@ pub async fn serve(
         client_ip_header: config.client_ip_header.clone(),
         trusted_proxies: config.trusted_proxies,
         client_auth: config.client_auth.clone(),
-        admin_token: config.admin_token.clone(),
+        admin_token: config.admin_token.as_ref().map(|token| token.expose().clone()),
     });
     let limits = TransportLimits {
         max_connections: config.max_connections,

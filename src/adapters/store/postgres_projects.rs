@@ -47,23 +47,6 @@ impl PostgresProjectRepository {
     pub fn new(store: Arc<PostgresClientRepository>, cipher: CredentialsCipher) -> Self {
         Self { store, cipher }
     }
-
-    /// Re-encrypts every project's credentials under the first key; the number of values
-    /// re-sealed.
-    pub async fn rotate(&self) -> Result<usize, String> {
-        let rows: Result<Vec<SealedRow>, sqlx::Error> =
-            async { run!(self, sqlx::query_as(sql::ALL_SEALED), fetch_all) }.await;
-        let mut count = 0;
-        for (id, apns, fcm) in rows.map_err(|e| e.to_string())? {
-            if let Some((apns, fcm, changed)) = sql::reseal_row(&self.cipher, &id, apns, fcm)? {
-                let query = sqlx::query(sql::RESEAL).bind(&id).bind(apns).bind(fcm);
-                let done: Result<_, sqlx::Error> = async { run!(self, query, execute) }.await;
-                done.map_err(|e| e.to_string())?;
-                count += changed;
-            }
-        }
-        Ok(count)
-    }
 }
 
 #[async_trait]
@@ -178,5 +161,22 @@ impl ProjectRepository for PostgresProjectRepository {
             .await
             .map_err(ProjectStoreError::from)?;
         Ok(())
+    }
+
+    // Not bounded by the store timeout: a maintenance command re-seals every project in one go.
+    async fn rotate(&self) -> Result<usize, ProjectStoreError> {
+        let unavailable = |e: sqlx::Error| ProjectStoreError::Unavailable(e.to_string());
+        let rows: Result<Vec<SealedRow>, sqlx::Error> =
+            async { run!(self, sqlx::query_as(sql::ALL_SEALED), fetch_all) }.await;
+        let mut count = 0;
+        for (id, apns, fcm) in rows.map_err(unavailable)? {
+            if let Some((apns, fcm, changed)) = sql::reseal_row(&self.cipher, &id, apns, fcm)? {
+                let query = sqlx::query(sql::RESEAL).bind(&id).bind(apns).bind(fcm);
+                let done: Result<_, sqlx::Error> = async { run!(self, query, execute) }.await;
+                done.map_err(unavailable)?;
+                count += changed;
+            }
+        }
+        Ok(count)
     }
 }

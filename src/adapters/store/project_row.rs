@@ -164,7 +164,7 @@ pub fn reseal_row(
     id: &str,
     apns: Option<String>,
     fcm: Option<String>,
-) -> Result<Option<Resealed>, String> {
+) -> Result<Option<Resealed>, ProjectStoreError> {
     let apns_new = apns.as_deref().map(|s| reseal(cipher, id, ProviderKind::Apns, s)).transpose()?.flatten();
     let fcm_new = fcm.as_deref().map(|s| reseal(cipher, id, ProviderKind::Fcm, s)).transpose()?.flatten();
     let changed = usize::from(apns_new.is_some()) + usize::from(fcm_new.is_some());
@@ -179,11 +179,16 @@ pub fn project_ids(rows: Vec<(String,)>) -> Result<Vec<ProjectId>, ProjectStoreE
 }
 
 /// Re-seals one stored value under the first key; `None` when it is already under it.
-fn reseal(cipher: &CredentialsCipher, id: &str, kind: ProviderKind, sealed: &str) -> Result<Option<String>, String> {
+fn reseal(
+    cipher: &CredentialsCipher,
+    id: &str,
+    kind: ProviderKind,
+    sealed: &str,
+) -> Result<Option<String>, ProjectStoreError> {
     if !cipher.is_stale(sealed) {
         return Ok(None);
     }
     let ctx = context(id, kind);
-    let plain = cipher.open(&ctx, sealed)?;
+    let plain = cipher.open(&ctx, sealed).map_err(|e| corrupt(id, &e))?;
     Ok(Some(cipher.seal(&ctx, &plain)))
 }

@@ -29,27 +29,6 @@ impl SqliteProjectRepository {
     pub fn new(store: Arc<SqliteClientRepository>, cipher: CredentialsCipher) -> Self {
         Self { store, cipher }
     }
-
-    /// Re-encrypts every project's credentials under the first key; the number of values
-    /// re-sealed.
-    pub async fn rotate(&self) -> Result<usize, String> {
-        let rows: Vec<(String, Option<String>, Option<String>)> =
-            sqlx::query_as(sql::ALL_SEALED).fetch_all(&self.store.writer).await.map_err(|e| e.to_string())?;
-        let mut count = 0;
-        for (id, apns, fcm) in rows {
-            if let Some((apns, fcm, changed)) = sql::reseal_row(&self.cipher, &id, apns, fcm)? {
-                sqlx::query(sql::RESEAL)
-                    .bind(&id)
-                    .bind(apns)
-                    .bind(fcm)
-                    .execute(&self.store.writer)
-                    .await
-                    .map_err(|e| e.to_string())?;
-                count += changed;
-            }
-        }
-        Ok(count)
-    }
 }
 
 #[async_trait]
@@ -189,5 +168,21 @@ impl ProjectRepository for SqliteProjectRepository {
             .await
             .map_err(ProjectStoreError::from)?;
         Ok(())
+    }
+
+    // Not bounded by the store timeout: a maintenance command re-seals every project in one go.
+    async fn rotate(&self) -> Result<usize, ProjectStoreError> {
+        let unavailable = |e: sqlx::Error| ProjectStoreError::Unavailable(e.to_string());
+        let rows: Vec<(String, Option<String>, Option<String>)> =
+            sqlx::query_as(sql::ALL_SEALED).fetch_all(&self.store.writer).await.map_err(unavailable)?;
+        let mut count = 0;
+        for (id, apns, fcm) in rows {
+            if let Some((apns, fcm, changed)) = sql::reseal_row(&self.cipher, &id, apns, fcm)? {
+                let query = sqlx::query(sql::RESEAL).bind(&id).bind(apns).bind(fcm);
+                query.execute(&self.store.writer).await.map_err(unavailable)?;
+                count += changed;
+            }
+        }
+        Ok(count)
     }
 }

@@ -80,4 +80,8 @@ impl ProjectRepository for InstrumentedProjectRepository {
         self.metrics.record_suspension(id.as_str(), provider.as_str(), suspension.is_some());
         self.inner.set_suspension(id, provider, suspension).await
     }
+
+    async fn rotate(&self) -> Result<usize, ProjectStoreError> {
+        self.inner.rotate().await
+    }
 }

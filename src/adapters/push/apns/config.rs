@@ -26,8 +26,8 @@ pub struct ApnsConfig {
     /// Trust anchors besides the system's (an APNS-compatible gateway with a private CA, and TLS
     /// test servers).
     pub extra_roots: Vec<CertificateDer<'static>>,
-    /// Connections per endpoint and sends waiting for a stream (`APNS_MAX_CONNECTIONS`,
-    /// `PROVIDER_MAX_PENDING`): each provider instance, so each project, has its own pools.
+    /// Connections per endpoint and sends waiting for a stream: each provider instance, so each
+    /// project, has its own pools.
     pub pool: PoolLimits,
     /// Where these credentials come from (for example the variables that set them), named in the
     /// error log when APNS refuses them, so an operator knows what to fix.

@@ -60,6 +60,41 @@ pub struct ApnsProvider {
     origin: String,
 }
 
+/// Checks credentials as [`ApnsProvider::new`] does, without setting a provider up (no endpoint,
+/// no connection, no token): a topic that can be an `apns-topic`, Apple's ids, a key that signs
+/// ES256, an identity that opens and whose key belongs to its certificate. Every problem found is
+/// returned, not only the first.
+pub fn check_credentials(topic: &str, auth: &ApnsAuth) -> Result<(), Vec<ApnsConfigError>> {
+    let mut problems: Vec<ApnsConfigError> = topic_header(topic).err().into_iter().collect();
+    match auth {
+        ApnsAuth::Token { key_pem, key_id, team_id } => {
+            problems.extend(check_id(IdField::KeyId, key_id).err());
+            problems.extend(check_id(IdField::TeamId, team_id).err());
+            problems.extend(TokenSigner::from_pem(key_pem, key_id, team_id).err().map(ApnsConfigError::Key));
+        }
+        ApnsAuth::Certificate(material) => problems.extend(certificate::identity(material).err().map(Into::into)),
+    }
+    if problems.is_empty() { Ok(()) } else { Err(problems) }
+}
+
+/// The `apns-topic` header of a bundle id: printable ASCII without blanks.
+fn topic_header(topic: &str) -> Result<HeaderValue, ApnsConfigError> {
+    let topic = topic.trim();
+    let refused = || ApnsConfigError::Topic(topic.to_owned());
+    if topic.is_empty() || topic.chars().any(|c| c.is_whitespace() || c.is_control()) || !topic.is_ascii() {
+        return Err(refused());
+    }
+    HeaderValue::from_str(topic).map_err(|_| refused())
+}
+
+/// Apple's key and team ids are letters and digits.
+fn check_id(field: IdField, value: &str) -> Result<(), ApnsConfigError> {
+    if value.is_empty() || !value.chars().all(|c| c.is_ascii_alphanumeric()) {
+        return Err(ApnsConfigError::Id { field, value: value.to_owned() });
+    }
+    Ok(())
+}
+
 impl ApnsProvider {
     /// Checks the configuration and sets the provider up: a topic that is not a bundle id, ids
     /// that are not Apple's, a key that cannot sign ES256, an identity that does not open or whose
@@ -71,20 +106,12 @@ impl ApnsProvider {
 
     /// As `new`, with the clock that dates provider tokens.
     pub fn with_clock(config: ApnsConfig, clock: Arc<dyn Clock>) -> Result<Self, ApnsConfigError> {
-        let topic = config.topic.trim();
-        if topic.is_empty() || topic.chars().any(|c| c.is_whitespace() || c.is_control()) || !topic.is_ascii() {
-            return Err(ApnsConfigError::Topic(topic.to_owned()));
-        }
-        let topic = HeaderValue::from_str(topic).map_err(|_| ApnsConfigError::Topic(topic.to_owned()))?;
-
+        let topic = topic_header(&config.topic)?;
         let mut identity = None;
         let auth = match &config.auth {
             ApnsAuth::Token { key_pem, key_id, team_id } => {
-                for (field, value) in [(IdField::KeyId, key_id), (IdField::TeamId, team_id)] {
-                    if value.is_empty() || !value.chars().all(|c| c.is_ascii_alphanumeric()) {
-                        return Err(ApnsConfigError::Id { field, value: value.clone() });
-                    }
-                }
+                check_id(IdField::KeyId, key_id)?;
+                check_id(IdField::TeamId, team_id)?;
                 let signer = TokenSigner::from_pem(key_pem, key_id, team_id).map_err(ApnsConfigError::Key)?;
                 info!(key_id, team_id, "APNS token auth");
                 Auth::Token(ProviderTokens::new(signer, clock))

@@ -15,8 +15,8 @@ pub struct FcmConfig {
     /// Base URL of the FCM v1 API: `{endpoint}/v1/projects/{project_id}/messages:send`.
     pub endpoint: String,
     pub retry: RetryPolicy,
-    /// Connections to FCM and sends waiting for a stream (`FCM_MAX_CONNECTIONS`,
-    /// `PROVIDER_MAX_PENDING`): each provider instance, so each project, has its own pool.
+    /// Connections to FCM and sends waiting for a stream: each provider instance, so each
+    /// project, has its own pool.
     pub pool: PoolLimits,
     /// Speak HTTP/2 with prior knowledge to an `http://` endpoint (benchmark fakes). Off, an
     /// `http://` endpoint gets plain HTTP/1.1 without the pool, as the local test fakes expect;

@@ -32,36 +32,45 @@ struct Raw {
     project_id: Option<String>,
 }
 
-/// Why a text is not a usable service account, in one line that never holds key material.
+/// Why a text is not a usable service account, in one line that never holds key material, and
+/// which member of the JSON is at fault.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("{0}")]
-pub struct InvalidServiceAccount(String);
+#[error("{reason}")]
+pub struct InvalidServiceAccount {
+    /// `type` (also for text that is not a JSON object at all), `client_email`, `token_uri` or
+    /// `private_key`.
+    pub field: &'static str,
+    reason: String,
+}
 
 impl ServiceAccount {
     /// Checks service-account JSON text.
     pub fn parse(text: &str) -> Result<Self, InvalidServiceAccount> {
-        Self::parse_reason(text).map_err(InvalidServiceAccount)
+        Self::parse_reason(text).map_err(|(field, reason)| InvalidServiceAccount { field, reason })
     }
 
-    fn parse_reason(text: &str) -> Result<Self, String> {
+    fn parse_reason(text: &str) -> Result<Self, (&'static str, String)> {
         // serde_json's message can quote the offending input; report only where it broke so a
         // fragment of the private key never reaches a log.
         let raw: Raw = serde_json::from_str(text).map_err(|e| {
-            format!("not service-account JSON (invalid JSON at line {} column {})", e.line(), e.column())
+            ("type", format!("not service-account JSON (invalid JSON at line {} column {})", e.line(), e.column()))
         })?;
         match raw.kind.as_deref() {
             Some("service_account") => {}
             Some(other) => {
-                return Err(format!("not service-account JSON (type is '{other}', expected 'service_account')"));
+                return Err((
+                    "type",
+                    format!("not service-account JSON (type is '{other}', expected 'service_account')"),
+                ));
             }
-            None => return Err("not service-account JSON (no \"type\": \"service_account\")".into()),
+            None => return Err(("type", "not service-account JSON (no \"type\": \"service_account\")".into())),
         }
         let client_email = required(raw.client_email, "client_email")?;
         let token_uri = required(raw.token_uri, "token_uri")?;
         if !(token_uri.starts_with("https://") || token_uri.starts_with("http://")) {
-            return Err(format!("token_uri must be an http:// or https:// URL, got '{token_uri}'"));
+            return Err(("token_uri", format!("token_uri must be an http:// or https:// URL, got '{token_uri}'")));
         }
-        let key = parse_private_key(&required(raw.private_key, "private_key")?)?;
+        let key = parse_private_key(&required(raw.private_key, "private_key")?).map_err(|e| ("private_key", e))?;
         Ok(Self {
             client_email,
             private_key_id: raw.private_key_id.filter(|s| !s.is_empty()),
@@ -72,8 +81,8 @@ impl ServiceAccount {
     }
 }
 
-fn required(value: Option<String>, name: &str) -> Result<String, String> {
-    value.filter(|v| !v.trim().is_empty()).ok_or_else(|| format!("not service-account JSON (no \"{name}\")"))
+fn required(value: Option<String>, name: &'static str) -> Result<String, (&'static str, String)> {
+    value.filter(|v| !v.trim().is_empty()).ok_or_else(|| (name, format!("not service-account JSON (no \"{name}\")")))
 }
 
 /// Google issues service-account keys as unencrypted PKCS#8 PEM (`BEGIN PRIVATE KEY`) holding a
@@ -173,6 +182,20 @@ pub(crate) mod tests {
             let err = parse_with(change).unwrap_err();
             assert!(err.contains(expected), "{err:?} should mention {expected:?}");
         }
+    }
+
+    #[test]
+    fn a_refusal_names_the_member_at_fault() {
+        let field = |change: fn(&mut Value)| {
+            let mut v = account_json(&test_key_pem());
+            change(&mut v);
+            ServiceAccount::parse(&v.to_string()).unwrap_err().field
+        };
+        assert_eq!(field(|v| v["type"] = json!("authorized_user")), "type");
+        assert_eq!(field(|v| drop(v.as_object_mut().unwrap().remove("client_email"))), "client_email");
+        assert_eq!(field(|v| v["token_uri"] = json!("ftp://x")), "token_uri");
+        assert_eq!(field(|v| v["private_key"] = json!("garbage")), "private_key");
+        assert_eq!(ServiceAccount::parse("[]").unwrap_err().field, "type");
     }
 
     #[test]

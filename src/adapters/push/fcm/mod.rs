@@ -9,7 +9,7 @@
 
 mod assertion;
 mod config;
-mod credentials;
+pub(crate) mod credentials;
 mod errors;
 mod oauth;
 mod token_cache;
@@ -60,6 +60,16 @@ pub struct FcmProvider {
     origin: String,
 }
 
+/// Checks a Firebase project id as [`FcmProvider::new`] does, without setting a provider up.
+/// Project ids are lowercase letters, digits and hyphens (older ones `domain:name`); the check
+/// keeps a typo from turning into a different URL path.
+pub fn check_project_id(project: &str) -> Result<(), FcmConfigError> {
+    if project.is_empty() || !project.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '.' | ':' | '_')) {
+        return Err(FcmConfigError::ProjectId(project.to_owned()));
+    }
+    Ok(())
+}
+
 impl FcmProvider {
     /// Builds the provider, refusing a configuration that cannot work (a project id that is not
     /// Firebase's, a malformed endpoint). Credentials that are well formed but refused by Google
@@ -67,13 +77,7 @@ impl FcmProvider {
     pub fn new(config: FcmConfig) -> Result<Self, FcmConfigError> {
         let FcmConfig { service_account: account, project_id: project, endpoint, retry, pool, cleartext_http2, origin } =
             config;
-        // Project ids are lowercase letters, digits and hyphens (older ones `domain:name`); the
-        // check keeps a typo from turning into a different URL path.
-        if project.is_empty()
-            || !project.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '.' | ':' | '_'))
-        {
-            return Err(FcmConfigError::ProjectId(project));
-        }
+        check_project_id(&project)?;
         let endpoint = endpoint.trim_end_matches('/');
         if !(endpoint.starts_with("https://") || endpoint.starts_with("http://")) {
             return Err(FcmConfigError::Endpoint(endpoint.to_owned()));

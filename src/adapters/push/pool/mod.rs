@@ -27,29 +27,10 @@ use self::{
     connections::{Acquired, Shared, Stream},
     dial::{Dialer, Security},
 };
-
-/// Default bounds; the settings (`APNS_MAX_CONNECTIONS`, `FCM_MAX_CONNECTIONS`,
-/// `PROVIDER_MAX_PENDING`) start from these.
-pub const DEFAULT_MAX_CONNECTIONS: usize = 8;
-pub const DEFAULT_MAX_PENDING: usize = 10_000;
+pub use super::pool_limits::{DEFAULT_MAX_CONNECTIONS, DEFAULT_MAX_PENDING, PoolLimits};
 
 /// Provider answers worth reading are small JSON documents; a larger body is cut here.
 const MAX_BODY_BYTES: usize = 64 * 1024;
-
-/// How far one pool may grow.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct PoolLimits {
-    /// Connections open at once (draining ones not counted), at least 1.
-    pub max_connections: usize,
-    /// Sends waiting for a stream before further sends are refused with `Busy`, at least 1.
-    pub max_pending: usize,
-}
-
-impl Default for PoolLimits {
-    fn default() -> Self {
-        Self { max_connections: DEFAULT_MAX_CONNECTIONS, max_pending: DEFAULT_MAX_PENDING }
-    }
-}
 
 /// A snapshot of one pool, for tests, logs and benchmarks.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

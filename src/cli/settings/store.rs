@@ -1,0 +1,260 @@
+//! Where clients and dedup claims live: the client store's pool and bounds, and which dedup store
+//! serves (in memory, on Redis in one of its three set-ups, or on Postgres).
+
+use std::{path::PathBuf, time::Duration};
+
+use clap::{ArgAction, Args, builder::PossibleValuesParser, builder::TypedValueParser};
+
+use super::{Settings, SettingsError, millis, secs};
+
+#[derive(Debug, Clone, Args)]
+pub struct StoreSettings {
+    /// Client-store connection pool size (SQLite: readers; the writer is one connection).
+    #[arg(long, id = "database_max_connections", env = "DATABASE_MAX_CONNECTIONS", default_value_t = 16,
+          value_parser = clap::value_parser!(u32).range(1..=1000))]
+    pub max_connections: u32,
+    /// Prepared statements cached per Postgres connection; `0` for PgBouncer in transaction
+    /// pooling mode (unnamed statements, every call in a transaction, no migrations at start).
+    #[arg(long, env = "DATABASE_STATEMENT_CACHE", default_value_t = 100)]
+    pub statement_cache: usize,
+    /// Bound on each store and dedup call, in milliseconds; past it the request gets 503.
+    #[arg(long, env = "STORAGE_TIMEOUT_MS", default_value = "5000", value_parser = millis(1..))]
+    pub timeout: Duration,
+    /// SQLite `synchronous` mode: `normal` (durable through a server crash) or `full` (also
+    /// through power loss, with an fsync per registration).
+    //
+    // NORMAL makes a commit durable through a crash of the server process, which is the
+    // contract's promise, without an fsync per registration; FULL also syncs the WAL on every
+    // commit, at about a third of the registration throughput.
+    #[arg(long, env = "SQLITE_SYNCHRONOUS", default_value = "normal", ignore_case = true, action = ArgAction::Set,
+          value_parser = PossibleValuesParser::new(["full", "normal"]).map(|m| m.eq_ignore_ascii_case("full")))]
+    pub sqlite_synchronous_full: bool,
+}
+
+/// Which `DedupStore` serves, and the Redis set-ups besides `REDIS_URL`.
+#[derive(Debug, Clone, Args)]
+pub struct DedupSettings {
+    /// Where dedup lives: `memory`, `redis` or `postgres` [default: redis when a Redis is
+    /// configured, memory otherwise]
+    #[arg(long, env = "DEDUP_BACKEND", value_parser = DedupBackend::parse)]
+    pub backend: Option<DedupBackend>,
+    /// Comma-separated seed nodes (`redis://` or `rediss://`) of a Redis Cluster, instead of REDIS_URL.
+    #[arg(long, env = "REDIS_CLUSTER_NODES", value_delimiter = ',')]
+    pub redis_cluster_nodes: Vec<String>,
+    /// Comma-separated Sentinels (`redis://host:port`, or `rediss://`), instead of REDIS_URL;
+    /// needs REDIS_SENTINEL_MASTER.
+    #[arg(long, env = "REDIS_SENTINELS", value_delimiter = ',')]
+    pub redis_sentinels: Vec<String>,
+    /// The name of the master that REDIS_SENTINELS watch.
+    #[arg(long, env = "REDIS_SENTINEL_MASTER")]
+    pub redis_sentinel_master: Option<String>,
+    /// A PEM file of CA certificates that `rediss://` servers are checked against, instead of the
+    /// system's trust store.
+    #[arg(long, env = "REDIS_CA_PATH")]
+    pub redis_ca_path: Option<PathBuf>,
+    /// How often Postgres dedup deletes expired claims, in seconds.
+    #[arg(long, env = "DEDUP_SWEEP_SECS", default_value = "60", value_parser = secs(1..))]
+    pub sweep_every: Duration,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DedupBackend {
+    Memory,
+    Redis,
+    Postgres,
+}
+
+impl DedupBackend {
+    pub fn parse(s: &str) -> Result<Self, String> {
+        match s.to_ascii_lowercase().as_str() {
+            "memory" => Ok(Self::Memory),
+            "redis" => Ok(Self::Redis),
+            "postgres" => Ok(Self::Postgres),
+            _ => Err(format!("'{s}' is not a dedup backend; use memory, redis or postgres")),
+        }
+    }
+}
+
+/// The database `DATABASE_URL` names.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DatabaseKind {
+    Sqlite,
+    Postgres,
+}
+
+/// The dedup store the settings choose.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DedupChoice {
+    Memory,
+    Redis(RedisTarget),
+    Postgres,
+}
+
+/// How the dedup Redis is reached: exactly one of `REDIS_URL`, `REDIS_CLUSTER_NODES` and
+/// `REDIS_SENTINELS` names it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RedisTarget {
+    Single(String),
+    Cluster(Vec<String>),
+    Sentinel { sentinels: Vec<String>, master: String },
+}
+
+impl Settings {
+    pub fn database(&self) -> Result<DatabaseKind, SettingsError> {
+        let url = self.database_url.as_str();
+        if url.starts_with("sqlite:") {
+            Ok(DatabaseKind::Sqlite)
+        } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            Ok(DatabaseKind::Postgres)
+        } else {
+            Err(SettingsError::DatabaseUrl)
+        }
+    }
+
+    /// Whether any Redis is named; without `DEDUP_BACKEND` that chooses Redis for dedup.
+    pub fn redis_configured(&self) -> bool {
+        self.redis_url.is_some() || !self.dedup.cluster_nodes().is_empty() || !self.dedup.sentinels().is_empty()
+    }
+
+    /// The dedup store: `DEDUP_BACKEND`, or Redis when one is configured and memory otherwise.
+    pub fn dedup_choice(&self) -> Result<DedupChoice, SettingsError> {
+        let default = if self.redis_configured() { DedupBackend::Redis } else { DedupBackend::Memory };
+        match self.dedup.backend.unwrap_or(default) {
+            DedupBackend::Memory => Ok(DedupChoice::Memory),
+            DedupBackend::Redis => self.redis_target().map(DedupChoice::Redis),
+            DedupBackend::Postgres if self.database()? == DatabaseKind::Postgres => Ok(DedupChoice::Postgres),
+            DedupBackend::Postgres => Err(SettingsError::PostgresDedupWithoutPostgres),
+        }
+    }
+
+    fn redis_target(&self) -> Result<RedisTarget, SettingsError> {
+        let (cluster, sentinels) = (self.dedup.cluster_nodes(), self.dedup.sentinels());
+        let named = [self.redis_url.is_some(), !cluster.is_empty(), !sentinels.is_empty()];
+        if named.iter().filter(|n| **n).count() > 1 {
+            return Err(SettingsError::RedisAmbiguous);
+        }
+        let redis_url = |url: &String| url.starts_with("redis://") || url.starts_with("rediss://");
+        if let Some(url) = &self.redis_url {
+            return if redis_url(url) { Ok(RedisTarget::Single(url.clone())) } else { Err(SettingsError::RedisUrl) };
+        }
+        if !cluster.is_empty() {
+            return if cluster.iter().all(redis_url) {
+                Ok(RedisTarget::Cluster(cluster))
+            } else {
+                Err(SettingsError::RedisClusterNodes)
+            };
+        }
+        if !sentinels.is_empty() {
+            if !sentinels.iter().all(redis_url) {
+                return Err(SettingsError::RedisSentinels);
+            }
+            let Some(master) = self.dedup.redis_sentinel_master.clone().filter(|m| !m.trim().is_empty()) else {
+                return Err(SettingsError::RedisSentinelMaster);
+            };
+            return Ok(RedisTarget::Sentinel { sentinels, master });
+        }
+        Err(SettingsError::RedisUnset)
+    }
+}
+
+impl DedupSettings {
+    /// `REDIS_CLUSTER_NODES` without empty entries (`a,,b,` is `a`, `b`).
+    fn cluster_nodes(&self) -> Vec<String> {
+        non_empty(&self.redis_cluster_nodes)
+    }
+
+    fn sentinels(&self) -> Vec<String> {
+        non_empty(&self.redis_sentinels)
+    }
+}
+
+/// The entries of a comma-separated list, trimmed, without empty ones.
+fn non_empty(items: &[String]) -> Vec<String> {
+    items.iter().map(|s| s.trim()).filter(|s| !s.is_empty()).map(str::to_owned).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sqlite_synchronous_is_normal_unless_full() {
+        assert!(!Settings::default().store.sqlite_synchronous_full);
+        assert!(super::super::tests::parse(&["--sqlite-synchronous", "FULL"]).store.sqlite_synchronous_full);
+    }
+
+    #[test]
+    fn the_database_url_names_sqlite_or_postgres() {
+        let mut s = Settings::default();
+        assert_eq!(s.database(), Ok(DatabaseKind::Sqlite));
+        s.database_url = "postgresql://db/x".into();
+        assert_eq!(s.database(), Ok(DatabaseKind::Postgres));
+        s.database_url = "mysql://x".into();
+        assert_eq!(s.database(), Err(SettingsError::DatabaseUrl));
+    }
+
+    #[test]
+    fn dedup_defaults_to_redis_when_one_is_named_and_memory_otherwise() {
+        let mut s = Settings::default();
+        assert_eq!(s.dedup_choice(), Ok(DedupChoice::Memory));
+        s.dedup.redis_cluster_nodes = vec![" ".into(), String::new()];
+        assert_eq!(s.dedup_choice(), Ok(DedupChoice::Memory), "blank entries name nothing");
+        s.redis_url = Some("redis://r:6379".into());
+        assert_eq!(s.dedup_choice(), Ok(DedupChoice::Redis(RedisTarget::Single("redis://r:6379".into()))));
+        s.dedup.backend = Some(DedupBackend::Memory);
+        assert_eq!(s.dedup_choice(), Ok(DedupChoice::Memory), "an explicit backend wins");
+        s.dedup.backend = Some(DedupBackend::Postgres);
+        assert_eq!(s.dedup_choice(), Err(SettingsError::PostgresDedupWithoutPostgres));
+        s.database_url = "postgres://db/x".into();
+        assert_eq!(s.dedup_choice(), Ok(DedupChoice::Postgres));
+    }
+
+    #[test]
+    fn exactly_one_redis_is_named_with_redis_urls() {
+        let redis = |adjust: fn(&mut Settings)| {
+            let mut s = Settings::default();
+            s.dedup.backend = Some(DedupBackend::Redis);
+            adjust(&mut s);
+            s.dedup_choice()
+        };
+        assert_eq!(redis(|_| {}), Err(SettingsError::RedisUnset));
+        assert_eq!(redis(|s| s.redis_url = Some("http://r".into())), Err(SettingsError::RedisUrl));
+        assert_eq!(
+            redis(|s| {
+                s.redis_url = Some("redis://r".into());
+                s.dedup.redis_sentinels = vec!["redis://s".into()];
+            }),
+            Err(SettingsError::RedisAmbiguous)
+        );
+        assert_eq!(
+            redis(|s| s.dedup.redis_cluster_nodes = vec!["redis://a".into(), " rediss://b ".into(), String::new()]),
+            Ok(DedupChoice::Redis(RedisTarget::Cluster(vec!["redis://a".into(), "rediss://b".into()])))
+        );
+        assert_eq!(
+            redis(|s| s.dedup.redis_cluster_nodes = vec!["http://a".into()]),
+            Err(SettingsError::RedisClusterNodes)
+        );
+        assert_eq!(
+            redis(|s| s.dedup.redis_sentinels = vec!["redis://s".into()]),
+            Err(SettingsError::RedisSentinelMaster)
+        );
+        assert_eq!(
+            redis(|s| {
+                s.dedup.redis_sentinels = vec!["redis://s".into()];
+                s.dedup.redis_sentinel_master = Some(" ".into());
+            }),
+            Err(SettingsError::RedisSentinelMaster)
+        );
+        assert_eq!(redis(|s| s.dedup.redis_sentinels = vec!["tcp://s".into()]), Err(SettingsError::RedisSentinels));
+        assert_eq!(
+            redis(|s| {
+                s.dedup.redis_sentinels = vec!["redis://s".into()];
+                s.dedup.redis_sentinel_master = Some("mymaster".into());
+            }),
+            Ok(DedupChoice::Redis(RedisTarget::Sentinel {
+                sentinels: vec!["redis://s".into()],
+                master: "mymaster".into()
+            }))
+        );
+    }
+}

@@ -11,7 +11,10 @@ use super::{
     wiring::{self, Closer, StartError},
 };
 use crate::{
-    adapters::http::{self, HttpConfig},
+    adapters::{
+        clock::SystemClock,
+        http::{self, HttpConfig},
+    },
     app::{App, ClientAuth, Drained},
     domain::Audiences,
 };
@@ -77,7 +80,7 @@ pub async fn start(settings: &Settings) -> Result<RunningServer, StartError> {
         admin_token: settings.projects.admin_token.as_ref().map(|t| t.expose().clone()),
         trusted_proxies: settings.http.trusted_proxies,
         response_dialect: settings.http.response_dialect,
-        client_auth: ClientAuth::new(settings.client_auth.mode, audiences),
+        client_auth: ClientAuth::new(settings.client_auth.mode, audiences, Arc::new(SystemClock)),
     };
     let (stop, stopped) = oneshot::channel::<()>();
     let app = wired.app.clone();

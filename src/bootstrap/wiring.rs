@@ -15,6 +15,7 @@ use super::{
 use crate::{
     adapters::store::credentials_cipher::CredentialsCipher,
     adapters::{
+        clock::SystemClock,
         dedup::memory::MemoryDedupStore,
         relay_key::{FetchedKey, FetchedKeyConfig, StaticKey},
     },
@@ -78,7 +79,7 @@ pub async fn build(settings: &Settings) -> Result<Wired, StartError> {
             let factory = Arc::new(ProjectProviderFactory::new(settings, metrics.clone()));
             let p = &settings.projects;
             let timings = CatalogTimings { refresh: p.refresh, idle: p.idle, suspension: p.suspension };
-            Some(Arc::new(ProjectCatalog::new(repo, factory, timings)))
+            Some(Arc::new(ProjectCatalog::new(repo, factory, timings, Arc::new(SystemClock))))
         }
         None => {
             summary.push(("projects", "off (no CREDENTIALS_KEY): only the default project is served".to_owned()));
@@ -257,7 +258,7 @@ fn relay_auth(settings: &Settings) -> Result<(RelayAuth, String), StartError> {
             "on, but no RELAY_PUBLIC_KEY or RELAY_URL is set: every Relay request is refused with 401".to_owned(),
         )
     };
-    Ok((RelayAuth::new(check, relay.max_clock_skew), described))
+    Ok((RelayAuth::new(check, relay.max_clock_skew, Arc::new(SystemClock)), described))
 }
 
 /// The client store that `DATABASE_URL` names and, with a cipher, the project store beside it.

@@ -1,10 +1,7 @@
 //! The HTTP API: health, register, unregister and send. Each handler turns the request into domain
 //! values, calls one use case and turns the result into one documented response.
 
-use std::{
-    sync::Arc,
-    time::{SystemTime, UNIX_EPOCH},
-};
+use std::sync::Arc;
 
 use poem::{Request, web::Data};
 use poem_openapi::{
@@ -68,17 +65,13 @@ impl HttpState {
     /// with the reason otherwise.
     fn client_authorized(&self, authorization: Option<&str>, client: &ClientId) -> Result<(), Envelope> {
         self.client_auth
-            .check(authorization, client, unix_now())
+            .check(authorization, client)
             .map_err(|e: ClientAuthError| Envelope::field(AUTHORIZATION, Location::Header, e.to_string()))
     }
 }
 
 /// The header a wallet's client JWT comes in.
 const AUTHORIZATION: &str = "Authorization";
-
-fn unix_now() -> u64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs())
-}
 
 #[derive(Tags)]
 enum Tag {

@@ -1,8 +1,6 @@
 //! The Relay signature check as the HTTP API answers it: every refusal is a `401` whose `fields`
 //! name the header at fault (`location: header`), never a `500`.
 
-use std::time::{SystemTime, UNIX_EPOCH};
-
 use super::envelope::{Envelope, FieldDetail, Location};
 use crate::{
     app::{RelayAuth, RelayAuthError},
@@ -16,11 +14,7 @@ pub async fn check(
     signature: Option<&str>,
     body: &[u8],
 ) -> Result<(), Envelope> {
-    auth.authorize(timestamp, signature, body, unix_now()).await.map_err(|e| unauthorized(&e))
-}
-
-fn unix_now() -> i64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs() as i64)
+    auth.authorize(timestamp, signature, body).await.map_err(|e| unauthorized(&e))
 }
 
 /// One place that turns each refusal into its envelope.

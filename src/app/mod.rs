@@ -21,7 +21,7 @@ use std::{sync::Arc, time::Duration};
 
 pub use client_auth::{ClientAuth, ClientAuthError, ClientAuthMode};
 pub use in_flight::{Drained, InFlight};
-pub use invalid_field::{InvalidField, InvalidFields};
+pub use invalid_field::{FieldName, InvalidField, InvalidFields};
 pub use project_admin::{
     AdminError, MAX_PAGE, ProjectView, RawApnsCredentials, RawServiceAccount, parse_apns_credentials,
     parse_service_account,
@@ -30,7 +30,10 @@ pub use project_catalog::{CatalogTimings, ProjectCatalog, ResolvedProject};
 pub use providers::Providers;
 pub use register::{RawRegistration, RegisterError, parse_registration};
 pub use relay_auth::{RelayAuth, RelayAuthError, RelayCheck};
-pub use send::{RawNotification, SendError, SendOutcome, SendRequest, Sent, parse_notification};
+pub use send::{
+    ClassicField, InvalidForm, RawField, RawNotification, SendError, SendField, SendOutcome, SendRequest, Sent,
+    parse_notification,
+};
 pub use suspension::DEFAULT_SUSPENSION;
 pub use unregister::{UnregisterError, parse_unregistration};
 

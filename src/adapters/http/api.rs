@@ -12,7 +12,10 @@ use poem_openapi::{
 use tracing::{Instrument, warn};
 
 use super::{
-    dto::{RegisterClientRequest, SendNotificationRequest, json_object, read_notification, read_registration},
+    dto::{
+        RegisterClientRequest, SendNotificationRequest, json_object, read_notification, read_registration,
+        send_field_path,
+    },
     envelope::{Envelope, FieldDetail, Location},
     json_body::JsonBody,
     params::{ClientIdPath, ProjectIdPath, SignatureHeader, TimestampHeader},
@@ -22,8 +25,8 @@ use super::{
 };
 use crate::{
     app::{
-        App, ClientAuth, ClientAuthError, InvalidField, RegisterError, RelayAuth, ResolvedProject, SendError, Sent,
-        UnregisterError, parse_notification, parse_registration, parse_unregistration,
+        App, ClientAuth, ClientAuthError, InvalidField, RegisterError, RelayAuth, ResolvedProject, SendError,
+        SendField, Sent, UnregisterError, parse_notification, parse_registration, parse_unregistration,
     },
     domain::ClientId,
     ports::{DedupError, PushError, StoreError},
@@ -105,6 +108,17 @@ fn invalid(fields: &[InvalidField], client_id_in_path: bool) -> Envelope {
     let location = |name: &str| if client_id_in_path && name == "client_id" { Location::Path } else { Location::Body };
     Envelope::fields(
         fields.iter().map(|f| FieldDetail::new(f.field, location(f.field), f.description.clone())).collect(),
+    )
+}
+
+/// Invalid fields of a send, each where the request carries it.
+fn invalid_send(fields: &[InvalidField<SendField>]) -> Envelope {
+    let location = |f: SendField| if f == SendField::ClientId { Location::Path } else { Location::Body };
+    Envelope::fields(
+        fields
+            .iter()
+            .map(|f| FieldDetail::new(send_field_path(f.field), location(f.field), f.description.clone()))
+            .collect(),
     )
 }
 
@@ -235,7 +249,7 @@ async fn send(
     };
     let request = match parse_notification(read_notification(client_id, &map), &project.key) {
         Ok(request) => request,
-        Err(fields) => return SendResponse::BadRequest(Json(invalid(&fields, true))),
+        Err(fields) => return SendResponse::BadRequest(Json(invalid_send(&fields))),
     };
     // The use case runs in a task of its own: if the client hangs up or the request deadline
     // passes, the delivery and its dedup claim are still settled rather than cut in half.
@@ -442,8 +456,10 @@ fn send_failure(e: SendError) -> SendResponse {
             Location::Path,
             "no client is registered under this id",
         ))),
-        SendError::InvalidBody(fields) => SendResponse::BadRequest(Json(invalid(&fields, true))),
-        SendError::Provider { error, field, .. } => provider_failure(error, field),
+        SendError::FormUnusable { fields, .. } => SendResponse::BadRequest(Json(invalid_send(&fields))),
+        SendError::Provider { error, form, .. } => {
+            provider_failure(error, send_field_path(SendField::content_of(form)))
+        }
         SendError::ProviderNotConfigured(push_type) => SendResponse::BadGateway(Json(Envelope::error(
             "provider_not_configured",
             format!("this server has no provider for push type '{push_type}' any more"),

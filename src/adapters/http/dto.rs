@@ -9,7 +9,7 @@ use poem_openapi::{Object, Union};
 use serde_json::{Map, Value};
 
 use super::envelope::Envelope;
-use crate::app::{RawNotification, RawRegistration};
+use crate::app::{ClassicField, RawField, RawNotification, RawRegistration, SendField};
 
 // The schemas below are as precise as JSON Schema (OpenAPI 3.0) allows, so that a schema-valid
 // request is one the server accepts; a property test (`tests/properties.rs`) checks the patterns
@@ -249,6 +249,21 @@ pub fn read_notification<'a>(client_id: &'a str, map: &'a Map<String, Value>) ->
         message: string(map, "message"),
         has_classic: present("id") || present("payload"),
         has_raw: present("topic") || present("tag") || present("message"),
+    }
+}
+
+/// Where a send's field is in the request: the path's `client_id`, or the body's member by its
+/// JSON path (`payload.blob`). The one place that knows the body's layout beside the schemas.
+pub fn send_field_path(field: SendField) -> &'static str {
+    match field {
+        SendField::ClientId => "client_id",
+        SendField::Classic(ClassicField::Id) => "id",
+        SendField::Classic(ClassicField::Topic) => "payload.topic",
+        SendField::Classic(ClassicField::Flags) => "payload.flags",
+        SendField::Classic(ClassicField::Blob) => "payload.blob",
+        SendField::Raw(RawField::Topic) => "topic",
+        SendField::Raw(RawField::Tag) => "tag",
+        SendField::Raw(RawField::Message) => "message",
     }
 }
 

@@ -35,7 +35,7 @@ use tokio::net::TcpListener;
 use admin::AdminApi;
 use api::{Api, HttpState};
 pub use dialect::ResponseDialect;
-pub use dto::{json_object, read_notification, read_registration};
+pub use dto::{json_object, read_notification, read_registration, send_field_path};
 use json_body::BodyLimits;
 pub use params::{CLIENT_ID_PATTERN, PROJECT_ID_PATTERN, SIGNATURE_PATTERN, TIMESTAMP_PATTERN};
 use rate_limit::RateLimiter;

@@ -1,7 +1,8 @@
-//! Use cases (register, unregister, send, and who may call the Relay endpoint): domain values and
-//! ports in, nothing of adapters, settings or the command line. Each use case is parsed first
-//! (every invalid field reported at once) and then executed: `parse_registration` then
-//! `App::register`, and so on.
+//! Use cases (register, unregister, send, the admin API's, and who may call the Relay endpoint):
+//! domain values and ports in, nothing of adapters, settings or the command line. Each use case is
+//! parsed first (every invalid field reported at once) and then executed: `parse_registration`
+//! then `App::register`, and so on. Driving adapters call them through [`PushService`] and
+//! [`AdminService`].
 
 mod client_auth;
 mod in_flight;
@@ -12,6 +13,7 @@ mod providers;
 mod register;
 mod relay_auth;
 mod send;
+mod services;
 mod suspension;
 #[cfg(test)]
 mod test_support;
@@ -34,6 +36,9 @@ pub use send::{
     ClassicField, InvalidForm, RawField, RawNotification, SendError, SendField, SendOutcome, SendRequest, Sent,
     parse_notification,
 };
+pub use services::{AdminService, PushService};
+#[cfg(test)]
+pub use services::{MockAdminService, MockPushService};
 pub use suspension::DEFAULT_SUSPENSION;
 pub use unregister::{UnregisterError, parse_unregistration};
 

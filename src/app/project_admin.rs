@@ -167,8 +167,8 @@ impl App {
     }
 
     /// One page of project ids, sorted, after `after`.
-    pub async fn list_projects(&self, after: Option<&ProjectId>, limit: u32) -> Result<Vec<ProjectId>, AdminError> {
-        Ok(self.catalog()?.repo().list(after.cloned(), limit.clamp(1, MAX_PAGE)).await?)
+    pub async fn list_projects(&self, after: Option<ProjectId>, limit: u32) -> Result<Vec<ProjectId>, AdminError> {
+        Ok(self.catalog()?.repo().list(after, limit.clamp(1, MAX_PAGE)).await?)
     }
 
     /// The project's secret-free view.

@@ -179,8 +179,11 @@ mod tests {
         p
     }
 
-    /// Records each suspension written (its reason and `since`) and each lift (`None`).
-    fn repo(records: Arc<Mutex<Vec<Option<(String, i64)>>>>) -> MockProjectRepository {
+    /// What was written to the store: a suspension's reason and `since`, or a lift (`None`).
+    type Records = Arc<Mutex<Vec<Option<(String, i64)>>>>;
+
+    /// Records each suspension written and each lift.
+    fn repo(records: Records) -> MockProjectRepository {
         let mut r = MockProjectRepository::new();
         r.expect_set_suspension().returning(move |_, _, s| {
             records.lock().unwrap().push(s.map(|s| (s.reason, s.since)));

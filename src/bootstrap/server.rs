@@ -77,7 +77,7 @@ pub async fn start(settings: &Settings) -> Result<RunningServer, StartError> {
         rate_limit_burst: settings.http.rate_limit_burst,
         rate_limit_ipv6_prefix: settings.http.rate_limit_ipv6_prefix,
         client_ip_header: settings.http.client_ip_header.clone(),
-        admin_token: settings.projects.admin_token.as_ref().map(|t| t.expose().clone()),
+        admin_token: settings.projects.admin_token.clone(),
         trusted_proxies: settings.http.trusted_proxies,
         response_dialect: settings.http.response_dialect,
         client_auth: ClientAuth::new(settings.client_auth.mode, audiences, Arc::new(SystemClock)),

@@ -82,7 +82,9 @@ impl ApiError {
         Self { retry_after: Some(secs), ..self }
     }
 
-    fn unavailable(store: &str) -> Self {
+    /// `503`: `store` could not be reached. The cause goes to the log only.
+    fn unavailable(store: &str, cause: &dyn std::fmt::Display) -> Self {
+        warn!(error = %cause, "{store} unavailable");
         Self::new(
             StatusCode::SERVICE_UNAVAILABLE,
             Envelope::error(STORAGE_UNAVAILABLE, format!("the {store} could not be reached")),
@@ -122,22 +124,19 @@ impl From<BodyProblem> for ApiError {
 
 impl From<ProjectStoreError> for ApiError {
     fn from(e: ProjectStoreError) -> Self {
-        warn!(error = %e, "project store unavailable");
-        Self::unavailable("project store")
+        Self::unavailable("project store", &e)
     }
 }
 
 impl From<StoreError> for ApiError {
     fn from(e: StoreError) -> Self {
-        warn!(error = %e, "client store unavailable");
-        Self::unavailable("client store")
+        Self::unavailable("client store", &e)
     }
 }
 
 impl From<DedupError> for ApiError {
     fn from(e: DedupError) -> Self {
-        warn!(error = %e, "dedup store unavailable");
-        Self::unavailable("dedup store")
+        Self::unavailable("dedup store", &e)
     }
 }
 

@@ -28,6 +28,8 @@ mod rate_limit;
 mod request_id;
 mod routes;
 mod state;
+#[cfg(test)]
+mod test_support;
 mod transport;
 
 use std::{future::Future, sync::Arc, time::Duration};

@@ -109,14 +109,21 @@ admin_response!(
     }
 );
 
-/// The project a project-scoped admin route names, once the caller has shown the admin token. A
-/// bad id is reported on the path.
-fn authorized_project(state: &HttpState, auth: &AdminAuth, raw: &str) -> Result<ProjectId, ApiError> {
+/// A change to the project the path names (`raw`): the admin token, the project id (a bad one is
+/// reported on the path), then `change`; `{"status":"OK"}` once it is done.
+async fn change_project(
+    state: &HttpState,
+    auth: &AdminAuth,
+    raw: &str,
+    change: impl AsyncFnOnce(ProjectId) -> Result<(), ApiError>,
+) -> Result<Envelope, ApiError> {
     auth.check(state.admin_token())?;
-    state.admin.admin_project_id(raw).map_err(|e| match e {
+    let id = state.admin.admin_project_id(raw).map_err(|e| match e {
         AdminError::Invalid(fields) => ApiError::invalid(&fields, Location::Path),
         other => other.into(),
-    })
+    })?;
+    change(id).await?;
+    Ok(Envelope::ok())
 }
 
 #[OpenApi(tag = "AdminTag::Admin")]
@@ -134,12 +141,8 @@ impl AdminApi {
         /// The project id.
         project_id: Path<ProjectIdPath>,
     ) -> Answer<AdminResponse> {
-        let answer = async {
-            let id = authorized_project(&state, &auth, &project_id.0.0)?;
-            state.admin.create_project(&id).await?;
-            Ok(Envelope::ok())
-        };
-        answer.await.into()
+        let create = async |id: ProjectId| Ok(state.admin.create_project(&id).await?);
+        change_project(&state, &auth, &project_id.0.0, create).await.into()
     }
 
     /// List projects
@@ -220,12 +223,8 @@ impl AdminApi {
         /// The project id.
         project_id: Path<ProjectIdPath>,
     ) -> Answer<AdminResponse> {
-        let answer = async {
-            let id = authorized_project(&state, &auth, &project_id.0.0)?;
-            state.admin.delete_project(&id).await?;
-            Ok(Envelope::ok())
-        };
-        answer.await.into()
+        let delete = async |id: ProjectId| Ok(state.admin.delete_project(&id).await?);
+        change_project(&state, &auth, &project_id.0.0, delete).await.into()
     }
 
     /// Set a project's APNS credentials
@@ -243,15 +242,13 @@ impl AdminApi {
         project_id: Path<ProjectIdPath>,
         body: JsonBody<ApnsCredentialsRequest>,
     ) -> Answer<CredentialsResponse> {
-        let answer = async {
-            let id = authorized_project(&state, &auth, &project_id.0.0)?;
+        let set = async |id: ProjectId| {
             let map = body.object()?;
             let credentials =
                 parse_apns_credentials(read_apns(&map)).map_err(|f| ApiError::invalid(&f, Location::Body))?;
-            state.admin.set_project_apns(&id, Some(credentials)).await?;
-            Ok(Envelope::ok())
+            Ok(state.admin.set_project_apns(&id, Some(credentials)).await?)
         };
-        answer.await.into()
+        change_project(&state, &auth, &project_id.0.0, set).await.into()
     }
 
     /// Remove a project's APNS credentials
@@ -263,12 +260,8 @@ impl AdminApi {
         /// The project id.
         project_id: Path<ProjectIdPath>,
     ) -> Answer<AdminResponse> {
-        let answer = async {
-            let id = authorized_project(&state, &auth, &project_id.0.0)?;
-            state.admin.set_project_apns(&id, None).await?;
-            Ok(Envelope::ok())
-        };
-        answer.await.into()
+        let remove = async |id: ProjectId| Ok(state.admin.set_project_apns(&id, None).await?);
+        change_project(&state, &auth, &project_id.0.0, remove).await.into()
     }
 
     /// Set a project's FCM service account
@@ -284,15 +277,13 @@ impl AdminApi {
         project_id: Path<ProjectIdPath>,
         body: JsonBody<ServiceAccountRequest>,
     ) -> Answer<CredentialsResponse> {
-        let answer = async {
-            let id = authorized_project(&state, &auth, &project_id.0.0)?;
+        let set = async |id: ProjectId| {
             let map = body.object()?;
             let account = read_service_account(body.text()?, &map);
             let credentials = parse_service_account(account).map_err(|f| ApiError::invalid(&f, Location::Body))?;
-            state.admin.set_project_fcm(&id, Some(credentials)).await?;
-            Ok(Envelope::ok())
+            Ok(state.admin.set_project_fcm(&id, Some(credentials)).await?)
         };
-        answer.await.into()
+        change_project(&state, &auth, &project_id.0.0, set).await.into()
     }
 
     /// Remove a project's FCM service account
@@ -304,11 +295,200 @@ impl AdminApi {
         /// The project id.
         project_id: Path<ProjectIdPath>,
     ) -> Answer<AdminResponse> {
-        let answer = async {
-            let id = authorized_project(&state, &auth, &project_id.0.0)?;
-            state.admin.set_project_fcm(&id, None).await?;
-            Ok(Envelope::ok())
-        };
-        answer.await.into()
+        let remove = async |id: ProjectId| Ok(state.admin.set_project_fcm(&id, None).await?);
+        change_project(&state, &auth, &project_id.0.0, remove).await.into()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use poem::http::Method;
+    use serde_json::json;
+
+    use super::super::{
+        HttpConfig,
+        test_support::{ADMIN_TOKEN, Answered, Harness, config, relay},
+    };
+    use crate::{
+        app::{AdminError, InvalidField, MockAdminService, MockPushService, ProjectView, RelayCheck},
+        domain::{ApnsCredentialsAuth, FcmSummary, ProjectId, Suspension},
+        ports::ProjectStoreError,
+    };
+
+    const BEARER: (&str, &str) = ("Authorization", "Bearer s3cret");
+
+    fn id(s: &str) -> ProjectId {
+        ProjectId::parse(s).unwrap()
+    }
+
+    /// Admin use cases that accept the path's project id `p` as it is.
+    fn admin_of_p() -> MockAdminService {
+        let mut admin = MockAdminService::new();
+        admin.expect_admin_project_id().withf(|raw| raw == "p").returning(|raw| Ok(id(raw)));
+        admin
+    }
+
+    async fn call(admin: MockAdminService, method: Method, path: &str, body: Option<serde_json::Value>) -> Answered {
+        Harness::admin(admin).call(method, path, body, &[BEARER]).await
+    }
+
+    #[tokio::test]
+    async fn without_a_token_the_api_is_off_and_a_wrong_token_is_told_the_scheme() {
+        // Any call of the use cases would fail the test: none is expected.
+        let off = HttpConfig { admin_token: None, ..config() };
+        let harness = Harness::new(MockPushService::new(), MockAdminService::new(), relay(RelayCheck::Disabled), off);
+        let answered = harness.call(Method::PUT, "/admin/projects/p", None, &[BEARER]).await;
+        assert_eq!((answered.status, answered.error()), (404, "not_found"));
+        for token in ["Bearer s3cre", ADMIN_TOKEN, ""] {
+            let answered = Harness::admin(MockAdminService::new())
+                .call(Method::GET, "/admin/projects", None, &[("Authorization", token)])
+                .await;
+            assert_eq!((answered.status, answered.error()), (401, "unauthorized"), "{token}");
+            assert_eq!(answered.headers["www-authenticate"], "Bearer");
+        }
+    }
+
+    #[tokio::test]
+    async fn a_project_id_the_use_case_refuses_is_reported_on_the_path() {
+        let mut admin = MockAdminService::new();
+        admin
+            .expect_admin_project_id()
+            .withf(|raw| raw == "admin")
+            .returning(|_| Err(AdminError::Invalid(vec![InvalidField::new("project_id", "'admin' is reserved")])));
+        admin.expect_admin_project_id().withf(|raw| raw == "w0").returning(|_| Err(AdminError::DefaultProject));
+        admin.expect_create_project().never();
+        let harness = Harness::admin(admin);
+        for path in ["/admin/projects/admin", "/admin/projects/w0"] {
+            let answered = harness.call(Method::PUT, path, None, &[BEARER]).await;
+            assert_eq!((answered.status, answered.fields()), (400, vec![("project_id".to_owned(), "path".to_owned())]));
+        }
+    }
+
+    #[tokio::test]
+    async fn state_changes_reach_their_use_cases() {
+        let mut admin = admin_of_p();
+        admin.expect_create_project().withf(|p| p.as_str() == "p").times(1).returning(|_| Ok(()));
+        admin.expect_delete_project().withf(|p| p.as_str() == "p").times(1).returning(|_| Ok(()));
+        admin
+            .expect_set_project_apns()
+            .withf(|p, c| p.as_str() == "p" && c.is_none())
+            .times(1)
+            .returning(|_, _| Ok(()));
+        admin.expect_set_project_fcm().withf(|p, c| p.as_str() == "p" && c.is_none()).times(1).returning(|_, _| Ok(()));
+        let harness = Harness::admin(admin);
+        for (method, path) in [
+            (Method::PUT, "/admin/projects/p"),
+            (Method::DELETE, "/admin/projects/p"),
+            (Method::DELETE, "/admin/projects/p/apns"),
+            (Method::DELETE, "/admin/projects/p/fcm"),
+        ] {
+            let answered = harness.call(method.clone(), path, None, &[BEARER]).await;
+            assert_eq!((answered.status, answered.json), (200, json!({"status": "OK"})), "{method} {path}");
+        }
+    }
+
+    #[tokio::test]
+    async fn a_page_of_projects_after_the_given_one() {
+        let mut admin = MockAdminService::new();
+        admin
+            .expect_list_projects()
+            .withf(|after, limit| after.as_ref().is_some_and(|a| a.as_str() == "a") && *limit == 2)
+            .times(1)
+            .returning(|_, _| Ok(vec![id("b"), id("c")]));
+        admin
+            .expect_list_projects()
+            .withf(|after, limit| after.is_none() && *limit == 1000)
+            .returning(|_, _| Ok(vec![]));
+        let harness = Harness::admin(admin);
+        let page = harness.call(Method::GET, "/admin/projects?after=a&limit=2", None, &[BEARER]).await;
+        assert_eq!((page.status, page.json), (200, json!({"status": "OK", "projects": ["b", "c"]})));
+        let all = harness.call(Method::GET, "/admin/projects", None, &[BEARER]).await;
+        assert_eq!(all.json, json!({"status": "OK", "projects": []}));
+    }
+
+    #[tokio::test]
+    async fn a_project_is_shown_without_secrets_and_an_id_no_project_can_have_is_404() {
+        let mut admin = MockAdminService::new();
+        admin.expect_show_project().withf(|p| p.as_str() == "p").times(1).returning(|p| {
+            let summary = FcmSummary { project_id: "firebase-p".into(), client_email: "push@p.iam".into() };
+            let suspension = Suspension { reason: "invalid_grant".into(), since: 0 };
+            Ok(ProjectView { id: p.clone(), apns: None, fcm: Some((summary, Some(suspension))), clients: 3 })
+        });
+        admin.expect_show_project().withf(|p| p.as_str() == "gone").returning(|_| Err(AdminError::NotFound));
+        let harness = Harness::admin(admin);
+        let shown = harness.call(Method::GET, "/admin/projects/p", None, &[BEARER]).await;
+        assert_eq!(shown.status, 200);
+        assert_eq!(
+            shown.json["project"],
+            json!({"id": "p", "apns": null, "clients": 3, "fcm": {
+                "project_id": "firebase-p", "client_email": "push@p.iam",
+                "suspended": {"reason": "invalid_grant", "since": "1970-01-01T00:00:00Z"}
+            }})
+        );
+        for path in ["/admin/projects/gone", "/admin/projects/a%20b"] {
+            let answered = harness.call(Method::GET, path, None, &[BEARER]).await;
+            assert_eq!((answered.status, answered.fields()), (404, vec![("project_id".to_owned(), "path".to_owned())]));
+        }
+    }
+
+    #[tokio::test]
+    async fn credentials_are_parsed_before_the_use_case_sees_them() {
+        let mut admin = admin_of_p();
+        admin.expect_set_project_apns().never();
+        let answered = call(admin, Method::PUT, "/admin/projects/p/apns", Some(json!({"topic": "t"}))).await;
+        assert_eq!((answered.status, answered.fields()), (400, vec![("key".to_owned(), "body".to_owned())]));
+
+        let mut admin = admin_of_p();
+        admin
+            .expect_set_project_apns()
+            .withf(|_, c| {
+                c.as_ref().is_some_and(|c| {
+                    c.topic == "com.example"
+                        && matches!(&c.auth, ApnsCredentialsAuth::Token { key_id, key_pem, .. }
+                            if key_id == "K" && key_pem.expose() == "pem")
+                })
+            })
+            .times(1)
+            .returning(|_, _| Ok(()));
+        let token_auth = json!({"topic": "com.example", "key_id": "K", "team_id": "T", "key": "pem"});
+        assert_eq!(call(admin, Method::PUT, "/admin/projects/p/apns", Some(token_auth)).await.status, 200);
+    }
+
+    #[tokio::test]
+    async fn a_service_account_is_kept_as_uploaded() {
+        let account = json!({"type": "service_account", "project_id": "f", "client_email": "e@f", "private_key": "pem",
+            "token_uri": "https://oauth2.googleapis.com/token"});
+        let text = account.to_string();
+        let mut admin = admin_of_p();
+        admin
+            .expect_set_project_fcm()
+            .withf(move |_, c| {
+                c.as_ref().is_some_and(|c| {
+                    c.project_id == "f" && c.client_email == "e@f" && c.service_account.expose() == &text
+                })
+            })
+            .times(1)
+            .returning(|_, _| Ok(()));
+        assert_eq!(call(admin, Method::PUT, "/admin/projects/p/fcm", Some(account)).await.status, 200);
+    }
+
+    #[tokio::test]
+    async fn the_use_cases_refusals_keep_their_statuses() {
+        let mut admin = admin_of_p();
+        admin
+            .expect_create_project()
+            .returning(|_| Err(AdminError::Store(ProjectStoreError::Unavailable("10.0.0.7".into()))));
+        admin.expect_delete_project().returning(|_| Err(AdminError::Disabled));
+        admin
+            .expect_set_project_fcm()
+            .returning(|_, _| Err(AdminError::Invalid(vec![InvalidField::new("private_key", "not an RSA key")])));
+        let harness = Harness::admin(admin);
+        let store_down = harness.call(Method::PUT, "/admin/projects/p", None, &[BEARER]).await;
+        assert_eq!((store_down.status, store_down.error()), (503, "storage_unavailable"));
+        let disabled = harness.call(Method::DELETE, "/admin/projects/p", None, &[BEARER]).await;
+        assert_eq!((disabled.status, disabled.fields()), (404, vec![("project_id".to_owned(), "path".to_owned())]));
+        let account = json!({"project_id": "f", "client_email": "e", "private_key": "k", "token_uri": "u"});
+        let refused = harness.call(Method::PUT, "/admin/projects/p/fcm", Some(account), &[BEARER]).await;
+        assert_eq!((refused.status, refused.fields()), (400, vec![("private_key".to_owned(), "body".to_owned())]));
     }
 }

@@ -105,3 +105,170 @@ pub enum SendResponse {
     #[oai(status = 503)]
     StorageUnavailable(Json<Envelope>, #[oai(header = "Retry-After")] Option<u64>),
 }
+
+#[cfg(test)]
+mod tests {
+    use poem::http::Method;
+    use serde_json::{Value, json};
+
+    use super::super::{
+        HttpConfig,
+        test_support::{Harness, config, default_project, named_project, relay},
+    };
+    use crate::{
+        app::{
+            InvalidField, MockAdminService, MockPushService, RawField, RelayCheck, SendError, SendField, SendOutcome,
+            Sent,
+        },
+        domain::{FormKind, PushType},
+        ports::PushError,
+    };
+
+    fn classic() -> Value {
+        json!({"id": "n1", "payload": {"topic": "t", "flags": 1, "blob": "cipher"}})
+    }
+
+    /// What the mocked send answers.
+    type Outcome = fn() -> Result<Sent, SendError>;
+
+    fn delivered() -> Result<Sent, SendError> {
+        Ok(Sent { outcome: SendOutcome::Delivered, push_type: PushType::Fcm, provider: "fcm" })
+    }
+
+    /// The default project, and a send that answers `sent`.
+    fn sending(sent: Outcome) -> MockPushService {
+        let mut push = MockPushService::new();
+        push.expect_project().withf(|raw| raw.is_none()).returning(|_| Ok(Some(default_project())));
+        push.expect_send().times(1).returning(move |_, _| sent());
+        push
+    }
+
+    #[tokio::test]
+    async fn a_send_is_parsed_in_its_project_run_and_counted() {
+        let mut push = MockPushService::new();
+        push.expect_project().withf(|raw| *raw == Some("w1")).returning(|_| Ok(Some(named_project("w1"))));
+        push.expect_send()
+            .withf(|project, request| {
+                project.key.label() == "w1"
+                    && request.client_id.as_str() == "c1"
+                    && request.client_id.project().label() == "w1"
+                    && request.classic().is_ok_and(|n| n.id.as_str() == "n1")
+                    && request.raw().is_err()
+            })
+            .times(1)
+            .returning(|_, _| delivered());
+        let harness = Harness::push(push);
+        let answered = harness.call(Method::POST, "/w1/clients/did:key:c1", Some(classic()), &[]).await;
+        assert_eq!((answered.status, answered.json), (200, json!({"status": "OK"})));
+        let counted = r#"push_notifications_total{outcome="delivered",project="w1",provider="fcm",push_type="fcm"} 1"#;
+        assert!(harness.state.metrics.render().contains(counted));
+    }
+
+    #[tokio::test]
+    async fn the_signature_is_checked_over_the_read_bytes_before_the_project() {
+        let refusing =
+            |config| Harness::new(push_never(), MockAdminService::new(), relay(RelayCheck::Unconfigured), config);
+        let answered = refusing(config()).call(Method::POST, "/w1/clients/c1", Some(classic()), &[]).await;
+        assert_eq!(answered.status, 401);
+        assert_eq!(answered.fields(), [("X-Ed25519-Signature".to_owned(), "header".to_owned())]);
+        // A body that cannot even be read is answered as such first.
+        let small = HttpConfig { max_body_bytes: 8, ..config() };
+        let answered = refusing(small).call(Method::POST, "/w1/clients/c1", Some(classic()), &[]).await;
+        assert_eq!((answered.status, answered.error()), (413, "payload_too_large"));
+    }
+
+    /// Use cases that must not be asked anything.
+    fn push_never() -> MockPushService {
+        let mut push = MockPushService::new();
+        push.expect_project().never();
+        push.expect_send().never();
+        push
+    }
+
+    #[tokio::test]
+    async fn the_project_is_judged_before_the_content_type_and_the_body() {
+        let mut push = MockPushService::new();
+        push.expect_project().withf(|raw| *raw == Some("nope")).returning(|_| Ok(None));
+        push.expect_project().withf(|raw| raw.is_none()).returning(|_| Ok(Some(default_project())));
+        push.expect_send().never();
+        let harness = Harness::push(push);
+        let text = [("content-type", "text/plain")];
+        let unknown = harness.call(Method::POST, "/nope/clients/c1", Some(json!([])), &text).await;
+        assert_eq!((unknown.status, unknown.fields()), (404, vec![("project_id".to_owned(), "path".to_owned())]));
+        let wrong_type = harness.call(Method::POST, "/clients/c1", Some(json!([])), &text).await;
+        assert_eq!((wrong_type.status, wrong_type.error()), (415, "unsupported_media_type"));
+        let not_an_object = harness.call(Method::POST, "/clients/c1", Some(json!([])), &[]).await;
+        assert_eq!((not_an_object.status, not_an_object.error()), (400, "invalid_body"));
+    }
+
+    #[tokio::test]
+    async fn invalid_fields_are_named_by_their_json_path_and_nothing_is_sent() {
+        let mut push = MockPushService::new();
+        push.expect_project().returning(|_| Ok(Some(default_project())));
+        push.expect_send().never();
+        let body = json!({"id": "n1", "payload": {"topic": "t", "flags": "1"}});
+        let answered = Harness::push(push).call(Method::POST, "/clients/did:key:", Some(body), &[]).await;
+        assert_eq!(answered.status, 400);
+        let at = |field: &str, location: &str| (field.to_owned(), location.to_owned());
+        assert_eq!(
+            answered.fields(),
+            [at("client_id", "path"), at("payload.flags", "body"), at("payload.blob", "body")]
+        );
+    }
+
+    #[tokio::test]
+    async fn a_payload_the_provider_refuses_is_named_where_its_form_carries_it() {
+        let answered = Harness::push(sending(|| {
+            Err(SendError::Provider {
+                push_type: PushType::Fcm,
+                form: FormKind::Raw,
+                error: PushError::PayloadRejected { provider: "fcm", reason: "too big".into() },
+            })
+        }))
+        .call(Method::POST, "/clients/c1", Some(classic()), &[])
+        .await;
+        assert_eq!((answered.status, answered.fields()), (400, vec![("message".to_owned(), "body".to_owned())]));
+    }
+
+    #[tokio::test]
+    async fn the_use_case_s_refusals_keep_their_statuses() {
+        let unusable = || {
+            let fields = vec![InvalidField::new(SendField::Raw(RawField::Tag), "tag is required")];
+            Err(SendError::FormUnusable { form: FormKind::Raw, fields })
+        };
+        let cases: [(Outcome, u16); 5] = [
+            (|| Err(SendError::ClientNotFound), 404),
+            (unusable, 400),
+            (|| Err(SendError::ProviderNotConfigured(PushType::Apns)), 502),
+            (
+                || {
+                    Err(SendError::Provider {
+                        push_type: PushType::Fcm,
+                        form: FormKind::Classic,
+                        error: PushError::TokenUnregistered { provider: "fcm", reason: "UNREGISTERED".into() },
+                    })
+                },
+                410,
+            ),
+            (
+                || {
+                    Err(SendError::Provider {
+                        push_type: PushType::Fcm,
+                        form: FormKind::Classic,
+                        error: PushError::Busy { provider: "fcm" },
+                    })
+                },
+                503,
+            ),
+        ];
+        for (sent, status) in cases {
+            let harness = Harness::push(sending(sent));
+            let answered = harness.call(Method::POST, "/clients/c1", Some(classic()), &[]).await;
+            assert_eq!(answered.status, status, "{:?}", answered.json);
+            // A busy provider asks for a retry; every outcome is counted.
+            let retry_after = answered.headers.get("retry-after").map(|v| v.to_str().unwrap().to_owned());
+            assert_eq!(retry_after.as_deref(), (status == 503).then_some("1"));
+            assert!(harness.state.metrics.render().contains(r#"push_notifications_total{"#));
+        }
+    }
+}

@@ -1,7 +1,8 @@
-//! Adapters: the technology behind each port (stores, dedup, push, Relay key), and the HTTP API
+//! Adapters: the technology behind each port (stores, dedup, push, Relay key, clock), and the HTTP API
 //! that drives the use cases.
 //! Feature gates live here (which adapters are compiled in) and in `bootstrap::wiring` (which are used).
 
+pub mod clock;
 pub mod dedup;
 pub mod http;
 pub mod pem;

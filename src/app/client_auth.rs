@@ -1,9 +1,12 @@
 //! Who may register or unregister a client: the policy (`CLIENT_AUTH`) over the client JWT a
 //! wallet sends in `Authorization`, judged against the client the request names.
 
-use std::fmt;
+use std::{fmt, sync::Arc};
 
-use crate::domain::{Audiences, ClientId, ClientJwtError, verify_client_jwt};
+use crate::{
+    domain::{Audiences, ClientId, ClientJwtError, verify_client_jwt},
+    ports::Clock,
+};
 
 /// What the server does with the client JWT of a registration or unregistration.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -53,16 +56,27 @@ pub enum ClientAuthError {
     Invalid(#[from] ClientJwtError),
 }
 
-/// The client-auth policy of one server: its mode and the audiences (`PUBLIC_URL`) it answers to.
-#[derive(Debug, Clone, Default)]
+/// The client-auth policy of one server: its mode, the audiences (`PUBLIC_URL`) it answers to,
+/// and the clock a JWT's `iat` and `exp` are judged by.
+#[derive(Clone)]
 pub struct ClientAuth {
     mode: ClientAuthMode,
     audiences: Audiences,
+    clock: Arc<dyn Clock>,
+}
+
+impl fmt::Debug for ClientAuth {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ClientAuth")
+            .field("mode", &self.mode)
+            .field("audiences", &self.audiences)
+            .finish_non_exhaustive()
+    }
 }
 
 impl ClientAuth {
-    pub fn new(mode: ClientAuthMode, audiences: Audiences) -> Self {
-        Self { mode, audiences }
+    pub fn new(mode: ClientAuthMode, audiences: Audiences, clock: Arc<dyn Clock>) -> Self {
+        Self { mode, audiences, clock }
     }
 
     pub fn mode(&self) -> ClientAuthMode {
@@ -70,16 +84,20 @@ impl ClientAuth {
     }
 
     /// Whether a request carrying `authorization` (the header's value as sent, if any) may
-    /// register or unregister `client` at `now` (Unix seconds). The value is the raw JWT, as the
-    /// Swift SDK sends it, or `Bearer <JWT>`; an empty value counts as absent.
-    pub fn check(&self, authorization: Option<&str>, client: &ClientId, now: u64) -> Result<(), ClientAuthError> {
+    /// register or unregister `client` now. The value is the raw JWT, as the Swift SDK sends it,
+    /// or `Bearer <JWT>`; an empty value counts as absent.
+    pub fn check(&self, authorization: Option<&str>, client: &ClientId) -> Result<(), ClientAuthError> {
         if self.mode == ClientAuthMode::Off {
             return Ok(());
         }
         match authorization.map(without_bearer).filter(|token| !token.is_empty()) {
             None if self.mode == ClientAuthMode::Required => Err(ClientAuthError::Missing),
             None => Ok(()),
-            Some(token) => verify_client_jwt(token, client, &self.audiences, now).map(drop).map_err(Into::into),
+            Some(token) => {
+                // A clock before 1970 reads as 1970: every JWT is then issued in the future.
+                let now = u64::try_from(self.clock.unix_now()).unwrap_or(0);
+                verify_client_jwt(token, client, &self.audiences, now).map(drop).map_err(Into::into)
+            }
         }
     }
 }
@@ -98,7 +116,10 @@ mod tests {
     use ed25519_dalek::SigningKey;
 
     use super::*;
-    use crate::domain::{ClientJwtClaims, DidKey, sign_client_jwt};
+    use crate::{
+        domain::{ClientJwtClaims, DidKey, sign_client_jwt},
+        ports::MockClock,
+    };
 
     const NOW: u64 = 1_800_000_000;
     const AUD: &str = "http://localhost:3000";
@@ -110,33 +131,48 @@ mod tests {
         (sign_client_jwt(&key, &claims), client)
     }
 
+    fn auth_at(mode: ClientAuthMode, now: u64) -> ClientAuth {
+        let mut clock = MockClock::new();
+        clock.expect_unix_now().return_const(now as i64);
+        ClientAuth::new(mode, Audiences::new([AUD]), Arc::new(clock))
+    }
+
     fn auth(mode: ClientAuthMode) -> ClientAuth {
-        ClientAuth::new(mode, Audiences::new([AUD]))
+        auth_at(mode, NOW)
     }
 
     #[test]
     fn optional_verifies_what_is_there_and_accepts_nothing() {
         let (jwt, client) = setup();
         let optional = auth(ClientAuthMode::Optional);
-        assert_eq!(optional.check(Some(&jwt), &client, NOW), Ok(()));
-        assert_eq!(optional.check(None, &client, NOW), Ok(()));
-        assert_eq!(optional.check(Some(""), &client, NOW), Ok(()));
-        assert!(matches!(optional.check(Some("garbage"), &client, NOW), Err(ClientAuthError::Invalid(_))));
+        assert_eq!(optional.check(Some(&jwt), &client), Ok(()));
+        assert_eq!(optional.check(None, &client), Ok(()));
+        assert_eq!(optional.check(Some(""), &client), Ok(()));
+        assert!(matches!(optional.check(Some("garbage"), &client), Err(ClientAuthError::Invalid(_))));
     }
 
     #[test]
     fn required_refuses_a_missing_token_and_off_looks_at_nothing() {
         let (_, client) = setup();
-        assert_eq!(auth(ClientAuthMode::Required).check(None, &client, NOW), Err(ClientAuthError::Missing));
-        assert_eq!(auth(ClientAuthMode::Off).check(Some("garbage"), &client, NOW), Ok(()));
+        assert_eq!(auth(ClientAuthMode::Required).check(None, &client), Err(ClientAuthError::Missing));
+        assert_eq!(auth(ClientAuthMode::Off).check(Some("garbage"), &client), Ok(()));
     }
 
     #[test]
     fn a_bearer_prefix_is_accepted_in_any_case() {
         let (jwt, client) = setup();
         for value in [format!("Bearer {jwt}"), format!("bearer  {jwt}"), format!(" BEARER {jwt} ")] {
-            assert_eq!(auth(ClientAuthMode::Required).check(Some(&value), &client, NOW), Ok(()), "{value}");
+            assert_eq!(auth(ClientAuthMode::Required).check(Some(&value), &client), Ok(()), "{value}");
         }
+    }
+
+    #[test]
+    fn the_token_is_judged_by_the_clock() {
+        let (jwt, client) = setup();
+        // Issued at NOW: a clock well before that refuses it as issued in the future.
+        let early = auth_at(ClientAuthMode::Required, NOW - 3600).check(Some(&jwt), &client);
+        assert!(matches!(early, Err(ClientAuthError::Invalid(_))), "{early:?}");
+        assert_eq!(auth_at(ClientAuthMode::Required, NOW + 60).check(Some(&jwt), &client), Ok(()));
     }
 
     #[test]

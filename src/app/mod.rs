@@ -1,7 +1,8 @@
-//! Use cases (register, unregister, send, and who may call the Relay endpoint): domain values and
-//! ports in, nothing of adapters, settings or the command line. Each use case is parsed first
-//! (every invalid field reported at once) and then executed: `parse_registration` then
-//! `App::register`, and so on.
+//! Use cases (register, unregister, send, the admin API's, and who may call the Relay endpoint):
+//! domain values and ports in, nothing of adapters, settings or the command line. Each use case is
+//! parsed first (every invalid field reported at once) and then executed: `parse_registration`
+//! then `App::register`, and so on. Driving adapters call them through [`PushService`] and
+//! [`AdminService`].
 
 mod client_auth;
 mod in_flight;
@@ -12,6 +13,7 @@ mod providers;
 mod register;
 mod relay_auth;
 mod send;
+mod services;
 mod suspension;
 #[cfg(test)]
 mod test_support;
@@ -21,7 +23,7 @@ use std::{sync::Arc, time::Duration};
 
 pub use client_auth::{ClientAuth, ClientAuthError, ClientAuthMode};
 pub use in_flight::{Drained, InFlight};
-pub use invalid_field::{InvalidField, InvalidFields};
+pub use invalid_field::{FieldName, InvalidField, InvalidFields};
 pub use project_admin::{
     AdminError, MAX_PAGE, ProjectView, RawApnsCredentials, RawServiceAccount, parse_apns_credentials,
     parse_service_account,
@@ -30,7 +32,13 @@ pub use project_catalog::{CatalogTimings, ProjectCatalog, ResolvedProject};
 pub use providers::Providers;
 pub use register::{RawRegistration, RegisterError, parse_registration};
 pub use relay_auth::{RelayAuth, RelayAuthError, RelayCheck};
-pub use send::{RawNotification, SendError, SendOutcome, SendRequest, Sent, parse_notification};
+pub use send::{
+    ClassicField, InvalidForm, RawField, RawNotification, SendError, SendField, SendOutcome, SendRequest, Sent,
+    parse_notification,
+};
+pub use services::{AdminService, PushService};
+#[cfg(test)]
+pub use services::{MockAdminService, MockPushService};
 pub use suspension::DEFAULT_SUSPENSION;
 pub use unregister::{UnregisterError, parse_unregistration};
 

@@ -167,8 +167,8 @@ impl App {
     }
 
     /// One page of project ids, sorted, after `after`.
-    pub async fn list_projects(&self, after: Option<&ProjectId>, limit: u32) -> Result<Vec<ProjectId>, AdminError> {
-        Ok(self.catalog()?.repo().list(after.cloned(), limit.clamp(1, MAX_PAGE)).await?)
+    pub async fn list_projects(&self, after: Option<ProjectId>, limit: u32) -> Result<Vec<ProjectId>, AdminError> {
+        Ok(self.catalog()?.repo().list(after, limit.clamp(1, MAX_PAGE)).await?)
     }
 
     /// The project's secret-free view.
@@ -239,7 +239,212 @@ impl App {
 
 #[cfg(test)]
 mod tests {
+    use std::sync::Arc;
+
     use super::*;
+    use crate::{
+        app::{
+            CatalogTimings, ProjectCatalog,
+            test_support::{app_with, log_only_providers},
+        },
+        domain::Project,
+        ports::{
+            ApnsFacts, MockClientRepository, MockClock, MockDedupStore, MockProjectRepository, MockProviderFactory,
+        },
+    };
+
+    fn id(s: &str) -> ProjectId {
+        ProjectId::parse(s).unwrap()
+    }
+
+    /// An app whose project store and provider factory are these mocks, with `w0` the default
+    /// project's alias.
+    fn app(repo: MockProjectRepository, factory: MockProviderFactory) -> App {
+        // No test here resolves a suspended project, so the wall clock is never read.
+        let catalog = ProjectCatalog::new(
+            Arc::new(repo),
+            Arc::new(factory),
+            CatalogTimings::default(),
+            Arc::new(MockClock::new()),
+        );
+        app_with(MockClientRepository::new(), MockDedupStore::new(), log_only_providers())
+            .with_projects(Some(Arc::new(catalog)), Some(id("w0")))
+    }
+
+    /// A store that holds project `p` without credentials, counting how often it is read.
+    fn store_with_p(reads: usize) -> MockProjectRepository {
+        let mut repo = MockProjectRepository::new();
+        repo.expect_get().withf(|p| p.as_str() == "p").times(reads).returning(|p| Ok(Some(Project::new(p.clone()))));
+        repo
+    }
+
+    fn token_auth() -> ApnsCredentials {
+        let key = Secret::new("pem".to_owned());
+        ApnsCredentials {
+            topic: "com.example".into(),
+            auth: ApnsCredentialsAuth::Token { key_id: "K".into(), team_id: "T".into(), key_pem: key },
+        }
+    }
+
+    fn service_account() -> FcmCredentials {
+        FcmCredentials { project_id: "f".into(), client_email: "e@f".into(), service_account: Secret::new("{}".into()) }
+    }
+
+    #[test]
+    fn an_admin_path_names_a_valid_project_other_than_the_default_one() {
+        let app = app(MockProjectRepository::new(), MockProviderFactory::new());
+        assert_eq!(app.parse_admin_project_id("p"), Ok(id("p")));
+        assert_eq!(app.parse_admin_project_id("w0"), Err(AdminError::DefaultProject));
+        let Err(AdminError::Invalid(fields)) = app.parse_admin_project_id("a b") else { panic!("refused") };
+        assert_eq!(fields.iter().map(|f| f.field).collect::<Vec<_>>(), ["project_id"]);
+    }
+
+    #[tokio::test]
+    async fn without_a_project_store_every_admin_use_case_is_disabled() {
+        let app = app_with(MockClientRepository::new(), MockDedupStore::new(), log_only_providers());
+        let p = id("p");
+        assert_eq!(app.create_project(&p).await, Err(AdminError::Disabled));
+        assert_eq!(app.list_projects(None, 10).await, Err(AdminError::Disabled));
+        assert_eq!(app.show_project(&p).await, Err(AdminError::Disabled));
+        assert_eq!(app.delete_project(&p).await, Err(AdminError::Disabled));
+        assert_eq!(app.set_project_apns(&p, Some(token_auth())).await, Err(AdminError::Disabled));
+        assert_eq!(app.set_project_fcm(&p, None).await, Err(AdminError::Disabled));
+    }
+
+    #[tokio::test]
+    async fn creating_or_deleting_a_project_makes_this_instance_read_it_again() {
+        // Read once and then served from the cache, until each change drops it: three reads.
+        let mut repo = store_with_p(3);
+        repo.expect_create().withf(|p| p.as_str() == "p").times(1).returning(|_| Ok(false));
+        repo.expect_delete().withf(|p| p.as_str() == "p").times(1).returning(|_| Ok(true));
+        let app = app(repo, MockProviderFactory::new());
+        app.resolve_project(Some("p")).await.unwrap().unwrap();
+        app.resolve_project(Some("p")).await.unwrap().unwrap();
+        assert_eq!(app.create_project(&id("p")).await, Ok(()), "an existing project is created as well");
+        app.resolve_project(Some("p")).await.unwrap().unwrap();
+        assert_eq!(app.delete_project(&id("p")).await, Ok(()));
+        app.resolve_project(Some("p")).await.unwrap().unwrap();
+    }
+
+    #[tokio::test]
+    async fn a_page_holds_one_to_max_page_ids() {
+        // The limit asked for, and what the store is asked for.
+        let limits = [(0, 1), (5, 5), (5000, MAX_PAGE)];
+        let mut repo = MockProjectRepository::new();
+        for (_, asked) in limits {
+            repo.expect_list()
+                .withf(move |after, l| after.as_ref().is_some_and(|a| a.as_str() == "a") && *l == asked)
+                .times(1)
+                .returning(|_, _| Ok(vec![id("b")]));
+        }
+        let app = app(repo, MockProviderFactory::new());
+        for (limit, _) in limits {
+            assert_eq!(app.list_projects(Some(id("a")), limit).await, Ok(vec![id("b")]));
+        }
+    }
+
+    #[tokio::test]
+    async fn a_project_is_shown_as_its_summaries_suspensions_and_client_count() {
+        let mut repo = MockProjectRepository::new();
+        repo.expect_get().withf(|p| p.as_str() == "p").returning(|p| {
+            let mut project = Project::new(p.clone());
+            project.fcm = Some(service_account());
+            project.fcm_suspended = Some(Suspension { reason: "invalid_grant".into(), since: 7 });
+            Ok(Some(project))
+        });
+        repo.expect_get().withf(|p| p.as_str() == "gone").returning(|_| Ok(None));
+        repo.expect_count_clients().withf(|p| p.as_str() == "p").times(1).returning(|_| Ok(3));
+        let app = app(repo, MockProviderFactory::new());
+        let view = app.show_project(&id("p")).await.unwrap();
+        let suspended = Suspension { reason: "invalid_grant".into(), since: 7 };
+        assert_eq!(
+            view,
+            ProjectView {
+                id: id("p"),
+                apns: None,
+                fcm: Some((service_account().summary(), Some(suspended))),
+                clients: 3
+            }
+        );
+        assert_eq!(app.show_project(&id("gone")).await, Err(AdminError::NotFound));
+    }
+
+    #[tokio::test]
+    async fn credentials_the_factory_refuses_are_never_stored() {
+        let mut factory = MockProviderFactory::new();
+        factory
+            .expect_check_apns()
+            .times(1)
+            .returning(|_| Err(vec![CredentialProblem::new("key", "not a P-256 PKCS#8 key")]));
+        factory.expect_check_fcm().times(1).returning(|_| Err(vec![CredentialProblem::new("private_key", "not RSA")]));
+        let mut repo = MockProjectRepository::new();
+        repo.expect_set_apns().never();
+        repo.expect_set_fcm().never();
+        let app = app(repo, factory);
+        assert_eq!(
+            app.set_project_apns(&id("p"), Some(token_auth())).await,
+            Err(AdminError::Invalid(vec![InvalidField::new("key", "not a P-256 PKCS#8 key")]))
+        );
+        assert_eq!(
+            app.set_project_fcm(&id("p"), Some(service_account())).await,
+            Err(AdminError::Invalid(vec![InvalidField::new("private_key", "not RSA")]))
+        );
+    }
+
+    #[tokio::test]
+    async fn a_certificate_is_stored_with_the_expiry_its_check_read() {
+        let mut factory = MockProviderFactory::new();
+        factory.expect_check_apns().returning(|_| Ok(ApnsFacts { certificate_not_after: Some(1_900_000_000) }));
+        let mut repo = MockProjectRepository::new();
+        repo.expect_set_apns()
+            .withf(|p, c| {
+                p.as_str() == "p"
+                    && matches!(
+                        c,
+                        Some(ApnsCredentials {
+                            auth: ApnsCredentialsAuth::Certificate { not_after: Some(1_900_000_000), .. },
+                            ..
+                        })
+                    )
+            })
+            .times(1)
+            .returning(|_, _| Ok(true));
+        let app = app(repo, factory);
+        let certificate = ApnsCredentials {
+            topic: "t".into(),
+            auth: ApnsCredentialsAuth::Certificate {
+                p12: Secret::new(vec![1]),
+                password: Secret::new(String::new()),
+                not_after: None,
+            },
+        };
+        assert_eq!(app.set_project_apns(&id("p"), Some(certificate)).await, Ok(()));
+    }
+
+    #[tokio::test]
+    async fn removing_credentials_needs_no_check_and_a_missing_project_is_not_found() {
+        let mut factory = MockProviderFactory::new();
+        factory.expect_check_apns().never();
+        factory.expect_check_fcm().times(1).returning(|_| Ok(()));
+        let mut repo = MockProjectRepository::new();
+        repo.expect_set_apns().withf(|_, c| c.is_none()).times(1).returning(|_, _| Ok(true));
+        repo.expect_set_fcm().withf(|_, c| c.is_some()).times(1).returning(|_, _| Ok(false));
+        let app = app(repo, factory);
+        assert_eq!(app.set_project_apns(&id("p"), None).await, Ok(()));
+        assert_eq!(app.set_project_fcm(&id("p"), Some(service_account())).await, Err(AdminError::NotFound));
+    }
+
+    #[tokio::test]
+    async fn a_store_failure_is_the_store_s() {
+        let down = || ProjectStoreError::Unavailable("down".into());
+        let mut repo = MockProjectRepository::new();
+        repo.expect_create().returning(move |_| Err(down()));
+        repo.expect_count_clients().never();
+        repo.expect_get().returning(move |_| Err(down()));
+        let app = app(repo, MockProviderFactory::new());
+        assert_eq!(app.create_project(&id("p")).await, Err(AdminError::Store(down())));
+        assert_eq!(app.show_project(&id("p")).await, Err(AdminError::Store(down())));
+    }
 
     #[test]
     fn apns_token_and_certificate_shapes() {

@@ -21,7 +21,7 @@ use super::{
 };
 use crate::{
     domain::{Project, ProjectId, ProjectKey, ProviderKind, PushType},
-    ports::{ProjectRepository, ProjectStoreError, ProviderFactory, PushProvider},
+    ports::{Clock, ProjectRepository, ProjectStoreError, ProviderFactory, PushProvider},
 };
 
 /// A project ready to serve: which one, and the providers that serve its push types.
@@ -70,13 +70,21 @@ pub struct ProjectCatalog {
     repo: Arc<dyn ProjectRepository>,
     factory: Arc<dyn ProviderFactory>,
     timings: CatalogTimings,
+    /// Handed to each project's suspension rule.
+    clock: Arc<dyn Clock>,
     entries: Mutex<HashMap<ProjectId, Entry>>,
     last_sweep: Mutex<Instant>,
 }
 
 impl ProjectCatalog {
-    pub fn new(repo: Arc<dyn ProjectRepository>, factory: Arc<dyn ProviderFactory>, timings: CatalogTimings) -> Self {
-        Self { repo, factory, timings, entries: Mutex::new(HashMap::new()), last_sweep: Mutex::new(Instant::now()) }
+    pub fn new(
+        repo: Arc<dyn ProjectRepository>,
+        factory: Arc<dyn ProviderFactory>,
+        timings: CatalogTimings,
+        clock: Arc<dyn Clock>,
+    ) -> Self {
+        let (entries, last_sweep) = (Mutex::new(HashMap::new()), Mutex::new(Instant::now()));
+        Self { repo, factory, timings, clock, entries, last_sweep }
     }
 
     pub fn repo(&self) -> &Arc<dyn ProjectRepository> {
@@ -145,6 +153,7 @@ impl ProjectCatalog {
                     self.repo.clone(),
                     self.timings.suspension,
                     project.suspension(kind),
+                    self.clock.clone(),
                 ));
                 let as_provider: Arc<dyn PushProvider> = wrapped.clone();
                 providers = match kind {
@@ -198,7 +207,7 @@ mod tests {
     use super::*;
     use crate::{
         domain::{FcmCredentials, Secret},
-        ports::{MockProjectRepository, MockProviderFactory, MockPushProvider},
+        ports::{MockClock, MockProjectRepository, MockProviderFactory, MockPushProvider},
     };
 
     fn fcm() -> FcmCredentials {
@@ -246,6 +255,8 @@ mod tests {
             Arc::new(repo(revision.clone(), reads.clone())),
             Arc::new(factory(builds.clone())),
             timings,
+            // No project here is suspended, so the wall clock is never read.
+            Arc::new(MockClock::new()),
         );
 
         let first = catalog.resolve(&id("p")).await.unwrap().unwrap();

@@ -8,7 +8,7 @@ use std::{sync::Arc, time::Duration};
 
 use crate::{
     domain::{SignatureHeaderError, SignatureHeaders},
-    ports::{RelayKey, RelayKeyError},
+    ports::{Clock, RelayKey, RelayKeyError},
 };
 
 /// How Relay requests are checked.
@@ -40,11 +40,13 @@ pub enum RelayAuthError {
 pub struct RelayAuth {
     check: RelayCheck,
     max_skew: Duration,
+    /// What a request's timestamp is compared with.
+    clock: Arc<dyn Clock>,
 }
 
 impl RelayAuth {
-    pub fn new(check: RelayCheck, max_skew: Duration) -> Self {
-        Self { check, max_skew }
+    pub fn new(check: RelayCheck, max_skew: Duration, clock: Arc<dyn Clock>) -> Self {
+        Self { check, max_skew, clock }
     }
 
     pub fn is_disabled(&self) -> bool {
@@ -59,13 +61,13 @@ impl RelayAuth {
         }
     }
 
-    /// `Ok` when the request may proceed. `now` is the server's unix time in seconds.
+    /// `Ok` when the request may proceed: its timestamp is within the allowed skew of the clock
+    /// and its signature over `body` verifies with the Relay key.
     pub async fn authorize(
         &self,
         timestamp: Option<&str>,
         signature: Option<&str>,
         body: &[u8],
-        now: i64,
     ) -> Result<(), RelayAuthError> {
         let key = match &self.check {
             RelayCheck::Disabled => return Ok(()),
@@ -73,8 +75,8 @@ impl RelayAuth {
             RelayCheck::Verify(key) => key,
         };
         // Headers first: a malformed request costs no key lookup.
-        let headers =
-            SignatureHeaders::parse(timestamp, signature, now, self.max_skew).map_err(RelayAuthError::Headers)?;
+        let headers = SignatureHeaders::parse(timestamp, signature, self.clock.unix_now(), self.max_skew)
+            .map_err(RelayAuthError::Headers)?;
         let current = key.current().await?;
         if headers.verify(&current, body) {
             return Ok(());
@@ -93,7 +95,7 @@ mod tests {
     use super::*;
     use crate::{
         domain::{RelayPublicKey, signed_message},
-        ports::MockRelayKey,
+        ports::{MockClock, MockRelayKey},
     };
 
     const NOW: i64 = 1_700_000_000;
@@ -111,12 +113,22 @@ mod tests {
         hex::encode(signer(seed).sign(&signed_message(&NOW.to_string(), BODY)).to_bytes())
     }
 
+    fn clock_at(now: i64) -> Arc<MockClock> {
+        let mut clock = MockClock::new();
+        clock.expect_unix_now().return_const(now);
+        Arc::new(clock)
+    }
+
+    fn with_check(check: RelayCheck) -> RelayAuth {
+        RelayAuth::new(check, Duration::from_secs(300), clock_at(NOW))
+    }
+
     fn auth(key: MockRelayKey) -> RelayAuth {
-        RelayAuth::new(RelayCheck::Verify(Arc::new(key)), Duration::from_secs(300))
+        with_check(RelayCheck::Verify(Arc::new(key)))
     }
 
     async fn authorize(auth: &RelayAuth, signed_by: u8) -> Result<(), RelayAuthError> {
-        auth.authorize(Some(&NOW.to_string()), Some(&signature(signed_by)), BODY, NOW).await
+        auth.authorize(Some(&NOW.to_string()), Some(&signature(signed_by)), BODY).await
     }
 
     #[tokio::test]
@@ -149,7 +161,7 @@ mod tests {
     async fn bad_headers_are_refused_before_the_key_is_asked() {
         let mut key = MockRelayKey::new();
         key.expect_current().never();
-        let r = auth(key).authorize(None, Some("zz"), BODY, NOW).await;
+        let r = auth(key).authorize(None, Some("zz"), BODY).await;
         assert_eq!(
             r,
             Err(RelayAuthError::Headers(vec![
@@ -169,11 +181,29 @@ mod tests {
 
     #[tokio::test]
     async fn disabled_lets_anything_through_and_unconfigured_nothing() {
-        let skew = Duration::from_secs(300);
-        let disabled = RelayAuth::new(RelayCheck::Disabled, skew);
+        let disabled = with_check(RelayCheck::Disabled);
         assert!(disabled.is_disabled());
-        assert_eq!(disabled.authorize(None, None, BODY, NOW).await, Ok(()));
-        let unconfigured = RelayAuth::new(RelayCheck::Unconfigured, skew);
+        assert_eq!(disabled.authorize(None, None, BODY).await, Ok(()));
+        let unconfigured = with_check(RelayCheck::Unconfigured);
         assert_eq!(authorize(&unconfigured, 1).await, Err(RelayAuthError::NotConfigured));
+    }
+
+    #[tokio::test]
+    async fn the_timestamp_window_is_judged_by_the_clock() {
+        let signed_at = |now| {
+            let mut key = MockRelayKey::new();
+            key.expect_current().returning(|| Ok(public(1)));
+            RelayAuth::new(RelayCheck::Verify(Arc::new(key)), Duration::from_secs(300), clock_at(now))
+        };
+        // The request says NOW; a server clock 300 s on still accepts it, 301 s on does not.
+        assert_eq!(authorize(&signed_at(NOW + 300), 1).await, Ok(()));
+        assert_eq!(authorize(&signed_at(NOW - 300), 1).await, Ok(()));
+        assert_eq!(
+            authorize(&signed_at(NOW + 301), 1).await,
+            Err(RelayAuthError::Headers(vec![SignatureHeaderError::TimestampOutsideWindow {
+                skew_secs: 301,
+                max_secs: 300
+            }]))
+        );
     }
 }

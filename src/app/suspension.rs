@@ -9,7 +9,7 @@
 
 use std::{
     sync::{Arc, Mutex},
-    time::{Duration, SystemTime, UNIX_EPOCH},
+    time::Duration,
 };
 
 use async_trait::async_trait;
@@ -18,7 +18,7 @@ use tracing::{error, info, warn};
 
 use crate::{
     domain::{Delivery, ProjectId, ProviderKind, Suspension},
-    ports::{Delivered, ProjectRepository, PushError, PushFailure, PushProvider},
+    ports::{Clock, Delivered, ProjectRepository, PushError, PushFailure, PushProvider},
 };
 
 /// How long a provider stays suspended before one real send is tried again.
@@ -37,11 +37,10 @@ pub struct SuspendingProvider {
     kind: ProviderKind,
     projects: Arc<dyn ProjectRepository>,
     period: Duration,
+    /// Stamps a suspension's `since`, which outlives this instance in the project store (the
+    /// decisions themselves run on the monotonic clock).
+    clock: Arc<dyn Clock>,
     state: Mutex<Option<Suspended>>,
-}
-
-pub fn unix_now() -> i64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs() as i64)
 }
 
 impl SuspendingProvider {
@@ -54,12 +53,13 @@ impl SuspendingProvider {
         projects: Arc<dyn ProjectRepository>,
         period: Duration,
         stored: Option<&Suspension>,
+        clock: Arc<dyn Clock>,
     ) -> Self {
         let state = stored.map(|s| {
-            let elapsed = Duration::from_secs(unix_now().saturating_sub(s.since).max(0) as u64);
+            let elapsed = Duration::from_secs(clock.unix_now().saturating_sub(s.since).max(0) as u64);
             Suspended { reason: s.reason.clone(), retry_at: Instant::now() + period.saturating_sub(elapsed) }
         });
-        Self { inner, project, kind, projects, period, state: Mutex::new(state) }
+        Self { inner, project, kind, projects, period, clock, state: Mutex::new(state) }
     }
 
     pub fn is_suspended(&self) -> bool {
@@ -99,7 +99,7 @@ impl SuspendingProvider {
                 "the provider refused this project's credentials: sends to it now fail at once until a try \
                  succeeds after the suspension period or new credentials are uploaded"
             );
-            let suspension = Suspension { reason: reason.to_owned(), since: unix_now() };
+            let suspension = Suspension { reason: reason.to_owned(), since: self.clock.unix_now() };
             if let Err(e) = self.projects.set_suspension(&self.project, self.kind, Some(suspension)).await {
                 warn!(project = %self.project, error = %e, "could not record the suspension");
             }
@@ -143,9 +143,18 @@ mod tests {
     use crate::{
         app::test_support::client,
         domain::{Flags, Notification, NotificationId, Payload, Topic},
-        ports::{MockProjectRepository, MockPushProvider},
+        ports::{MockClock, MockProjectRepository, MockPushProvider},
     };
     use std::sync::atomic::{AtomicU32, Ordering};
+
+    /// The wall clock of these tests: 2027-01-15T08:00:00Z.
+    const NOW: i64 = 1_800_000_000;
+
+    fn clock() -> Arc<MockClock> {
+        let mut clock = MockClock::new();
+        clock.expect_unix_now().return_const(NOW);
+        Arc::new(clock)
+    }
 
     fn delivery() -> Delivery {
         let payload = Payload::new(Topic::parse("t").unwrap(), Flags::new(1), "x").unwrap();
@@ -170,10 +179,14 @@ mod tests {
         p
     }
 
-    fn repo(records: Arc<Mutex<Vec<Option<String>>>>) -> MockProjectRepository {
+    /// What was written to the store: a suspension's reason and `since`, or a lift (`None`).
+    type Records = Arc<Mutex<Vec<Option<(String, i64)>>>>;
+
+    /// Records each suspension written and each lift.
+    fn repo(records: Records) -> MockProjectRepository {
         let mut r = MockProjectRepository::new();
         r.expect_set_suspension().returning(move |_, _, s| {
-            records.lock().unwrap().push(s.map(|s| s.reason));
+            records.lock().unwrap().push(s.map(|s| (s.reason, s.since)));
             Ok(())
         });
         r
@@ -190,6 +203,7 @@ mod tests {
             Arc::new(repo(records.clone())),
             Duration::from_secs(600),
             None,
+            clock(),
         );
         let d = delivery();
         assert!(matches!(p.send(&d).await, Err(PushFailure { error: PushError::Credentials { .. }, attempts: 1 })));
@@ -214,13 +228,14 @@ mod tests {
         assert!(!p.is_suspended());
         assert!(p.send(&d).await.is_ok());
         assert_eq!(calls.load(Ordering::SeqCst), 4);
-        assert_eq!(*records.lock().unwrap(), [Some("InvalidProviderToken".to_owned()), None]);
+        // Recorded once, stamped by the clock, when it began; and lifted once.
+        assert_eq!(*records.lock().unwrap(), [Some(("InvalidProviderToken".to_owned(), NOW)), None]);
     }
 
     #[tokio::test(start_paused = true)]
     async fn a_stored_suspension_keeps_counting_from_its_start() {
         let (calls, refuse) = (Arc::new(AtomicU32::new(0)), Arc::new(Mutex::new(false)));
-        let stored = Suspension { reason: "BadCertificate".into(), since: unix_now() - 590 };
+        let stored = Suspension { reason: "BadCertificate".into(), since: NOW - 590 };
         let p = SuspendingProvider::new(
             Arc::new(provider(calls.clone(), refuse)),
             ProjectId::parse("p").unwrap(),
@@ -228,6 +243,7 @@ mod tests {
             Arc::new(repo(Arc::new(Mutex::new(Vec::new())))),
             Duration::from_secs(600),
             Some(&stored),
+            clock(),
         );
         assert!(p.send(&delivery()).await.is_err());
         assert_eq!(calls.load(Ordering::SeqCst), 0);

@@ -7,7 +7,10 @@ use tracing::{info, warn};
 
 use super::{StartError, stores::Closer, wiring};
 use crate::{
-    adapters::http::{self, HttpConfig},
+    adapters::{
+        clock::SystemClock,
+        http::{self, HttpConfig},
+    },
     app::{App, ClientAuth, Drained},
     cli::settings::Settings,
     domain::Audiences,
@@ -71,7 +74,7 @@ pub async fn start(settings: &Settings) -> Result<RunningServer, StartError> {
         admin_token: settings.projects.admin_token().cloned(),
         trusted_proxies: settings.http.trusted_proxies,
         response_dialect: settings.http.response_dialect,
-        client_auth: ClientAuth::new(settings.client_auth.mode, audiences),
+        client_auth: ClientAuth::new(settings.client_auth.mode, audiences, Arc::new(SystemClock)),
     };
     let (stop, stopped) = oneshot::channel::<()>();
     let app = wired.app.clone();

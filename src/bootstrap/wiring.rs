@@ -11,6 +11,7 @@ use super::{
 };
 use crate::{
     adapters::{
+        clock::SystemClock,
         push::factory::Decorator,
         relay_key::{FetchedKey, FetchedKeyConfig, StaticKey},
     },
@@ -68,7 +69,7 @@ pub async fn build(settings: &Settings) -> Result<Wired, StartError> {
                 Arc::new(InstrumentedProjectRepository::new(projects, metrics.clone()));
             let p = &settings.projects;
             let timings = CatalogTimings { refresh: p.refresh, idle: p.idle, suspension: p.suspension };
-            Some(Arc::new(ProjectCatalog::new(repo, factory, timings)))
+            Some(Arc::new(ProjectCatalog::new(repo, factory, timings, Arc::new(SystemClock))))
         }
         None => {
             summary.push(("projects", "off (no CREDENTIALS_KEY): only the default project is served".to_owned()));
@@ -140,5 +141,5 @@ fn relay_auth(settings: &Settings) -> Result<(RelayAuth, String), StartError> {
             "on, but no RELAY_PUBLIC_KEY or RELAY_URL is set: every Relay request is refused with 401".to_owned(),
         ),
     };
-    Ok((RelayAuth::new(check, relay.max_clock_skew), described))
+    Ok((RelayAuth::new(check, relay.max_clock_skew, Arc::new(SystemClock)), described))
 }

@@ -34,7 +34,7 @@ pub use client_jwt::{
 pub use device_token::{DeviceToken, DeviceTokenError};
 pub use did_key::{DidKey, DidKeyError};
 pub use flags::Flags;
-pub use notification::{Delivery, Form, Notification};
+pub use notification::{Delivery, Form, FormKind, Notification};
 pub use notification_id::{NotificationId, NotificationIdError};
 pub use notify_message::{NotifyMessage, NotifyMessageError};
 pub use payload::{Content, Payload, PayloadError, Topic, TopicError};

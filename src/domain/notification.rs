@@ -11,6 +11,22 @@ pub enum Form {
     Raw(RawPayload),
 }
 
+/// Which of the two forms, without its content: what a refusal names.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FormKind {
+    Classic,
+    Raw,
+}
+
+impl Form {
+    pub fn kind(&self) -> FormKind {
+        match self {
+            Form::Classic(_) => FormKind::Classic,
+            Form::Raw(_) => FormKind::Raw,
+        }
+    }
+}
+
 /// One notification the Relay asked to deliver: its de-duplication id (the Relay's `id`, or for
 /// the raw form the hash of its message) and what to deliver. The id is a field of both forms
 /// because dedup, logs and spans treat them alike.

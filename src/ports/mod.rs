@@ -4,6 +4,7 @@
 //! (`MockClientRepository`, ...) for use-case tests.
 
 mod client_repository;
+mod clock;
 mod dedup_store;
 mod project_repository;
 mod provider_factory;
@@ -11,6 +12,7 @@ mod push_provider;
 mod relay_key;
 
 pub use client_repository::{ClientRepository, StoreError};
+pub use clock::Clock;
 pub use dedup_store::{Claim, ClaimToken, DedupError, DedupStore};
 pub use project_repository::{ProjectCensus, ProjectRepository, ProjectStoreError};
 pub use provider_factory::{ApnsFacts, CredentialProblem, ProviderFactory};
@@ -19,6 +21,8 @@ pub use relay_key::{RelayKey, RelayKeyError};
 
 #[cfg(test)]
 pub use client_repository::MockClientRepository;
+#[cfg(test)]
+pub use clock::MockClock;
 #[cfg(test)]
 pub use dedup_store::MockDedupStore;
 #[cfg(test)]

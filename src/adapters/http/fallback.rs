@@ -11,7 +11,7 @@ use poem::{
 };
 use poem_openapi::OpenApi;
 
-use super::{admin::AdminApi, api::Api, envelope::Envelope};
+use super::{admin::AdminApi, envelope::Envelope, routes::PublicApi};
 
 /// Paths served outside the OpenAPI document, all read-only.
 const EXTRA_GET_PATHS: &[&str] = &["/openapi.json", "/openapi.yaml", "/docs", "/metrics"];
@@ -21,7 +21,7 @@ type RouteMethods = (Vec<Option<String>>, Vec<Method>);
 
 static ROUTES: LazyLock<Vec<RouteMethods>> = LazyLock::new(|| {
     let mut routes: Vec<RouteMethods> = Vec::new();
-    let api_paths = Api::meta().into_iter().chain(AdminApi::meta()).flat_map(|api| api.paths);
+    let api_paths = PublicApi::meta().into_iter().chain(AdminApi::meta()).flat_map(|api| api.paths);
     for path in api_paths {
         let methods = path.operations.iter().map(|op| op.method.clone()).collect();
         routes.push((segments(&path.path), methods));

@@ -1,5 +1,8 @@
-//! The HTTP adapter (poem + poem-openapi): the API, its envelope and errors, the Relay check's
-//! `401`s, the OpenAPI document and Swagger UI, and `/metrics`.
+//! The HTTP adapter (poem + poem-openapi), a file per resource: `clients` (register,
+//! unregister), `notifications` (send), `admin` (projects and credentials) and `docs` (the OpenAPI
+//! document and Swagger UI), with `routes` listing the public operations, `error` mapping every
+//! use-case error to its answer, `state` the one runtime state, and around them the envelope, the
+//! response dialect, the deadline, telemetry and `/metrics`.
 //!
 //! One way in: [`serve`] with the use cases, the metrics registry, the Relay check and an
 //! [`HttpConfig`]. Everything else is private to the adapter; the few items tests and the
@@ -7,62 +10,48 @@
 //! documented patterns) are re-exported here.
 
 mod admin;
-mod admin_auth;
-mod admin_dto;
-mod api;
+mod answer;
+mod clients;
 mod deadline;
 mod dialect;
-mod dto;
+mod docs;
 mod envelope;
+mod error;
 mod fallback;
 mod json_body;
+mod notifications;
 mod nullable;
 mod observe;
 mod params;
 mod preface;
 mod rate_limit;
-mod relay_auth;
 mod request_id;
-mod responses;
+mod routes;
+mod state;
+#[cfg(test)]
+mod test_support;
 mod transport;
 
 use std::{future::Future, sync::Arc, time::Duration};
 
-use poem::{Endpoint, EndpointExt, IntoEndpoint, Route, get, handler, web::Data};
-use poem_openapi::OpenApiService;
+use poem::{Endpoint, EndpointExt, IntoEndpoint, get, handler, web::Data};
 use tokio::net::TcpListener;
 
-use admin::AdminApi;
-use api::{Api, HttpState};
+pub use clients::body::read_registration;
 pub use dialect::ResponseDialect;
-pub use dto::{json_object, read_notification, read_registration};
+pub use docs::{openapi_json, openapi_service};
 use json_body::BodyLimits;
+pub use json_body::json_object;
+pub use notifications::body::{read_notification, send_field_path};
 pub use params::{CLIENT_ID_PATTERN, PROJECT_ID_PATTERN, SIGNATURE_PATTERN, TIMESTAMP_PATTERN};
-use rate_limit::RateLimiter;
+use state::HttpState;
 use transport::TransportLimits;
 
 use crate::{
     app::{App, ClientAuth, RelayAuth},
+    domain::Secret,
     telemetry::Metrics,
 };
-
-const TITLE: &str = "push-server";
-const DESCRIPTION: &str = "A push-notification gateway. Wallet apps register their APNS or FCM device token under \
-their Relay client id; the Relay sends Ed25519-signed requests to notify a client; push-server checks the \
-signature, de-duplicates and delivers through Apple or Google. Every JSON response uses the envelope \
-`{\"status\":\"OK\"}` / `{\"status\":\"FAILED\",\"errors\":[...],\"fields\":[...]}`; with \
-`RESPONSE_DIALECT=walletconnect`, success is `{\"status\":\"SUCCESS\"}` and each `errors[]` item also carries \
-`message`, as the WalletConnect SDKs expect.";
-
-/// The OpenAPI service: the source of `/openapi.json`, `/openapi.yaml`, `/docs` and the routes.
-pub fn openapi_service() -> OpenApiService<(Api, AdminApi), ()> {
-    OpenApiService::new((Api, AdminApi), TITLE, env!("CARGO_PKG_VERSION")).description(DESCRIPTION)
-}
-
-/// The OpenAPI document as JSON, exactly as `/openapi.json` serves it.
-pub fn openapi_json() -> String {
-    openapi_service().spec()
-}
 
 #[handler]
 fn metrics_text(metrics: Data<&Arc<Metrics>>) -> poem::Response {
@@ -101,7 +90,7 @@ pub struct HttpConfig {
     /// Who may register and unregister a client (`CLIENT_AUTH`, `PUBLIC_URL`).
     pub client_auth: ClientAuth,
     /// `ADMIN_TOKEN`: the bearer token of the admin API; `None` switches it off.
-    pub admin_token: Option<crate::domain::Secret<String>>,
+    pub admin_token: Option<Secret<String>>,
 }
 
 /// Serves the API on `listener` until `shutdown` completes, then stops accepting and lets open
@@ -114,53 +103,29 @@ pub async fn serve(
     config: HttpConfig,
     shutdown: impl Future<Output = ()>,
 ) {
-    let state = Arc::new(HttpState {
-        app,
-        metrics,
-        auth,
-        limiter: RateLimiter::new(config.rate_limit_per_minute, config.rate_limit_burst, config.rate_limit_ipv6_prefix),
-        client_ip_header: config.client_ip_header.clone(),
-        trusted_proxies: config.trusted_proxies,
-        client_auth: config.client_auth.clone(),
-        admin_token: config.admin_token.as_ref().map(|token| token.expose().clone()),
-    });
     let limits = TransportLimits {
         max_connections: config.max_connections,
         header_read_timeout: config.header_read_timeout,
         shutdown_grace: config.shutdown_grace,
     };
-    transport::serve(listener, endpoint(state, &config), limits, shutdown).await
+    let state = Arc::new(HttpState::new(app.clone(), app, auth, metrics, config));
+    transport::serve(listener, endpoint(state), limits, shutdown).await
 }
 
 /// Every route of the server, with the error envelope, deadline and telemetry around them.
-fn endpoint(state: Arc<HttpState>, config: &HttpConfig) -> impl Endpoint + 'static {
-    let request_timeout = config.request_timeout;
-    let dialect = config.response_dialect;
+fn endpoint(state: Arc<HttpState>) -> impl Endpoint + 'static {
+    let config = &state.config;
+    let (request_timeout, dialect) = (config.request_timeout, config.response_dialect);
+    let body_limits = BodyLimits { max_bytes: config.max_body_bytes, read_timeout: config.body_read_timeout };
     let service = openapi_service();
-    let json = service.spec();
-    let yaml = service.spec_yaml();
-    let docs = service.swagger_ui();
     let metrics = state.metrics.clone();
     let observed = metrics.clone();
-    Route::new()
-        .at(
-            "/openapi.json",
-            get(poem::endpoint::make_sync(move |_| {
-                poem::Response::builder().content_type("application/json; charset=utf-8").body(json.clone())
-            })),
-        )
-        .at(
-            "/openapi.yaml",
-            get(poem::endpoint::make_sync(move |_| {
-                poem::Response::builder().content_type("application/yaml; charset=utf-8").body(yaml.clone())
-            })),
-        )
-        .nest("/docs", docs)
+    docs::routes(&service)
         .at("/metrics", get(metrics_text))
         .nest("/", service.into_endpoint())
         .data(state)
         .data(metrics)
-        .data(BodyLimits { max_bytes: config.max_body_bytes, read_timeout: config.body_read_timeout })
+        .data(body_limits)
         .around(move |ep, req| deadline::deadline(ep, req, request_timeout))
         .around(fallback::envelope_errors)
         .around(move |ep, req| dialect::apply(ep, req, dialect))

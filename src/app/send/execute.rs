@@ -1,96 +1,13 @@
-//! Use case: deliver one Relay notification to one client, at most once per id.
-//!
-//! The Relay may send a notification in two forms, classic (`{id, payload}`) and raw (`{topic,
-//! tag, message}`), one or both in the same body. Which one a client gets depends on the client
-//! (`always_raw`), so both are parsed up front, a body with neither usable is refused before the
-//! client is looked up, and a body without the form its client needs is refused once the client
-//! is known: the contract's order (body, then client) holds for every body that can be judged
-//! without the client.
+//! The second half of a send: find the client, claim the notification id, deliver, and settle
+//! the claim and the client by the provider's answer.
 
 use tracing::{Span, field::Empty, info, instrument, warn};
 
-use super::{App, InvalidField, InvalidFields, ResolvedProject};
+use super::{InvalidForm, SendRequest};
 use crate::{
-    domain::{
-        Client, ClientId, Delivery, Flags, Form, Notification, NotificationId, Payload, ProjectKey, PushType,
-        RawMessage, RawPayload, Topic,
-    },
+    app::{App, ResolvedProject},
+    domain::{Client, Delivery, FormKind, NotificationId, PushType},
     ports::{Claim, ClaimToken, DedupError, PushError, PushFailure, StoreError},
-};
-
-/// A send as the Relay made it, field by field; an `Err` says why a field has no usable value
-/// ("is required", "must be a string", ...).
-#[derive(Debug, Clone, Copy)]
-pub struct RawNotification<'a> {
-    pub client_id: Result<&'a str, &'static str>,
-    /// The classic form: `id` and the `payload` members.
-    pub id: Result<&'a str, &'static str>,
-    pub topic: Result<&'a str, &'static str>,
-    pub flags: Result<u32, &'static str>,
-    pub blob: Result<&'a str, &'static str>,
-    /// The raw form: the top-level `topic`, `tag` and `message`.
-    pub raw_topic: Result<&'a str, &'static str>,
-    pub tag: Result<u32, &'static str>,
-    pub message: Result<&'a str, &'static str>,
-    /// Whether the body has any member of the classic form (`id`, `payload`) and of the raw form
-    /// (`topic`, `tag`, `message`): a body with neither form usable is answered with the
-    /// problems of the forms it tried (of the classic one when it tried none).
-    pub has_classic: bool,
-    pub has_raw: bool,
-}
-
-/// Where the classic form's content is, for a payload the provider refuses.
-const CLASSIC_CONTENT_FIELD: &str = "payload.blob";
-/// Where the raw form's content is.
-const RAW_CONTENT_FIELD: &str = "message";
-
-/// A parsed send: which client, and the notification in each form the body holds usably (at
-/// least one), or why that form is unusable.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct SendRequest {
-    pub client_id: ClientId,
-    classic: Result<Notification, Vec<InvalidField>>,
-    raw: Result<Notification, Vec<InvalidField>>,
-}
-
-impl SendRequest {
-    /// A send of `notification` alone: the other form is missing.
-    pub fn new(client_id: ClientId, notification: Notification) -> Self {
-        match notification.form {
-            Form::Classic(_) => Self { client_id, classic: Ok(notification), raw: parse_raw(&MISSING) },
-            Form::Raw(_) => Self { client_id, classic: parse_classic(&MISSING), raw: Ok(notification) },
-        }
-    }
-
-    /// The classic form, or why the body's is unusable.
-    pub fn classic(&self) -> Result<&Notification, &[InvalidField]> {
-        self.classic.as_ref().map_err(Vec::as_slice)
-    }
-
-    /// The raw form, or why the body's is unusable.
-    pub fn raw(&self) -> Result<&Notification, &[InvalidField]> {
-        self.raw.as_ref().map_err(Vec::as_slice)
-    }
-
-    /// What `client` is sent: the raw form when it registered `always_raw`, the classic form
-    /// otherwise; the problems of that form when the body's is unusable.
-    fn for_client(self, client: &Client) -> Result<Notification, Vec<InvalidField>> {
-        if client.always_raw { self.raw } else { self.classic }
-    }
-}
-
-/// A body without a single member, to name what a missing form lacks.
-const MISSING: RawNotification<'static> = RawNotification {
-    client_id: Err("is required"),
-    id: Err("is required"),
-    topic: Err("is required"),
-    flags: Err("is required"),
-    blob: Err("is required"),
-    raw_topic: Err("is required"),
-    tag: Err("is required"),
-    message: Err("is required"),
-    has_classic: false,
-    has_raw: false,
 };
 
 /// How a send that did not fail ended.
@@ -115,23 +32,23 @@ pub struct Sent {
 pub enum SendError {
     #[error("no client is registered under this id")]
     ClientNotFound,
-    /// The body lacks a usable form of the notification that this client gets (the raw one for
-    /// an `always_raw` client, the classic one otherwise): its invalid fields.
+    /// The body lacks a usable `form` of the notification, the one this client gets (the raw one
+    /// for an `always_raw` client, the classic one otherwise): that form's invalid fields.
     #[error("the body has no usable notification for this client")]
-    InvalidBody(Vec<InvalidField>),
+    FormUnusable { form: FormKind, fields: InvalidForm },
     #[error("no provider is configured for push type '{0}'")]
     ProviderNotConfigured(PushType),
     #[error(transparent)]
     ClientStore(#[from] StoreError),
     #[error(transparent)]
     Dedup(#[from] DedupError),
-    /// The provider did not deliver; for a dead token the client has been removed. `field` is
-    /// the request field whose content the provider was given (`payload.blob` or `message`),
-    /// which a refused payload is reported under.
+    /// The provider did not deliver; for a dead token the client has been removed. `form` is
+    /// the form the provider was given: a refused payload is that form's content
+    /// ([`SendField::content_of`](super::SendField::content_of)).
     #[error("{error}")]
     Provider {
         push_type: PushType,
-        field: &'static str,
+        form: FormKind,
         #[source]
         error: PushError,
     },
@@ -142,7 +59,7 @@ impl SendError {
     pub fn outcome_label(&self) -> &'static str {
         match self {
             SendError::ClientNotFound => "client_not_found",
-            SendError::InvalidBody(_) => "invalid_body",
+            SendError::FormUnusable { .. } => "invalid_body",
             SendError::ProviderNotConfigured(_) => "provider_not_configured",
             SendError::ClientStore(_) | SendError::Dedup(_) => "storage_unavailable",
             SendError::Provider { error, .. } => match error {
@@ -162,68 +79,6 @@ impl SendOutcome {
             SendOutcome::Delivered => "delivered",
             SendOutcome::Duplicate => "duplicate",
         }
-    }
-}
-
-/// Checks every field of a send to a client of `project`. Both forms are parsed; when neither is usable, every invalid
-/// field of the forms the body tried is reported at once (with the client id's, if invalid).
-pub fn parse_notification(raw: RawNotification<'_>, project: &ProjectKey) -> Result<SendRequest, Vec<InvalidField>> {
-    let mut invalid = InvalidFields::default();
-    let client_id =
-        invalid.parse("client_id", raw.client_id, |s| ClientId::parse(s).map(|id| id.in_project(project.clone())));
-    let classic = parse_classic(&raw);
-    let raw_form = parse_raw(&raw);
-    if let (Err(classic_fields), Err(raw_fields)) = (&classic, &raw_form) {
-        if raw.has_classic || !raw.has_raw {
-            invalid.extend(classic_fields.iter().cloned());
-        }
-        if raw.has_raw {
-            invalid.extend(raw_fields.iter().cloned());
-        }
-    }
-    let request = client_id.map(|client_id| SendRequest { client_id, classic, raw: raw_form });
-    invalid.finish(request)
-}
-
-/// The classic form: `id` and a payload whose blob fits its flags.
-fn parse_classic(raw: &RawNotification<'_>) -> Result<Notification, Vec<InvalidField>> {
-    let mut invalid = InvalidFields::default();
-    let id = invalid.parse("id", raw.id, NotificationId::parse);
-    let topic = invalid.parse("payload.topic", raw.topic, Topic::parse);
-    let flags = invalid.parse("payload.flags", raw.flags, |f| Ok::<_, String>(Flags::new(f)));
-    let blob = invalid.parse(CLASSIC_CONTENT_FIELD, raw.blob, Ok::<_, String>);
-    // The blob can only be judged once the flags say whether it is encrypted.
-    let payload = match (topic, flags, blob) {
-        (Some(topic), Some(flags), Some(blob)) => {
-            invalid.parse(CLASSIC_CONTENT_FIELD, Ok(blob), |blob| Payload::new(topic, flags, blob))
-        }
-        _ => None,
-    };
-    let notification = match (id, payload) {
-        (Some(id), Some(payload)) => Some(Notification::classic(id, payload)),
-        _ => None,
-    };
-    invalid.finish(notification)
-}
-
-/// The raw form: `topic`, `tag` and a non-empty `message`, whose hash is its id.
-fn parse_raw(raw: &RawNotification<'_>) -> Result<Notification, Vec<InvalidField>> {
-    let mut invalid = InvalidFields::default();
-    let topic = invalid.parse("topic", raw.raw_topic, Topic::parse);
-    let tag = invalid.parse("tag", raw.tag, Ok::<u32, std::convert::Infallible>);
-    let message = invalid.parse(RAW_CONTENT_FIELD, raw.message, RawMessage::parse);
-    let notification = match (topic, tag, message) {
-        (Some(topic), Some(tag), Some(message)) => Some(Notification::raw(RawPayload::new(topic, tag, message))),
-        _ => None,
-    };
-    invalid.finish(notification)
-}
-
-/// The request field that holds what a provider is given of `form`.
-fn content_field(form: &Form) -> &'static str {
-    match form {
-        Form::Classic(_) => CLASSIC_CONTENT_FIELD,
-        Form::Raw(_) => RAW_CONTENT_FIELD,
     }
 }
 
@@ -248,7 +103,8 @@ impl App {
 
     async fn find_claim_deliver(&self, project: &ResolvedProject, request: SendRequest) -> Result<Sent, SendError> {
         let client = self.clients.find(&request.client_id).await?.ok_or(SendError::ClientNotFound)?;
-        let notification = request.for_client(&client).map_err(SendError::InvalidBody)?;
+        let notification =
+            request.for_client(&client).map_err(|(form, fields)| SendError::FormUnusable { form, fields })?;
         Span::current().record("notification_id", tracing::field::display(&notification.id));
         let push_type = client.push_type;
         Span::current().record("push_type", push_type.as_str());
@@ -264,7 +120,7 @@ impl App {
             Claim::New(claim) => claim,
         };
 
-        let field = content_field(&notification.form);
+        let form = notification.form.kind();
         let delivery = Delivery::to(&client, notification);
         // A shutdown that cannot wait any longer cuts the delivery; it then fails like any
         // unfinished delivery, so the claim is released and the Relay's retry can deliver.
@@ -284,21 +140,20 @@ impl App {
                 sent(SendOutcome::Delivered)
             }
             Err(failure) => {
-                Err(self.settle_failure(&client, &delivery.notification.id, claim, failure.error, field).await)
+                Err(self.settle_failure(&client, &delivery.notification.id, claim, failure.error, form).await)
             }
         }
     }
 
-    /// After a failed delivery: frees the claim so the Relay's retry can deliver, and removes a
-    /// client whose token the provider declared dead. `field` holds the content the provider was
-    /// given.
+    /// After a failed delivery of `form`: frees the claim so the Relay's retry can deliver, and
+    /// removes a client whose token the provider declared dead.
     async fn settle_failure(
         &self,
         client: &Client,
         id: &NotificationId,
         claim: ClaimToken,
         error: PushError,
-        field: &'static str,
+        form: FormKind,
     ) -> SendError {
         // The provider logs its own failures, credentials loudly, with what to check.
         warn!(error = %error, "delivery failed");
@@ -312,7 +167,7 @@ impl App {
                 Err(e) => return SendError::ClientStore(e),
             }
         }
-        SendError::Provider { push_type: client.push_type, field, error }
+        SendError::Provider { push_type: client.push_type, form, error }
     }
 }
 
@@ -320,10 +175,18 @@ impl App {
 mod tests {
     use std::sync::{Arc, Mutex};
 
-    use base64::{Engine, engine::general_purpose::STANDARD};
     use mockall::predicate::always;
 
+    use super::super::fixtures::{CLASSIC_FIELDS, RAW_FIELDS, both_forms, fields, parse, raw, raw_form, sha256_hex};
     use super::*;
+    use crate::{
+        app::{
+            Providers,
+            test_support::{app_with, client, providers_with},
+        },
+        domain::{ClientId, Form, Notification},
+        ports::{Delivered, MockClientRepository, MockDedupStore, MockPushProvider},
+    };
 
     /// Sends `request` to the default project.
     async fn send_default(app: &App, request: SendRequest) -> Result<Sent, SendError> {
@@ -331,50 +194,8 @@ mod tests {
         app.send(&project, request).await
     }
 
-    /// Sends in these tests go to the default project.
-    fn parse_notification(raw: RawNotification<'_>) -> Result<SendRequest, Vec<InvalidField>> {
-        super::parse_notification(raw, &ProjectKey::Default)
-    }
-    use crate::app::{
-        Providers,
-        test_support::{app_with, client, providers_with},
-    };
-    use crate::ports::Delivered;
-    use crate::ports::{MockClientRepository, MockDedupStore, MockPushProvider};
-
-    fn raw<'a>(
-        id: &'a str,
-        flags: Result<u32, &'static str>,
-        blob: Result<&'a str, &'static str>,
-    ) -> RawNotification<'a> {
-        RawNotification { client_id: Ok("c1"), id: Ok(id), topic: Ok("t"), flags, blob, has_classic: true, ..MISSING }
-    }
-
-    /// A body with the raw form only.
-    fn raw_form<'a>(message: &'a str, tag: u32) -> RawNotification<'a> {
-        RawNotification {
-            client_id: Ok("c1"),
-            raw_topic: Ok("rt"),
-            tag: Ok(tag),
-            message: Ok(message),
-            has_raw: true,
-            ..MISSING
-        }
-    }
-
-    /// A body with both forms: classic id `n1`, raw message `message`.
-    fn both_forms(message: &str) -> RawNotification<'_> {
-        raw_form(message, 9).with_classic("n1")
-    }
-
-    impl<'a> RawNotification<'a> {
-        fn with_classic(self, id: &'a str) -> Self {
-            Self { id: Ok(id), topic: Ok("t"), flags: Ok(1), blob: Ok("cipher"), has_classic: true, ..self }
-        }
-    }
-
     fn notification() -> Notification {
-        parse_notification(raw("n1", Ok(1), Ok("cipher"))).unwrap().classic().unwrap().clone()
+        parse(raw("n1", Ok(1), Ok("cipher"))).unwrap().classic().unwrap().clone()
     }
 
     /// Sends `notification()` to client `c`, answering how it ended.
@@ -384,11 +205,7 @@ mod tests {
     }
 
     fn provider_failed(error: PushError) -> SendError {
-        SendError::Provider { push_type: PushType::Apns, field: "payload.blob", error }
-    }
-
-    fn sha256_hex(text: &str) -> String {
-        hex::encode(aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, text.as_bytes()))
+        SendError::Provider { push_type: PushType::Apns, form: FormKind::Classic, error }
     }
 
     fn raw_client_repo() -> MockClientRepository {
@@ -430,70 +247,6 @@ mod tests {
 
     fn id(s: &str) -> ClientId {
         ClientId::parse(s).unwrap()
-    }
-
-    #[test]
-    fn parse_reports_every_bad_field() {
-        let err = parse_notification(RawNotification {
-            client_id: Ok("c1"),
-            id: Ok(""),
-            topic: Ok(""),
-            flags: Err("must be an unsigned 32-bit integer"),
-            blob: Err("must be a string"),
-            has_classic: true,
-            ..MISSING
-        })
-        .unwrap_err();
-        let names: Vec<_> = err.iter().map(|f| f.field).collect();
-        assert_eq!(names, ["id", "payload.topic", "payload.flags", "payload.blob"]);
-    }
-
-    fn field_names(fields: &[InvalidField]) -> Vec<&'static str> {
-        fields.iter().map(|f| f.field).collect()
-    }
-
-    #[test]
-    fn a_body_with_neither_form_is_refused_by_the_forms_it_tried() {
-        // Nothing at all: the classic form's fields, as before the raw form existed.
-        let none = parse_notification(RawNotification { client_id: Ok("c1"), ..MISSING }).unwrap_err();
-        assert_eq!(field_names(&none), ["id", "payload.topic", "payload.flags", "payload.blob"]);
-        // A raw attempt only: its own fields.
-        let raw_only =
-            parse_notification(RawNotification { tag: Err("must be an unsigned 32-bit integer"), ..raw_form("", 1) })
-                .unwrap_err();
-        assert_eq!(field_names(&raw_only), ["tag", "message"]);
-        assert_eq!(raw_only[1].description, "message must not be empty");
-        // Both tried, both broken: every problem of each.
-        let both = parse_notification(RawNotification { id: Ok(""), ..both_forms("") }).unwrap_err();
-        assert_eq!(field_names(&both), ["id", "message"]);
-        // With a bad client id too.
-        let with_path = parse_notification(RawNotification { client_id: Ok(""), ..raw_form("", 1) }).unwrap_err();
-        assert_eq!(field_names(&with_path), ["client_id", "message"]);
-    }
-
-    #[test]
-    fn one_usable_form_is_enough_to_parse_and_the_other_keeps_its_problems() {
-        let raw_only = parse_notification(raw_form("sealed", 4)).unwrap();
-        assert_eq!(
-            field_names(raw_only.classic().unwrap_err()),
-            ["id", "payload.topic", "payload.flags", "payload.blob"]
-        );
-        let n = raw_only.raw().unwrap();
-        assert_eq!(n.id.as_str(), sha256_hex("sealed"));
-        assert!(
-            matches!(&n.form, Form::Raw(r) if r.topic().as_str() == "rt" && r.tag() == 4 && r.message() == "sealed")
-        );
-        let classic_only = parse_notification(raw("n1", Ok(1), Ok("cipher"))).unwrap();
-        assert_eq!(field_names(classic_only.raw().unwrap_err()), ["topic", "tag", "message"]);
-        assert_eq!(classic_only.raw().unwrap_err()[2].description, "message is required");
-    }
-
-    #[test]
-    fn parse_decodes_cleartext_blobs() {
-        let blob = STANDARD.encode(r#"{"title":"T","body":"B"}"#);
-        assert!(parse_notification(raw("i", Ok(16), Ok(&blob))).is_ok());
-        let err = parse_notification(raw("i", Ok(16), Ok("@@"))).unwrap_err();
-        assert_eq!(err[0].field, "payload.blob");
     }
 
     #[tokio::test]
@@ -622,7 +375,7 @@ mod tests {
         let mut dedup = MockDedupStore::new();
         dedup.expect_try_claim().returning(|_, _, _| Ok(Claim::New(ClaimToken(1))));
         let app = app_with(raw_client_repo(), dedup, providers_with(recording_provider(seen.clone())));
-        let request = parse_notification(both_forms("sealed")).unwrap();
+        let request = parse(both_forms("sealed")).unwrap();
         assert_eq!(send_default(&app, request.clone()).await.map(|s| s.outcome), Ok(SendOutcome::Delivered));
         let mut dedup = MockDedupStore::new();
         dedup.expect_try_claim().returning(|_, _, _| Ok(Claim::New(ClaimToken(1))));
@@ -643,16 +396,20 @@ mod tests {
         provider.expect_name().return_const("apns");
         provider.expect_send().never();
         let app = app_with(raw_client_repo(), dedup, providers_with(provider));
-        let classic_only = parse_notification(raw("n1", Ok(1), Ok("cipher"))).unwrap();
-        let Err(SendError::InvalidBody(fields)) = send_default(&app, classic_only).await else { panic!("refused") };
-        assert_eq!(field_names(&fields), ["topic", "tag", "message"]);
+        let classic_only = parse(raw("n1", Ok(1), Ok("cipher"))).unwrap();
+        let Err(SendError::FormUnusable { form, fields: problems }) = send_default(&app, classic_only).await else {
+            panic!("refused")
+        };
+        assert_eq!((form, fields(&problems)), (FormKind::Raw, RAW_FIELDS.to_vec()));
 
         let mut dedup = MockDedupStore::new();
         dedup.expect_try_claim().never();
         let app = app_with(repo_with_client(), dedup, providers_with(MockPushProvider::new()));
-        let raw_only = parse_notification(raw_form("sealed", 1)).unwrap();
-        let Err(SendError::InvalidBody(fields)) = send_default(&app, raw_only).await else { panic!("refused") };
-        assert_eq!(field_names(&fields), ["id", "payload.topic", "payload.flags", "payload.blob"]);
+        let raw_only = parse(raw_form("sealed", 1)).unwrap();
+        let Err(SendError::FormUnusable { form, fields: problems }) = send_default(&app, raw_only).await else {
+            panic!("refused")
+        };
+        assert_eq!((form, fields(&problems)), (FormKind::Classic, CLASSIC_FIELDS.to_vec()));
     }
 
     #[tokio::test]
@@ -672,7 +429,7 @@ mod tests {
         let seen = Arc::new(Mutex::new(Vec::new()));
         let app = app_with(raw_client_repo(), dedup, providers_with(recording_provider(seen.clone())));
         let outcome = |message, tag| {
-            let request = parse_notification(raw_form(message, tag)).unwrap();
+            let request = parse(raw_form(message, tag)).unwrap();
             let app = &app;
             async move { send_default(app, request).await.map(|s| s.outcome) }
         };
@@ -685,14 +442,14 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn a_refused_raw_payload_names_the_message() {
+    async fn a_refused_raw_payload_names_the_raw_form() {
         let mut dedup = dedup_new();
         dedup.expect_release().times(1).returning(|_, _, _| Ok(()));
         let provider =
             provider_answering(Err(PushError::PayloadRejected { provider: "apns", reason: "too big".into() }));
         let app = app_with(raw_client_repo(), dedup, providers_with(provider));
-        let sent = send_default(&app, parse_notification(raw_form("m", 1)).unwrap()).await;
-        assert!(matches!(sent, Err(SendError::Provider { field: "message", .. })), "{sent:?}");
+        let sent = send_default(&app, parse(raw_form("m", 1)).unwrap()).await;
+        assert!(matches!(sent, Err(SendError::Provider { form: FormKind::Raw, .. })), "{sent:?}");
     }
 
     /// A provider that never answers.

@@ -4,8 +4,8 @@
 use poem_openapi::Object;
 use serde_json::{Map, Value};
 
-use super::{envelope::Status, nullable::Nullable};
 use crate::{
+    adapters::http::{envelope::Status, nullable::Nullable},
     app::{ProjectView, RawApnsCredentials, RawServiceAccount},
     domain::Suspension,
 };

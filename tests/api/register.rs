@@ -2,7 +2,7 @@
 
 use serde_json::json;
 
-use crate::support::{encrypted, spawn_app};
+use push_testkit::{encrypted, spawn_app};
 
 #[tokio::test]
 async fn registers_and_the_client_can_be_notified() {
@@ -165,7 +165,7 @@ async fn registrations_survive_a_restart() {
     let settings = app.settings.clone();
     assert!(app.register("durable", "fcm", "t").await.is_ok_envelope());
     let dir = app.stop().await;
-    let again = crate::support::spawn_settings(settings, dir).await;
+    let again = push_testkit::spawn_settings(settings, dir).await;
     assert!(again.send("durable", &encrypted("n")).await.is_ok_envelope());
 }
 
@@ -173,7 +173,7 @@ async fn registrations_survive_a_restart() {
 async fn with_a_real_provider_configured_other_types_are_refused() {
     // Without real providers every type is served by the log sink; turning the sink off leaves
     // no provider, and registration says which types are supported (none).
-    let app = crate::support::spawn_with(|s| s.log_sink = Some(false)).await;
+    let app = push_testkit::spawn_with(|s| s.log_sink = Some(false)).await;
     let r = app.register("c", "fcm", "t").await;
     assert_eq!(r.status, 400);
     assert_eq!(r.field_names(), ["type"]);

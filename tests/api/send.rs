@@ -3,10 +3,9 @@
 use base64::{Engine, engine::general_purpose::STANDARD};
 use serde_json::json;
 
-use crate::{
-    register::futures_join,
-    support::{cleartext, encrypted, spawn_app},
-};
+use push_testkit::{cleartext, encrypted, spawn_app};
+
+use crate::register::futures_join;
 
 #[tokio::test]
 async fn encrypted_notification_reaches_the_log_sink_as_apns_would_get_it() {

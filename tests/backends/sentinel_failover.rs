@@ -2,10 +2,8 @@
 //! promote the replica, and the server finds the new master by itself (no restart), answering 503
 //! at most while no master is reachable; claims made before the failover still hold after it.
 //!
-//! A test binary of its own: killing the master would disturb other tests using the Sentinel set
-//! at the same time (cargo runs test binaries one after another).
-
-mod support;
+//! Killing the master would disturb other tests using the Sentinel set at the same time, so this
+//! test holds the set alone (`services::sentinel_exclusive`) and those tests hold it shared.
 
 #[cfg(feature = "redis")]
 mod with_sentinel {
@@ -16,16 +14,15 @@ mod with_sentinel {
 
     use serde_json::{Value, json};
 
-    use super::support::{
-        binary::{
-            launch,
-            launcher::{Process, Ready, Sink},
-            start_with,
-        },
-        now, relay_key,
-        services::{RedisKind, redis_config, redis_env, unique},
-        sign_with,
+    use push_testkit::{
+        SignedRequest,
+        binary::start_with,
+        launcher::{Process, Ready, Sink},
+        relay_key,
+        services::{RedisKind, redis_config, redis_env, sentinel_exclusive, unique},
     };
+
+    use crate::SERVER;
 
     struct Server {
         process: Process,
@@ -51,7 +48,8 @@ mod with_sentinel {
             let sink = dir.join("sink.jsonl");
             let log = dir.join("server.log");
             let process = start_with(
-                launch(dir)
+                SERVER
+                    .launch(dir)
                     .envs(env.iter().map(|(k, v)| (*k, v.as_str())))
                     .env("RELAY_PUBLIC_KEY", hex::encode(relay_key().verifying_key().to_bytes()))
                     .env("LOG_SINK_PATH", &sink)
@@ -81,14 +79,11 @@ mod with_sentinel {
 
         async fn send(&self, client_id: &str, id: &str) -> u16 {
             let body = json!({"id": id, "payload": {"topic": "t", "flags": 17, "blob": "opaque"}}).to_string();
-            let ts = now().to_string();
             let r = self
                 .http
                 .post(format!("{}/clients/{client_id}", self.base))
                 .header("content-type", "application/json")
-                .header("X-Ed25519-Timestamp", &ts)
-                .header("X-Ed25519-Signature", sign_with(&relay_key(), &ts, body.as_bytes()))
-                .body(body)
+                .signed_body(&relay_key(), body)
                 .timeout(Duration::from_secs(10))
                 .send()
                 .await
@@ -134,6 +129,7 @@ mod with_sentinel {
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn sends_survive_a_sentinel_failover_without_a_restart() {
+        let _alone = sentinel_exclusive().await;
         let Some(_) = redis_config(RedisKind::Sentinel).await else { return };
         let env = redis_env(RedisKind::Sentinel).unwrap();
         let get = |k: &str| env.iter().find(|(n, _)| *n == k).unwrap().1.clone();
@@ -213,5 +209,5 @@ mod with_sentinel {
 #[cfg(not(feature = "redis"))]
 #[test]
 fn sentinel_suite() {
-    support::services::features_missing(&["redis"]);
+    push_testkit::services::features_missing(&["redis"]);
 }

@@ -4,24 +4,24 @@
 //! as one node, over TLS, as a Cluster (also over TLS) and behind Sentinels, and Postgres
 //! (directly, and through PgBouncer in transaction mode with the statement cache off).
 
-mod support;
-
 #[cfg(all(feature = "postgres", feature = "redis"))]
 mod with_backends {
     use std::{path::PathBuf, time::Duration};
 
     use serde_json::{Value, json};
 
-    use super::support::{
-        binary::{
-            Server, launch,
-            launcher::{Ready, Sink},
-            run, start_with,
+    use push_testkit::{
+        SignedRequest,
+        binary::{Server, start_with},
+        launcher::{Ready, Sink},
+        relay_key,
+        services::{
+            RedisKind, TestDatabase, fresh_bouncer_database, fresh_database, redis_config, redis_env, sentinel_shared,
+            unique,
         },
-        now, relay_key,
-        services::{RedisKind, TestDatabase, fresh_bouncer_database, fresh_database, redis_config, redis_env, unique},
-        sign_with,
     };
+
+    use crate::SERVER;
 
     /// One `push-server` process, killed when dropped (also when the test panics).
     struct Instance {
@@ -53,7 +53,8 @@ mod with_backends {
             let log = dir.join(format!("server-{name}.log"));
             // The launcher's clean environment: no `.env`, no stray DATABASE_URL from the caller.
             let server = start_with(
-                launch(dir)
+                SERVER
+                    .launch(dir)
                     .envs(envs.iter().map(|(k, v)| (*k, v.as_str())))
                     .env("RELAY_PUBLIC_KEY", hex::encode(relay_key().verifying_key().to_bytes()))
                     .env("LOG_SINK_PATH", &sink)
@@ -87,14 +88,11 @@ mod with_backends {
 
         async fn send(&self, client_id: &str, id: &str) -> (u16, Value) {
             let body = json!({"id": id, "payload": {"topic": "t", "flags": 17, "blob": "opaque"}}).to_string();
-            let ts = now().to_string();
             let r = self
                 .http
                 .post(format!("{}/clients/{client_id}", self.base))
                 .header("content-type", "application/json")
-                .header("X-Ed25519-Timestamp", &ts)
-                .header("X-Ed25519-Signature", sign_with(&relay_key(), &ts, body.as_bytes()))
-                .body(body)
+                .signed_body(&relay_key(), body)
                 .send()
                 .await
                 .unwrap();
@@ -160,7 +158,7 @@ mod with_backends {
             Backend::PgBouncer => {
                 let db = fresh_bouncer_database().await?;
                 let dir = tempfile::tempdir().unwrap();
-                let migrated = run(dir.path(), &["migrate"], &[("DATABASE_URL", &db.direct_url)]);
+                let migrated = SERVER.run(dir.path(), &["migrate"], &[("DATABASE_URL", &db.direct_url)]);
                 assert!(migrated.status.success(), "migrate: {}", String::from_utf8_lossy(&migrated.stderr));
                 let env = vec![
                     ("DATABASE_URL", db.url.clone()),
@@ -208,6 +206,10 @@ mod with_backends {
     }
 
     async fn two_instances_share_clients_and_deliver_each_id_once(backend_kind: Backend) {
+        let _sentinel = match backend_kind {
+            Backend::Redis(RedisKind::Sentinel) => Some(sentinel_shared().await),
+            _ => None,
+        };
         let Some((db, env)) = backend(backend_kind).await else { return };
         let dir = tempfile::tempdir().unwrap();
         let mut a = Instance::start("a", dir.path(), &env);
@@ -293,5 +295,5 @@ mod with_backends {
 #[cfg(not(all(feature = "postgres", feature = "redis")))]
 #[test]
 fn scale_out_suite() {
-    support::services::features_missing(&["postgres", "redis"]);
+    push_testkit::services::features_missing(&["postgres", "redis"]);
 }

@@ -26,6 +26,7 @@ pub const REDIS_SENTINEL_MASTER_VAR: &str = "PUSH_TEST_REDIS_SENTINEL_MASTER";
 pub const REQUIRE_VAR: &str = "PUSH_TEST_REQUIRE_SERVICES";
 
 /// How long a test waits for a service to answer before it counts as unreachable.
+#[cfg(any(feature = "postgres", feature = "redis"))]
 const PROBE_TIMEOUT: Duration = Duration::from_secs(5);
 
 pub fn services_required() -> bool {
@@ -94,7 +95,6 @@ pub fn via(url: &str, addr: std::net::SocketAddr) -> String {
 }
 
 #[cfg(feature = "postgres")]
-#[allow(unused_imports)]
 pub use postgres::{TestDatabase, fresh_bouncer_database, fresh_database};
 
 #[cfg(feature = "postgres")]
@@ -250,6 +250,24 @@ pub fn redis_env(kind: RedisKind) -> Option<Vec<(&'static str, String)>> {
             ("REDIS_SENTINEL_MASTER", service_url(REDIS_SENTINEL_MASTER_VAR)?),
         ],
     })
+}
+
+/// The Sentinel set is one for all the tests of a binary, and the failover test kills its master:
+/// a test that uses it holds [`sentinel_shared`] throughout, the failover holds
+/// [`sentinel_exclusive`], so no other test ever sees the failover (tests run on parallel threads).
+#[cfg(feature = "redis")]
+static SENTINEL: tokio::sync::RwLock<()> = tokio::sync::RwLock::const_new(());
+
+/// Use of the Sentinel set beside other tests that use it; see `SENTINEL`.
+#[cfg(feature = "redis")]
+pub async fn sentinel_shared() -> tokio::sync::RwLockReadGuard<'static, ()> {
+    SENTINEL.read().await
+}
+
+/// The Sentinel set alone, to fail it over; see `SENTINEL`.
+#[cfg(feature = "redis")]
+pub async fn sentinel_exclusive() -> tokio::sync::RwLockWriteGuard<'static, ()> {
+    SENTINEL.write().await
 }
 
 /// The Redis dedup store's configuration for one set-up, checked to answer; `None` (after a

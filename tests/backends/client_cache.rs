@@ -3,10 +3,7 @@
 //! client that was just looked up), and on the store itself (writes whose caller hangs up, writes
 //! that cannot get the database, and a stress test of interleaved writers and readers).
 
-#[path = "support/mod.rs"]
-mod support;
-
-use support::{encrypted, spawn_app};
+use push_testkit::{encrypted, spawn_app};
 
 #[tokio::test]
 async fn re_registering_a_cached_client_is_seen_by_the_next_send() {

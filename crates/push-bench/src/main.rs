@@ -8,7 +8,7 @@
 //! This file only parses the command line: each command is a file of `scenarios/`, the load
 //! generators are `load` (closed loop) and `paced` (open loop), `measure` runs and samples, and
 //! `report` prints the figures and the verdict. `scripts/bench.sh` runs every scenario and prints
-//! the table of docs/benchmarks; see `--help`.
+//! the table of docs/benchmarks.md; see `--help`.
 
 mod common;
 mod latency;

@@ -6,15 +6,10 @@
 
 #[cfg(all(feature = "postgres", feature = "redis"))]
 mod with_backends {
-    use std::{path::PathBuf, time::Duration};
-
     use serde_json::{Value, json};
 
     use push_testkit::{
-        SignedRequest,
-        binary::{Server, start_with},
-        launcher::{Ready, Sink},
-        relay_key,
+        instance::Instance,
         services::{
             RedisKind, TestDatabase, fresh_bouncer_database, fresh_database, redis_config, redis_env, sentinel_shared,
             unique,
@@ -22,108 +17,6 @@ mod with_backends {
     };
 
     use crate::SERVER;
-
-    /// One `push-server` process, killed when dropped (also when the test panics).
-    struct Instance {
-        name: &'static str,
-        server: Server,
-        base: String,
-        sink: PathBuf,
-        log: PathBuf,
-        http: reqwest::Client,
-    }
-
-    impl Drop for Instance {
-        fn drop(&mut self) {
-            if std::thread::panicking() {
-                eprintln!(
-                    "--- log of instance {} ---\n{}",
-                    self.name,
-                    std::fs::read_to_string(&self.log).unwrap_or_default()
-                );
-            }
-        }
-    }
-
-    impl Instance {
-        /// Starts an instance with `envs` (the backends) and waits until `/health` answers 200
-        /// (both stores reachable).
-        fn start(name: &'static str, dir: &std::path::Path, envs: &[(&str, String)]) -> Instance {
-            let sink = dir.join(format!("sink-{name}.jsonl"));
-            let log = dir.join(format!("server-{name}.log"));
-            // The launcher's clean environment: no `.env`, no stray DATABASE_URL from the caller.
-            let server = start_with(
-                SERVER
-                    .launch(dir)
-                    .envs(envs.iter().map(|(k, v)| (*k, v.as_str())))
-                    .env("RELAY_PUBLIC_KEY", hex::encode(relay_key().verifying_key().to_bytes()))
-                    .env("LOG_SINK_PATH", &sink)
-                    .env("DATABASE_MAX_CONNECTIONS", "8")
-                    .env("RUST_LOG", "warn")
-                    .stdout(Sink::File(log.clone()))
-                    .stderr(Sink::File(dir.join(format!("server-{name}.err"))))
-                    .ready(Ready::Healthy),
-            );
-            Instance {
-                name,
-                base: server.url(),
-                server,
-                sink,
-                log,
-                http: reqwest::Client::builder().pool_max_idle_per_host(64).build().unwrap(),
-            }
-        }
-
-        async fn register(&self, client_id: &str, token: &str) -> (u16, Value) {
-            let r = self
-                .http
-                .post(format!("{}/clients", self.base))
-                .header("content-type", "application/json")
-                .body(json!({"client_id": client_id, "type": "fcm", "token": token}).to_string())
-                .send()
-                .await
-                .unwrap();
-            reply(r).await
-        }
-
-        async fn send(&self, client_id: &str, id: &str) -> (u16, Value) {
-            let body = json!({"id": id, "payload": {"topic": "t", "flags": 17, "blob": "opaque"}}).to_string();
-            let r = self
-                .http
-                .post(format!("{}/clients/{client_id}", self.base))
-                .header("content-type", "application/json")
-                .signed_body(&relay_key(), body)
-                .send()
-                .await
-                .unwrap();
-            reply(r).await
-        }
-
-        /// Sends SIGTERM and waits for a clean exit.
-        fn terminate(&mut self) {
-            let (_, status) = self
-                .server
-                .0
-                .terminate(Duration::from_secs(15))
-                .unwrap_or_else(|e| panic!("instance {}: {e}", self.name));
-            assert!(status.success(), "instance {} exited with {status}", self.name);
-        }
-
-        fn deliveries(&self, client_id: &str, id: &str) -> usize {
-            std::fs::read_to_string(&self.sink)
-                .unwrap_or_default()
-                .lines()
-                .map(|l| serde_json::from_str::<Value>(l).unwrap())
-                .filter(|d| d["client_id"] == client_id && d["notification_id"] == id)
-                .count()
-        }
-    }
-
-    async fn reply(r: reqwest::Response) -> (u16, Value) {
-        let status = r.status().as_u16();
-        let text = r.text().await.unwrap();
-        (status, serde_json::from_str(&text).unwrap_or_else(|_| panic!("not JSON: {text}")))
-    }
 
     fn ok() -> (u16, Value) {
         (200, json!({"status": "OK"}))
@@ -210,10 +103,11 @@ mod with_backends {
             Backend::Redis(RedisKind::Sentinel) => Some(sentinel_shared().await),
             _ => None,
         };
-        let Some((db, env)) = backend(backend_kind).await else { return };
+        let Some((db, mut env)) = backend(backend_kind).await else { return };
+        env.push(("DATABASE_MAX_CONNECTIONS", "8".into()));
         let dir = tempfile::tempdir().unwrap();
-        let mut a = Instance::start("a", dir.path(), &env);
-        let b = Instance::start("b", dir.path(), &env);
+        let mut a = Instance::start(SERVER, "a", dir.path(), &env);
+        let b = Instance::start(SERVER, "b", dir.path(), &env);
         let total = |client: &str, id: &str| a.deliveries(client, id) + b.deliveries(client, id);
 
         // Registered through A, served by B.

@@ -1,7 +1,8 @@
 //! Test code shared by push-server's test binaries and by push-bench: the in-process test server
 //! and its HTTP client, the Relay-signed request builder, the launcher and harness for the real
-//! binary, the one fake HTTP/2 provider (with its APNS and FCM answers and Google's token
-//! endpoint), the test services' helpers and a fault-injecting TCP proxy.
+//! binary (one process, or several sharing backends), the one fake provider (with its APNS and FCM
+//! answers and Google's token endpoint), the test services' helpers and a fault-injecting TCP
+//! proxy.
 //!
 //! A crate of its own, not files included by `#[path]`: every test binary sees one API, compiled
 //! once, and nothing in it is dead code anywhere. push-server names it only as a dev-dependency
@@ -10,6 +11,7 @@
 mod app;
 pub mod binary;
 pub mod fake;
+pub mod instance;
 pub mod launcher;
 pub mod proxy;
 pub mod relay;

@@ -11,7 +11,7 @@ use crate::{
     measure::{self, SideLoad},
     report,
     requests::PayloadKind,
-    scenarios::send,
+    scenarios::send::{self, Sends},
 };
 
 #[derive(Args)]
@@ -24,21 +24,14 @@ pub struct MixedArgs {
     /// Connections the registrations are spread over.
     #[arg(long, default_value_t = 8)]
     pub register_connections: usize,
-    /// Clients registered before the run; notifications go to them round robin.
-    #[arg(long, default_value_t = 1000)]
-    pub clients: u32,
-    /// As for `send`: sends per second to sign ahead for.
-    #[arg(long, default_value_t = 40_000)]
-    pub rate_hint: u64,
-    /// As for `send`: the Relay's secret key, for a server given by `--url`.
-    #[arg(long, env = "BENCH_RELAY_SECRET")]
-    pub relay_secret: Option<String>,
+    #[command(flatten)]
+    pub sends: Sends,
 }
 
 pub fn run(args: MixedArgs) -> Result<(), String> {
-    let MixedArgs { common, register_rate, register_connections, clients, rate_hint, relay_secret } = args;
+    let MixedArgs { common, register_rate, register_connections, sends } = args;
     let side = SideLoad::registrations(register_rate, register_connections)?;
-    let mut setup = send::prepare(&common, PayloadKind::Encrypted, true, clients, rate_hint, relay_secret.as_deref())?;
+    let mut setup = send::prepare(&common, PayloadKind::Encrypted, true, &sends)?;
     let shape = setup.shape.clone();
     let side = SideLoad {
         source: Arc::new(move |k| {

@@ -24,6 +24,13 @@ pub struct SendArgs {
     /// Start the server with VALIDATE_SIGNATURES=false and send unsigned requests.
     #[arg(long)]
     pub no_signatures: bool,
+    #[command(flatten)]
+    pub sends: Sends,
+}
+
+// What `send` and `mixed` share: the clients notified and the Relay that signs for them.
+#[derive(Args)]
+pub struct Sends {
     /// Clients registered before the run; notifications go to them round robin.
     #[arg(long, default_value_t = 1000)]
     pub clients: u32,
@@ -38,9 +45,9 @@ pub struct SendArgs {
 }
 
 pub fn run(args: SendArgs) -> Result<(), String> {
-    let SendArgs { common, payload, no_signatures, clients, rate_hint, relay_secret } = args;
+    let SendArgs { common, payload, no_signatures, sends } = args;
     let signed = !no_signatures;
-    let mut setup = prepare(&common, payload, signed, clients, rate_hint, relay_secret.as_deref())?;
+    let mut setup = prepare(&common, payload, signed, &sends)?;
     let label = common.label.clone().unwrap_or_else(|| {
         format!(
             "send, {}, signatures {}",
@@ -64,28 +71,21 @@ pub struct SendSetup {
     pub pin: bool,
 }
 
-pub fn prepare(
-    common: &Common,
-    payload: PayloadKind,
-    signed: bool,
-    clients: u32,
-    rate_hint: u64,
-    relay_secret: Option<&str>,
-) -> Result<SendSetup, String> {
+pub fn prepare(common: &Common, payload: PayloadKind, signed: bool, sends: &Sends) -> Result<SendSetup, String> {
     check_window(common)?;
-    let key = match relay_secret {
+    let key = match &sends.relay_secret {
         Some(hex_key) => parse_secret(hex_key)?,
         None => SigningKey::from_bytes(&std::array::from_fn(|_| fastrand::u8(..))),
     };
     let pin = should_pin(common);
     let target = Target::new(common, Some(hex::encode(key.verifying_key().to_bytes())), signed, pin)?;
-    let shape = Arc::new(Shape::new(run_id(), clients, payload, &target.addr.to_string()));
+    let shape = Arc::new(Shape::new(run_id(), sends.clients, payload, &target.addr.to_string()));
     let rt = runtime()?;
 
     // Registration goes first, unmeasured: every notification must find its client.
     let registered = rt.block_on(register_clients(target.addr, &shape))?;
     let source: Source = if signed {
-        signed_source(&shape, &key, common, rate_hint)
+        signed_source(&shape, &key, common, sends.rate_hint)
     } else {
         let shape = shape.clone();
         Arc::new(move |i| Some(shape.send_request(i, None)))

@@ -165,7 +165,8 @@ fn the_library_never_depends_on_test_code() {
         let key = line.split(['=', ' ']).next().unwrap_or("");
         for (package, _) in TEST_CRATES {
             let named = dependencies(&table) && key == *package;
-            let own_table = table.strip_suffix(&format!(".{package}")).is_some_and(dependencies);
+            let own_table =
+                line.starts_with('[') && table.strip_suffix(&format!(".{package}")).is_some_and(dependencies);
             if named || own_table {
                 violations.push(format!(
                     "Cargo.toml:{}: {package} in [{table}]: test code is a dev-dependency only, or the library and \

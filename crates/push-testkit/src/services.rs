@@ -7,8 +7,6 @@
 //! machine; with `PUSH_TEST_REQUIRE_SERVICES=1` the same situation is a failure, so a CI run can
 //! never skip them silently.
 
-use std::time::Duration;
-
 pub const DATABASE_URL_VAR: &str = "PUSH_TEST_DATABASE_URL";
 /// PgBouncer in transaction pooling mode in front of `PUSH_TEST_DATABASE_URL`'s server, passing
 /// any database name through.
@@ -27,7 +25,7 @@ pub const REQUIRE_VAR: &str = "PUSH_TEST_REQUIRE_SERVICES";
 
 /// How long a test waits for a service to answer before it counts as unreachable.
 #[cfg(any(feature = "postgres", feature = "redis"))]
-const PROBE_TIMEOUT: Duration = Duration::from_secs(5);
+const PROBE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
 
 pub fn services_required() -> bool {
     std::env::var(REQUIRE_VAR).is_ok_and(|v| v == "1" || v.eq_ignore_ascii_case("true"))

@@ -54,11 +54,13 @@ mod store {
 
     use push_server::{
         adapters::store::sqlite::{SqliteClientRepository, SqliteOptions},
-        domain::{Client, ClientId, DeviceToken, PushType},
+        domain::{ClientId, PushType},
         ports::{ClientRepository, StoreError},
     };
     use sqlx::{Connection, SqliteConnection, SqlitePool};
     use tempfile::TempDir;
+
+    use crate::store_contract::client;
 
     struct Store {
         repo: Arc<SqliteClientRepository>,
@@ -114,15 +116,6 @@ mod store {
 
     async fn unlock(mut conn: SqliteConnection) {
         sqlx::query("ROLLBACK").execute(&mut conn).await.expect("release the write lock");
-    }
-
-    fn client(id: &str, push_type: PushType, token: &str) -> Client {
-        Client {
-            id: ClientId::parse(id).unwrap(),
-            push_type,
-            token: DeviceToken::parse(push_type, token).unwrap(),
-            always_raw: false,
-        }
     }
 
     fn pair(push_type: PushType, token: &str) -> Option<(String, String)> {

@@ -151,7 +151,8 @@ fn postgres_suite() {
     push_testkit::services::features_missing(&["postgres"]);
 }
 
-fn client(id: &str, push_type: PushType, token: &str) -> Client {
+/// A client as the store keeps it (also what the client-cache tests store).
+pub fn client(id: &str, push_type: PushType, token: &str) -> Client {
     Client {
         id: ClientId::parse(id).unwrap(),
         push_type,

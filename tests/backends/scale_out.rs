@@ -10,6 +10,7 @@ mod with_backends {
 
     use push_testkit::{
         instance::Instance,
+        join_all,
         services::{
             RedisKind, TestDatabase, fresh_bouncer_database, fresh_database, redis_config, redis_env, sentinel_shared,
             unique,
@@ -122,7 +123,7 @@ mod with_backends {
             let instance = if i % 2 == 0 { &a } else { &b };
             instance.send(&client, "burst")
         });
-        let answers = futures_join_all(sends).await;
+        let answers = join_all(sends).await;
         assert!(answers.iter().all(|r| *r == ok()), "{answers:?}");
         assert_eq!(total(&client, "burst"), 1);
         // And a later retry of it through either instance is still a duplicate.
@@ -138,7 +139,7 @@ mod with_backends {
             let instance = if i % 2 == 0 { &a } else { &b };
             instance.register(id, &contested)
         });
-        let answers = futures_join_all(registrations).await;
+        let answers = join_all(registrations).await;
         assert!(answers.iter().all(|r| *r == ok()), "{answers:?}");
         let mut owners = 0;
         for (i, id) in ids.iter().enumerate() {
@@ -162,27 +163,6 @@ mod with_backends {
 
         drop((a, b));
         db.drop_database().await;
-    }
-
-    /// Awaits all futures concurrently (tokio has no join_all, and one helper is not worth a
-    /// dependency).
-    async fn futures_join_all<F: Future>(futures: impl Iterator<Item = F>) -> Vec<F::Output> {
-        let mut pinned: Vec<_> = futures.map(Box::pin).collect();
-        let mut results: Vec<Option<F::Output>> = (0..pinned.len()).map(|_| None).collect();
-        std::future::poll_fn(|cx| {
-            let mut pending = false;
-            for (f, slot) in pinned.iter_mut().zip(results.iter_mut()) {
-                if slot.is_none() {
-                    match f.as_mut().poll(cx) {
-                        std::task::Poll::Ready(v) => *slot = Some(v),
-                        std::task::Poll::Pending => pending = true,
-                    }
-                }
-            }
-            if pending { std::task::Poll::Pending } else { std::task::Poll::Ready(()) }
-        })
-        .await;
-        results.into_iter().map(Option::unwrap).collect()
     }
 }
 

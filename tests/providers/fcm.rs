@@ -16,7 +16,7 @@ use push_testkit::{
         Answer, Recorded,
         fcm::{Google, PROJECT, SEND_PATH, access_token, fcm_error, fcm_ok, pem, service_account, spawn_for},
     },
-    spawn_with, test_settings,
+    join_all, spawn_with, test_settings,
 };
 use serde_json::{Value, json};
 
@@ -114,7 +114,7 @@ async fn one_access_token_serves_many_sends() {
         async move { app.send("c1", &encrypted(&format!("n{i}"))).await }
     });
     // Concurrent first sends too: they must share one token fetch.
-    for reply in futures_join(sends).await {
+    for reply in join_all(sends).await {
         assert!(reply.is_ok_envelope(), "{}", reply.text);
     }
     assert_eq!(google.token_requests().len(), 1, "the token endpoint is asked once");
@@ -451,24 +451,4 @@ fn the_adapter_refuses_a_configuration_that_cannot_work_in_its_own_terms() {
     assert!(error.starts_with("not service-account JSON") && !error.contains("FCM_"), "{error}");
 
     assert!(FcmProvider::new(FcmConfig::new(account(), PROJECT.into(), retry)).is_ok());
-}
-
-/// Polls the futures together on this task.
-async fn futures_join<F: std::future::Future>(futures: impl Iterator<Item = F>) -> Vec<F::Output> {
-    let mut pending: Vec<_> = futures.map(Box::pin).collect();
-    let mut out: Vec<Option<F::Output>> = pending.iter().map(|_| None).collect();
-    std::future::poll_fn(|cx| {
-        let mut waiting = false;
-        for (slot, future) in out.iter_mut().zip(pending.iter_mut()) {
-            if slot.is_none() {
-                match future.as_mut().poll(cx) {
-                    std::task::Poll::Ready(v) => *slot = Some(v),
-                    std::task::Poll::Pending => waiting = true,
-                }
-            }
-        }
-        if waiting { std::task::Poll::Pending } else { std::task::Poll::Ready(()) }
-    })
-    .await;
-    out.into_iter().map(Option::unwrap).collect()
 }

@@ -12,10 +12,12 @@ mod app;
 pub mod binary;
 pub mod fake;
 pub mod instance;
+mod join;
 pub mod launcher;
 pub mod proxy;
 pub mod relay;
 pub mod services;
 
 pub use app::{Reply, TestApp, cleartext, encrypted, spawn_app, spawn_settings, spawn_with, test_settings};
+pub use join::join_all;
 pub use relay::{Signature, SignedRequest, now, relay_key, sign_with};

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The delivery benchmark (`push-bench deliver`): release build with APNS and FCM, the server pinned
 # to core 0, the generator and the in-process fake providers (h2c, log-normal latency, median
-# 150 ms, p99 600 ms) on core 1. Prints the README's delivery table.
+# 150 ms, p99 600 ms) on core 1. Prints the delivery table of docs/benchmarks.md. Both binaries are
+# taken from ${CARGO_TARGET_DIR:-target}/<profile>/ (push-bench is a workspace member of its own).
 #
 #   scripts/bench-deliver.sh            APNS at 500 streams (8 connections, then 1), FCM at 100
 #                                       streams (16 connections, then 1); BENCH_DURATION seconds each
@@ -10,13 +11,18 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 if [[ ${1:-} == --smoke ]]; then
-    cargo build --locked --bins --features apns,fcm
-    bin=target/debug
-    timing=(--warmup 0.5 --duration 1 --connections 16 --clients 50 --rate-hint 2000 --median-ms 5 --p99-ms 20)
+    cargo build --locked -p push-server -p push-bench --features apns,fcm
+    bin=${CARGO_TARGET_DIR:-target}/debug
+    timing=(--warmup 0.5 --duration 1 --clients 50 --rate-hint 2000 --median-ms 5 --p99-ms 20)
+    # A handful of Relay connections, not thousands: the smoke run checks that it works.
+    apns_connections=${APNS_RELAY_CONNECTIONS:-16}
+    fcm_connections=${FCM_RELAY_CONNECTIONS:-16}
 else
-    cargo build --release --locked --bins --features apns,fcm
+    cargo build --release --locked -p push-server -p push-bench --features apns,fcm
     bin=${CARGO_TARGET_DIR:-target}/release
     timing=(--warmup 3 --duration "${BENCH_DURATION:-15}" --clients 20000 --rate-hint 14000)
+    apns_connections=${APNS_RELAY_CONNECTIONS:-2500}
+    fcm_connections=${FCM_RELAY_CONNECTIONS:-1400}
 fi
 rows=$(mktemp)
 trap 'rm -f "$rows"' EXIT
@@ -28,10 +34,10 @@ run() {
     "$bin/push-bench" deliver "$@" --markdown-out "$rows"
 }
 
-run --provider apns --streams 500 "${timing[@]}" --connections "${APNS_RELAY_CONNECTIONS:-2500}"
-run --provider apns --streams 500 --max-connections 1 "${timing[@]}" --connections "${APNS_RELAY_CONNECTIONS:-2500}"
-run --provider fcm --streams 100 --max-connections 16 "${timing[@]}" --connections "${FCM_RELAY_CONNECTIONS:-1400}"
-run --provider fcm --streams 100 --max-connections 1 "${timing[@]}" --connections "${FCM_RELAY_CONNECTIONS:-1400}"
+run --provider apns --streams 500 "${timing[@]}" --connections "$apns_connections"
+run --provider apns --streams 500 --max-connections 1 "${timing[@]}" --connections "$apns_connections"
+run --provider fcm --streams 100 --max-connections 16 "${timing[@]}" --connections "$fcm_connections"
+run --provider fcm --streams 100 --max-connections 1 "${timing[@]}" --connections "$fcm_connections"
 
 echo
 echo "Machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | xargs)"

@@ -1,5 +1,8 @@
 #!/usr/bin/env bash
-# The load benchmark: builds the release binaries, runs every scenario and prints the README table.
+# The load benchmark: builds the release binaries, runs every scenario and prints the table of
+# docs/benchmarks.md. push-bench is a workspace member of its own (crates/push-bench); cargo puts its
+# binary beside push-server's, in ${CARGO_TARGET_DIR:-target}/<profile>/, where it also finds the
+# server it starts.
 #
 #   scripts/bench.sh            full run (about 5 minutes after the build)
 #   scripts/bench.sh --smoke    a few seconds per scenario on the debug build (what CI runs);
@@ -31,14 +34,14 @@ redis_url=${BENCH_REDIS_URL:-}
 unset BENCH_DATABASE_URL BENCH_REDIS_URL
 
 if $smoke; then
-    cargo build --locked --bins "${features[@]}"
+    cargo build --locked -p push-server -p push-bench "${features[@]}"
     bin="${CARGO_TARGET_DIR:-target}/debug"
     timing=(--warmup 1 --duration 2 --connections 8)
     send_extra=(--clients 20 --rate-hint 1000)
     soak=()
     dedup_entries=50000
 else
-    cargo build --release --locked --bins "${features[@]}"
+    cargo build --release --locked -p push-server -p push-bench "${features[@]}"
     bin="${CARGO_TARGET_DIR:-target}/release"
     timing=(--warmup 3 --duration "${BENCH_DURATION:-20}" --connections 64)
     send_extra=(--clients 1000 --rate-hint 40000)

@@ -6,25 +6,27 @@
 #
 #   scripts/profile.sh [encrypted|cleartext] [seconds]     (default: encrypted, 20)
 #
-# Output: target/profile/callgrind.out and target/profile/summary.txt.
+# Output: target/profile/callgrind.out and target/profile/summary.txt. The binaries come from
+# ${CARGO_TARGET_DIR:-target}/release (push-bench is a workspace member of its own).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 payload=${1:-encrypted}
 seconds=${2:-20}
-cargo build --release --locked --bins
+cargo build --release --locked -p push-server -p push-bench
+bin=${CARGO_TARGET_DIR:-target}/release
 out=target/profile
 rm -rf "$out"
 mkdir -p "$out"
 
 secret=$(head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n')
-public=$(target/release/push-bench relay-public-key --relay-secret "$secret")
+public=$("$bin/push-bench" relay-public-key --relay-secret "$secret")
 port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
 
 env -i PATH="$PATH" HOST=127.0.0.1 PORT="$port" RUST_LOG=warn RATE_LIMIT_PER_MINUTE=0 \
     DATABASE_URL="sqlite://$PWD/$out/bench.db" RELAY_PUBLIC_KEY="$public" \
     valgrind --tool=callgrind --callgrind-out-file="$out/callgrind.out" --dump-instr=no \
-    target/release/push-server 2>"$out/valgrind.log" &
+    "$bin/push-server" 2>"$out/valgrind.log" &
 server=$!
 trap 'kill -TERM $server 2>/dev/null || true' EXIT
 for _ in $(seq 1 200); do
@@ -32,7 +34,7 @@ for _ in $(seq 1 200); do
     sleep 0.1
 done
 
-target/release/push-bench send --url "http://127.0.0.1:$port" --server-pid "$server" --relay-secret "$secret" \
+"$bin/push-bench" send --url "http://127.0.0.1:$port" --server-pid "$server" --relay-secret "$secret" \
     --payload "$payload" --connections 8 --warmup 2 --duration "$seconds" --clients 100 --rate-hint 2000 | tee "$out/bench.txt"
 
 kill -TERM "$server"

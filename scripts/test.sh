@@ -11,6 +11,8 @@ envs=$(scripts/test-services.sh start)      # fails loudly if they cannot start
 trap 'scripts/test-services.sh stop' EXIT
 eval "$envs"                                # PUSH_TEST_DATABASE_URL, PUSH_TEST_REDIS_URL, ... (see there)
 
+# Every member of the workspace (its default members): the server, push-testkit and push-bench,
+# whose binary the ops tests' benchmark smoke run finds beside the server's.
 echo "== every test with every feature (SQLite + Postgres, memory + Redis, log sink + APNS + FCM fakes)"
 PUSH_TEST_REQUIRE_SERVICES=1 cargo test --locked --all-features
 

@@ -2,7 +2,7 @@
 
 use serde_json::json;
 
-use crate::support::{TestApp, spawn_app, spawn_with};
+use push_testkit::{TestApp, spawn_app, spawn_with};
 
 async fn raw(
     app: &TestApp,
@@ -10,7 +10,7 @@ async fn raw(
     path: &str,
     content_type: Option<&str>,
     body: Vec<u8>,
-) -> crate::support::Reply {
+) -> push_testkit::Reply {
     let mut req = app.http.request(method, app.url(path)).body(body);
     if let Some(ct) = content_type {
         req = req.header("content-type", ct);
@@ -18,7 +18,7 @@ async fn raw(
     TestApp::reply(req.send().await.unwrap()).await
 }
 
-fn assert_envelope(r: &crate::support::Reply, status: u16, error: &str) {
+fn assert_envelope(r: &push_testkit::Reply, status: u16, error: &str) {
     assert_eq!(r.status, status, "{}", r.text);
     assert!(r.headers["content-type"].to_str().unwrap().starts_with("application/json"));
     assert_eq!(r.json()["status"], "FAILED");
@@ -154,8 +154,8 @@ async fn openapi_and_docs_are_served() {
 async fn metrics_count_requests_and_notifications() {
     let app = spawn_app().await;
     app.register("c", "fcm", "tok").await;
-    app.send("c", &crate::support::encrypted("n")).await;
-    app.send("c", &crate::support::encrypted("n")).await;
+    app.send("c", &push_testkit::encrypted("n")).await;
+    app.send("c", &push_testkit::encrypted("n")).await;
     app.get("/nope").await;
     let m = app.get("/metrics").await;
     assert_eq!(m.status, 200);

@@ -6,7 +6,7 @@ use std::{
     time::{Duration, Instant},
 };
 
-use crate::support::{encrypted, spawn_app, spawn_with};
+use push_testkit::{encrypted, spawn_app, spawn_with};
 
 #[tokio::test]
 async fn registration_is_rate_limited_per_address_with_retry_after() {
@@ -168,7 +168,7 @@ async fn made_up_methods_add_no_metric_series() {
 }
 
 /// A server with three connection slots and a one-second header (and idle) timeout.
-async fn three_slots() -> crate::support::TestApp {
+async fn three_slots() -> push_testkit::TestApp {
     spawn_with(|s| {
         s.http.max_connections = 3;
         s.http.header_read_timeout = Duration::from_secs(1);
@@ -178,7 +178,7 @@ async fn three_slots() -> crate::support::TestApp {
 
 /// `/health` on a fresh connection, waiting as long as it takes a held slot to be freed (far
 /// beyond the one-second timeout, so a loaded machine cannot make this fail).
-async fn health_on_a_fresh_connection(app: &crate::support::TestApp) -> u16 {
+async fn health_on_a_fresh_connection(app: &push_testkit::TestApp) -> u16 {
     let client = reqwest::Client::new();
     let r = client.get(app.url("/health")).timeout(Duration::from_secs(30)).send().await;
     r.expect("/health is answered once a held slot is freed").status().as_u16()
@@ -243,7 +243,7 @@ async fn idle_http2_connections_lose_their_slot_after_the_idle_limit() {
 
 /// A server limiting registrations to one per address (then one a minute), trusting
 /// `x-forwarded-for` as appended by `trusted_proxies` proxies.
-async fn one_registration_each(trusted_proxies: usize, ipv6_prefix: Option<u8>) -> crate::support::TestApp {
+async fn one_registration_each(trusted_proxies: usize, ipv6_prefix: Option<u8>) -> push_testkit::TestApp {
     spawn_with(|s| {
         s.http.rate_limit_per_minute = 1;
         s.http.rate_limit_burst = 1;
@@ -257,7 +257,7 @@ async fn one_registration_each(trusted_proxies: usize, ipv6_prefix: Option<u8>) 
 }
 
 /// Registers a fresh client with `x-forwarded-for: {forwarded}`; answers the status.
-async fn register_from(app: &crate::support::TestApp, forwarded: &str) -> u16 {
+async fn register_from(app: &push_testkit::TestApp, forwarded: &str) -> u16 {
     let id = format!("c{:016x}", fastrand::u64(..));
     let r = app
         .http

@@ -1,13 +1,12 @@
 //! Black-box tests of the HTTP contract on the embedded default (SQLite, in-memory dedup, log
-//! sink): the real server on port 0, driven over HTTP like a wallet and a Relay would; and the
-//! committed OpenAPI document, kept equal to the one the code generates.
-
-#[path = "../support/mod.rs"]
-mod support;
+//! sink): the real server on port 0, driven over HTTP like a wallet and a Relay would; the
+//! committed OpenAPI document, kept equal to the one the code generates; and property tests of
+//! every parser that sees the requests' untrusted input.
 
 mod errors;
 mod hostile;
 mod openapi;
+mod properties;
 mod raw_send;
 mod register;
 mod relay_key;

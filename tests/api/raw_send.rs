@@ -4,7 +4,7 @@
 
 use serde_json::{Value, json};
 
-use crate::support::{TestApp, encrypted, spawn_app, spawn_with};
+use push_testkit::{TestApp, encrypted, spawn_app, spawn_with};
 
 fn register_body(client_id: &str, push_type: &str, token: &str, always_raw: bool) -> String {
     json!({"client_id": client_id, "type": push_type, "token": token, "always_raw": always_raw}).to_string()

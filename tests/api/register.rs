@@ -2,7 +2,7 @@
 
 use serde_json::json;
 
-use crate::support::{encrypted, spawn_app};
+use push_testkit::{encrypted, join_all, spawn_app};
 
 #[tokio::test]
 async fn registers_and_the_client_can_be_notified() {
@@ -54,10 +54,10 @@ async fn a_token_moves_to_its_newest_client() {
 #[tokio::test]
 async fn concurrent_registrations_of_one_token_leave_one_owner_and_no_errors() {
     let app = spawn_app().await;
-    let replies = futures_join(48, |i| {
+    let replies = join_all((0..48).map(|i| {
         let app = &app;
         async move { app.register(&format!("client-{i}"), "fcm", "contested").await }
-    })
+    }))
     .await;
     assert!(replies.iter().all(|r| r.is_ok_envelope()), "{:?}", replies.iter().map(|r| &r.text).collect::<Vec<_>>());
     let mut owners = 0;
@@ -67,38 +67,6 @@ async fn concurrent_registrations_of_one_token_leave_one_owner_and_no_errors() {
         }
     }
     assert_eq!(owners, 1);
-}
-
-/// Runs `n` futures made by `make` concurrently and collects their outputs in order.
-pub async fn futures_join<'a, F, Fut, T>(n: usize, make: F) -> Vec<T>
-where
-    F: Fn(usize) -> Fut,
-    Fut: std::future::Future<Output = T> + 'a,
-{
-    let mut set = Vec::with_capacity(n);
-    for i in 0..n {
-        set.push(make(i));
-    }
-    join_all(set).await
-}
-
-async fn join_all<Fut: std::future::Future>(futures: Vec<Fut>) -> Vec<Fut::Output> {
-    let mut pinned: Vec<_> = futures.into_iter().map(Box::pin).collect();
-    let mut out: Vec<Option<Fut::Output>> = (0..pinned.len()).map(|_| None).collect();
-    std::future::poll_fn(|cx| {
-        let mut pending = false;
-        for (i, f) in pinned.iter_mut().enumerate() {
-            if out[i].is_none() {
-                match f.as_mut().poll(cx) {
-                    std::task::Poll::Ready(v) => out[i] = Some(v),
-                    std::task::Poll::Pending => pending = true,
-                }
-            }
-        }
-        if pending { std::task::Poll::Pending } else { std::task::Poll::Ready(()) }
-    })
-    .await;
-    out.into_iter().map(Option::unwrap).collect()
 }
 
 #[tokio::test]
@@ -165,7 +133,7 @@ async fn registrations_survive_a_restart() {
     let settings = app.settings.clone();
     assert!(app.register("durable", "fcm", "t").await.is_ok_envelope());
     let dir = app.stop().await;
-    let again = crate::support::spawn_settings(settings, dir).await;
+    let again = push_testkit::spawn_settings(settings, dir).await;
     assert!(again.send("durable", &encrypted("n")).await.is_ok_envelope());
 }
 
@@ -173,7 +141,7 @@ async fn registrations_survive_a_restart() {
 async fn with_a_real_provider_configured_other_types_are_refused() {
     // Without real providers every type is served by the log sink; turning the sink off leaves
     // no provider, and registration says which types are supported (none).
-    let app = crate::support::spawn_with(|s| s.log_sink = Some(false)).await;
+    let app = push_testkit::spawn_with(|s| s.log_sink = Some(false)).await;
     let r = app.register("c", "fcm", "t").await;
     assert_eq!(r.status, 400);
     assert_eq!(r.field_names(), ["type"]);

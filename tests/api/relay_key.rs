@@ -18,7 +18,7 @@ use poem::{
     web::Data,
 };
 
-use crate::support::{encrypted, now, sign_with, spawn_with};
+use push_testkit::{SignedRequest, encrypted, now, sign_with, spawn_with};
 
 /// How the key server answers.
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -75,7 +75,7 @@ async fn key_server(key: &SigningKey) -> (String, KeyServer) {
 
 #[tokio::test]
 async fn fetched_key_verifies_and_is_cached() {
-    let relay = crate::support::relay_key();
+    let relay = push_testkit::relay_key();
     let (url, server) = key_server(&relay).await;
     let app = spawn_with(|s| {
         s.relay.public_key = None;
@@ -91,7 +91,7 @@ async fn fetched_key_verifies_and_is_cached() {
 
 #[tokio::test]
 async fn rotation_heals_and_failures_do_not_hammer_the_relay() {
-    let old = crate::support::relay_key();
+    let old = push_testkit::relay_key();
     let (url, server) = key_server(&old).await;
     let app = spawn_with(|s| {
         s.relay.public_key = None;
@@ -133,7 +133,7 @@ async fn unreachable_key_source_refuses_with_401() {
 
 #[tokio::test]
 async fn an_oversized_key_answer_is_refused() {
-    let relay = crate::support::relay_key();
+    let relay = push_testkit::relay_key();
     let (url, server) = key_server(&relay).await;
     server.answer(Answer::Oversized);
     let app = spawn_with(|s| {
@@ -154,7 +154,7 @@ const KEY_TIMEOUT: Duration = Duration::from_secs(4);
 /// The cached key is due for refresh and the key server fails (`failure`); 40 junk-signature
 /// requests and 10 valid sends arrive together.
 async fn failing_key_source_under_junk(failure: Answer) {
-    let relay = crate::support::relay_key();
+    let relay = push_testkit::relay_key();
     let (url, server) = key_server(&relay).await;
     let refresh = Duration::from_millis(200);
     let app = spawn_with(|s| {
@@ -174,16 +174,10 @@ async fn failing_key_source_under_junk(failure: Answer) {
     let stranger = SigningKey::from_bytes(&[5; 32]);
     let mut junk = tokio::task::JoinSet::new();
     for i in 0..40 {
-        // The harness is not `Send`; each junk request goes out on a clone of its client.
-        let (http, url) = (app.http.clone(), app.url("/clients/c"));
-        let body = encrypted(&format!("junk{i}"));
-        let ts = now().to_string();
-        let sig = sign_with(&stranger, &ts, body.as_bytes());
-        junk.spawn(async move {
-            let request = http.post(url).header("content-type", "application/json").body(body);
-            let request = request.header("X-Ed25519-Timestamp", ts).header("X-Ed25519-Signature", sig);
-            request.send().await.expect("request").status().as_u16()
-        });
+        // Built here (the harness is not `Send`), each junk request goes out on a task of its own.
+        let request = app.http.post(app.url("/clients/c")).header("content-type", "application/json");
+        let request = request.signed_body(&stranger, encrypted(&format!("junk{i}")));
+        junk.spawn(async move { request.send().await.expect("request").status().as_u16() });
     }
     for i in 0..10 {
         let started = Instant::now();

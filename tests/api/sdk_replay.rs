@@ -14,7 +14,7 @@ use tokio::{
     net::TcpStream,
 };
 
-use crate::support::{TestApp, encrypted, now, spawn_with};
+use push_testkit::{TestApp, encrypted, now, spawn_with};
 
 const PROJECT: &str = "2f6b0e4a9d1c4b8e8f3a5c7d9e1b3a5c";
 const AUD: &str = "https://push.example.test";

@@ -3,10 +3,7 @@
 use base64::{Engine, engine::general_purpose::STANDARD};
 use serde_json::json;
 
-use crate::{
-    register::futures_join,
-    support::{cleartext, encrypted, spawn_app},
-};
+use push_testkit::{cleartext, encrypted, join_all, spawn_app};
 
 #[tokio::test]
 async fn encrypted_notification_reaches_the_log_sink_as_apns_would_get_it() {
@@ -65,10 +62,10 @@ async fn duplicate_id_is_answered_ok_and_not_sent_again() {
 async fn forty_eight_concurrent_identical_sends_deliver_exactly_once() {
     let app = spawn_app().await;
     app.register("c", "fcm", "tok").await;
-    let replies = futures_join(48, |_| {
+    let replies = join_all((0..48).map(|_| {
         let app = &app;
         async move { app.send("c", &encrypted("burst")).await }
-    })
+    }))
     .await;
     assert!(replies.iter().all(|r| r.is_ok_envelope()));
     assert_eq!(app.deliveries().len(), 1);

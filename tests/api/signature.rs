@@ -2,18 +2,18 @@
 
 use ed25519_dalek::SigningKey;
 
-use crate::support::{encrypted, now, sign_with, spawn_app, spawn_with};
+use push_testkit::{encrypted, now, sign_with, spawn_app, spawn_with};
 
 const TS: &str = "X-Ed25519-Timestamp";
 const SIG: &str = "X-Ed25519-Signature";
 
-async fn app_with_client() -> crate::support::TestApp {
+async fn app_with_client() -> push_testkit::TestApp {
     let app = spawn_app().await;
     app.register("c", "fcm", "tok").await;
     app
 }
 
-fn assert_401(r: &crate::support::Reply, headers: &[&str]) {
+fn assert_401(r: &push_testkit::Reply, headers: &[&str]) {
     assert_eq!(r.status, 401, "{}", r.text);
     assert_eq!(r.field_names(), headers, "{}", r.text);
     assert!(r.json()["fields"].as_array().unwrap().iter().all(|f| f["location"] == "header"));

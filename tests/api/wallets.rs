@@ -12,7 +12,7 @@ use push_server::{
 };
 use serde_json::{Value, json};
 
-use crate::support::{Reply, TestApp, encrypted, now, spawn_app, spawn_with};
+use push_testkit::{Reply, TestApp, encrypted, now, spawn_app, spawn_with};
 
 /// The audience the test servers answer to.
 const AUD: &str = "https://push.example.test";

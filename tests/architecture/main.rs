@@ -1,23 +1,31 @@
 //! The hexagon's dependency rules, kept by a test: it reads every file under `src/` and fails,
 //! naming each file and line, when a ring imports what it must not (`rules.rs` has the table) or
-//! a Cargo feature decides what is compiled outside the places made for it. Every violation is
-//! reported at once, so one run shows the whole list.
+//! a Cargo feature decides what is compiled outside the places made for it; and it reads the
+//! test code (`tests/`, `crates/`) and the manifest, failing when the library depends on test
+//! code or test code is shared by included files instead of through push-testkit. Every violation
+//! is reported at once, so one run shows the whole list. The rules are those of
+//! docs/ARCHITECTURE.md.
 
 mod rules;
 mod source;
 
 use std::path::{Path, PathBuf};
 
-use rules::{FEATURE_GATE_EXCEPTIONS, RULES, feature_gate_allowed};
+use rules::{FEATURE_GATE_EXCEPTIONS, RULES, TEST_CRATES, feature_gate_allowed, shares_by_file};
 use source::{Target, scan};
 
-/// One Rust file of `src/`: its path relative to `src/` (with `/`), and its text.
+/// One Rust file: its path relative to the folder it was read from (with `/`), and its text.
 struct File {
     rel: String,
     text: String,
 }
 
-fn source_files() -> Vec<File> {
+fn root() -> &'static Path {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// Every Rust file under `dir` (relative to the repository), in a stable order.
+fn rust_files(dir: &str) -> Vec<File> {
     fn walk(dir: &Path, out: &mut Vec<PathBuf>) {
         for entry in std::fs::read_dir(dir).unwrap() {
             let path = entry.unwrap().path();
@@ -28,17 +36,21 @@ fn source_files() -> Vec<File> {
             }
         }
     }
-    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
+    let base = root().join(dir);
     let mut paths = Vec::new();
-    walk(&src, &mut paths);
+    walk(&base, &mut paths);
     paths.sort();
-    let files: Vec<File> = paths
+    paths
         .into_iter()
         .map(|p| File {
-            rel: p.strip_prefix(&src).unwrap().to_string_lossy().replace('\\', "/"),
+            rel: p.strip_prefix(&base).unwrap().to_string_lossy().replace('\\', "/"),
             text: std::fs::read_to_string(&p).unwrap(),
         })
-        .collect();
+        .collect()
+}
+
+fn source_files() -> Vec<File> {
+    let files = rust_files("src");
     assert!(files.len() > 20, "src/ was read ({} files)", files.len());
     files
 }
@@ -93,7 +105,10 @@ fn every_ring_imports_only_what_it_may() {
             }
         }
     }
-    fail_with("imports that break the direction of dependencies (DESIGN.md)", &violations);
+    fail_with(
+        "imports that break the direction of dependencies (docs/ARCHITECTURE.md, \"The rules the architecture test keeps\")",
+        &violations,
+    );
 }
 
 #[test]
@@ -116,7 +131,7 @@ fn feature_gates_stand_only_on_adapter_modules_and_in_bootstrap() {
             }
         }
     }
-    fail_with("feature gates outside their places (DESIGN.md convention 6)", &violations);
+    fail_with("feature gates outside their places (docs/ARCHITECTURE.md, convention 6)", &violations);
 }
 
 #[test]
@@ -128,4 +143,109 @@ fn the_exceptions_still_exist() {
         let gates = scan(&file.text, &module_of(rel)).gates;
         assert!(gates.iter().any(|g| !feature_gate_allowed(rel, g.on_mod)), "src/{rel} no longer needs its exception");
     }
+}
+
+#[test]
+fn the_library_never_depends_on_test_code() {
+    let mut violations = Vec::new();
+    // The manifest: test crates in `[dev-dependencies]` only (a feature may still turn on a
+    // test crate's feature; that is not a dependency).
+    let manifest = std::fs::read_to_string(root().join("Cargo.toml")).unwrap();
+    let mut table = String::new();
+    for (n, line) in manifest.lines().enumerate() {
+        let line = line.trim();
+        if let Some(header) = line.strip_prefix('[').and_then(|l| l.strip_suffix(']')) {
+            table = header.trim().to_owned();
+        }
+        // `[dependencies]`, `[build-dependencies]`, `[target.'cfg(..)'.dependencies]`, and the
+        // `[dependencies.name]` form; not `[dev-dependencies]` (any target's) nor the workspace's
+        // shared declarations.
+        let dependencies =
+            |t: &str| t.ends_with("dependencies") && !t.ends_with("dev-dependencies") && t != "workspace.dependencies";
+        let key = line.split(['=', ' ']).next().unwrap_or("");
+        for (package, _) in TEST_CRATES {
+            let named = dependencies(&table) && key == *package;
+            let own_table =
+                line.starts_with('[') && table.strip_suffix(&format!(".{package}")).is_some_and(dependencies);
+            if named || own_table {
+                violations.push(format!(
+                    "Cargo.toml:{}: {package} in [{table}]: test code is a dev-dependency only, or the library and \
+                     the release binary would link it\n    {line}",
+                    n + 1
+                ));
+            }
+        }
+    }
+    // The library's and the binary's code.
+    for file in source_files() {
+        for path in scan(&file.text, &module_of(&file.rel)).paths {
+            if let Target::External(segments) = &path.target
+                && let Some((package, _)) =
+                    TEST_CRATES.iter().find(|(_, name)| segments.first().is_some_and(|s| s == name))
+            {
+                violations.push(format!(
+                    "src/{}:{}: names {package}, test code, from the server's code\n    {}",
+                    file.rel,
+                    path.line,
+                    line_text(&file, path.line)
+                ));
+            }
+        }
+    }
+    fail_with(
+        "the server depending on test code (docs/ARCHITECTURE.md, \"The rules the architecture test keeps\")",
+        &violations,
+    );
+}
+
+#[test]
+fn test_code_is_shared_through_the_test_kit_not_by_included_files() {
+    let mut violations = Vec::new();
+    let mut read = 0;
+    for dir in ["tests", "crates"] {
+        for file in rust_files(dir) {
+            read += 1;
+            for attribute in scan(&file.text, &[]).attributes {
+                if let Some(why) = shares_by_file(attribute.inner, &attribute.words) {
+                    violations.push(format!(
+                        "{dir}/{}:{}: {why}\n    {}",
+                        file.rel,
+                        attribute.line,
+                        line_text(&file, attribute.line)
+                    ));
+                }
+            }
+        }
+    }
+    assert!(read > 40, "tests/ and crates/ were read ({read} files)");
+    fail_with(
+        "test code shared by file (docs/ARCHITECTURE.md, \"The rules the architecture test keeps\")",
+        &violations,
+    );
+}
+
+#[test]
+fn every_test_binary_is_an_area_folder() {
+    // `tests/x.rs` would be a test binary of its own beside the areas (api, backends, providers,
+    // projects, ops, architecture), each a folder with its `main.rs`.
+    let mut violations = Vec::new();
+    for entry in std::fs::read_dir(root().join("tests")).unwrap() {
+        let path = entry.unwrap().path();
+        if path.is_file() && path.extension().is_some_and(|e| e == "rs") {
+            violations.push(format!(
+                "tests/{}:1: a loose test file: put its tests in the area folder they belong to",
+                path.file_name().unwrap().to_string_lossy()
+            ));
+        } else if path.is_dir() && !path.join("main.rs").exists() {
+            violations.push(format!(
+                "tests/{}/: a folder without main.rs: an area is one test binary",
+                path.file_name().unwrap().to_string_lossy()
+            ));
+        }
+    }
+    violations.sort();
+    fail_with(
+        "tests outside the area binaries (docs/ARCHITECTURE.md, \"The rules the architecture test keeps\")",
+        &violations,
+    );
 }

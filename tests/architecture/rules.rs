@@ -1,8 +1,9 @@
-//! The rules themselves: which ring of the hexagon may import which, and where a Cargo feature
-//! may decide what is compiled. DESIGN.md's "Which way dependencies point" in table form.
+//! The rules themselves: which ring of the hexagon may import which, where a Cargo feature may
+//! decide what is compiled, and how test code is shared. docs/ARCHITECTURE.md's "The rules the
+//! architecture test keeps" in table form.
 
 /// Crates that are technology, not rules: the domain, the ports and the use cases name none of
-/// them (convention 1 of DESIGN.md), so a backend can change without touching them.
+/// them (convention 1 of docs/ARCHITECTURE.md), so a backend can change without touching them.
 pub const TECHNOLOGY: &[&str] = &[
     "sqlx",
     "poem",
@@ -114,7 +115,7 @@ fn under_module(path: &str, module: &str) -> bool {
     path == module || path.strip_prefix(module).is_some_and(|rest| rest.starts_with("::"))
 }
 
-/// Where `#[cfg(feature = ...)]` may stand (DESIGN.md convention 6): on module declarations in
+/// Where `#[cfg(feature = ...)]` may stand (convention 6 of docs/ARCHITECTURE.md): on module declarations in
 /// `src/adapters/**/mod.rs` (which adapters are compiled in) and in `src/telemetry/mod.rs` (the
 /// `otel` switch between `otlp.rs` and `otlp_off.rs`), and anywhere in `src/bootstrap/` (which
 /// adapters are built from the configuration, and the start-up error naming a missing feature).
@@ -126,3 +127,22 @@ pub fn feature_gate_allowed(file: &str, on_mod: bool) -> bool {
 /// Feature gates outside those places that are there on purpose: (file, reason). None today;
 /// an entry here must say why the gate cannot move to a module declaration or to bootstrap.
 pub const FEATURE_GATE_EXCEPTIONS: &[(&str, &str)] = &[];
+
+/// The workspace's test code: the crates that only tests and the benchmark may depend on. The
+/// library and its binary never do (they would ship test code), so the root manifest names them
+/// in `[dev-dependencies]` only, and nothing under `src/` names them.
+pub const TEST_CRATES: &[(&str, &str)] = &[("push-testkit", "push_testkit"), ("push-bench", "push_bench")];
+
+/// Why an attribute (`inner` for `#![...]`, its `words`) shares test code by file instead of by
+/// crate, if it does: a `#[path]` include compiles a file into each binary that wants it (half
+/// dead in most), and a module-wide `#![allow(dead_code)]` is what such an include then needs.
+/// Shared test code is a function of push-testkit instead.
+pub fn shares_by_file(inner: bool, words: &[String]) -> Option<&'static str> {
+    match words {
+        [first, ..] if first == "path" => Some("a `#[path]` include: share test code through push-testkit, a crate"),
+        [first, rest @ ..] if inner && first == "allow" && rest.iter().any(|w| w == "dead_code") => {
+            Some("a module-wide `#![allow(dead_code)]`: code a test binary does not use belongs in push-testkit")
+        }
+        _ => None,
+    }
+}

@@ -1,6 +1,7 @@
 //! Reads one Rust source file into what the rules look at: every path it names (in `use`
 //! declarations, groups included, and written out in code), resolved to the crate module or the
-//! external crate it points at, and every `cfg(feature = ...)` gate. A small lexer, not a parser:
+//! external crate it points at, every `cfg(feature = ...)` gate, and every attribute's words. A
+//! small lexer, not a parser:
 //! comments (doc comments too), strings and character literals are skipped so nothing in them
 //! counts, and that is all the precision the rules need.
 
@@ -45,10 +46,20 @@ pub struct Gate {
     pub on_mod: bool,
 }
 
+/// One attribute: `#[...]`, or `#![...]` (`inner`, on the enclosing module or crate).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Attribute {
+    pub line: usize,
+    pub inner: bool,
+    /// The identifiers inside the brackets, in order (`path`, or `allow`, `dead_code`).
+    pub words: Vec<String>,
+}
+
 #[derive(Debug, Default)]
 pub struct Scan {
     pub paths: Vec<PathRef>,
     pub gates: Vec<Gate>,
+    pub attributes: Vec<Attribute>,
 }
 
 /// Scans `src`, the file of module `module` (`["app", "send"]` for `src/app/send.rs`, empty for
@@ -82,6 +93,12 @@ pub fn scan(src: &str, module: &[String]) -> Scan {
                 }
                 i += 1;
             }
+            Tok::Punct('#') if matches!(tok(&tokens, i + 1), Some(Tok::Punct('[' | '!'))) => {
+                if let Some(attribute) = attribute(&tokens, i) {
+                    scan.attributes.push(attribute);
+                }
+                i += 1;
+            }
             Tok::Ident(_) if starts_inline_path(&tokens, i) => {
                 let line = tokens[i].line;
                 let mut segments = Vec::new();
@@ -101,6 +118,31 @@ pub fn scan(src: &str, module: &[String]) -> Scan {
         }
     }
     scan
+}
+
+/// The attribute whose `#` is at `i`, if brackets follow.
+fn attribute(tokens: &[Token], i: usize) -> Option<Attribute> {
+    let inner = tok(tokens, i + 1) == Some(&Tok::Punct('!'));
+    let open = if inner { i + 2 } else { i + 1 };
+    if tok(tokens, open) != Some(&Tok::Punct('[')) {
+        return None;
+    }
+    let mut words = Vec::new();
+    let mut depth = 0;
+    for t in &tokens[open..] {
+        match &t.tok {
+            Tok::Punct('[') => depth += 1,
+            Tok::Punct(']') => {
+                depth -= 1;
+                if depth == 0 {
+                    break;
+                }
+            }
+            Tok::Ident(w) => words.push(w.clone()),
+            _ => {}
+        }
+    }
+    Some(Attribute { line: tokens[i].line, inner, words })
 }
 
 fn tok(tokens: &[Token], i: usize) -> Option<&Tok> {
@@ -530,6 +572,21 @@ mod tests {
                 Target::Crate(module("adapters::store::sqlite::Store")),
                 Target::External(module("sqlx::Pool")),
                 Target::External(module("tokio::net::TcpStream::connect")),
+            ]
+        );
+    }
+
+    #[test]
+    fn attributes_are_read_with_their_words_and_strings_are_not() {
+        let src = "#![allow(dead_code)]\n#[path = \"../support/mod.rs\"]\nmod support;\n\
+                   fn f() { let s = \"#[path = \\\"x.rs\\\"]\"; }\n#[cfg_attr(test, allow(dead_code))]\nfn g() {}\n";
+        let words = |w: &[&str]| w.iter().map(|s| (*s).to_owned()).collect::<Vec<_>>();
+        assert_eq!(
+            scan(src, &[]).attributes,
+            [
+                Attribute { line: 1, inner: true, words: words(&["allow", "dead_code"]) },
+                Attribute { line: 2, inner: false, words: words(&["path"]) },
+                Attribute { line: 5, inner: false, words: words(&["cfg_attr", "test", "allow", "dead_code"]) },
             ]
         );
     }

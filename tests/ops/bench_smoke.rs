@@ -2,17 +2,31 @@
 //! scenario runs for about a second and must finish without a failed request. It checks that the
 //! benchmark works, never how fast anything is (speed is shown by `scripts/bench.sh`, not asserted).
 
-use std::process::Command;
+use std::{path::PathBuf, process::Command};
 
-use super::binary::BIN as SERVER;
+use crate::SERVER;
 
-const BENCH: &str = env!("CARGO_BIN_EXE_push-bench");
+/// push-bench is a package of its own (crates/push-bench), so cargo gives this test no
+/// `CARGO_BIN_EXE_` for it: it is where cargo puts every binary of the workspace, beside the
+/// server this test was built with (the same profile directory, under `CARGO_TARGET_DIR` when that
+/// is set). `cargo test` at the root builds it (push-bench is a default member with tests of its
+/// own); a narrower run, such as `--test ops`, uses the last build of it.
+fn bench_binary() -> PathBuf {
+    let path =
+        std::path::Path::new(SERVER.path()).with_file_name(format!("push-bench{}", std::env::consts::EXE_SUFFIX));
+    assert!(
+        path.exists(),
+        "{} is not built: run `cargo build -p push-bench` (or the whole `cargo test`)",
+        path.display()
+    );
+    path
+}
 
 fn bench(args: &[&str]) {
-    let out = Command::new(BENCH)
+    let out = Command::new(bench_binary())
         .args(args)
         // Short, small and unpinned: other tests run beside this one.
-        .args(["--server-bin", SERVER, "--no-pin", "--warmup", "0.5", "--duration", "1", "--connections", "4"])
+        .args(["--server-bin", SERVER.path(), "--no-pin", "--warmup", "0.5", "--duration", "1", "--connections", "4"])
         .env_remove("BENCH_DATABASE_URL")
         .env_remove("BENCH_REDIS_URL")
         .output()
@@ -44,7 +58,8 @@ fn register() {
 
 #[test]
 fn dedup_memory() {
-    let out = Command::new(BENCH).args(["dedup-memory", "--entries", "20000"]).output().expect("push-bench runs");
+    let out =
+        Command::new(bench_binary()).args(["dedup-memory", "--entries", "20000"]).output().expect("push-bench runs");
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(out.status.success(), "{text}{}", String::from_utf8_lossy(&out.stderr));
     assert!(text.contains("bytes per live entry"), "{text}");
@@ -56,10 +71,20 @@ fn dedup_memory() {
 #[test]
 fn deliver_through_fake_apns_and_fcm() {
     for provider in ["apns", "fcm"] {
-        let out = Command::new(BENCH)
+        let out = Command::new(bench_binary())
             .args(["deliver", "--provider", provider, "--clients", "20", "--rate-hint", "2000"])
             .args(["--median-ms", "5", "--p99-ms", "20", "--gone-share", "0", "--bad-share", "0"])
-            .args(["--server-bin", SERVER, "--no-pin", "--warmup", "0.5", "--duration", "1", "--connections", "8"])
+            .args([
+                "--server-bin",
+                SERVER.path(),
+                "--no-pin",
+                "--warmup",
+                "0.5",
+                "--duration",
+                "1",
+                "--connections",
+                "8",
+            ])
             .env_remove("BENCH_DATABASE_URL")
             .env_remove("BENCH_REDIS_URL")
             .output()

@@ -4,11 +4,13 @@
 
 use serde_json::Value;
 
-use super::binary::{get, post_json, run, start, text};
+use push_testkit::binary::{get, post_json, text};
+
+use crate::SERVER;
 
 /// `NAME=value` lines of `keygen`'s output.
 fn keygen(dir: &std::path::Path) -> (String, String) {
-    let out = run(dir, &["keygen"], &[]);
+    let out = SERVER.run(dir, &["keygen"], &[]);
     assert!(out.status.success(), "{}", text(&out.stderr));
     let stdout = text(&out.stdout);
     let value = |name: &str| {
@@ -37,7 +39,7 @@ fn deliveries(dir: &std::path::Path) -> Vec<Value> {
 #[test]
 fn help_lists_every_command() {
     let dir = tempfile::tempdir().unwrap();
-    let out = run(dir.path(), &["--help"], &[]);
+    let out = SERVER.run(dir.path(), &["--help"], &[]);
     assert!(out.status.success());
     let help = text(&out.stdout);
     for command in ["serve", "openapi", "migrate", "check-config", "keygen", "send", "client-jwt"] {
@@ -59,13 +61,13 @@ fn printed(out: &std::process::Output, name: &str) -> String {
 #[test]
 fn a_wallet_key_and_its_client_jwt_register_where_a_jwt_is_required() {
     let dir = tempfile::tempdir().unwrap();
-    let wallet = run(dir.path(), &["keygen", "--client"], &[]);
+    let wallet = SERVER.run(dir.path(), &["keygen", "--client"], &[]);
     let (key, client_id) = (printed(&wallet, "CLIENT_PRIVATE_KEY"), printed(&wallet, "CLIENT_ID"));
     assert!(client_id.starts_with("z6Mk"), "{client_id}");
-    let server = start(dir.path(), &[("CLIENT_AUTH", "required"), ("RESPONSE_DIALECT", "walletconnect")]);
+    let server = SERVER.start(dir.path(), &[("CLIENT_AUTH", "required"), ("RESPONSE_DIALECT", "walletconnect")]);
     // The default PUBLIC_URL: localhost at the server's port.
     let aud = format!("http://localhost:{}", server.port);
-    let signed = run(dir.path(), &["client-jwt", "--aud", &aud], &[("CLIENT_PRIVATE_KEY", &key)]);
+    let signed = SERVER.run(dir.path(), &["client-jwt", "--aud", &aud], &[("CLIENT_PRIVATE_KEY", &key)]);
     assert_eq!(printed(&signed, "CLIENT_ID"), client_id);
     let jwt = printed(&signed, "CLIENT_JWT");
     let body = format!(r#"{{"client_id":"did:key:{client_id}","type":"fcm","token":"t","always_raw":false}}"#);
@@ -86,7 +88,7 @@ fn send_signs_like_the_relay_and_delivers_end_to_end() {
     let dir = tempfile::tempdir().unwrap();
     let (private, public) = keygen(dir.path());
     let sink = dir.path().join("sink.jsonl");
-    let server = start(dir.path(), &[("RELAY_PUBLIC_KEY", &public), ("LOG_SINK_PATH", sink.to_str().unwrap())]);
+    let server = SERVER.start(dir.path(), &[("RELAY_PUBLIC_KEY", &public), ("LOG_SINK_PATH", sink.to_str().unwrap())]);
     let registered = post_json(
         server.port,
         "/clients",
@@ -97,7 +99,7 @@ fn send_signs_like_the_relay_and_delivers_end_to_end() {
     let url = server.url();
 
     // Cleartext: --title/--body become a base64 notify message with flags Notify.
-    let out = run(
+    let out = SERVER.run(
         dir.path(),
         &[
             "send",
@@ -128,7 +130,7 @@ fn send_signs_like_the_relay_and_delivers_end_to_end() {
     assert!(message.contains("Hello") && message.contains("World"), "{message}");
 
     // Encrypted, with the key from the environment and a random id.
-    let out = run(
+    let out = SERVER.run(
         dir.path(),
         &["send", "--url", &url, "--client-id", "wallet-1", "--blob", "opaque-ciphertext", "--topic", "t-1"],
         &[("RELAY_PRIVATE_KEY", &private)],
@@ -142,14 +144,18 @@ fn send_signs_like_the_relay_and_delivers_end_to_end() {
 
     // Non-2xx answers are printed and make the command fail.
     let (other_key, _) = keygen(dir.path());
-    let out = run(
+    let out = SERVER.run(
         dir.path(),
         &["send", "--url", &url, "--client-id", "wallet-1", "--key", &other_key, "--title", "T", "--body", "B"],
         &[],
     );
     assert!(!out.status.success());
     assert!(text(&out.stdout).starts_with("HTTP 401"), "{}", text(&out.stdout));
-    let out = run(dir.path(), &["send", "--url", &url, "--client-id", "nobody", "--key", &private, "--blob", "b"], &[]);
+    let out = SERVER.run(
+        dir.path(),
+        &["send", "--url", &url, "--client-id", "nobody", "--key", &private, "--blob", "b"],
+        &[],
+    );
     assert!(!out.status.success());
     assert!(text(&out.stdout).starts_with("HTTP 404"), "{}", text(&out.stdout));
     assert_eq!(deliveries(dir.path()).len(), 2);
@@ -163,7 +169,7 @@ fn send_signs_like_the_relay_and_delivers_end_to_end() {
     );
     assert_eq!(registered.status, 200, "{}", registered.body);
     let raw = ["send", "--url", &url, "--client-id", "raw-wallet", "--key", &private, "--raw", "--blob", "sealed"];
-    let out = run(dir.path(), &[&raw[..], &["--tag", "1100"]].concat(), &[]);
+    let out = SERVER.run(dir.path(), &[&raw[..], &["--tag", "1100"]].concat(), &[]);
     assert!(out.status.success(), "stdout: {} stderr: {}", text(&out.stdout), text(&out.stderr));
     let sent = deliveries(dir.path());
     assert_eq!(sent.len(), 3);
@@ -173,7 +179,7 @@ fn send_signs_like_the_relay_and_delivers_end_to_end() {
     );
 
     // No server there: one line saying so.
-    let out = run(
+    let out = SERVER.run(
         dir.path(),
         &["send", "--url", "http://127.0.0.1:1", "--client-id", "c", "--key", &private, "--blob", "b"],
         &[],
@@ -181,8 +187,8 @@ fn send_signs_like_the_relay_and_delivers_end_to_end() {
     assert!(!out.status.success());
     assert!(text(&out.stderr).contains("push-server: cannot reach"), "{}", text(&out.stderr));
     // Either content is required, and a bad key is named.
-    assert!(!run(dir.path(), &["send", "--client-id", "c", "--key", &private], &[]).status.success());
-    let out = run(dir.path(), &["send", "--url", &url, "--client-id", "c", "--key", "zz", "--blob", "b"], &[]);
+    assert!(!SERVER.run(dir.path(), &["send", "--client-id", "c", "--key", &private], &[]).status.success());
+    let out = SERVER.run(dir.path(), &["send", "--url", &url, "--client-id", "c", "--key", "zz", "--blob", "b"], &[]);
     assert!(!out.status.success());
     assert!(text(&out.stderr).contains("private key"), "{}", text(&out.stderr));
 }
@@ -190,13 +196,13 @@ fn send_signs_like_the_relay_and_delivers_end_to_end() {
 #[test]
 fn openapi_prints_what_the_server_serves() {
     let dir = tempfile::tempdir().unwrap();
-    let server = start(dir.path(), &[("VALIDATE_SIGNATURES", "false")]);
-    let out = run(dir.path(), &["openapi"], &[]);
+    let server = SERVER.start(dir.path(), &[("VALIDATE_SIGNATURES", "false")]);
+    let out = SERVER.run(dir.path(), &["openapi"], &[]);
     assert!(out.status.success());
     let printed: Value = serde_json::from_slice(&out.stdout).unwrap();
     let served: Value = serde_json::from_str(&get(server.port, "/openapi.json").body).unwrap();
     assert_eq!(printed, served);
-    let out = run(dir.path(), &["openapi", "--format", "yaml"], &[]);
+    let out = SERVER.run(dir.path(), &["openapi", "--format", "yaml"], &[]);
     assert!(out.status.success());
     assert_eq!(text(&out.stdout).trim(), get(server.port, "/openapi.yaml").body.trim());
 }
@@ -205,20 +211,20 @@ fn openapi_prints_what_the_server_serves() {
 fn migrate_prepares_the_database_and_is_idempotent_beside_a_running_server() {
     let dir = tempfile::tempdir().unwrap();
     let db = format!("sqlite://{}", dir.path().join("migrated.db").display());
-    let out = run(dir.path(), &["migrate"], &[("DATABASE_URL", &db)]);
+    let out = SERVER.run(dir.path(), &["migrate"], &[("DATABASE_URL", &db)]);
     assert!(out.status.success(), "{}", text(&out.stderr));
     assert!(text(&out.stdout).contains("migrations applied: SQLite"), "{}", text(&out.stdout));
     assert!(dir.path().join("migrated.db").exists());
 
-    let server = start(dir.path(), &[("DATABASE_URL", &db), ("VALIDATE_SIGNATURES", "false")]);
+    let server = SERVER.start(dir.path(), &[("DATABASE_URL", &db), ("VALIDATE_SIGNATURES", "false")]);
     assert_eq!(post_json(server.port, "/clients", &[], r#"{"client_id":"m","type":"fcm","token":"t"}"#).status, 200);
     // Again, while the server uses the database: nothing to do, nothing broken.
-    let out = run(dir.path(), &["migrate"], &[("DATABASE_URL", &db)]);
+    let out = SERVER.run(dir.path(), &["migrate"], &[("DATABASE_URL", &db)]);
     assert!(out.status.success(), "{}", text(&out.stderr));
     let body = r#"{"id":"n","payload":{"topic":"t","flags":1,"blob":"b"}}"#;
     assert_eq!(post_json(server.port, "/clients/m", &[], body).status, 200);
 
-    let out = run(dir.path(), &["migrate"], &[("DATABASE_URL", "mysql://nope")]);
+    let out = SERVER.run(dir.path(), &["migrate"], &[("DATABASE_URL", "mysql://nope")]);
     assert!(!out.status.success());
     assert!(text(&out.stderr).starts_with("push-server: DATABASE_URL"), "{}", text(&out.stderr));
 }
@@ -226,10 +232,10 @@ fn migrate_prepares_the_database_and_is_idempotent_beside_a_running_server() {
 #[test]
 fn check_config_builds_everything_without_listening() {
     let dir = tempfile::tempdir().unwrap();
-    let server = start(dir.path(), &[("VALIDATE_SIGNATURES", "false")]);
+    let server = SERVER.start(dir.path(), &[("VALIDATE_SIGNATURES", "false")]);
     let port = server.port.to_string();
     // The same port as the running server: check-config does not bind it.
-    let out = run(dir.path(), &["check-config"], &[("PORT", &port), ("DEDUP_TTL_SECS", "600")]);
+    let out = SERVER.run(dir.path(), &["check-config"], &[("PORT", &port), ("DEDUP_TTL_SECS", "600")]);
     assert!(out.status.success(), "{}", text(&out.stderr));
     let stdout = text(&out.stdout);
     for needle in [
@@ -260,7 +266,7 @@ fn check_config_builds_everything_without_listening() {
             redis("only one"),
         ),
     ] {
-        let out = run(dir.path(), &["check-config"], envs);
+        let out = SERVER.run(dir.path(), &["check-config"], envs);
         assert!(!out.status.success(), "{envs:?}");
         let stderr = text(&out.stderr);
         let lines: Vec<_> = stderr.lines().filter(|l| l.starts_with("push-server:")).collect();
@@ -274,7 +280,7 @@ fn check_config_builds_everything_without_listening() {
 #[test]
 fn an_otlp_endpoint_without_the_otel_feature_is_refused() {
     let dir = tempfile::tempdir().unwrap();
-    let out = run(dir.path(), &["check-config"], &[("OTEL_EXPORTER_OTLP_ENDPOINT", "http://127.0.0.1:4318")]);
+    let out = SERVER.run(dir.path(), &["check-config"], &[("OTEL_EXPORTER_OTLP_ENDPOINT", "http://127.0.0.1:4318")]);
     assert!(!out.status.success());
     assert!(text(&out.stderr).contains("`otel` feature"), "{}", text(&out.stderr));
 }
@@ -290,7 +296,7 @@ fn a_replay_window_open_past_dedup_is_refused_and_plain_http_key_fetches_are_fla
         (&[("SIGNATURE_MAX_SKEW_SECS", "3601")][..], "SIGNATURE_MAX_SKEW_SECS"),
     ] {
         for command in [&["check-config"][..], &[][..]] {
-            let out = run(dir.path(), command, envs);
+            let out = SERVER.run(dir.path(), command, envs);
             assert!(!out.status.success(), "{command:?} {envs:?}");
             let stderr = text(&out.stderr);
             let lines: Vec<_> = stderr.lines().filter(|l| l.starts_with("push-server:")).collect();
@@ -298,13 +304,13 @@ fn a_replay_window_open_past_dedup_is_refused_and_plain_http_key_fetches_are_fla
             assert!(lines[0].contains(needle), "{envs:?}: {stderr}");
         }
     }
-    let ok = run(dir.path(), &["check-config"], &[("DEDUP_TTL_SECS", "60"), ("SIGNATURE_MAX_SKEW_SECS", "30")]);
+    let ok = SERVER.run(dir.path(), &["check-config"], &[("DEDUP_TTL_SECS", "60"), ("SIGNATURE_MAX_SKEW_SECS", "30")]);
     assert!(ok.status.success(), "{}", text(&ok.stderr));
 
     // A key fetched over plain HTTP can be swapped on the way: allowed (local Relays), but loud.
-    let out = run(dir.path(), &["check-config"], &[("RELAY_URL", "http://127.0.0.1:9")]);
+    let out = SERVER.run(dir.path(), &["check-config"], &[("RELAY_URL", "http://127.0.0.1:9")]);
     let stderr = text(&out.stderr);
     assert!(stderr.lines().any(|l| l.contains("WARN") && l.contains("RELAY_URL is plain http://")), "{stderr}");
-    let out = run(dir.path(), &["check-config"], &[("RELAY_URL", "https://127.0.0.1:9")]);
+    let out = SERVER.run(dir.path(), &["check-config"], &[("RELAY_URL", "https://127.0.0.1:9")]);
     assert!(!text(&out.stderr).contains("plain http://"));
 }

@@ -12,7 +12,9 @@ use std::{
 
 use serde_json::Value;
 
-use super::binary::{get, start};
+use push_testkit::binary::get;
+
+use crate::SERVER;
 
 /// Runs headless Chromium with `args` against `url`, bounded in time; returns its stdout.
 fn chromium(args: &[&str], url: &str) -> String {
@@ -74,7 +76,7 @@ fn html_escape(s: &str) -> String {
 #[ignore = "needs Debian's chromium: run scripts/check-docs-browser.sh"]
 fn swagger_ui_renders_every_operation_in_a_browser() {
     let dir = tempfile::tempdir().unwrap();
-    let server = start(dir.path(), &[("VALIDATE_SIGNATURES", "false")]);
+    let server = SERVER.start(dir.path(), &[("VALIDATE_SIGNATURES", "false")]);
     let document: Value = serde_json::from_str(&get(server.port, "/openapi.json").body).unwrap();
     let ops = operations(&document);
     assert!(ops.len() >= 4, "{ops:?}");

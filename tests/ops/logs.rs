@@ -3,7 +3,9 @@
 
 use serde_json::Value;
 
-use super::binary::{get, post_json, request, start};
+use push_testkit::binary::{get, post_json, request};
+
+use crate::SERVER;
 
 const TOKEN: &str = "device-token-that-must-never-be-logged";
 
@@ -20,7 +22,8 @@ fn parse_all(lines: &[String]) -> Vec<Value> {
 #[test]
 fn json_lines_carry_the_request_id_of_their_request() {
     let dir = tempfile::tempdir().unwrap();
-    let server = start(dir.path(), &[("LOG_FORMAT", "json"), ("RUST_LOG", "info"), ("VALIDATE_SIGNATURES", "false")]);
+    let server =
+        SERVER.start(dir.path(), &[("LOG_FORMAT", "json"), ("RUST_LOG", "info"), ("VALIDATE_SIGNATURES", "false")]);
 
     // The caller's id is kept and echoed.
     let register = format!(r#"{{"client_id":"c1","type":"fcm","token":"{TOKEN}"}}"#);
@@ -80,7 +83,7 @@ fn json_lines_carry_the_request_id_of_their_request() {
 #[test]
 fn text_lines_are_readable_and_carry_the_request_id() {
     let dir = tempfile::tempdir().unwrap();
-    let server = start(dir.path(), &[("RUST_LOG", "info"), ("VALIDATE_SIGNATURES", "false")]);
+    let server = SERVER.start(dir.path(), &[("RUST_LOG", "info"), ("VALIDATE_SIGNATURES", "false")]);
     let register = format!(r#"{{"client_id":"c2","type":"fcm","token":"{TOKEN}"}}"#);
     let reply = post_json(server.port, "/clients", &[("x-request-id", "text-req-7")], &register);
     assert_eq!(reply.header("x-request-id"), Some("text-req-7"));
@@ -96,7 +99,8 @@ fn text_lines_are_readable_and_carry_the_request_id() {
 #[test]
 fn rust_log_filters_lines() {
     let dir = tempfile::tempdir().unwrap();
-    let server = start(dir.path(), &[("RUST_LOG", "warn"), ("LOG_FORMAT", "JSON"), ("VALIDATE_SIGNATURES", "false")]);
+    let server =
+        SERVER.start(dir.path(), &[("RUST_LOG", "warn"), ("LOG_FORMAT", "JSON"), ("VALIDATE_SIGNATURES", "false")]);
     // Warnings still come through (signature checks off), info lines do not.
     let lines = server.wait_for_line("warning at start-up", |l| l.contains("SIGNATURE CHECKS ARE OFF"));
     post_json(server.port, "/clients", &[("x-request-id", "quiet-1")], r#"{"client_id":"q","type":"fcm","token":"t"}"#);
@@ -109,7 +113,7 @@ fn rust_log_filters_lines() {
 #[test]
 fn sigterm_drains_and_says_so() {
     let dir = tempfile::tempdir().unwrap();
-    let mut server = start(dir.path(), &[("RUST_LOG", "info"), ("VALIDATE_SIGNATURES", "false")]);
+    let mut server = SERVER.start(dir.path(), &[("RUST_LOG", "info"), ("VALIDATE_SIGNATURES", "false")]);
     assert_eq!(get(server.port, "/health").status, 200);
     let (took, status) = server.terminate();
     assert!(status.success(), "a requested stop is a clean exit: {status}");
@@ -121,7 +125,7 @@ fn sigterm_drains_and_says_so() {
 #[test]
 fn text_lines_cannot_be_forged_through_field_values() {
     let dir = tempfile::tempdir().unwrap();
-    let server = start(dir.path(), &[("RUST_LOG", "info"), ("VALIDATE_SIGNATURES", "false")]);
+    let server = SERVER.start(dir.path(), &[("RUST_LOG", "info"), ("VALIDATE_SIGNATURES", "false")]);
     let register = r#"{"client_id":"c3","type":"fcm","token":"t3"}"#;
     assert_eq!(post_json(server.port, "/clients", &[], register).status, 200);
     // A notification id (any text the Relay picks) with a line break and a terminal escape.

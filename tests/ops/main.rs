@@ -4,21 +4,15 @@
 //! memory under a bounded soak, a smoke run of the load benchmark against it, and the deployment
 //! files under `deploy/`.
 
-#[path = "../support/mod.rs"]
-mod support;
+use push_testkit::binary::Binary;
 
-// The submodules reach the launcher and the tiny HTTP client as `super::binary`.
-use support::binary;
-#[cfg(all(feature = "apns", feature = "redis"))]
-use support::services;
+/// The server binary cargo built for these tests.
+const SERVER: Binary = Binary::new(env!("CARGO_BIN_EXE_push-server"));
 
 mod bench_smoke;
 mod cli;
 mod deploy;
 mod docs_browser;
-#[cfg(all(feature = "apns", feature = "redis"))]
-#[path = "../support/fake_apns.rs"]
-mod fake_apns;
 mod logs;
 #[cfg(feature = "otel")]
 mod otlp_proto;

@@ -3,11 +3,13 @@
 
 use std::process::{Command, Stdio};
 
-use super::binary::{self, BIN, command, free_port, post_json, start};
+use push_testkit::binary::{self, free_port, post_json};
+
+use crate::SERVER;
 
 fn start_embedded(dir: &std::path::Path) -> binary::Server {
     let sink = dir.join("sink.jsonl");
-    start(dir, &[("VALIDATE_SIGNATURES", "false"), ("LOG_SINK_PATH", sink.to_str().unwrap())])
+    SERVER.start(dir, &[("VALIDATE_SIGNATURES", "false"), ("LOG_SINK_PATH", sink.to_str().unwrap())])
 }
 
 /// POSTs JSON and returns the status.
@@ -33,7 +35,7 @@ fn a_registration_survives_a_hard_kill_right_after_the_response() {
 
 fn start_error(envs: &[(&str, &str)]) -> String {
     let dir = tempfile::tempdir().unwrap();
-    let mut c = command(dir.path());
+    let mut c = SERVER.command(dir.path());
     c.env("PORT", free_port().to_string()).env("HOST", "127.0.0.1");
     for (k, v) in envs {
         c.env(k, v);
@@ -77,7 +79,7 @@ fn postgres_without_the_feature_is_named() {
 
 #[test]
 fn help_lists_commands_and_settings() {
-    let out = Command::new(BIN).arg("--help").output().unwrap();
+    let out = Command::new(SERVER.path()).arg("--help").output().unwrap();
     assert!(out.status.success());
     let text = String::from_utf8(out.stdout).unwrap();
     for needle in
@@ -90,7 +92,7 @@ fn help_lists_commands_and_settings() {
 #[test]
 fn start_up_says_what_is_in_use_and_warns_when_signatures_are_off() {
     let dir = tempfile::tempdir().unwrap();
-    let server = start(dir.path(), &[("VALIDATE_SIGNATURES", "FALSE"), ("RUST_LOG", "info")]);
+    let server = SERVER.start(dir.path(), &[("VALIDATE_SIGNATURES", "FALSE"), ("RUST_LOG", "info")]);
     let port = server.port.to_string();
     let seen = server.wait_for_line("saying it listens", |l| l.contains("listening") && l.contains(&port)).join("\n");
     for needle in

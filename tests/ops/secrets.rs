@@ -14,10 +14,12 @@ use base64::{Engine, engine::general_purpose::STANDARD};
 use ed25519_dalek::SigningKey;
 use serde_json::json;
 
-use super::{
-    binary::{Server, launch, start_with},
-    support::{now, sign_with},
+use push_testkit::{
+    Signature,
+    binary::{Server, start_with},
 };
+
+use crate::SERVER;
 
 /// What the log sink's delivery lines say; the only lines allowed to hold a blob.
 const SINK_LINE: &str = "log sink delivery";
@@ -34,7 +36,8 @@ const UNDECODABLE_BLOB: &str = "!!undecodable-blob-secret!!";
 fn start(dir: &Path, json_logs: bool) -> Server {
     let relay_public = hex::encode(SigningKey::from_bytes(&RELAY_SEED).verifying_key().to_bytes());
     start_with(
-        launch(dir)
+        SERVER
+            .launch(dir)
             .env("RELAY_PUBLIC_KEY", relay_public)
             .env("LOG_SINK_PATH", dir.join("sink.jsonl"))
             .env("SQLITE_SYNCHRONOUS", "normal")
@@ -67,16 +70,9 @@ impl Client {
 
     /// Sends `body` to `client_id` signed with `key`; returns the status and the signature used.
     async fn send(&self, key: &SigningKey, client_id: &str, body: &str) -> (u16, String) {
-        let ts = now().to_string();
-        let sig = sign_with(key, &ts, body.as_bytes());
-        let status = self
-            .post(
-                &format!("/clients/{client_id}"),
-                body.to_owned(),
-                &[("X-Ed25519-Timestamp", &ts), ("X-Ed25519-Signature", &sig)],
-            )
-            .await;
-        (status, sig)
+        let signed = Signature::now(key, body.as_bytes());
+        let status = self.post(&format!("/clients/{client_id}"), body.to_owned(), &signed.headers()).await;
+        (status, signed.signature)
     }
 
     async fn delete(&self, client_id: &str) -> u16 {
@@ -119,16 +115,10 @@ async fn scenario(port: u16) -> Vec<String> {
     assert_eq!(status, 401);
     signatures.push(sig);
     let other_body = notification("n-6", 1, "other");
-    let sig = sign_with(&relay, "1", other_body.as_bytes());
-    let status = c
-        .post(
-            "/clients/dave",
-            notification("n-6", 1, ENCRYPTED_BLOB),
-            &[("X-Ed25519-Timestamp", "1"), ("X-Ed25519-Signature", &sig)],
-        )
-        .await;
+    let signed = Signature::at(&relay, "1", other_body.as_bytes());
+    let status = c.post("/clients/dave", notification("n-6", 1, ENCRYPTED_BLOB), &signed.headers()).await;
     assert_eq!(status, 401);
-    signatures.push(sig);
+    signatures.push(signed.signature);
 
     assert_eq!(c.delete("bob").await, 200);
     assert_eq!(c.delete("dave").await, 200);

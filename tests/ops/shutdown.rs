@@ -5,11 +5,13 @@
 
 use std::time::Duration;
 
-use super::{
-    binary::{Server, post_json, start},
-    fake_apns::{FakeApns, Reply},
+use push_testkit::{
+    binary::{Server, post_json},
+    fake::apns::{FakeApns, Reply},
     services::{redis_url, unique},
 };
+
+use crate::SERVER;
 
 const TOPIC: &str = "com.example.wallet";
 const TOKEN: &str = "5f2a9c04e1b7d3a8c6f0e2b4d9a7c5e3f1b8d6a4c2e0f9b7d5a3c1e8f6b4d2a0";
@@ -20,7 +22,7 @@ fn server(dir: &std::path::Path, apns: &FakeApns, redis: &str) -> Server {
     let key = rcgen::KeyPair::generate().unwrap();
     let key_path = dir.join("AuthKey.p8");
     std::fs::write(&key_path, key.serialize_pem()).unwrap();
-    start(
+    SERVER.start(
         dir,
         &[
             ("RUST_LOG", "info"),

@@ -26,14 +26,13 @@ use base64::{Engine, engine::general_purpose::STANDARD};
 use ed25519_dalek::SigningKey;
 use serde_json::json;
 
-use super::{
-    binary::{
-        BIN,
-        launcher::{Launch, Ready, Sink, memory},
-        start_with,
-    },
-    support::{now, sign_with},
+use push_testkit::{
+    Signature, SignedRequest,
+    binary::start_with,
+    launcher::{Launch, Ready, Sink, memory},
 };
+
+use crate::SERVER;
 
 const CLIENTS: u64 = 10;
 const WORKERS: u64 = 8;
@@ -78,9 +77,9 @@ async fn one_request(http: &reqwest::Client, base: &str, key: &SigningKey, i: u6
         (17, format!("ciphertext-{i}-{}", "x".repeat((i % 200) as usize)))
     };
     let body = json!({"id": id, "payload": {"topic": "soak", "flags": blob.0, "blob": blob.1}}).to_string();
-    let ts = now().to_string();
-    let mut sig = sign_with(key, &ts, body.as_bytes());
+    let mut signed = Signature::now(key, body.as_bytes());
     let expected = if i % 25 == 1 {
+        let sig = &mut signed.signature;
         sig.replace_range(0..2, if sig.starts_with("00") { "11" } else { "00" });
         401
     } else {
@@ -89,8 +88,7 @@ async fn one_request(http: &reqwest::Client, base: &str, key: &SigningKey, i: u6
     let r = http
         .post(format!("{base}/clients/{client}"))
         .header("content-type", "application/json")
-        .header("X-Ed25519-Timestamp", ts)
-        .header("X-Ed25519-Signature", sig)
+        .signature(&signed)
         .body(body)
         .send()
         .await?;
@@ -105,7 +103,7 @@ async fn rss_stays_flat_under_steady_load() {
     let rate = env_or("SOAK_RATE", 150).max(1);
     let tolerance_kib = env_or("SOAK_TOLERANCE_MB", 8) * 1024;
     let tolerance_pct = env_or("SOAK_TOLERANCE_PCT", 10);
-    let bin = std::env::var("PUSH_SERVER_BIN").unwrap_or_else(|_| BIN.to_owned());
+    let bin = std::env::var("PUSH_SERVER_BIN").unwrap_or_else(|_| SERVER.path().to_owned());
 
     let dir = tempfile::tempdir().unwrap();
     let key = SigningKey::from_bytes(&[9; 32]);

@@ -10,10 +10,10 @@ use std::{
     time::{Duration, Instant},
 };
 
-use super::{
-    binary::{post_json, start},
-    otlp_proto::{Span, decode_export},
-};
+use push_testkit::binary::post_json;
+
+use super::otlp_proto::{Span, decode_export};
+use crate::SERVER;
 
 const TOKEN: &str = "fcm-device-token-secret-123";
 const BLOB: &str = "opaque-ciphertext-never-in-a-span";
@@ -96,7 +96,7 @@ fn named<'a>(spans: &'a [Span], name: &str) -> &'a Span {
 fn spans_reach_the_collector_as_one_trace_continuing_the_callers() {
     let collector = Collector::start();
     let dir = tempfile::tempdir().unwrap();
-    let server = start(
+    let server = SERVER.start(
         dir.path(),
         &[
             ("OTEL_EXPORTER_OTLP_ENDPOINT", &collector.endpoint()),
@@ -163,9 +163,9 @@ fn spans_reach_the_collector_as_one_trace_continuing_the_callers() {
 #[test]
 fn an_unreachable_collector_breaks_nothing() {
     // A port nothing listens on: every export fails, quickly.
-    let dead = super::binary::free_port();
+    let dead = push_testkit::binary::free_port();
     let dir = tempfile::tempdir().unwrap();
-    let mut server = start(
+    let mut server = SERVER.start(
         dir.path(),
         &[
             ("OTEL_EXPORTER_OTLP_ENDPOINT", &format!("http://127.0.0.1:{dead}")),
@@ -197,18 +197,18 @@ fn an_unreachable_collector_breaks_nothing() {
 
 #[test]
 fn check_config_names_the_collector_and_refuses_grpc() {
-    use super::binary::{run, text};
+    use push_testkit::binary::text;
     let dir = tempfile::tempdir().unwrap();
-    let out = run(dir.path(), &["check-config"], &[("OTEL_EXPORTER_OTLP_ENDPOINT", "http://127.0.0.1:4318")]);
+    let out = SERVER.run(dir.path(), &["check-config"], &[("OTEL_EXPORTER_OTLP_ENDPOINT", "http://127.0.0.1:4318")]);
     assert!(out.status.success(), "{}", text(&out.stderr));
     assert!(text(&out.stdout).contains("traces: OTLP http/protobuf to http://127.0.0.1:4318"), "{}", text(&out.stdout));
-    let out = run(
+    let out = SERVER.run(
         dir.path(),
         &["check-config"],
         &[("OTEL_EXPORTER_OTLP_ENDPOINT", "http://127.0.0.1:4317"), ("OTEL_EXPORTER_OTLP_PROTOCOL", "grpc")],
     );
     assert!(!out.status.success());
     assert!(text(&out.stderr).contains("OTEL_EXPORTER_OTLP_PROTOCOL=grpc"), "{}", text(&out.stderr));
-    let out = run(dir.path(), &["check-config"], &[]);
+    let out = SERVER.run(dir.path(), &["check-config"], &[]);
     assert!(text(&out.stdout).contains("traces: off"), "{}", text(&out.stdout));
 }

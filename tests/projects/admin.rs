@@ -3,10 +3,9 @@
 
 use serde_json::json;
 
-use crate::{
-    harness::{ADMIN_TOKEN, admin, admin_as, create, register_in, send_in, show, spawn_projects, unregister_in},
-    support::{encrypted, spawn_app, spawn_with},
-};
+use push_testkit::{encrypted, spawn_app, spawn_with};
+
+use crate::harness::{ADMIN_TOKEN, admin, admin_as, create, register_in, send_in, show, spawn_projects, unregister_in};
 
 #[tokio::test]
 async fn without_admin_token_the_admin_api_is_an_unknown_route() {
@@ -21,7 +20,7 @@ async fn without_admin_token_the_admin_api_is_an_unknown_route() {
 #[tokio::test]
 async fn admin_token_without_credentials_key_stops_the_start() {
     let dir = tempfile::tempdir().unwrap();
-    let mut settings = crate::support::test_settings(&dir);
+    let mut settings = push_testkit::test_settings(&dir);
     settings.projects.admin_token = Some(push_server::domain::Secret::new("t".into()));
     let e = push_server::bootstrap::server::start(&settings).await.err().expect("refused");
     assert!(e.to_string().contains("CREDENTIALS_KEY"), "{e}");
@@ -165,7 +164,7 @@ async fn project_routes_check_the_client_jwt_and_speak_the_dialect() {
     .await;
     let key = SigningKey::from_bytes(&[7; 32]);
     let id = DidKey::from(key.verifying_key()).multibase();
-    let now = crate::support::now();
+    let now = push_testkit::now();
     let claims =
         ClientJwtClaims { sub: "w".into(), aud: "https://push.example.test".into(), iat: now, exp: Some(now + 60) };
     let jwt = sign_client_jwt(&key, &claims);
@@ -175,7 +174,7 @@ async fn project_routes_check_the_client_jwt_and_speak_the_dialect() {
         if let Some(a) = auth {
             req = req.header("authorization", a);
         }
-        async move { crate::support::TestApp::reply(req.send().await.unwrap()).await }
+        async move { push_testkit::TestApp::reply(req.send().await.unwrap()).await }
     };
     let r = post(None, "/wc-project/clients?auth=x").await;
     assert_eq!(r.status, 401, "{}", r.text);

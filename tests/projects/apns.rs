@@ -7,11 +7,13 @@ use std::time::Duration;
 use rcgen::{KeyPair, PKCS_ECDSA_P384_SHA384};
 use serde_json::{Value, json};
 
-use crate::{
-    fake_apns::{FakeApns, Reply, verify_provider_token},
-    harness::{admin, create, register_in, send_in, show, spawn_projects, unregister_in},
-    support::{TestApp, encrypted, spawn_settings},
+use push_testkit::{
+    TestApp, encrypted,
+    fake::apns::{FakeApns, Reply, verify_provider_token},
+    spawn_settings,
 };
+
+use crate::harness::{admin, create, register_in, send_in, show, spawn_projects, unregister_in};
 
 const TOKEN_A: &str = "aa00000000000000000000000000000000000000000000000000000000000001";
 const TOKEN_B: &str = "bb00000000000000000000000000000000000000000000000000000000000002";
@@ -52,7 +54,7 @@ async fn spawn_with_fake(fake: &FakeApns, suspension_secs: u64) -> TestApp {
     .await
 }
 
-async fn put_apns(app: &TestApp, project: &str, body: Value) -> crate::support::Reply {
+async fn put_apns(app: &TestApp, project: &str, body: Value) -> push_testkit::Reply {
     admin(app, "PUT", &format!("/admin/projects/{project}/apns"), Some(body)).await
 }
 

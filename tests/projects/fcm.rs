@@ -4,28 +4,28 @@
 use aws_lc_rs::encoding::AsDer;
 use serde_json::{Value, json};
 
-use crate::{
-    fake_google::{Google, PROJECT, access_token, fcm_ok, header, pem, service_account},
-    harness::{admin, create, register_in, send_in, show, spawn_projects},
-    support::encrypted,
+use push_testkit::{
+    encrypted,
+    fake::fcm::{Google, PROJECT, access_token, pem, service_account},
 };
+
+use crate::harness::{admin, create, register_in, send_in, show, spawn_projects};
 
 #[tokio::test]
 async fn delivers_through_the_projects_own_service_account() {
     let google = Google::start().await;
-    google.fcm_answers(fcm_ok()).await;
     let account: Value = serde_json::from_str(&std::fs::read_to_string(&google.credentials).unwrap()).unwrap();
-    let endpoint = google.fcm.uri();
+    let endpoint = google.fcm.url();
     let app = spawn_projects(move |s| s.fcm.endpoint = Some(endpoint)).await;
     create(&app, "w").await;
     let r = admin(&app, "PUT", "/admin/projects/w/fcm", Some(account.clone())).await;
     assert!(r.is_ok_envelope(), "{}", r.text);
     assert!(register_in(&app, "w", "c1", "fcm", "device-token-1").await.is_ok_envelope());
     assert!(send_in(&app, "w", "c1", &encrypted("n1")).await.is_ok_envelope());
-    let sent = google.fcm_requests().await;
+    let sent = google.fcm_requests();
     assert_eq!(sent.len(), 1);
-    assert_eq!(header(&sent[0], "authorization"), format!("Bearer {}", access_token(1)));
-    google.check_token_request(&google.token_requests().await[0]);
+    assert_eq!(sent[0].header("authorization"), Some(format!("Bearer {}", access_token(1)).as_str()));
+    google.check_token_request(&google.token_requests()[0]);
     let shown = show(&app, "w").await;
     assert_eq!(
         shown["fcm"],

@@ -4,7 +4,7 @@
 use push_server::{cli::settings::Settings, domain::Secret};
 use serde_json::{Value, json};
 
-use crate::support::{Reply, TestApp, now, sign_with, spawn_with};
+use push_testkit::{Reply, SignedRequest, TestApp, spawn_with};
 
 pub const ADMIN_TOKEN: &str = "test-admin-token-0123456789";
 pub const CREDENTIALS_KEY: &str = "8f1c2d3e4a5b6c7d8e9f0a1b2c3d4e5f6a7b8c9d0e1f2a3b4c5d6e7f8091a2b3";
@@ -63,15 +63,11 @@ pub async fn unregister_in(app: &TestApp, project: &str, client_id: &str) -> Rep
 
 /// A signed send to a client of `project`.
 pub async fn send_in(app: &TestApp, project: &str, client_id: &str, body: &str) -> Reply {
-    let ts = now().to_string();
-    let sig = sign_with(&app.relay, &ts, body.as_bytes());
     let r = app
         .http
         .post(app.url(&format!("/{project}/clients/{client_id}")))
         .header("content-type", "application/json")
-        .header("X-Ed25519-Timestamp", &ts)
-        .header("X-Ed25519-Signature", &sig)
-        .body(body.to_owned())
+        .signed_body(&app.relay, body)
         .send()
         .await
         .expect("request");

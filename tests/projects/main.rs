@@ -3,16 +3,6 @@
 //! of client ids, tokens and notification ids between projects, credentials encrypted at rest,
 //! restarts, suspension of refused credentials and its lifting.
 
-#[path = "../support/mod.rs"]
-mod support;
-
-#[cfg(feature = "apns")]
-#[path = "../support/fake_apns.rs"]
-mod fake_apns;
-#[cfg(feature = "fcm")]
-#[path = "../support/fake_google.rs"]
-mod fake_google;
-
 mod admin;
 #[cfg(feature = "apns")]
 mod apns;

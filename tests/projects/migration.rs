@@ -3,7 +3,7 @@
 
 use sqlx::{Connection, SqliteConnection};
 
-use crate::support::{encrypted, spawn_settings, test_settings};
+use push_testkit::{encrypted, spawn_settings, test_settings};
 
 #[tokio::test]
 async fn sqlite_clients_from_before_projects_move_into_the_default_project() {

@@ -7,11 +7,14 @@ use std::time::Duration;
 use rcgen::KeyPair;
 use serde_json::json;
 
-use crate::{
-    fake_apns::{FakeApns, verify_provider_token},
-    harness::{admin, create, projects_on, register_in, send_in, show},
-    support::{TestApp, encrypted, services::fresh_database, spawn_settings, test_settings},
+use push_testkit::{
+    TestApp, encrypted,
+    fake::apns::{FakeApns, verify_provider_token},
+    services::fresh_database,
+    spawn_settings, test_settings,
 };
+
+use crate::harness::{admin, create, projects_on, register_in, send_in, show};
 
 const TOKEN: &str = "cc00000000000000000000000000000000000000000000000000000000000003";
 

@@ -5,10 +5,9 @@ use push_server::{cli::rotate_credentials::rotate, domain::Secret};
 use rcgen::KeyPair;
 use serde_json::json;
 
-use crate::{
-    harness::{CREDENTIALS_KEY, admin, create, show, spawn_projects},
-    support::spawn_settings,
-};
+use push_testkit::spawn_settings;
+
+use crate::harness::{CREDENTIALS_KEY, admin, create, show, spawn_projects};
 
 const NEW_KEY: &str = "0f1e2d3c4b5a69788796a5b4c3d2e1f00f1e2d3c4b5a69788796a5b4c3d2e1f0";
 

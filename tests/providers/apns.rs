@@ -20,9 +20,10 @@ use serde_json::json;
 use tempfile::TempDir;
 use tokio::time::Instant;
 
-use crate::{
-    fake_apns::{FakeApns, Reply, verify_provider_token},
-    support::{self, TestApp, cleartext, encrypted, spawn_with},
+use push_testkit::{
+    SignedRequest, TestApp, cleartext, encrypted,
+    fake::apns::{FakeApns, Reply, verify_provider_token},
+    spawn_with, test_settings,
 };
 
 const TOPIC: &str = "com.example.wallet";
@@ -317,15 +318,10 @@ async fn many_sends_share_one_http2_connection_and_a_dropped_one_is_replaced() {
     for i in 0..20 {
         let (http, url, relay) = (t.app.http.clone(), t.app.url("/clients/wallet-1"), t.app.relay.clone());
         concurrent.spawn(async move {
-            let body = encrypted(&format!("par-{i}"));
-            let ts = support::now().to_string();
-            let signature = support::sign_with(&relay, &ts, body.as_bytes());
             let response = http
                 .post(url)
                 .header("content-type", "application/json")
-                .header("X-Ed25519-Timestamp", ts)
-                .header("X-Ed25519-Signature", signature)
-                .body(body)
+                .signed_body(&relay, encrypted(&format!("par-{i}")))
                 .send()
                 .await
                 .unwrap();
@@ -338,12 +334,12 @@ async fn many_sends_share_one_http2_connection_and_a_dropped_one_is_replaced() {
     // A retry after a timed-out attempt (a heavily loaded machine) may add a request; what this
     // test is about is that they all share one connection.
     assert!(t.production.request_count() >= 30);
-    assert_eq!(t.production.connections(), 1, "every request on one connection");
+    assert_eq!(t.production.connections().len(), 1, "every request on one connection");
 
     t.production.drop_connections();
     tokio::time::sleep(Duration::from_millis(50)).await;
     assert!(t.app.send("wallet-1", &encrypted("after-drop")).await.is_ok_envelope());
-    assert_eq!(t.production.connections(), 2, "the next send reconnected");
+    assert_eq!(t.production.connections().len(), 2, "the next send reconnected");
     assert_eq!(t.production.requests().last().unwrap().connection, 1);
 }
 
@@ -464,7 +460,7 @@ async fn certificate_auth_presents_the_p12_identity_over_tls() {
         assert_eq!(r.header("apns-topic"), Some(TOPIC));
         assert_eq!(r.version, hyper::Version::HTTP_2, "h2 negotiated by ALPN");
     }
-    assert_eq!(fake.connections(), 2, "one connection per endpoint (both point at this fake)");
+    assert_eq!(fake.connections().len(), 2, "one connection per endpoint (both point at this fake)");
 }
 
 #[tokio::test]
@@ -554,7 +550,7 @@ fn the_adapter_refuses_a_configuration_that_cannot_work_in_its_own_terms() {
 
 async fn start_error(adjust: impl FnOnce(&mut Settings, &TempDir)) -> String {
     let dir = tempfile::tempdir().unwrap();
-    let mut settings = support::test_settings(&dir);
+    let mut settings = test_settings(&dir);
     adjust(&mut settings, &dir);
     match server::start(&settings).await {
         Ok(_) => panic!("the server should refuse to start"),
@@ -661,7 +657,7 @@ async fn startup_reads_a_p12_with_its_password() {
     let dir = tempfile::tempdir().unwrap();
     let pki = pki();
     let path = p12_file(&dir, &pki, "export-password");
-    let mut settings = support::test_settings(&dir);
+    let mut settings = test_settings(&dir);
     settings.apns = cert_settings(path, Some("export-password"), "http://127.0.0.1:9".into());
     let server = server::start(&settings).await.expect("starts with a .p12 identity");
     server.shutdown().await;

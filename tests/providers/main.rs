@@ -1,20 +1,7 @@
 //! The real push providers end to end: the server, driven over its HTTP API, delivering through
-//! APNS and FCM to local fakes of Apple and Google (under `tests/support/`), the adapters built
-//! straight from their configurations, the start-up checks of the provider settings, and the raw
-//! send to each provider.
-
-#[path = "../support/mod.rs"]
-mod support;
-
-#[cfg(feature = "apns")]
-#[path = "../support/fake_apns.rs"]
-mod fake_apns;
-#[cfg(feature = "fcm")]
-#[path = "../support/fake_google.rs"]
-mod fake_google;
-#[cfg(feature = "apns")]
-#[path = "../support/fake_h2.rs"]
-mod fake_h2;
+//! APNS and FCM to the test kit's fake provider (as Apple and as Google), the adapters built
+//! straight from their configurations, their HTTP/2 connection pool, the start-up checks of the
+//! provider settings, and the raw send to each provider.
 
 #[cfg(feature = "apns")]
 mod apns;

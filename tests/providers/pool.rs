@@ -20,14 +20,11 @@ use push_server::{
 use rcgen::KeyPair;
 use tokio::task::JoinSet;
 
-use crate::{
-    fake_h2::FakeH2,
-    support::{self, encrypted, spawn_with},
-};
+use push_testkit::{Reply, SignedRequest, TestApp, encrypted, fake::apns::FakeApns, spawn_with};
 
 const TOKEN: &str = "5f2a9c04e1b7d3a8c6f0e2b4d9a7c5e3f1b8d6a4c2e0f9b7d5a3c1e8f6b4d2a0";
 
-fn pool(fake: &FakeH2, max_connections: usize, max_pending: usize) -> Arc<Pool> {
+fn pool(fake: &FakeApns, max_connections: usize, max_pending: usize) -> Arc<Pool> {
     let limits = PoolLimits { max_connections, max_pending };
     Arc::new(Pool::new(&fake.url(), &TlsOptions::default(), limits, Duration::from_secs(10)).unwrap())
 }
@@ -55,7 +52,7 @@ async fn all_ok(sends: &mut JoinSet<Result<u16, PoolError>>) -> usize {
 
 #[tokio::test]
 async fn never_more_streams_than_the_peer_allows_and_a_new_connection_only_when_the_open_ones_are_full() {
-    let fake = FakeH2::start(5).await;
+    let fake = FakeApns::with_streams(5).await;
     fake.stall();
     let pool = pool(&fake, 3, 100);
     let mut sends = JoinSet::new();
@@ -83,13 +80,13 @@ async fn never_more_streams_than_the_peer_allows_and_a_new_connection_only_when_
     for (i, c) in fake.connections().iter().enumerate() {
         assert!(c.peak <= 5, "connection {i} carried {} streams at once, more than the 5 allowed", c.peak);
     }
-    assert_eq!(fake.requests(), 18, "no request was refused and sent again");
+    assert_eq!(fake.request_count(), 18, "no request was refused and sent again");
     assert_eq!(pool.stats().in_flight_peak, 15);
 }
 
 #[tokio::test]
 async fn a_goaway_drains_its_connection_while_new_sends_use_another_and_none_fails() {
-    let fake = FakeH2::start(4).await;
+    let fake = FakeApns::with_streams(4).await;
     fake.stall();
     let pool = pool(&fake, 2, 100);
     let mut sends = JoinSet::new();
@@ -116,7 +113,7 @@ async fn a_goaway_drains_its_connection_while_new_sends_use_another_and_none_fai
 async fn the_pool_takes_more_streams_on_the_replacement_while_the_draining_one_finishes() {
     // One connection allowed: a GOAWAY'd connection does not count against it, or no send could
     // proceed until the old one had drained.
-    let fake = FakeH2::start(2).await;
+    let fake = FakeApns::with_streams(2).await;
     fake.stall();
     let pool = pool(&fake, 1, 100);
     let mut sends = JoinSet::new();
@@ -132,7 +129,7 @@ async fn the_pool_takes_more_streams_on_the_replacement_while_the_draining_one_f
 
 // ---- through the APNS provider (its retries included) ----
 
-fn provider(fake: &FakeH2, max_connections: usize, max_pending: usize) -> Arc<ApnsProvider> {
+fn provider(fake: &FakeApns, max_connections: usize, max_pending: usize) -> Arc<ApnsProvider> {
     let auth = ApnsAuth::Token {
         key_pem: KeyPair::generate().unwrap().serialize_pem().into_bytes(),
         key_id: "ABC123DEFG".into(),
@@ -160,7 +157,7 @@ fn delivery(id: &str) -> Delivery {
 
 #[tokio::test]
 async fn a_dropped_connection_is_reconnected_by_the_next_send() {
-    let fake = FakeH2::start(10).await;
+    let fake = FakeApns::with_streams(10).await;
     let apns = provider(&fake, 2, 100);
     for i in 0..3 {
         apns.send(&delivery(&format!("n-{i}"))).await.unwrap();
@@ -176,7 +173,7 @@ async fn a_dropped_connection_is_reconnected_by_the_next_send() {
 
 #[tokio::test]
 async fn past_max_pending_waiting_sends_a_send_is_refused_at_once_as_busy() {
-    let fake = FakeH2::start(2).await;
+    let fake = FakeApns::with_streams(2).await;
     let apns = provider(&fake, 1, 5);
     // The connection is up first: while one is being dialled every send waits, which would fill
     // the bound before the streams are counted.
@@ -202,7 +199,7 @@ async fn past_max_pending_waiting_sends_a_send_is_refused_at_once_as_busy() {
     while let Some(result) = sends.join_next().await {
         assert_eq!(result.unwrap().unwrap().attempts, 1);
     }
-    assert_eq!(fake.requests(), 8, "the refused send never reached APNS");
+    assert_eq!(fake.request_count(), 8, "the refused send never reached APNS");
 }
 
 // ---- end to end: the burst, the 503s, the memory ----
@@ -219,7 +216,7 @@ async fn a_stalled_provider_and_a_burst_past_the_bound_get_503_provider_busy_and
     const IN_FLIGHT: usize = 2 * 10;
     const PENDING: usize = 50;
     const BURST: usize = 400;
-    let fake = FakeH2::start(10).await;
+    let fake = FakeApns::with_streams(10).await;
     let key_pem = KeyPair::generate().unwrap().serialize_pem();
     let keys = tempfile::tempdir().unwrap();
     let key_path = keys.path().join("AuthKey_ABC123DEFG.p8");
@@ -252,26 +249,21 @@ async fn a_stalled_provider_and_a_burst_past_the_bound_get_503_provider_busy_and
         let (http, url, relay) = (app.http.clone(), app.url("/clients/wallet-1"), app.relay.clone());
         sends.spawn(async move {
             let id = format!("burst-{i}");
-            let body = encrypted(&id);
-            let ts = support::now().to_string();
-            let signature = support::sign_with(&relay, &ts, body.as_bytes());
             let response = http
                 .post(url)
                 .header("content-type", "application/json")
-                .header("X-Ed25519-Timestamp", ts)
-                .header("X-Ed25519-Signature", signature)
-                .body(body)
+                .signed_body(&relay, encrypted(&id))
                 .send()
                 .await
                 .unwrap();
-            (id, support::TestApp::reply(response).await)
+            (id, TestApp::reply(response).await)
         });
     }
     // Everything past the streams and the bound is answered while the provider still stalls (at
     // least that many: while the second connection is being dialled, sends wait that would
     // otherwise have had its streams).
     let mut busy = Vec::new();
-    let check = |id: String, reply: support::Reply, busy: &mut Vec<String>| {
+    let check = |id: String, reply: Reply, busy: &mut Vec<String>| {
         if reply.status == 200 {
             assert!(reply.is_ok_envelope(), "{id}: {}", reply.text);
             return true;
@@ -299,7 +291,7 @@ async fn a_stalled_provider_and_a_burst_past_the_bound_get_503_provider_busy_and
     }
     assert_eq!(delivered + busy.len(), BURST);
     assert!(delivered >= PENDING, "{delivered} delivered");
-    assert_eq!(fake.requests(), 1 + delivered, "each accepted send reached APNS once, the refused ones never");
+    assert_eq!(fake.request_count(), 1 + delivered, "each accepted send reached APNS once, the refused ones never");
 
     // The refused ids were released: the Relay's retry delivers them.
     for id in busy.iter().take(3) {
@@ -311,18 +303,22 @@ async fn a_stalled_provider_and_a_burst_past_the_bound_get_503_provider_busy_and
     assert!(grown < 64 * 1024, "RSS grew by {grown} KiB with the provider stalled");
 }
 
-// ---- FCM over the same pool (h2c to the fake, OAuth from the wiremock token endpoint) ----
+// ---- FCM over the same pool (h2c to the fake as FCM, OAuth from the fake token endpoint) ----
 
 #[cfg(feature = "fcm")]
 #[tokio::test]
 async fn fcm_over_the_pool_keeps_to_the_streams_allowed_and_answers_busy_past_the_bound() {
     use push_server::adapters::push::fcm::{FcmConfig, FcmProvider, ServiceAccount};
+    use push_testkit::fake::{
+        Options,
+        fcm::{Google, PROJECT},
+    };
 
-    let google = crate::fake_google::Google::start().await;
-    let fake = FakeH2::start(3).await;
+    let google = Google::start_with(Options::default().max_streams(3)).await;
+    let fake = &google.fcm;
     let account = ServiceAccount::parse(&std::fs::read_to_string(&google.credentials).unwrap()).unwrap();
     let retry = RetryPolicy::new(3, Duration::from_secs(10), Duration::from_secs(14));
-    let mut config = FcmConfig::new(account, crate::fake_google::PROJECT.into(), retry);
+    let mut config = FcmConfig::new(account, PROJECT.into(), retry);
     config.endpoint = fake.url();
     config.cleartext_http2 = true;
     config.pool = PoolLimits { max_connections: 2, max_pending: 4 };
@@ -357,5 +353,5 @@ async fn fcm_over_the_pool_keeps_to_the_streams_allowed_and_answers_busy_past_th
         result.unwrap().expect("delivered once FCM answers");
     }
     assert!(fake.connections().iter().all(|c| c.peak <= 3), "{:?}", fake.connections());
-    assert_eq!(fake.requests(), 11, "the refused send never reached FCM");
+    assert_eq!(fake.request_count(), 11, "the refused send never reached FCM");
 }

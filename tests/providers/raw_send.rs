@@ -4,7 +4,7 @@
 
 use serde_json::json;
 
-use crate::support::TestApp;
+use push_testkit::TestApp;
 
 /// Registers `client_id` as `push_type` with `always_raw: true`.
 async fn register_raw_client(app: &TestApp, client_id: &str, push_type: &str, token: &str) {
@@ -23,7 +23,7 @@ mod apns {
     use serde_json::json;
 
     use super::{raw, register_raw_client};
-    use crate::{fake_apns::FakeApns, support::spawn_with};
+    use push_testkit::{fake::apns::FakeApns, spawn_with};
 
     const TOKEN: &str = "5f2a9c04e1b7d3a8c6f0e2b4d9a7c5e3f1b8d6a4c2e0f9b7d5a3c1e8f6b4d2a0";
 
@@ -73,7 +73,7 @@ mod fcm {
     use serde_json::json;
 
     use super::{raw, register_raw_client};
-    use crate::fake_google::{Google, fcm_ok, spawn_for};
+    use push_testkit::fake::fcm::{Google, fcm_ok, spawn_for};
 
     const TOKEN: &str = "fcm-device-token:APA91b-test_1";
 
@@ -82,14 +82,14 @@ mod fcm {
         let google = Google::start().await;
         let app = spawn_for(&google).await;
         register_raw_client(&app, "c1", "fcm", TOKEN).await;
-        google.fcm_answers(fcm_ok()).await;
+        google.fcm_answers(fcm_ok());
 
         let reply = app.send("c1", &raw("topic-1", 4294967295, "sealed-message")).await;
         assert!(reply.is_ok_envelope(), "{} {}", reply.status, reply.text);
-        let sent = google.fcm_requests().await;
+        let sent = google.fcm_requests();
         assert_eq!(sent.len(), 1);
         assert_eq!(
-            sent[0].body_json::<serde_json::Value>().unwrap(),
+            sent[0].json(),
             json!({"message": {
                 "data": {"topic": "topic-1", "tag": "4294967295", "message": "sealed-message"},
                 "android": {"priority": "HIGH"},
@@ -101,6 +101,6 @@ mod fcm {
         let big = app.send("c1", &raw("topic-1", 1, &"x".repeat(5000))).await;
         assert_eq!(big.status, 400, "{}", big.text);
         assert_eq!(big.field_names(), ["message"]);
-        assert_eq!(google.fcm_requests().await.len(), 1, "a duplicate and an oversized message reach no provider");
+        assert_eq!(google.fcm_requests().len(), 1, "a duplicate and an oversized message reach no provider");
     }
 }

@@ -1,24 +1,18 @@
-//! Shared harness for the black-box tests: starts the real server on port 0 with the embedded
-//! backends (or the ones the settings name) and drives it over HTTP, like a Relay and a wallet.
-#![allow(dead_code)]
+//! The black-box tests' server in this process: the real server started on port 0 with the
+//! embedded backends (or the ones the settings name), driven over HTTP like a Relay and a wallet.
 
-pub mod binary;
-pub mod proxy;
-pub mod services;
+use std::path::PathBuf;
 
-use std::{
-    path::PathBuf,
-    time::{SystemTime, UNIX_EPOCH},
-};
-
-use ed25519_dalek::{Signer, SigningKey};
+use ed25519_dalek::SigningKey;
 use push_server::{
     bootstrap::server::{self, RunningServer},
     cli::settings::Settings,
-    domain::signed_message,
+    domain::{SIGNATURE_HEADER, TIMESTAMP_HEADER},
 };
 use serde_json::{Value, json};
 use tempfile::TempDir;
+
+use crate::relay::{Signature, relay_key};
 
 pub struct TestApp {
     pub base: String,
@@ -61,10 +55,6 @@ impl Reply {
     }
 }
 
-pub fn relay_key() -> SigningKey {
-    SigningKey::from_bytes(&[42; 32])
-}
-
 /// Settings for a test server: loopback, port 0, SQLite in a fresh directory, a log sink file,
 /// and the test Relay key.
 #[allow(clippy::field_reassign_with_default)] // reads as a list of what tests change
@@ -103,14 +93,6 @@ pub async fn spawn_settings(settings: Settings, dir: TempDir) -> TestApp {
         server: Some(server),
         dir,
     }
-}
-
-pub fn now() -> u64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_secs()
-}
-
-pub fn sign_with(key: &SigningKey, timestamp: &str, body: &[u8]) -> String {
-    hex::encode(key.sign(&signed_message(timestamp, body)).to_bytes())
 }
 
 /// A notification body with an encrypted blob.
@@ -159,9 +141,8 @@ impl TestApp {
 
     /// Sends `body` to `client_id`, signed by the test Relay now.
     pub async fn send(&self, client_id: &str, body: &str) -> Reply {
-        let ts = now().to_string();
-        let sig = sign_with(&self.relay, &ts, body.as_bytes());
-        self.send_with(client_id, body, Some(&ts), Some(&sig)).await
+        let signed = Signature::now(&self.relay, body.as_bytes());
+        self.send_with(client_id, body, Some(&signed.timestamp), Some(&signed.signature)).await
     }
 
     /// Sends with the given signature headers (absent when `None`).
@@ -172,10 +153,10 @@ impl TestApp {
             .header("content-type", "application/json")
             .body(body.to_owned());
         if let Some(ts) = ts {
-            req = req.header("X-Ed25519-Timestamp", ts);
+            req = req.header(TIMESTAMP_HEADER, ts);
         }
         if let Some(sig) = sig {
-            req = req.header("X-Ed25519-Signature", sig);
+            req = req.header(SIGNATURE_HEADER, sig);
         }
         Self::reply(req.send().await.expect("request")).await
     }

@@ -9,8 +9,8 @@ use std::{
     time::Duration,
 };
 
-use crate::launcher::{self, Process, Sink};
-pub use crate::launcher::{Memory, memory};
+use push_testkit::launcher::{self, Process, Sink};
+pub use push_testkit::launcher::{Memory, memory};
 
 /// A server process this benchmark started; stopped (SIGTERM, then SIGKILL) when dropped.
 pub struct Spawned {

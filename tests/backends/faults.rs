@@ -2,8 +2,6 @@
 //! while a real server runs. The server must answer 503 `storage_unavailable` within its storage
 //! timeout, deliver nothing twice, never panic, and recover by itself once the line heals.
 
-mod support;
-
 #[cfg(all(feature = "postgres", feature = "redis"))]
 mod with_backends {
     use std::time::{Duration, Instant};
@@ -11,7 +9,7 @@ mod with_backends {
     use push_server::bootstrap::server;
     use serde_json::json;
 
-    use super::support::{
+    use push_testkit::{
         Reply, TestApp, encrypted,
         proxy::Proxy,
         services::{TestDatabase, fresh_database, host_port, redis_url, unique, via},
@@ -171,7 +169,7 @@ mod with_backends {
         pg.cut();
         redis.cut();
         let dir = tempfile::tempdir().unwrap();
-        let mut settings = super::support::test_settings(&dir);
+        let mut settings = push_testkit::test_settings(&dir);
         settings.store.timeout = TIMEOUT;
 
         settings.database_url = via(&db.url, pg.addr());
@@ -193,5 +191,5 @@ mod with_backends {
 #[cfg(not(all(feature = "postgres", feature = "redis")))]
 #[test]
 fn fault_suite() {
-    support::services::features_missing(&["postgres", "redis"]);
+    push_testkit::services::features_missing(&["postgres", "redis"]);
 }

@@ -1,14 +1,11 @@
-//! Local fakes of Google for the FCM tests: an OAuth token endpoint and the FCM HTTP v1 API
-//! (wiremock, plain HTTP/1.1 on loopback), a throwaway service account whose `token_uri` points
-//! at the fake, and checks of what push-server sent them.
-#![allow(dead_code)]
+//! The fake provider as FCM HTTP v1 and as Google's OAuth token endpoint, a throwaway service
+//! account whose `token_uri` points at the fake, FCM's answers, and the check of the OAuth
+//! assertion push-server signs. FCM is served over HTTP/1.1 (push-server's transport to an
+//! `http://` endpoint) or HTTP/2 with prior knowledge (`FCM_CLEARTEXT_HTTP2`), on one port.
 
 use std::{
     path::PathBuf,
-    sync::{
-        Arc,
-        atomic::{AtomicU32, Ordering},
-    },
+    sync::atomic::{AtomicU32, Ordering},
     time::Duration,
 };
 
@@ -20,12 +17,9 @@ use aws_lc_rs::{
 use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
 use serde_json::{Value, json};
 use tempfile::TempDir;
-use wiremock::{
-    Mock, MockServer, Request, ResponseTemplate,
-    matchers::{method, path},
-};
 
-use crate::support::{TestApp, spawn_with};
+use super::{Answer, FakeProvider, Options, Recorded};
+use crate::{TestApp, spawn_with};
 
 pub const PROJECT: &str = "demo-project";
 pub const SEND_PATH: &str = "/v1/projects/demo-project/messages:send";
@@ -34,8 +28,9 @@ pub const CLIENT_EMAIL: &str = "push-server@demo-project.iam.gserviceaccount.com
 
 /// The fakes and the service account that points at them.
 pub struct Google {
-    pub oauth: MockServer,
-    pub fcm: MockServer,
+    /// The token endpoint, at [`TOKEN_PATH`].
+    pub oauth: FakeProvider,
+    pub fcm: FakeProvider,
     pub credentials: PathBuf,
     /// PKCS#1 DER of the service account's public key, to verify assertions with.
     pub public_key: Vec<u8>,
@@ -49,21 +44,22 @@ pub fn access_token(n: u32) -> String {
 
 impl Google {
     /// Fakes that grant a new access token (`access_token(n)`, valid an hour) on every token
-    /// request; FCM has no answer mounted yet.
+    /// request; FCM accepts every message.
     pub async fn start() -> Self {
-        let oauth = MockServer::start().await;
-        let fcm = MockServer::start().await;
-        let issued = Arc::new(AtomicU32::new(0));
-        Mock::given(method("POST"))
-            .and(path(TOKEN_PATH))
-            .respond_with(move |_: &Request| {
-                let n = issued.fetch_add(1, Ordering::SeqCst) + 1;
-                ResponseTemplate::new(200).set_body_json(json!({
-                    "access_token": access_token(n), "expires_in": 3599, "token_type": "Bearer"
-                }))
-            })
-            .mount(&oauth)
-            .await;
+        Self::start_with(Options::default()).await
+    }
+
+    /// The same, with FCM served with `fcm` (a stream limit, say).
+    pub async fn start_with(fcm: Options) -> Self {
+        let oauth = FakeProvider::start().await;
+        let issued = AtomicU32::new(0);
+        oauth.respond_with(move |_| {
+            let n = issued.fetch_add(1, Ordering::SeqCst) + 1;
+            Answer::status(200)
+                .json(&json!({"access_token": access_token(n), "expires_in": 3599, "token_type": "Bearer"}))
+        });
+        let fcm = FakeProvider::start_with(fcm).await;
+        fcm.set_default(fcm_ok());
         // A throwaway key made now: no key material is committed.
         let key = KeyPair::generate(KeySize::Rsa2048).expect("RSA key generation");
         let pem = pem(key.as_der().expect("PKCS#8").as_ref());
@@ -71,50 +67,47 @@ impl Google {
         let credentials = dir.path().join("service-account.json");
         std::fs::write(
             &credentials,
-            service_account(&pem, &format!("{}{TOKEN_PATH}", oauth.uri()), Some(PROJECT)).to_string(),
+            service_account(&pem, &format!("{}{TOKEN_PATH}", oauth.url()), Some(PROJECT)).to_string(),
         )
         .unwrap();
         Self { oauth, fcm, credentials, public_key: key.public_key().as_ref().to_vec(), _dir: dir }
     }
 
-    /// Every `messages:send` is answered with `template` (replacing earlier answers).
-    pub async fn fcm_answers(&self, template: ResponseTemplate) {
-        self.fcm.reset().await;
-        Mock::given(method("POST")).and(path(SEND_PATH)).respond_with(template).mount(&self.fcm).await;
+    /// From now on every message is answered with `answer`; the messages seen so far are
+    /// forgotten.
+    pub fn fcm_answers(&self, answer: Answer) {
+        self.fcm.reset();
+        self.fcm.set_default(answer);
     }
 
-    /// The next `times` sends are answered with `first`, the rest with `then`.
-    pub async fn fcm_answers_first(&self, times: u64, first: ResponseTemplate, then: ResponseTemplate) {
-        self.fcm_answers(then).await;
-        Mock::given(method("POST"))
-            .and(path(SEND_PATH))
-            .respond_with(first)
-            .up_to_n_times(times)
-            .with_priority(1)
-            .mount(&self.fcm)
-            .await;
+    /// The next `times` messages are answered with `first`, the rest with `then`; the messages
+    /// seen so far are forgotten.
+    pub fn fcm_answers_first(&self, times: usize, first: Answer, then: Answer) {
+        self.fcm_answers(then);
+        self.fcm.script(std::iter::repeat_n(first, times));
     }
 
-    /// The token endpoint answers every request with `template` from now on.
-    pub async fn oauth_answers(&self, template: ResponseTemplate) {
-        self.oauth.reset().await;
-        Mock::given(method("POST")).and(path(TOKEN_PATH)).respond_with(template).mount(&self.oauth).await;
+    /// The token endpoint answers every request with `answer` from now on; the token requests
+    /// seen so far are forgotten.
+    pub fn oauth_answers(&self, answer: Answer) {
+        self.oauth.reset();
+        self.oauth.set_default(answer);
     }
 
-    pub async fn fcm_requests(&self) -> Vec<Request> {
-        self.fcm.received_requests().await.expect("recording on")
+    pub fn fcm_requests(&self) -> Vec<Recorded> {
+        self.fcm.requests()
     }
 
-    pub async fn token_requests(&self) -> Vec<Request> {
-        self.oauth.received_requests().await.expect("recording on")
+    pub fn token_requests(&self) -> Vec<Recorded> {
+        self.oauth.requests()
     }
 
     /// Checks a token request as Google would: a form with the JWT-bearer grant type and an
     /// RS256 assertion that verifies with the account's public key, for the FCM scope, with our
     /// token endpoint as audience and a one-hour life starting now.
-    pub fn check_token_request(&self, request: &Request) {
-        assert_eq!(request.method.as_str(), "POST");
-        assert_eq!(header(request, "content-type"), "application/x-www-form-urlencoded");
+    pub fn check_token_request(&self, request: &Recorded) {
+        assert_eq!((request.method.as_str(), request.path.as_str()), ("POST", TOKEN_PATH));
+        assert_eq!(request.header("content-type"), Some("application/x-www-form-urlencoded"));
         let form = parse_form(std::str::from_utf8(&request.body).unwrap());
         let keys: Vec<&str> = form.iter().map(|(k, _)| k.as_str()).collect();
         assert_eq!(keys, ["grant_type", "assertion"], "form fields");
@@ -130,28 +123,28 @@ impl Google {
         let claims: Value = serde_json::from_slice(&URL_SAFE_NO_PAD.decode(claims_b64).unwrap()).unwrap();
         assert_eq!(claims["iss"], CLIENT_EMAIL);
         assert_eq!(claims["scope"], "https://www.googleapis.com/auth/firebase.messaging");
-        assert_eq!(claims["aud"], format!("{}{TOKEN_PATH}", self.oauth.uri()));
+        assert_eq!(claims["aud"], format!("{}{TOKEN_PATH}", self.oauth.url()));
         let (iat, exp) = (claims["iat"].as_u64().unwrap(), claims["exp"].as_u64().unwrap());
         assert_eq!(exp - iat, 3600);
-        assert!(iat.abs_diff(crate::support::now()) < 60, "iat is now");
+        assert!(iat.abs_diff(crate::now()) < 60, "iat is now");
         assert_eq!(claims.as_object().unwrap().len(), 5, "no other claims: {claims}");
     }
 }
 
 /// FCM's v1 error body, with an `FcmError` detail when `error_code` is given.
-pub fn fcm_error(status: u16, grpc_status: &str, error_code: Option<&str>) -> ResponseTemplate {
+pub fn fcm_error(status: u16, grpc_status: &str, error_code: Option<&str>) -> Answer {
     let details: Vec<Value> = error_code
         .map(|e| json!({"@type": "type.googleapis.com/google.firebase.fcm.v1.FcmError", "errorCode": e}))
         .into_iter()
         .collect();
-    ResponseTemplate::new(status).set_body_json(json!({
+    Answer::status(status).json(&json!({
         "error": {"code": status, "message": format!("fake {grpc_status}"), "status": grpc_status, "details": details}
     }))
 }
 
 /// What FCM answers to an accepted message.
-pub fn fcm_ok() -> ResponseTemplate {
-    ResponseTemplate::new(200).set_body_json(json!({"name": "projects/demo-project/messages/0:1700000000%abc"}))
+pub fn fcm_ok() -> Answer {
+    Answer::status(200).json(&json!({"name": "projects/demo-project/messages/0:1700000000%abc"}))
 }
 
 pub fn service_account(pem: &str, token_uri: &str, project: Option<&str>) -> Value {
@@ -177,7 +170,7 @@ pub fn pem(pkcs8_der: &[u8]) -> String {
 /// Short budgets so failure paths finish quickly: 3 attempts of at most 1 s, 3 s in all.
 pub async fn spawn_for(google: &Google) -> TestApp {
     let credentials = google.credentials.clone();
-    let endpoint = google.fcm.uri();
+    let endpoint = google.fcm.url();
     spawn_with(move |s| {
         s.fcm.credentials_path = Some(credentials);
         s.fcm.endpoint = Some(endpoint);
@@ -186,10 +179,6 @@ pub async fn spawn_for(google: &Google) -> TestApp {
         s.provider.max_attempts = 3;
     })
     .await
-}
-
-pub fn header<'a>(request: &'a Request, name: &str) -> &'a str {
-    request.headers.get(name).map_or("", |v| v.to_str().unwrap())
 }
 
 /// `application/x-www-form-urlencoded` into ordered pairs.

@@ -4,128 +4,20 @@
 //! as one node, over TLS, as a Cluster (also over TLS) and behind Sentinels, and Postgres
 //! (directly, and through PgBouncer in transaction mode with the statement cache off).
 
-mod support;
-
 #[cfg(all(feature = "postgres", feature = "redis"))]
 mod with_backends {
-    use std::{path::PathBuf, time::Duration};
-
     use serde_json::{Value, json};
 
-    use super::support::{
-        binary::{
-            Server, launch,
-            launcher::{Ready, Sink},
-            run, start_with,
+    use push_testkit::{
+        instance::Instance,
+        join_all,
+        services::{
+            RedisKind, TestDatabase, fresh_bouncer_database, fresh_database, redis_config, redis_env, sentinel_shared,
+            unique,
         },
-        now, relay_key,
-        services::{RedisKind, TestDatabase, fresh_bouncer_database, fresh_database, redis_config, redis_env, unique},
-        sign_with,
     };
 
-    /// One `push-server` process, killed when dropped (also when the test panics).
-    struct Instance {
-        name: &'static str,
-        server: Server,
-        base: String,
-        sink: PathBuf,
-        log: PathBuf,
-        http: reqwest::Client,
-    }
-
-    impl Drop for Instance {
-        fn drop(&mut self) {
-            if std::thread::panicking() {
-                eprintln!(
-                    "--- log of instance {} ---\n{}",
-                    self.name,
-                    std::fs::read_to_string(&self.log).unwrap_or_default()
-                );
-            }
-        }
-    }
-
-    impl Instance {
-        /// Starts an instance with `envs` (the backends) and waits until `/health` answers 200
-        /// (both stores reachable).
-        fn start(name: &'static str, dir: &std::path::Path, envs: &[(&str, String)]) -> Instance {
-            let sink = dir.join(format!("sink-{name}.jsonl"));
-            let log = dir.join(format!("server-{name}.log"));
-            // The launcher's clean environment: no `.env`, no stray DATABASE_URL from the caller.
-            let server = start_with(
-                launch(dir)
-                    .envs(envs.iter().map(|(k, v)| (*k, v.as_str())))
-                    .env("RELAY_PUBLIC_KEY", hex::encode(relay_key().verifying_key().to_bytes()))
-                    .env("LOG_SINK_PATH", &sink)
-                    .env("DATABASE_MAX_CONNECTIONS", "8")
-                    .env("RUST_LOG", "warn")
-                    .stdout(Sink::File(log.clone()))
-                    .stderr(Sink::File(dir.join(format!("server-{name}.err"))))
-                    .ready(Ready::Healthy),
-            );
-            Instance {
-                name,
-                base: server.url(),
-                server,
-                sink,
-                log,
-                http: reqwest::Client::builder().pool_max_idle_per_host(64).build().unwrap(),
-            }
-        }
-
-        async fn register(&self, client_id: &str, token: &str) -> (u16, Value) {
-            let r = self
-                .http
-                .post(format!("{}/clients", self.base))
-                .header("content-type", "application/json")
-                .body(json!({"client_id": client_id, "type": "fcm", "token": token}).to_string())
-                .send()
-                .await
-                .unwrap();
-            reply(r).await
-        }
-
-        async fn send(&self, client_id: &str, id: &str) -> (u16, Value) {
-            let body = json!({"id": id, "payload": {"topic": "t", "flags": 17, "blob": "opaque"}}).to_string();
-            let ts = now().to_string();
-            let r = self
-                .http
-                .post(format!("{}/clients/{client_id}", self.base))
-                .header("content-type", "application/json")
-                .header("X-Ed25519-Timestamp", &ts)
-                .header("X-Ed25519-Signature", sign_with(&relay_key(), &ts, body.as_bytes()))
-                .body(body)
-                .send()
-                .await
-                .unwrap();
-            reply(r).await
-        }
-
-        /// Sends SIGTERM and waits for a clean exit.
-        fn terminate(&mut self) {
-            let (_, status) = self
-                .server
-                .0
-                .terminate(Duration::from_secs(15))
-                .unwrap_or_else(|e| panic!("instance {}: {e}", self.name));
-            assert!(status.success(), "instance {} exited with {status}", self.name);
-        }
-
-        fn deliveries(&self, client_id: &str, id: &str) -> usize {
-            std::fs::read_to_string(&self.sink)
-                .unwrap_or_default()
-                .lines()
-                .map(|l| serde_json::from_str::<Value>(l).unwrap())
-                .filter(|d| d["client_id"] == client_id && d["notification_id"] == id)
-                .count()
-        }
-    }
-
-    async fn reply(r: reqwest::Response) -> (u16, Value) {
-        let status = r.status().as_u16();
-        let text = r.text().await.unwrap();
-        (status, serde_json::from_str(&text).unwrap_or_else(|_| panic!("not JSON: {text}")))
-    }
+    use crate::SERVER;
 
     fn ok() -> (u16, Value) {
         (200, json!({"status": "OK"}))
@@ -160,7 +52,7 @@ mod with_backends {
             Backend::PgBouncer => {
                 let db = fresh_bouncer_database().await?;
                 let dir = tempfile::tempdir().unwrap();
-                let migrated = run(dir.path(), &["migrate"], &[("DATABASE_URL", &db.direct_url)]);
+                let migrated = SERVER.run(dir.path(), &["migrate"], &[("DATABASE_URL", &db.direct_url)]);
                 assert!(migrated.status.success(), "migrate: {}", String::from_utf8_lossy(&migrated.stderr));
                 let env = vec![
                     ("DATABASE_URL", db.url.clone()),
@@ -208,10 +100,15 @@ mod with_backends {
     }
 
     async fn two_instances_share_clients_and_deliver_each_id_once(backend_kind: Backend) {
-        let Some((db, env)) = backend(backend_kind).await else { return };
+        let _sentinel = match backend_kind {
+            Backend::Redis(RedisKind::Sentinel) => Some(sentinel_shared().await),
+            _ => None,
+        };
+        let Some((db, mut env)) = backend(backend_kind).await else { return };
+        env.push(("DATABASE_MAX_CONNECTIONS", "8".into()));
         let dir = tempfile::tempdir().unwrap();
-        let mut a = Instance::start("a", dir.path(), &env);
-        let b = Instance::start("b", dir.path(), &env);
+        let mut a = Instance::start(SERVER, "a", dir.path(), &env);
+        let b = Instance::start(SERVER, "b", dir.path(), &env);
         let total = |client: &str, id: &str| a.deliveries(client, id) + b.deliveries(client, id);
 
         // Registered through A, served by B.
@@ -226,7 +123,7 @@ mod with_backends {
             let instance = if i % 2 == 0 { &a } else { &b };
             instance.send(&client, "burst")
         });
-        let answers = futures_join_all(sends).await;
+        let answers = join_all(sends).await;
         assert!(answers.iter().all(|r| *r == ok()), "{answers:?}");
         assert_eq!(total(&client, "burst"), 1);
         // And a later retry of it through either instance is still a duplicate.
@@ -242,7 +139,7 @@ mod with_backends {
             let instance = if i % 2 == 0 { &a } else { &b };
             instance.register(id, &contested)
         });
-        let answers = futures_join_all(registrations).await;
+        let answers = join_all(registrations).await;
         assert!(answers.iter().all(|r| *r == ok()), "{answers:?}");
         let mut owners = 0;
         for (i, id) in ids.iter().enumerate() {
@@ -267,31 +164,10 @@ mod with_backends {
         drop((a, b));
         db.drop_database().await;
     }
-
-    /// Awaits all futures concurrently (tokio has no join_all, and one helper is not worth a
-    /// dependency).
-    async fn futures_join_all<F: Future>(futures: impl Iterator<Item = F>) -> Vec<F::Output> {
-        let mut pinned: Vec<_> = futures.map(Box::pin).collect();
-        let mut results: Vec<Option<F::Output>> = (0..pinned.len()).map(|_| None).collect();
-        std::future::poll_fn(|cx| {
-            let mut pending = false;
-            for (f, slot) in pinned.iter_mut().zip(results.iter_mut()) {
-                if slot.is_none() {
-                    match f.as_mut().poll(cx) {
-                        std::task::Poll::Ready(v) => *slot = Some(v),
-                        std::task::Poll::Pending => pending = true,
-                    }
-                }
-            }
-            if pending { std::task::Poll::Pending } else { std::task::Poll::Ready(()) }
-        })
-        .await;
-        results.into_iter().map(Option::unwrap).collect()
-    }
 }
 
 #[cfg(not(all(feature = "postgres", feature = "redis")))]
 #[test]
 fn scale_out_suite() {
-    support::services::features_missing(&["postgres", "redis"]);
+    push_testkit::services::features_missing(&["postgres", "redis"]);
 }

@@ -7,8 +7,6 @@
 //! machine; with `PUSH_TEST_REQUIRE_SERVICES=1` the same situation is a failure, so a CI run can
 //! never skip them silently.
 
-use std::time::Duration;
-
 pub const DATABASE_URL_VAR: &str = "PUSH_TEST_DATABASE_URL";
 /// PgBouncer in transaction pooling mode in front of `PUSH_TEST_DATABASE_URL`'s server, passing
 /// any database name through.
@@ -26,7 +24,8 @@ pub const REDIS_SENTINEL_MASTER_VAR: &str = "PUSH_TEST_REDIS_SENTINEL_MASTER";
 pub const REQUIRE_VAR: &str = "PUSH_TEST_REQUIRE_SERVICES";
 
 /// How long a test waits for a service to answer before it counts as unreachable.
-const PROBE_TIMEOUT: Duration = Duration::from_secs(5);
+#[cfg(any(feature = "postgres", feature = "redis"))]
+const PROBE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
 
 pub fn services_required() -> bool {
     std::env::var(REQUIRE_VAR).is_ok_and(|v| v == "1" || v.eq_ignore_ascii_case("true"))
@@ -94,7 +93,6 @@ pub fn via(url: &str, addr: std::net::SocketAddr) -> String {
 }
 
 #[cfg(feature = "postgres")]
-#[allow(unused_imports)]
 pub use postgres::{TestDatabase, fresh_bouncer_database, fresh_database};
 
 #[cfg(feature = "postgres")]
@@ -250,6 +248,24 @@ pub fn redis_env(kind: RedisKind) -> Option<Vec<(&'static str, String)>> {
             ("REDIS_SENTINEL_MASTER", service_url(REDIS_SENTINEL_MASTER_VAR)?),
         ],
     })
+}
+
+/// The Sentinel set is one for all the tests of a binary, and the failover test kills its master:
+/// a test that uses it holds [`sentinel_shared`] throughout, the failover holds
+/// [`sentinel_exclusive`], so no other test ever sees the failover (tests run on parallel threads).
+#[cfg(feature = "redis")]
+static SENTINEL: tokio::sync::RwLock<()> = tokio::sync::RwLock::const_new(());
+
+/// Use of the Sentinel set beside other tests that use it; see `SENTINEL`.
+#[cfg(feature = "redis")]
+pub async fn sentinel_shared() -> tokio::sync::RwLockReadGuard<'static, ()> {
+    SENTINEL.read().await
+}
+
+/// The Sentinel set alone, to fail it over; see `SENTINEL`.
+#[cfg(feature = "redis")]
+pub async fn sentinel_exclusive() -> tokio::sync::RwLockWriteGuard<'static, ()> {
+    SENTINEL.write().await
 }
 
 /// The Redis dedup store's configuration for one set-up, checked to answer; `None` (after a

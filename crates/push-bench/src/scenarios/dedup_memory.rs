@@ -1,7 +1,13 @@
-//! The in-memory dedup store at scale: how many bytes one live claim costs at a million claims,
-//! measured in this process (the store alone, no server around it) from `VmRSS` before and after.
+//! `dedup-memory`: the in-memory dedup store at scale: how many bytes one live claim costs at a
+//! million claims, measured in this process (the store alone, no server around it) from `VmRSS`
+//! before and after, and the time per claim.
 
-use std::time::{Duration, Instant};
+use std::{
+    path::PathBuf,
+    time::{Duration, Instant},
+};
+
+use clap::Args;
 
 use push_server::{
     adapters::dedup::memory::MemoryDedupStore,
@@ -9,7 +15,26 @@ use push_server::{
     ports::{Claim, DedupStore},
 };
 
-pub struct Report {
+#[derive(Args)]
+pub struct DedupMemoryArgs {
+    #[arg(long, default_value_t = 1_000_000)]
+    pub entries: usize,
+    /// Append a markdown table row to this file.
+    #[arg(long)]
+    pub markdown_out: Option<PathBuf>,
+}
+
+pub fn run(args: DedupMemoryArgs) -> Result<(), String> {
+    let report = measure(args.entries)?;
+    crate::report::dedup_memory(&report, args.markdown_out.as_deref())?;
+    if report.live != args.entries {
+        return Err(format!("expected {} live entries, found {}", args.entries, report.live));
+    }
+    Ok(())
+}
+
+/// What one measurement found.
+pub struct DedupMemory {
     pub entries: usize,
     pub live: usize,
     pub rss_before_kib: u64,
@@ -17,7 +42,7 @@ pub struct Report {
     pub claim_ns: f64,
 }
 
-impl Report {
+impl DedupMemory {
     pub fn bytes_per_entry(&self) -> f64 {
         (self.rss_after_kib.saturating_sub(self.rss_before_kib) * 1024) as f64 / self.live.max(1) as f64
     }
@@ -29,7 +54,7 @@ fn rss_kib() -> u64 {
 
 /// Claims `entries` distinct (client, id) pairs, spread over 1,000 clients like real traffic, with
 /// the default 24 h window so every claim stays live.
-pub fn run(entries: usize) -> Result<Report, String> {
+fn measure(entries: usize) -> Result<DedupMemory, String> {
     let runtime = tokio::runtime::Builder::new_current_thread().enable_time().build().map_err(|e| e.to_string())?;
     let clients: Vec<ClientId> =
         (0..1000).map(|k| ClientId::parse(&format!("bench-client-{k}")).expect("valid client id")).collect();
@@ -57,5 +82,5 @@ pub fn run(entries: usize) -> Result<Report, String> {
     let after = rss_kib();
     let live = store.len();
     drop(store);
-    Ok(Report { entries, live, rss_before_kib: before, rss_after_kib: after, claim_ns })
+    Ok(DedupMemory { entries, live, rss_before_kib: before, rss_after_kib: after, claim_ns })
 }

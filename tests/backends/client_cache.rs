@@ -3,10 +3,7 @@
 //! client that was just looked up), and on the store itself (writes whose caller hangs up, writes
 //! that cannot get the database, and a stress test of interleaved writers and readers).
 
-#[path = "support/mod.rs"]
-mod support;
-
-use support::{encrypted, spawn_app};
+use push_testkit::{encrypted, spawn_app};
 
 #[tokio::test]
 async fn re_registering_a_cached_client_is_seen_by_the_next_send() {
@@ -57,11 +54,13 @@ mod store {
 
     use push_server::{
         adapters::store::sqlite::{SqliteClientRepository, SqliteOptions},
-        domain::{Client, ClientId, DeviceToken, PushType},
+        domain::{ClientId, PushType},
         ports::{ClientRepository, StoreError},
     };
     use sqlx::{Connection, SqliteConnection, SqlitePool};
     use tempfile::TempDir;
+
+    use crate::store_contract::client;
 
     struct Store {
         repo: Arc<SqliteClientRepository>,
@@ -117,15 +116,6 @@ mod store {
 
     async fn unlock(mut conn: SqliteConnection) {
         sqlx::query("ROLLBACK").execute(&mut conn).await.expect("release the write lock");
-    }
-
-    fn client(id: &str, push_type: PushType, token: &str) -> Client {
-        Client {
-            id: ClientId::parse(id).unwrap(),
-            push_type,
-            token: DeviceToken::parse(push_type, token).unwrap(),
-            always_raw: false,
-        }
     }
 
     fn pair(push_type: PushType, token: &str) -> Option<(String, String)> {

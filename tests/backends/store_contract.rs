@@ -1,9 +1,7 @@
 //! The `ClientRepository` contract, written once and run against every adapter: SQLite always,
-//! Postgres when a test database is available (see `support::services`), and Postgres again
+//! Postgres when a test database is available (see `push_testkit::services`), and Postgres again
 //! through PgBouncer in transaction pooling mode with `DATABASE_STATEMENT_CACHE=0`. An adapter
 //! that drifts from the others fails here.
-
-mod support;
 
 use std::{sync::Arc, time::Duration};
 
@@ -26,7 +24,7 @@ enum Raw {
         _dir: TempDir,
     },
     #[cfg(feature = "postgres")]
-    Postgres(support::services::TestDatabase),
+    Postgres(push_testkit::services::TestDatabase),
 }
 
 impl Subject {
@@ -66,7 +64,7 @@ async fn sqlite() -> Option<Subject> {
 #[cfg(feature = "postgres")]
 async fn postgres() -> Option<Subject> {
     use push_server::adapters::store::postgres::{PostgresClientRepository, PostgresOptions};
-    let db = support::services::fresh_database().await?;
+    let db = push_testkit::services::fresh_database().await?;
     let options = PostgresOptions { max_connections: 8, timeout: TIMEOUT, statement_cache_capacity: 100 };
     let repo = PostgresClientRepository::connect(&db.url, &options).await.expect("Postgres store opens");
     Some(Subject { repo: Arc::new(repo), raw: Raw::Postgres(db) })
@@ -80,7 +78,7 @@ async fn pgbouncer() -> Option<Subject> {
         pg_database::PgDatabase,
         store::postgres::{PostgresClientRepository, PostgresOptions},
     };
-    let db = support::services::fresh_bouncer_database().await?;
+    let db = push_testkit::services::fresh_bouncer_database().await?;
     let options = PostgresOptions { max_connections: 8, timeout: TIMEOUT, statement_cache_capacity: 0 };
     let refused = PostgresClientRepository::connect(&db.url, &options).await.err();
     assert!(refused.is_some_and(|e| e.contains("push-server migrate")), "an unmigrated database is refused");
@@ -150,10 +148,11 @@ contract!(
 #[cfg(not(feature = "postgres"))]
 #[test]
 fn postgres_suite() {
-    support::services::features_missing(&["postgres"]);
+    push_testkit::services::features_missing(&["postgres"]);
 }
 
-fn client(id: &str, push_type: PushType, token: &str) -> Client {
+/// A client as the store keeps it (also what the client-cache tests store).
+pub fn client(id: &str, push_type: PushType, token: &str) -> Client {
     Client {
         id: ClientId::parse(id).unwrap(),
         push_type,
@@ -400,7 +399,7 @@ async fn the_longest_valid_tokens_register_and_move(s: &Subject) {
 async fn postgres_token_hash_migration_keeps_existing_clients() {
     use push_server::adapters::store::postgres::{PostgresClientRepository, PostgresOptions};
     use sqlx::Connection;
-    let Some(db) = support::services::fresh_database().await else { return };
+    let Some(db) = push_testkit::services::fresh_database().await else { return };
     // The schema as the first release left it, with a client in it.
     let first = tempfile::tempdir().unwrap();
     let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("migrations/postgres/0001_clients.sql");

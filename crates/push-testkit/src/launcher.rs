@@ -2,13 +2,9 @@
 //! environment, a free loopback port, output where the caller wants it, a wait until it listens
 //! (or answers `/health`), and SIGTERM/SIGKILL to stop it. Its memory is read from `/proc`.
 //!
-//! Shared by `push-bench` (this is its module) and the test crates (`tests/support/binary.rs`
-//! includes this file with `#[path]`), so it uses the standard library only and returns errors
-//! instead of panicking: the benchmark reports a server that will not start as a failed run, a
-//! test turns the error into a panic. It lives here, not under `tests/`, because every build of
-//! the package builds push-bench too, the Docker image's included, and that build sees `src/`
-//! only (deploy/Dockerfile.dockerignore).
-#![allow(dead_code)]
+//! Shared by push-bench and the tests (through [`crate::binary`]), so it returns errors instead of
+//! panicking: the benchmark reports a server that will not start as a failed run, a test turns
+//! the error into a panic.
 
 use std::{
     ffi::OsString,

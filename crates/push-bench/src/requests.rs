@@ -11,10 +11,11 @@ use std::{
 
 use base64::{Engine, engine::general_purpose::STANDARD};
 use bytes::Bytes;
-use ed25519_dalek::{Signer, SigningKey};
+use ed25519_dalek::SigningKey;
 use http_body_util::Full;
 use hyper::{Method, Request, Uri, header::HeaderValue};
-use push_server::domain::{SIGNATURE_HEADER, TIMESTAMP_HEADER, signed_message};
+use push_server::domain::{SIGNATURE_HEADER, TIMESTAMP_HEADER};
+use push_testkit::relay;
 
 /// Which blob the notifications carry.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -131,9 +132,8 @@ pub fn client_id(run: &str, k: u32) -> String {
     format!("bench-{run}-{k}")
 }
 
-/// 64 hex digits, unique per (run, k); its last 16 digits are `k`, which the `deliver` scenario's
-/// fake providers read back.: a token belongs to one client only, so reusing one would
-/// move it between clients instead of registering a new one.
+/// 64 hex digits, unique per (run, k) (its last 16 digits are `k`): a token belongs to one client
+/// only, so reusing one would move it between clients instead of registering a new one.
 fn token(run: &str, k: u64) -> String {
     format!("{:0>48}{k:016x}", hex::encode(run.as_bytes()).chars().take(48).collect::<String>())
 }
@@ -162,7 +162,7 @@ pub fn sign_pool(shape: &Shape, key: &SigningKey, count: usize, threads: usize) 
                 let first = chunk_index * per_thread;
                 for (offset, slot) in chunk.iter_mut().enumerate() {
                     let body = shape.notification_body((first + offset) as u64);
-                    *slot = key.sign(&signed_message(timestamp, &body)).to_bytes();
+                    *slot = relay::sign(key, timestamp, &body);
                 }
             });
         }

@@ -2,10 +2,8 @@
 //! paused clock); Redis as one node, over TLS, as a Cluster (in the clear and over TLS) and behind
 //! Sentinels; Postgres
 //! directly and through PgBouncer; each when the test services provide it (see
-//! `support::services`; real time, short windows). An adapter that drifts from the others fails
+//! `push_testkit::services`; real time, short windows). An adapter that drifts from the others fails
 //! here.
-
-mod support;
 
 use std::{sync::Arc, time::Duration};
 
@@ -23,7 +21,10 @@ struct Subject {
     /// Memory runs on tokio's paused clock, so its windows pass without waiting.
     paused_clock: bool,
     #[cfg(feature = "postgres")]
-    db: Option<support::services::TestDatabase>,
+    db: Option<push_testkit::services::TestDatabase>,
+    /// Held while the subject is the Sentinel set, so the failover test waits for it.
+    #[cfg(feature = "redis")]
+    _sentinel: Option<tokio::sync::RwLockReadGuard<'static, ()>>,
 }
 
 impl Subject {
@@ -75,20 +76,28 @@ fn memory() -> Subject {
         paused_clock: true,
         #[cfg(feature = "postgres")]
         db: None,
+        #[cfg(feature = "redis")]
+        _sentinel: None,
     }
 }
 
 #[cfg(feature = "redis")]
-async fn redis(kind: support::services::RedisKind) -> Option<Subject> {
+async fn redis(kind: push_testkit::services::RedisKind) -> Option<Subject> {
     use push_server::adapters::dedup::redis::RedisDedupStore;
-    let config = support::services::redis_config(kind).await?;
+    use push_testkit::services::{RedisKind, redis_config, sentinel_shared, unique};
+    let sentinel = match kind {
+        RedisKind::Sentinel => Some(sentinel_shared().await),
+        _ => None,
+    };
+    let config = redis_config(kind).await?;
     let store = RedisDedupStore::open(&config).await.expect("Redis store connects");
     Some(Subject {
         store: Arc::new(store),
-        prefix: support::services::unique("contract") + "-",
+        prefix: unique("contract") + "-",
         paused_clock: false,
         #[cfg(feature = "postgres")]
         db: None,
+        _sentinel: sentinel,
     })
 }
 
@@ -100,7 +109,7 @@ async fn postgres(bouncer: bool) -> Option<Subject> {
         dedup::postgres::{PostgresDedupOptions, PostgresDedupStore},
         pg_database::{PgDatabase, PostgresOptions},
     };
-    use support::services::{fresh_bouncer_database, fresh_database};
+    use push_testkit::services::{fresh_bouncer_database, fresh_database};
     let timeout = Duration::from_secs(5);
     let db = if bouncer { fresh_bouncer_database().await? } else { fresh_database().await? };
     if bouncer {
@@ -112,9 +121,11 @@ async fn postgres(bouncer: bool) -> Option<Subject> {
     let store = PostgresDedupStore::new(pg, &PostgresDedupOptions { sweep_every: Duration::from_millis(200) });
     Some(Subject {
         store: Arc::new(store),
-        prefix: support::services::unique("contract") + "-",
+        prefix: push_testkit::services::unique("contract") + "-",
         paused_clock: false,
         db: Some(db),
+        #[cfg(feature = "redis")]
+        _sentinel: None,
     })
 }
 
@@ -147,11 +158,11 @@ macro_rules! contract {
             )*
         }
 
-        backend!(redis, "redis", super::redis(crate::support::services::RedisKind::Single); $($case),*);
-        backend!(redis_tls, "redis", super::redis(crate::support::services::RedisKind::Tls); $($case),*);
-        backend!(redis_cluster, "redis", super::redis(crate::support::services::RedisKind::Cluster); $($case),*);
-        backend!(redis_cluster_tls, "redis", super::redis(crate::support::services::RedisKind::ClusterTls); $($case),*);
-        backend!(redis_sentinel, "redis", super::redis(crate::support::services::RedisKind::Sentinel); $($case),*);
+        backend!(redis, "redis", super::redis(push_testkit::services::RedisKind::Single); $($case),*);
+        backend!(redis_tls, "redis", super::redis(push_testkit::services::RedisKind::Tls); $($case),*);
+        backend!(redis_cluster, "redis", super::redis(push_testkit::services::RedisKind::Cluster); $($case),*);
+        backend!(redis_cluster_tls, "redis", super::redis(push_testkit::services::RedisKind::ClusterTls); $($case),*);
+        backend!(redis_sentinel, "redis", super::redis(push_testkit::services::RedisKind::Sentinel); $($case),*);
         backend!(postgres, "postgres", super::postgres(false); $($case),*);
         backend!(postgres_pgbouncer, "postgres", super::postgres(true); $($case),*);
     };
@@ -175,13 +186,13 @@ contract!(
 #[cfg(not(feature = "redis"))]
 #[test]
 fn redis_suite() {
-    support::services::features_missing(&["redis"]);
+    push_testkit::services::features_missing(&["redis"]);
 }
 
 #[cfg(not(feature = "postgres"))]
 #[test]
 fn postgres_suite() {
-    support::services::features_missing(&["postgres"]);
+    push_testkit::services::features_missing(&["postgres"]);
 }
 
 /// Postgres keeps a row per claim; expired rows are deleted in the background, not only taken

@@ -1,12 +1,6 @@
-//! Runs the `push-server` binary the way an operator does, in a clean environment (through the one
-//! launcher), and talks to it with a tiny blocking HTTP/1.1 client (no async runtime needed in
-//! these tests). Shared by the test binaries that drive the real executable.
-#![allow(dead_code)]
-
-// The one launcher, shared with push-bench: it lives in the benchmark's sources because every
-// build of the package (the Docker image's included) builds push-bench and sees only `src/`.
-#[path = "../../src/bin/push-bench/launcher.rs"]
-pub mod launcher;
+//! The real `push-server` executable run the way an operator runs it, in a clean environment
+//! (through the one launcher), and a tiny blocking HTTP/1.1 client to talk to it (no async runtime
+//! needed in these tests).
 
 use std::{
     io::{Read, Write},
@@ -16,20 +10,45 @@ use std::{
     time::{Duration, Instant},
 };
 
-use launcher::{Launch, Process};
+use crate::launcher::{self, Launch, Process};
 
-pub const BIN: &str = env!("CARGO_BIN_EXE_push-server");
+/// An executable the tests run. Only the test crate knows where cargo put the server it built
+/// (`env!("CARGO_BIN_EXE_push-server")` is set for integration tests alone), so each test binary
+/// names it once: `const SERVER: Binary = Binary::new(env!("CARGO_BIN_EXE_push-server"));`.
+#[derive(Debug, Clone, Copy)]
+pub struct Binary(&'static str);
 
-/// A command with nothing from the machine's environment but `PATH`, run in `dir`.
-pub fn command(dir: &Path) -> Command {
-    launcher::clean_command(Path::new(BIN), dir)
-}
+impl Binary {
+    pub const fn new(path: &'static str) -> Self {
+        Self(path)
+    }
 
-/// Runs a one-shot command to completion.
-pub fn run(dir: &Path, args: &[&str], envs: &[(&str, &str)]) -> Output {
-    let mut c = command(dir);
-    c.args(args).envs(envs.iter().copied()).stdin(Stdio::null());
-    c.output().expect("the binary runs")
+    pub fn path(&self) -> &'static str {
+        self.0
+    }
+
+    /// A command with nothing from the machine's environment but `PATH`, run in `dir`.
+    pub fn command(&self, dir: &Path) -> Command {
+        launcher::clean_command(Path::new(self.0), dir)
+    }
+
+    /// Runs a one-shot command to completion.
+    pub fn run(&self, dir: &Path, args: &[&str], envs: &[(&str, &str)]) -> Output {
+        let mut c = self.command(dir);
+        c.args(args).envs(envs.iter().copied()).stdin(Stdio::null());
+        c.output().expect("the binary runs")
+    }
+
+    /// The server in `dir`; adjust it, then [`start_with`].
+    pub fn launch(&self, dir: &Path) -> Launch {
+        Launch::new(self.0, dir)
+    }
+
+    /// Starts the server on a free loopback port with `envs` (beside HOST and PORT) and waits
+    /// until it accepts connections.
+    pub fn start(&self, dir: &Path, envs: &[(&str, &str)]) -> Server {
+        start_with(self.launch(dir).envs(envs.iter().copied()))
+    }
 }
 
 pub fn text(bytes: &[u8]) -> String {
@@ -38,11 +57,6 @@ pub fn text(bytes: &[u8]) -> String {
 
 pub fn free_port() -> u16 {
     launcher::free_port().expect("a free port")
-}
-
-/// The server this crate built, in `dir`; adjust it, then [`start_with`].
-pub fn launch(dir: &Path) -> Launch {
-    Launch::new(BIN, dir)
 }
 
 /// Starts a launch or fails the test, saying why (with the end of the server's log).
@@ -54,12 +68,6 @@ pub fn start_with(launch: Launch) -> Server {
 /// the launch sent them elsewhere. It is a [`Process`] (port, pid, lines, `kill`) whose failures
 /// panic, as a test wants.
 pub struct Server(pub Process);
-
-/// Starts `push-server` on a free loopback port with `envs` (beside HOST and PORT) and waits until
-/// it accepts connections.
-pub fn start(dir: &Path, envs: &[(&str, &str)]) -> Server {
-    start_with(launch(dir).envs(envs.iter().copied()))
-}
 
 impl std::ops::Deref for Server {
     type Target = Process;

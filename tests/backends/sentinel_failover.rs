@@ -2,10 +2,8 @@
 //! promote the replica, and the server finds the new master by itself (no restart), answering 503
 //! at most while no master is reachable; claims made before the failover still hold after it.
 //!
-//! A test binary of its own: killing the master would disturb other tests using the Sentinel set
-//! at the same time (cargo runs test binaries one after another).
-
-mod support;
+//! Killing the master would disturb other tests using the Sentinel set at the same time, so this
+//! test holds the set alone (`services::sentinel_exclusive`) and those tests hold it shared.
 
 #[cfg(feature = "redis")]
 mod with_sentinel {
@@ -14,97 +12,12 @@ mod with_sentinel {
         time::{Duration, Instant},
     };
 
-    use serde_json::{Value, json};
-
-    use super::support::{
-        binary::{
-            launch,
-            launcher::{Process, Ready, Sink},
-            start_with,
-        },
-        now, relay_key,
-        services::{RedisKind, redis_config, redis_env, unique},
-        sign_with,
+    use push_testkit::{
+        instance::Instance,
+        services::{RedisKind, redis_config, redis_env, sentinel_exclusive, unique},
     };
 
-    struct Server {
-        process: Process,
-        base: String,
-        sink: std::path::PathBuf,
-        log: std::path::PathBuf,
-        http: reqwest::Client,
-    }
-
-    impl Drop for Server {
-        fn drop(&mut self) {
-            self.process.kill();
-            if std::thread::panicking() {
-                eprintln!("--- server log ---\n{}", std::fs::read_to_string(&self.log).unwrap_or_default());
-            }
-        }
-    }
-
-    impl Server {
-        /// Starts the server with `env` (the Sentinel settings) and waits until `/health` answers
-        /// 200.
-        fn start(dir: &std::path::Path, env: &[(&str, String)]) -> Server {
-            let sink = dir.join("sink.jsonl");
-            let log = dir.join("server.log");
-            let process = start_with(
-                launch(dir)
-                    .envs(env.iter().map(|(k, v)| (*k, v.as_str())))
-                    .env("RELAY_PUBLIC_KEY", hex::encode(relay_key().verifying_key().to_bytes()))
-                    .env("LOG_SINK_PATH", &sink)
-                    // Short, so the failover's 503s are quick.
-                    .env("STORAGE_TIMEOUT_MS", "1000")
-                    .env("RUST_LOG", "warn")
-                    .stdout(Sink::File(log.clone()))
-                    .stderr(Sink::File(dir.join("server.err")))
-                    .ready(Ready::Healthy),
-            )
-            .0;
-            Server { base: process.url(), process, sink, log, http: reqwest::Client::new() }
-        }
-
-        async fn register(&self, client_id: &str) -> u16 {
-            let body = json!({"client_id": client_id, "type": "fcm", "token": unique("tok")}).to_string();
-            let r = self
-                .http
-                .post(format!("{}/clients", self.base))
-                .header("content-type", "application/json")
-                .body(body)
-                .send()
-                .await
-                .unwrap();
-            r.status().as_u16()
-        }
-
-        async fn send(&self, client_id: &str, id: &str) -> u16 {
-            let body = json!({"id": id, "payload": {"topic": "t", "flags": 17, "blob": "opaque"}}).to_string();
-            let ts = now().to_string();
-            let r = self
-                .http
-                .post(format!("{}/clients/{client_id}", self.base))
-                .header("content-type", "application/json")
-                .header("X-Ed25519-Timestamp", &ts)
-                .header("X-Ed25519-Signature", sign_with(&relay_key(), &ts, body.as_bytes()))
-                .body(body)
-                .timeout(Duration::from_secs(10))
-                .send()
-                .await
-                .unwrap();
-            r.status().as_u16()
-        }
-
-        fn deliveries(&self, client_id: &str, id: &str) -> usize {
-            std::fs::read_to_string(&self.sink)
-                .unwrap_or_default()
-                .lines()
-                .map(|l| serde_json::from_str::<Value>(l).unwrap())
-                .filter(|d| d["client_id"] == client_id && d["notification_id"] == id)
-                .count()
-        }
-    }
+    use crate::SERVER;
 
     async fn connect(url: &str) -> redis::aio::MultiplexedConnection {
         redis::Client::open(url).unwrap().get_multiplexed_async_connection().await.expect("connects")
@@ -134,19 +47,22 @@ mod with_sentinel {
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn sends_survive_a_sentinel_failover_without_a_restart() {
+        let _alone = sentinel_exclusive().await;
         let Some(_) = redis_config(RedisKind::Sentinel).await else { return };
         let env = redis_env(RedisKind::Sentinel).unwrap();
         let get = |k: &str| env.iter().find(|(n, _)| *n == k).unwrap().1.clone();
         let (sentinels, name) = (get("REDIS_SENTINELS"), get("REDIS_SENTINEL_MASTER"));
         let dir = tempfile::tempdir().unwrap();
-        let server = Server::start(dir.path(), &env);
+        // A short storage timeout, so the failover's 503s are quick.
+        let settings = [env.clone(), vec![("STORAGE_TIMEOUT_MS", "1000".into())]].concat();
+        let server = Instance::start(SERVER, "failover", dir.path(), &settings);
         let client = unique("failover");
-        assert_eq!(server.register(&client).await, 200);
+        assert_eq!(server.register(&client, &unique("tok")).await.0, 200);
 
         // A claim made before the failover, on the replica too before the master dies (WAIT),
         // so that the test is about the server and not about Redis's asynchronous replication
         // (which the README names as the one way a failover can lose a claim).
-        assert_eq!(server.send(&client, "before").await, 200);
+        assert_eq!(server.send(&client, "before").await.0, 200);
         let old = master_addr(&sentinels, &name).await;
         let mut master = connect(&format!("redis://{old}/")).await;
         let acked: i64 = redis::cmd("WAIT").arg(1).arg(5000).query_async(&mut master).await.unwrap();
@@ -164,7 +80,7 @@ mod with_sentinel {
         let mut i = 0;
         loop {
             i += 1;
-            let status = server.send(&client, &format!("during-{i}")).await;
+            let status = server.send(&client, &format!("during-{i}")).await.0;
             statuses.push(status);
             assert!(matches!(status, 200 | 503), "unexpected {status}; so far {statuses:?}");
             if status == 200 {
@@ -179,12 +95,12 @@ mod with_sentinel {
 
         // Dedup still holds: the claim from before is on the new master, and concurrent duplicates
         // of a new id are delivered once.
-        assert_eq!(server.send(&client, "before").await, 200);
+        assert_eq!(server.send(&client, "before").await.0, 200);
         assert_eq!(server.deliveries(&client, "before"), 1);
         let sends: Vec<_> = (0..16).map(|_| server.send(&client, "after")).collect();
         let mut answers = Vec::new();
         for s in sends {
-            answers.push(s.await);
+            answers.push(s.await.0);
         }
         assert!(answers.iter().all(|s| *s == 200), "{answers:?}");
         assert_eq!(server.deliveries(&client, "after"), 1);
@@ -213,5 +129,5 @@ mod with_sentinel {
 #[cfg(not(feature = "redis"))]
 #[test]
 fn sentinel_suite() {
-    support::services::features_missing(&["redis"]);
+    push_testkit::services::features_missing(&["redis"]);
 }

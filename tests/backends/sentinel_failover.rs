@@ -61,7 +61,7 @@ mod with_sentinel {
 
         // A claim made before the failover, on the replica too before the master dies (WAIT),
         // so that the test is about the server and not about Redis's asynchronous replication
-        // (which the README names as the one way a failover can lose a claim).
+        // (which docs/scaling.md names as the one way a failover can lose a claim).
         assert_eq!(server.send(&client, "before").await.0, 200);
         let old = master_addr(&sentinels, &name).await;
         let mut master = connect(&format!("redis://{old}/")).await;

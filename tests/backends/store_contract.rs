@@ -71,7 +71,7 @@ async fn postgres() -> Option<Subject> {
 }
 
 /// The Postgres store through PgBouncer (transaction pooling), migrated on the direct URL first
-/// as the README tells operators to.
+/// as docs/scaling.md tells operators to.
 #[cfg(feature = "postgres")]
 async fn pgbouncer() -> Option<Subject> {
     use push_server::adapters::{

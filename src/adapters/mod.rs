@@ -1,6 +1,7 @@
 //! Adapters: the technology behind each port (stores, dedup, push, Relay key, clock), and the HTTP API
 //! that drives the use cases.
-//! Feature gates live here (which adapters are compiled in) and in `bootstrap::wiring` (which are used).
+//! Feature gates live here (which adapters are compiled in) and in `bootstrap::stores` and
+//! `bootstrap::providers` (which are used).
 
 pub mod clock;
 pub mod dedup;

@@ -15,7 +15,7 @@ use crate::{
 };
 
 // The schemas below are as precise as JSON Schema (OpenAPI 3.0) allows, so that a schema-valid
-// request is one the server accepts; a property test (`tests/properties.rs`) checks the patterns
+// request is one the server accepts; a property test (`tests/api/properties.rs`) checks the patterns
 // against the domain parsers. What JSON Schema cannot say is written in the descriptions: lengths
 // are UTF-8 bytes on the server (`maxLength` counts characters), a leading `did:key:` is stripped
 // before the client id rules apply, and a cleartext `blob` must decode to a notify message.

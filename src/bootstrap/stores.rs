@@ -11,7 +11,7 @@ use tracing::warn;
 use super::StartError;
 use crate::{
     adapters::{dedup::memory::MemoryDedupStore, store::credentials_cipher::CredentialsCipher},
-    cli::settings::{DatabaseKind, DedupChoice, Settings},
+    cli::settings::{DatabaseKind, DedupBackend, DedupChoice, Settings},
     ports::{ClientRepository, DedupStore, ProjectRepository},
 };
 
@@ -104,6 +104,17 @@ pub async fn client_store(settings: &Settings, cipher: Option<CredentialsCipher>
             }
         }
     }
+}
+
+/// Refuses settings that name a Redis this binary cannot speak before their own rules are
+/// checked: with the `redis` feature missing, the feature is the one thing to fix, whatever else
+/// the Redis settings lack.
+pub fn redis_compiled_in(settings: &Settings) -> Result<(), StartError> {
+    let wants_redis = settings.redis_configured() || settings.dedup.backend == Some(DedupBackend::Redis);
+    if wants_redis && !cfg!(feature = "redis") {
+        return Err(StartError::NotCompiledIn { what: "dedup in Redis is configured", feature: "redis" });
+    }
+    Ok(())
 }
 
 /// The dedup store the settings choose, and one line for the start-up log.

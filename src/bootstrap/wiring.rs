@@ -39,6 +39,7 @@ pub struct Wired {
 /// The application the settings describe, its Relay check and metrics, and what closes its
 /// backends. Nothing is built when the settings break a rule.
 pub async fn build(settings: &Settings) -> Result<Wired, StartError> {
+    stores::redis_compiled_in(settings)?;
     settings.validate()?;
     let mut summary = Vec::new();
     let (auth, described) = relay_auth(settings)?;

@@ -120,9 +120,13 @@ fn endpoint(state: Arc<HttpState>) -> impl Endpoint + 'static {
     let service = openapi_service();
     let metrics = state.metrics.clone();
     let observed = metrics.clone();
+    let admin_state = state.clone();
     docs::routes(&service)
         .at("/metrics", get(metrics_text))
         .nest("/", service.into_endpoint())
+        // Outside the router: who may use the admin API is settled before its routes are matched
+        // and their parameters parsed.
+        .around(move |ep, req| admin::gate(ep, req, admin_state.clone()))
         .data(state)
         .data(metrics)
         .data(body_limits)

@@ -102,13 +102,18 @@ impl ClientAuth {
     }
 }
 
-/// The token of `Bearer <token>` (the scheme is case-insensitive, RFC 9110), or the whole value.
-fn without_bearer(value: &str) -> &str {
-    let value = value.trim();
-    match value.split_at_checked(7) {
-        Some((scheme, token)) if scheme.eq_ignore_ascii_case("bearer ") => token.trim_start(),
-        _ => value,
+/// The token of an `Authorization` value `Bearer <token>`, the scheme in any case (RFC 9110
+/// §11.1); `None` for another scheme or none. The admin API's token comes this way too.
+pub fn bearer_token(value: &str) -> Option<&str> {
+    match value.trim().split_at_checked(7) {
+        Some((scheme, token)) if scheme.eq_ignore_ascii_case("bearer ") => Some(token.trim_start()),
+        _ => None,
     }
+}
+
+/// The token of `Bearer <token>`, or the whole value (the Swift SDK sends the bare JWT).
+fn without_bearer(value: &str) -> &str {
+    bearer_token(value).unwrap_or(value.trim())
 }
 
 #[cfg(test)]

@@ -21,7 +21,7 @@ mod unregister;
 
 use std::{sync::Arc, time::Duration};
 
-pub use client_auth::{ClientAuth, ClientAuthError, ClientAuthMode};
+pub use client_auth::{ClientAuth, ClientAuthError, ClientAuthMode, bearer_token};
 pub use in_flight::{Drained, InFlight};
 pub use invalid_field::{FieldName, InvalidField, InvalidFields};
 pub use project_admin::{

@@ -1,11 +1,13 @@
-//! Abuse bounds: rate limits on the unauthenticated endpoints, slow clients, connection caps.
+//! Abuse bounds: rate limits on the unauthenticated endpoints, slow clients, connection caps,
+//! and keep-alive connections that survive bodies the handlers do not read.
 
 use std::{
-    io::{Read, Write},
+    io::{BufRead, BufReader, Read, Write},
     net::TcpStream,
     time::{Duration, Instant},
 };
 
+use push_server::domain::Secret;
 use push_testkit::{encrypted, spawn_app, spawn_with};
 
 #[tokio::test]
@@ -294,4 +296,125 @@ async fn a_load_balancer_appending_its_address_does_not_merge_every_client() {
     assert_eq!(register_from(&app, "198.51.100.1, 10.0.0.9").await, 429);
     // What the client itself puts in front does not help it.
     assert_eq!(register_from(&app, "203.0.113.77, 198.51.100.1, 10.0.0.9").await, 429);
+}
+
+/// One HTTP/1.1 connection driven by hand, so that a test sees exactly when the server closes it.
+struct RawHttp {
+    writer: TcpStream,
+    reader: BufReader<TcpStream>,
+}
+
+/// A response as read off a [`RawHttp`] connection; header names in lower case.
+struct RawResponse {
+    status: u16,
+    headers: Vec<(String, String)>,
+    body: String,
+}
+
+impl RawResponse {
+    /// Whether the server announced that it closes the connection after this response.
+    fn closes(&self) -> bool {
+        self.headers.iter().any(|(name, value)| name == "connection" && value.eq_ignore_ascii_case("close"))
+    }
+}
+
+impl RawHttp {
+    fn connect(base: &str) -> Self {
+        let writer = raw_connect(base);
+        writer.set_nodelay(true).unwrap();
+        Self { reader: BufReader::new(writer.try_clone().unwrap()), writer }
+    }
+
+    /// Sends a request's head, then `body` (declared by `Content-Length: declared`), `pause`
+    /// after the head when given: the handler may then have answered before the body arrives.
+    fn send(&mut self, head: &str, declared: usize, body: &[u8], pause: Option<Duration>) {
+        let closed = |e| panic!("{head}: the server closed the connection ({e})");
+        let head = format!("{head}\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: {declared}\r\n\r\n");
+        self.writer.write_all(head.as_bytes()).unwrap_or_else(closed);
+        if let Some(pause) = pause {
+            std::thread::sleep(pause);
+        }
+        self.writer.write_all(body).unwrap_or_else(closed);
+    }
+
+    /// The next response; panics when the server closed the connection instead.
+    fn response(&mut self, what: &str) -> RawResponse {
+        let mut line = String::new();
+        let read = self.reader.read_line(&mut line).unwrap_or_else(|e| panic!("{what}: no response ({e})"));
+        assert!(read > 0, "{what}: the server closed the connection instead of answering");
+        let status = line.split(' ').nth(1).and_then(|s| s.parse().ok()).unwrap_or_else(|| panic!("{what}: {line:?}"));
+        let mut headers = Vec::new();
+        loop {
+            line.clear();
+            self.reader.read_line(&mut line).unwrap();
+            let Some((name, value)) = line.trim_end().split_once(':') else { break };
+            headers.push((name.to_ascii_lowercase(), value.trim().to_owned()));
+        }
+        let length = headers.iter().find(|(n, _)| n == "content-length").map_or(0, |(_, v)| v.parse().unwrap());
+        let mut body = vec![0; length];
+        self.reader.read_exact(&mut body).unwrap();
+        RawResponse { status, headers, body: String::from_utf8(body).unwrap() }
+    }
+
+    /// Whether the server has closed the connection (within the read timeout).
+    fn closed(&mut self) -> bool {
+        match self.reader.read(&mut [0u8; 1]) {
+            Ok(0) => true,
+            Err(e) => e.kind() == std::io::ErrorKind::ConnectionReset,
+            Ok(_) => false,
+        }
+    }
+}
+
+#[tokio::test]
+async fn bodies_the_handlers_do_not_read_never_break_keep_alive() {
+    const TOKEN: &str = "keep-alive-admin-token";
+    let app = spawn_with(|s| {
+        s.projects.admin_token = Some(Secret::new(TOKEN.to_owned()));
+        s.projects.credentials_key = Some(Secret::new("ab".repeat(32)));
+        s.http.body_read_timeout = Duration::from_millis(500);
+    })
+    .await;
+    let max_body = app.settings.max_body_bytes;
+    let base = app.base.clone();
+    tokio::task::spawn_blocking(move || {
+        let mut conn = RawHttp::connect(&base);
+        let auth = format!("Authorization: Bearer {TOKEN}");
+        for i in 0..50 {
+            // Every other body arrives a moment after its head: by then the handler, which does
+            // not read it, has answered.
+            let pause = (i % 2 == 1).then_some(Duration::from_millis(5));
+            let requests = [
+                (format!("PUT /admin/projects/p{i} HTTP/1.1\r\n{auth}"), "{}"),
+                (format!("DELETE /clients/c{i} HTTP/1.1"), r#"{"reason":"uninstalled"}"#),
+                (format!("DELETE /admin/projects/p{i} HTTP/1.1\r\n{auth}"), "{}"),
+            ];
+            for (head, body) in requests {
+                conn.send(&head, body.len(), body.as_bytes(), pause);
+                let what = format!("request {i}, {}", head.lines().next().unwrap());
+                let r = conn.response(&what);
+                assert_eq!((r.status, r.body.as_str()), (200, r#"{"status":"OK"}"#), "{what}");
+                assert!(!r.closes(), "{what}: the connection should stay open");
+            }
+        }
+
+        // A body larger than the server accepts is not waited for: the answer says the
+        // connection closes, and it does. (None of it is sent: bytes left unread when the server
+        // closes would turn its close into a reset that may overtake the answer.)
+        conn.send("DELETE /clients/c1 HTTP/1.1", max_body + 1, b"", None);
+        let r = conn.response("a large unread body");
+        assert_eq!(r.status, 200);
+        assert!(r.closes(), "a large unread body: Connection: close expected, got {:?}", r.headers);
+        assert!(conn.closed(), "the server closes after announcing it");
+
+        // So is a body that does not arrive within the body read timeout.
+        let mut conn = RawHttp::connect(&base);
+        conn.send("DELETE /clients/c1 HTTP/1.1", 10, b"{\"a\"", None);
+        let r = conn.response("a body that stops half-way");
+        assert_eq!(r.status, 200);
+        assert!(r.closes(), "a slow unread body: Connection: close expected, got {:?}", r.headers);
+        assert!(conn.closed(), "the server closes after announcing it");
+    })
+    .await
+    .unwrap();
 }

@@ -3,7 +3,7 @@
 
 use serde_json::json;
 
-use push_testkit::{encrypted, spawn_app, spawn_with};
+use push_testkit::{Reply, TestApp, encrypted, spawn_app, spawn_with};
 
 use crate::harness::{ADMIN_TOKEN, admin, admin_as, create, register_in, send_in, show, spawn_projects, unregister_in};
 
@@ -38,6 +38,91 @@ async fn missing_or_wrong_token_is_401_with_www_authenticate() {
     // A raw token without the Bearer scheme is refused too.
     let r = app.http.get(app.url("/admin/projects")).header("authorization", ADMIN_TOKEN).send().await.unwrap();
     assert_eq!(r.status(), 401);
+}
+
+/// Every method on every kind of admin path (known routes, unknown ones, malformed parameters and
+/// bodies): what answers first is who may call, never the route's own checks.
+fn admin_matrix() -> Vec<(&'static str, String)> {
+    let paths = [
+        "/admin",
+        "/admin/",
+        "/admin/projects",
+        "/admin/projects?limit=0",
+        "/admin/projects?limit=abc",
+        "/admin/projects?after=!!",
+        "/admin/projects?limit=1001&after=a.b",
+        "/admin/projects/p1",
+        "/admin/projects/bad.id!",
+        "/admin/projects/p1/apns",
+        "/admin/projects/p1/fcm",
+        "/admin/projects/p1/nope",
+        "/admin/nope",
+    ];
+    let methods = ["GET", "HEAD", "PUT", "POST", "DELETE", "PATCH", "OPTIONS"];
+    paths.iter().flat_map(|p| methods.iter().map(move |m| (*m, (*p).to_owned()))).collect()
+}
+
+/// A request with `authorization` as sent (absent when `None`) and a malformed JSON body on the
+/// methods that carry one.
+async fn admin_raw(app: &TestApp, authorization: Option<&str>, method: &str, path: &str) -> Reply {
+    let mut req = app.http.request(method.parse().unwrap(), app.url(path));
+    if let Some(value) = authorization {
+        req = req.header("authorization", value);
+    }
+    if matches!(method, "PUT" | "POST" | "PATCH") {
+        req = req.header("content-type", "application/json").body("{not json");
+    }
+    TestApp::reply(req.send().await.expect("request")).await
+}
+
+#[tokio::test]
+async fn without_a_valid_token_every_admin_request_is_401_before_any_other_check() {
+    let app = spawn_projects(|_| {}).await;
+    create(&app, "p1").await;
+    let wrong = format!("Bearer {ADMIN_TOKEN}x");
+    for (method, path) in admin_matrix() {
+        for authorization in [None, Some(wrong.as_str()), Some(ADMIN_TOKEN)] {
+            let r = admin_raw(&app, authorization, method, &path).await;
+            let case = format!("{method} {path} with {authorization:?}: {}", r.text);
+            assert_eq!(r.status, 401, "{case}");
+            assert_eq!(r.headers.get("www-authenticate").unwrap(), "Bearer", "{case}");
+            if method != "HEAD" {
+                assert_eq!(r.error_names(), ["unauthorized"], "{case}");
+            }
+        }
+    }
+    // Nothing changed on the way.
+    assert_eq!(admin(&app, "GET", "/admin/projects", None).await.json()["projects"], json!(["p1"]));
+}
+
+#[tokio::test]
+async fn with_the_admin_api_off_every_admin_request_is_404_before_any_other_check() {
+    let app = spawn_app().await;
+    for (method, path) in admin_matrix() {
+        for authorization in [None, Some(format!("Bearer {ADMIN_TOKEN}"))] {
+            let r = admin_raw(&app, authorization.as_deref(), method, &path).await;
+            let case = format!("{method} {path} with {authorization:?}: {}", r.text);
+            assert_eq!(r.status, 404, "{case}");
+            assert!(r.headers.get("www-authenticate").is_none(), "{case}");
+            if method != "HEAD" {
+                assert_eq!(r.error_names(), ["not_found"], "{case}");
+            }
+        }
+    }
+}
+
+#[tokio::test]
+async fn the_bearer_scheme_is_case_insensitive() {
+    let app = spawn_projects(|_| {}).await;
+    for scheme in ["Bearer", "bearer", "BEARER", "bEaReR"] {
+        let r = admin_raw(&app, Some(&format!("{scheme} {ADMIN_TOKEN}")), "GET", "/admin/projects").await;
+        assert_eq!((r.status, r.json()["status"].clone()), (200, json!("OK")), "{scheme}: {}", r.text);
+    }
+    // The scheme is still required, and nothing but the token may follow it.
+    for value in [ADMIN_TOKEN.to_owned(), format!("Basic {ADMIN_TOKEN}"), format!("Bearer{ADMIN_TOKEN}")] {
+        let r = admin_raw(&app, Some(&value), "GET", "/admin/projects").await;
+        assert_eq!(r.status, 401, "{value}: {}", r.text);
+    }
 }
 
 #[tokio::test]

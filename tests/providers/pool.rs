@@ -2,9 +2,14 @@
 //! counts them: never more than N in flight on a connection, a second connection only when the
 //! first is full, a GOAWAY'd connection drained and replaced without failing its sends, a
 //! dropped connection reconnected; and the backpressure bound (`provider_busy`), end to end,
-//! with the server's memory checked. Nothing here asserts on time: tests wait for states.
+//! with the server's memory checked; connections whose peer grants no stream retired and
+//! replaced at a bounded pace. Nothing here asserts that something happens within a time (only
+//! that dials are no more frequent than a bound): tests wait for states.
 
-use std::{sync::Arc, time::Duration};
+use std::{
+    sync::Arc,
+    time::{Duration, Instant},
+};
 
 use bytes::Bytes;
 use http::HeaderMap;
@@ -14,10 +19,12 @@ use push_server::{
         pool::{Pool, PoolError, PoolLimits, TlsOptions},
         retry::RetryPolicy,
     },
+    cli::settings::Settings,
     domain::{ClientId, Delivery, DeviceToken, Flags, Notification, NotificationId, Payload, PushType, Topic},
     ports::{PushError, PushFailure, PushProvider},
 };
 use rcgen::KeyPair;
+use tempfile::TempDir;
 use tokio::task::JoinSet;
 
 use push_testkit::{Reply, SignedRequest, TestApp, encrypted, fake::apns::FakeApns, spawn_with};
@@ -127,6 +134,27 @@ async fn the_pool_takes_more_streams_on_the_replacement_while_the_draining_one_f
     assert_eq!(all_ok(&mut sends).await, 4);
 }
 
+#[tokio::test]
+async fn connections_that_grant_no_stream_are_retired_and_replaced_at_a_bounded_pace() {
+    let fake = FakeApns::with_streams(0).await;
+    let pool = pool(&fake, 8, 100);
+    let headers = HeaderMap::new();
+    let post = || pool.post("/3/device/00", &headers, Bytes::from_static(b"{}"));
+    let started = Instant::now();
+    // A send waits for a stream that no connection grants, until its own timeout ends it.
+    assert!(tokio::time::timeout(Duration::from_secs(4), post()).await.is_err(), "no stream was ever granted");
+    let opened = pool.stats().connections_opened;
+    let elapsed = started.elapsed().as_secs();
+    assert!(opened <= elapsed + 2, "{opened} connections opened in {elapsed} s: dials are paced, not a burst");
+    assert!(fake.connections().iter().any(|c| c.closed), "a connection that granted nothing was retired");
+    assert_eq!(fake.request_count(), 0);
+
+    // Once the peer grants streams again (on new connections), a send gets through.
+    fake.set_max_streams(5);
+    let answer = tokio::time::timeout(Duration::from_secs(30), post()).await.expect("a stream is granted again");
+    assert_eq!(answer.unwrap().status, 200);
+}
+
 // ---- through the APNS provider (its retries included) ----
 
 fn provider(fake: &FakeApns, max_connections: usize, max_pending: usize) -> Arc<ApnsProvider> {
@@ -202,6 +230,66 @@ async fn past_max_pending_waiting_sends_a_send_is_refused_at_once_as_busy() {
     assert_eq!(fake.request_count(), 8, "the refused send never reached APNS");
 }
 
+// ---- end to end: connections that grant no stream ----
+
+/// A server whose APNS provider (token auth, its key written into `keys`) is `fake`.
+fn apns_at(s: &mut Settings, fake: &FakeApns, keys: &TempDir) {
+    let key_path = keys.path().join("AuthKey_ABC123DEFG.p8");
+    std::fs::write(&key_path, KeyPair::generate().unwrap().serialize_pem()).unwrap();
+    s.apns.topic = Some("com.example.wallet".into());
+    s.apns.key_path = Some(key_path);
+    s.apns.key_id = Some("ABC123DEFG".into());
+    s.apns.team_id = Some("DEF123GHIJ".into());
+    s.apns.endpoint = Some(fake.url());
+    s.apns.sandbox_endpoint = Some(fake.url());
+}
+
+#[tokio::test]
+async fn connections_that_grant_no_stream_are_replaced_once_the_provider_serves_again() {
+    const MAX_CONNECTIONS: usize = 2;
+    // Every connection the fake accepts says SETTINGS_MAX_CONCURRENT_STREAMS = 0.
+    let fake = FakeApns::with_streams(0).await;
+    let keys = tempfile::tempdir().unwrap();
+    let app = spawn_with(|s| {
+        apns_at(s, &fake, &keys);
+        s.apns.max_connections = MAX_CONNECTIONS;
+        s.provider.request_timeout = Duration::from_millis(300);
+        s.provider.total_timeout = Duration::from_secs(1);
+    })
+    .await;
+    assert_eq!(app.register("wallet-1", "apns", TOKEN).await.status, 200);
+    let started = Instant::now();
+
+    // No connection takes a stream: every send fails, and none reaches the provider.
+    for i in 0..3 {
+        let r = app.send("wallet-1", &encrypted(&format!("refused-{i}"))).await;
+        assert_eq!((r.status, r.error_names()), (502, vec!["apns_unavailable".to_owned()]), "{}", r.text);
+    }
+    assert!(!fake.connections().is_empty(), "the pool dialled");
+    assert_eq!(fake.request_count(), 0);
+
+    // The provider serves again (its new connections grant streams; the open ones still none):
+    // a send succeeds without a restart.
+    fake.set_max_streams(10);
+    let recovered = async {
+        for i in 0.. {
+            let r = app.send("wallet-1", &encrypted(&format!("after-{i}"))).await;
+            if r.is_ok_envelope() {
+                return;
+            }
+            assert_eq!((r.status, r.error_names()), (502, vec!["apns_unavailable".to_owned()]), "{}", r.text);
+        }
+    };
+    tokio::time::timeout(Duration::from_secs(60), recovered).await.expect("a send succeeds again");
+    assert_eq!(fake.request_count(), 1);
+
+    // Dials stayed bounded all along: at most about one a second beyond the pool's size, never
+    // a loop.
+    let dials = fake.connections().len();
+    let bound = MAX_CONNECTIONS + 2 * started.elapsed().as_secs() as usize + 2;
+    assert!(dials <= bound, "{dials} connections in {:?}", started.elapsed());
+}
+
 // ---- end to end: the burst, the 503s, the memory ----
 
 /// The resident set of this process, in KiB (the server runs in it).
@@ -217,17 +305,9 @@ async fn a_stalled_provider_and_a_burst_past_the_bound_get_503_provider_busy_and
     const PENDING: usize = 50;
     const BURST: usize = 400;
     let fake = FakeApns::with_streams(10).await;
-    let key_pem = KeyPair::generate().unwrap().serialize_pem();
     let keys = tempfile::tempdir().unwrap();
-    let key_path = keys.path().join("AuthKey_ABC123DEFG.p8");
-    std::fs::write(&key_path, key_pem).unwrap();
     let app = spawn_with(|s| {
-        s.apns.topic = Some("com.example.wallet".into());
-        s.apns.key_path = Some(key_path);
-        s.apns.key_id = Some("ABC123DEFG".into());
-        s.apns.team_id = Some("DEF123GHIJ".into());
-        s.apns.endpoint = Some(fake.url());
-        s.apns.sandbox_endpoint = Some(fake.url());
+        apns_at(s, &fake, &keys);
         // Waiting sends must outlast the burst on a loaded machine: no timeout may end them
         // before the fake resumes (the bounds are generous on purpose; nothing here is timed).
         s.provider.request_timeout = Duration::from_secs(120);

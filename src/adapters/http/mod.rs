@@ -31,6 +31,7 @@ mod state;
 #[cfg(test)]
 mod test_support;
 mod transport;
+mod unread_body;
 
 use std::{future::Future, sync::Arc, time::Duration};
 
@@ -46,6 +47,7 @@ pub use notifications::body::{read_notification, send_field_path};
 pub use params::{CLIENT_ID_PATTERN, PROJECT_ID_PATTERN, SIGNATURE_PATTERN, TIMESTAMP_PATTERN};
 use state::HttpState;
 use transport::TransportLimits;
+use unread_body::UnreadBodyLimits;
 
 use crate::{
     app::{App, ClientAuth, RelayAuth},
@@ -107,6 +109,7 @@ pub async fn serve(
         max_connections: config.max_connections,
         header_read_timeout: config.header_read_timeout,
         shutdown_grace: config.shutdown_grace,
+        unread_body: UnreadBodyLimits { max_bytes: config.max_body_bytes, timeout: config.body_read_timeout },
     };
     let state = Arc::new(HttpState::new(app.clone(), app, auth, metrics, config));
     transport::serve(listener, endpoint(state), limits, shutdown).await
@@ -120,9 +123,13 @@ fn endpoint(state: Arc<HttpState>) -> impl Endpoint + 'static {
     let service = openapi_service();
     let metrics = state.metrics.clone();
     let observed = metrics.clone();
+    let admin_state = state.clone();
     docs::routes(&service)
         .at("/metrics", get(metrics_text))
         .nest("/", service.into_endpoint())
+        // Outside the router: who may use the admin API is settled before its routes are matched
+        // and their parameters parsed.
+        .around(move |ep, req| admin::gate(ep, req, admin_state.clone()))
         .data(state)
         .data(metrics)
         .data(body_limits)

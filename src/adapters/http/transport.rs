@@ -10,7 +10,10 @@
 //!   keep-alive connection that starts no request within it, and this transport closes an HTTP/2
 //!   connection that has had no open stream for that long (a client that answers pings would
 //!   otherwise keep it, and its slot, forever);
-//! - body reads and whole requests are bounded by the HTTP adapter (`json_body`, `deadline`).
+//! - body reads and whole requests are bounded by the HTTP adapter (`json_body`, `deadline`);
+//! - what a handler left of an HTTP/1 request body is read (bounded) before the answer goes out,
+//!   or the answer says `Connection: close` (`unread_body`): the connection never closes
+//!   behind an answer that promised keep-alive.
 
 use std::{
     convert::Infallible,
@@ -32,7 +35,7 @@ use hyper_util::{
 };
 use poem::{
     Addr, Endpoint, EndpointExt, IntoEndpoint,
-    http::uri::Scheme,
+    http::{HeaderMap, HeaderValue, Version, header, uri::Scheme},
     web::{LocalAddr, RemoteAddr},
 };
 use tokio::{
@@ -41,7 +44,10 @@ use tokio::{
 };
 use tracing::{debug, warn};
 
-use super::preface;
+use super::{
+    preface,
+    unread_body::{self, UnreadBodyLimits},
+};
 
 #[derive(Debug, Clone, Copy)]
 pub struct TransportLimits {
@@ -49,6 +55,8 @@ pub struct TransportLimits {
     pub header_read_timeout: Duration,
     /// How long in-flight requests may take to finish once shutdown starts.
     pub shutdown_grace: Duration,
+    /// What of a request body its handler left is read to keep an HTTP/1 connection.
+    pub unread_body: UnreadBodyLimits,
 }
 
 /// Serves `endpoint` on `listener` until `shutdown` completes, then stops accepting and lets open
@@ -93,16 +101,30 @@ where
         let open = streams.clone();
         let service = service_fn(move |req: hyper::Request<Incoming>| {
             let endpoint = endpoint.clone();
-            let req: poem::Request =
+            // HTTP/1 only: an HTTP/2 stream whose body is dropped is reset on its own, and the
+            // connection carries on.
+            let http1 = matches!(req.version(), Version::HTTP_09 | Version::HTTP_10 | Version::HTTP_11);
+            let declared = content_length(req.headers());
+            let mut req: poem::Request =
                 (req, local_addr.clone(), RemoteAddr(Addr::SocketAddr(remote)), Scheme::HTTP).into();
+            let leftover = http1.then(|| {
+                let (body, leftover) = unread_body::returnable(req.take_body().into(), declared);
+                req.set_body(poem::Body::from(body.boxed()));
+                leftover
+            });
             // The stream is open from here until its response body is dropped (fully sent or
             // abandoned): the guard travels with the body.
             let guard = OpenStream::new(open.clone());
             async move {
-                let resp = match endpoint.call(req).await {
+                let mut resp = match endpoint.call(req).await {
                     Ok(resp) => resp,
                     Err(err) => err.into_response(),
                 };
+                if let Some(leftover) = leftover
+                    && !leftover.drain(limits.unread_body).await
+                {
+                    resp.headers_mut().insert(header::CONNECTION, HeaderValue::from_static("close"));
+                }
                 let resp = hyper::Response::<BoxBody<Bytes, std::io::Error>>::from(resp);
                 Ok::<_, Infallible>(resp.map(|body| Guarded { body, _guard: guard }.boxed()))
             }
@@ -153,6 +175,11 @@ where
     if tokio::time::timeout(limits.shutdown_grace, slots.acquire_many(all)).await.is_err() {
         warn!("in-flight requests did not finish within the grace period");
     }
+}
+
+/// A request's `Content-Length`, when it has one that parses.
+fn content_length(headers: &HeaderMap) -> Option<u64> {
+    headers.get(header::CONTENT_LENGTH)?.to_str().ok()?.parse().ok()
 }
 
 /// Resolves once a connection has had no open stream for `limit` without a break.

@@ -9,7 +9,10 @@ use std::{
     collections::VecDeque,
     convert::Infallible,
     net::SocketAddr,
-    sync::{Arc, Mutex},
+    sync::{
+        Arc, Mutex,
+        atomic::{AtomicU32, Ordering},
+    },
     time::Duration,
 };
 
@@ -96,7 +99,8 @@ struct Tally {
 }
 
 struct State {
-    max_streams: u32,
+    /// What the next HTTP/2 connection advertises; connections already open keep theirs.
+    max_streams: AtomicU32,
     record: bool,
     tally: Mutex<Tally>,
     /// Per connection, by id: its commands (HTTP/2 only) and its task.
@@ -135,7 +139,7 @@ impl FakeProvider {
         let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind the fake");
         let addr = listener.local_addr().unwrap();
         let state = Arc::new(State {
-            max_streams: options.max_streams,
+            max_streams: AtomicU32::new(options.max_streams),
             record: options.record,
             tally: Mutex::default(),
             commands: Mutex::default(),
@@ -205,6 +209,13 @@ impl FakeProvider {
 
     pub fn resume(&self) {
         self.state.open.send_replace(true);
+    }
+
+    /// SETTINGS_MAX_CONCURRENT_STREAMS of the HTTP/2 connections accepted from now on (0: they
+    /// take no request at all); connections already open keep what they were given, as a real
+    /// server's would.
+    pub fn set_max_streams(&self, max_streams: u32) {
+        self.state.max_streams.store(max_streams, Ordering::SeqCst);
     }
 
     // ---- what it saw ----
@@ -339,8 +350,10 @@ async fn serve_h2<S>(
 ) where
     S: AsyncRead + AsyncWrite + Unpin,
 {
-    let Ok(mut connection) =
-        h2::server::Builder::new().max_concurrent_streams(state.max_streams).handshake::<_, Bytes>(io).await
+    let Ok(mut connection) = h2::server::Builder::new()
+        .max_concurrent_streams(state.max_streams.load(Ordering::SeqCst))
+        .handshake::<_, Bytes>(io)
+        .await
     else {
         return;
     };

@@ -15,7 +15,7 @@ use poem_openapi::{
 };
 
 use auth::AdminAuth;
-pub use auth::Denied;
+pub use auth::{Denied, gate};
 use body::{ApnsCredentialsRequest, ProjectList, ProjectShown, ServiceAccountRequest, read_apns, read_service_account};
 
 use super::{

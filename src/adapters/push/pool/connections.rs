@@ -23,8 +23,14 @@ use tokio::sync::oneshot;
 use super::{PoolLimits, PoolStats, dial::Dialer};
 
 /// How long a failed dial keeps the pool from dialling again while another connection serves.
-/// With none left, waiting sends fail at once and their retry policy paces the next dial.
+/// With none left, waiting sends fail at once and their retry policy paces the next dial. A new
+/// connection that grants no stream counts as a failed dial here.
 const REDIAL_HOLD_OFF: Duration = Duration::from_secs(1);
+
+/// How long a connection may grant no stream (SETTINGS_MAX_CONCURRENT_STREAMS = 0) before it is
+/// retired. RFC 9113 §6.5.2 asks servers to set 0 only for short durations; a peer that keeps it
+/// would otherwise hold its place in the pool, as capacity that never serves, forever.
+const NO_STREAM_GRACE: Duration = Duration::from_secs(2);
 
 /// A stream granted to one send, or why it could not get one.
 type Grant = Result<Stream, String>;
@@ -47,6 +53,8 @@ struct State {
     /// After a failed dial, no new one before this while a live connection still serves: a
     /// provider that refuses new connections must not be hammered with them.
     redial_after: Option<Instant>,
+    /// When a wake-up is due to look at the connections again (see `recheck_later`).
+    recheck_at: Option<Instant>,
     next_id: u64,
     in_flight: usize,
 }
@@ -57,12 +65,25 @@ struct Entry {
     in_flight: usize,
     /// The peer sent GOAWAY: streams already open finish, no new ones start here.
     draining: bool,
+    /// Since when the peer has been seen granting no stream at all.
+    no_stream_since: Option<Instant>,
 }
 
 impl Entry {
     /// The peer's SETTINGS_MAX_CONCURRENT_STREAMS, as h2 last received it (peers may change it).
     fn has_room(&self) -> bool {
         !self.draining && self.in_flight < self.send.current_max_send_streams()
+    }
+
+    /// Whether the peer has granted no stream for longer than `NO_STREAM_GRACE` (noting when it
+    /// started, and forgetting it once the peer grants streams again).
+    fn granted_nothing_for_too_long(&mut self, now: Instant) -> bool {
+        if self.send.current_max_send_streams() > 0 {
+            self.no_stream_since = None;
+            return false;
+        }
+        let since = *self.no_stream_since.get_or_insert(now);
+        now.duration_since(since) >= NO_STREAM_GRACE
     }
 }
 
@@ -161,19 +182,25 @@ impl Shared {
         // h2 reports a GOAWAY only to the next stream opened on that connection; a full one
         // would keep its place and block a replacement, so ask h2 now (cheap, and only here,
         // when every connection is full).
+        // A connection whose peer has granted no stream for a while is retired the same way.
         let mut context = Context::from_waker(Waker::noop());
+        let now = Instant::now();
         for entry in state.entries.iter_mut().filter(|e| !e.draining) {
             if let Poll::Ready(Err(e)) = entry.send.poll_ready(&mut context) {
                 tracing::debug!(connection = entry.id, error = %e, "the HTTP/2 connection takes no new streams");
+                entry.draining = true;
+            } else if entry.granted_nothing_for_too_long(now) {
+                tracing::debug!(connection = entry.id, host = %self.dialer.host, "the peer grants no stream; retiring the HTTP/2 connection");
                 entry.draining = true;
             }
         }
         state.entries.retain(|e| !(e.draining && e.in_flight == 0));
         let live = state.entries.iter().filter(|e| !e.draining).count();
-        if state.dialling || live >= self.limits.max_connections {
+        if state.dialling {
             return;
         }
-        if live > 0 && state.redial_after.is_some_and(|at| Instant::now() < at) {
+        if live >= self.limits.max_connections || (live > 0 && state.redial_after.is_some_and(|at| now < at)) {
+            self.recheck_later(state, now);
             return;
         }
         state.dialling = true;
@@ -198,14 +225,14 @@ impl Shared {
         match result {
             Ok(send) => {
                 self.opened.fetch_add(1, Ordering::Relaxed);
-                tracing::debug!(
-                    connection = id,
-                    max_streams = send.current_max_send_streams(),
-                    host = %self.dialer.host,
-                    "HTTP/2 connection open"
-                );
-                state.entries.push(Entry { id, send, in_flight: 0, draining: false });
-                state.redial_after = None;
+                let max_streams = send.current_max_send_streams();
+                tracing::debug!(connection = id, max_streams, host = %self.dialer.host, "HTTP/2 connection open");
+                // A connection that grants no stream is no better than a failed dial: dialling
+                // on at once would only fill the pool with more of them.
+                let now = Instant::now();
+                let no_stream_since = (max_streams == 0).then_some(now);
+                state.redial_after = no_stream_since.map(|now| now + REDIAL_HOLD_OFF);
+                state.entries.push(Entry { id, send, in_flight: 0, draining: false, no_stream_since });
             }
             Err(reason) => {
                 tracing::debug!(%reason, host = %self.dialer.host, "HTTP/2 connection failed");
@@ -220,6 +247,37 @@ impl Shared {
             }
         }
         self.dispatch(&mut state);
+    }
+
+    /// Sends wait and no dial may start now. When some connection grants no stream, nothing the
+    /// pool sees (a stream given back, a connection closing) may ever happen again, so a task
+    /// looks again when that connection is due for retirement or the redial hold-off ends,
+    /// whichever comes first; it also finds the room of a peer that raised its limit meanwhile.
+    fn recheck_later(self: &Arc<Self>, state: &mut State, now: Instant) {
+        let Some(retire_at) = state
+            .entries
+            .iter()
+            .filter(|e| !e.draining)
+            .filter_map(|e| e.no_stream_since)
+            .min()
+            .map(|s| s + NO_STREAM_GRACE)
+        else {
+            return;
+        };
+        let at = state.redial_after.filter(|&at| at > now).map_or(retire_at, |hold| hold.min(retire_at));
+        if state.recheck_at.is_some_and(|due| due > now && due <= at) {
+            return;
+        }
+        state.recheck_at = Some(at);
+        let weak = Arc::downgrade(self);
+        tokio::spawn(async move {
+            tokio::time::sleep_until(at.into()).await;
+            if let Some(shared) = weak.upgrade() {
+                let mut state = shared.lock();
+                state.recheck_at = state.recheck_at.filter(|&due| due != at);
+                shared.dispatch(&mut state);
+            }
+        });
     }
 
     /// The connection is gone; its streams already failed inside h2.

@@ -6,7 +6,9 @@
 //! stream, and past `max_pending` waiting sends a send is refused at once (`PoolError::Busy`)
 //! instead of queueing without bound. A GOAWAY drains its connection (streams already open
 //! finish) while new sends move to another; a dropped connection is forgotten and replaced on
-//! demand.
+//! demand; a connection whose peer grants no stream at all (SETTINGS_MAX_CONCURRENT_STREAMS = 0)
+//! for a couple of seconds is retired like a GOAWAY'd one, and a new connection that grants none
+//! holds off the next dial as a failed dial does, so such a peer never fills the pool for good.
 //!
 //! Layout: `tls` builds the rustls configuration, `dial` opens and drives one connection,
 //! `connections` keeps the books; this file is the public face and one request/response exchange.

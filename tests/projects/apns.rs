@@ -322,14 +322,14 @@ pub fn key_id(request: &Recorded) -> String {
 
 /// APNS as it answers once a key was revoked: a token signed by `revoked` is refused, any other
 /// is accepted.
-pub fn refuse_key(fake: &FakeApns, revoked: &'static str) {
+fn refuse_key(fake: &FakeApns, revoked: &'static str) {
     fake.respond_with(move |r| {
         if key_id(r) == revoked { Reply::error(403, "InvalidProviderToken").into() } else { Reply::Ok.into() }
     });
 }
 
 /// Waits (bounded) until the fake has read `count` requests.
-pub async fn requests_seen(fake: &FakeApns, count: usize) {
+async fn requests_seen(fake: &FakeApns, count: usize) {
     for _ in 0..1000 {
         if fake.request_count() >= count {
             return;
@@ -337,6 +337,41 @@ pub async fn requests_seen(fake: &FakeApns, count: usize) {
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
     panic!("the fake saw {} requests, expected {count}", fake.request_count());
+}
+
+/// A send to client `c1` of `project` through `via`, refused by APNS because its key `revoked`
+/// was revoked, while `new` is uploaded through `uploader`: the fake holds the refusal until the
+/// upload is stored, so that it arrives after it. The refused send's reply.
+pub async fn refused_while_uploading(
+    fake: &FakeApns,
+    via: &TestApp,
+    uploader: &TestApp,
+    project: &str,
+    revoked: &'static str,
+    new: &Creds,
+) -> push_testkit::Reply {
+    refuse_key(fake, revoked);
+    fake.stall();
+    let seen = fake.request_count();
+    let body = encrypted("refused-during-upload");
+    let (refused, ()) = tokio::join!(send_in(via, project, "c1", &body), async {
+        requests_seen(fake, seen + 1).await;
+        assert!(put_apns(uploader, project, new.body()).await.is_ok_envelope());
+        fake.resume();
+    });
+    refused
+}
+
+/// Sends to client `c1` of `project` through each of `apps` in turn: each reaches APNS, with
+/// `key`, and is delivered.
+pub async fn each_send_delivers_with(fake: &FakeApns, apps: &[&TestApp], project: &str, key: &Creds) {
+    for (n, app) in apps.iter().enumerate() {
+        let calls = fake.request_count();
+        let r = send_in(app, project, "c1", &encrypted(&format!("after-upload-{n}"))).await;
+        assert!(r.is_ok_envelope(), "send {n}: {} {}", r.status, r.text);
+        assert_eq!(fake.request_count(), calls + 1, "send {n} reached APNS");
+        key.verify(fake.requests().last().unwrap().bearer().unwrap());
+    }
 }
 
 /// Issue 21, defect 1: a send is being refused with the old key while the operator uploads a new
@@ -366,24 +401,11 @@ async fn a_refusal_of_the_old_key_that_arrives_after_an_upload_does_not_suspend_
 
     // The old key is revoked; Apple's refusal of the send in flight is held until the new key
     // is stored.
-    refuse_key(&fake, "OLDKEY0001");
-    fake.stall();
-    let n1 = encrypted("n1");
-    let (refused, ()) = tokio::join!(send_in(&app, "w", "c1", &n1), async {
-        requests_seen(&fake, 1).await;
-        assert!(put_apns(&app, "w", new.body()).await.is_ok_envelope());
-        fake.resume();
-    });
+    let refused = refused_while_uploading(&fake, &app, &app, "w", "OLDKEY0001", &new).await;
     assert_eq!((refused.status, refused.error_names()), (502, vec!["apns_credentials".to_owned()]), "{}", refused.text);
 
     // The new key is presented to APNS and accepted, every time.
-    for n in 2..5 {
-        let calls = fake.request_count();
-        let r = send_in(&app, "w", "c1", &encrypted(&format!("n{n}"))).await;
-        assert!(r.is_ok_envelope(), "send {n}: {} {}", r.status, r.text);
-        assert_eq!(fake.request_count(), calls + 1, "send {n} reached APNS");
-        new.verify(fake.requests().last().unwrap().bearer().unwrap());
-    }
+    each_send_delivers_with(&fake, &[&app, &app, &app], "w", &new).await;
     assert_eq!(show(&app, "w").await["apns"]["suspended"], Value::Null);
     let metrics = app.get("/metrics").await.text;
     assert!(!metrics.contains(r#"push_project_suspended{project="w",provider="apns"} 1"#), "{metrics}");

@@ -15,7 +15,7 @@ use push_testkit::{
 };
 
 use crate::{
-    apns::{Creds, put_apns, refuse_key, requests_seen},
+    apns::{Creds, each_send_delivers_with, put_apns, refused_while_uploading},
     harness::{admin, create, projects_on, register_in, send_in, show},
 };
 
@@ -81,8 +81,9 @@ async fn a_second_instance_sees_the_same_projects_and_their_changes() {
     create(&one, "again").await;
     assert!(admin(&one, "PUT", "/admin/projects/again/apns", Some(creds(&first, "KEYFIRST01"))).await.is_ok_envelope());
     let mut conn = <sqlx::PgConnection as sqlx::Connection>::connect(&db.url).await.unwrap();
+    // Every project's row (the default project's, `''`, holds no credentials).
     let rows: Vec<(Option<String>,)> =
-        sqlx::query_as("SELECT apns_credentials FROM projects").fetch_all(&mut conn).await.unwrap();
+        sqlx::query_as("SELECT apns_credentials FROM projects WHERE id <> ''").fetch_all(&mut conn).await.unwrap();
     let pem = first.serialize_pem();
     for (sealed,) in rows {
         let sealed = sealed.unwrap();
@@ -113,25 +114,12 @@ async fn a_late_refusal_on_one_instance_does_not_suspend_the_key_uploaded_throug
     assert!(register_in(&one, "shared", "c1", "apns", TOKEN).await.is_ok_envelope());
     assert!(send_in(&two, "shared", "c1", &encrypted("n0")).await.is_ok_envelope(), "two holds the project");
 
-    refuse_key(&fake, "OLDKEY0001");
-    fake.stall();
-    let n1 = encrypted("n1");
-    let (refused, ()) = tokio::join!(send_in(&two, "shared", "c1", &n1), async {
-        requests_seen(&fake, 2).await;
-        assert!(put_apns(&one, "shared", new.body()).await.is_ok_envelope());
-        fake.resume();
-    });
+    let refused = refused_while_uploading(&fake, &two, &one, "shared", "OLDKEY0001", &new).await;
     assert_eq!(refused.status, 502, "{}", refused.text);
 
     // Past two's refresh, both instances present the new key, and it is accepted.
     tokio::time::sleep(Duration::from_millis(1200)).await;
-    for (n, app) in [&one, &two, &one, &two].into_iter().enumerate() {
-        let calls = fake.request_count();
-        let r = send_in(app, "shared", "c1", &encrypted(&format!("m{n}"))).await;
-        assert!(r.is_ok_envelope(), "send {n}: {} {}", r.status, r.text);
-        assert_eq!(fake.request_count(), calls + 1, "send {n} reached APNS");
-        new.verify(fake.requests().last().unwrap().bearer().unwrap());
-    }
+    each_send_delivers_with(&fake, &[&one, &two, &one, &two], "shared", &new).await;
     assert_eq!(show(&one, "shared").await["apns"]["suspended"], serde_json::Value::Null);
     one.stop().await;
     two.stop().await;

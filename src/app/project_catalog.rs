@@ -8,7 +8,10 @@
 
 use std::{
     collections::HashMap,
-    sync::{Arc, Mutex},
+    sync::{
+        Arc, Mutex,
+        atomic::{AtomicU64, Ordering},
+    },
     time::Duration,
 };
 
@@ -73,6 +76,10 @@ pub struct ProjectCatalog {
     /// Handed to each project's suspension rule.
     clock: Arc<dyn Clock>,
     entries: Mutex<HashMap<ProjectId, Entry>>,
+    /// How many times a project was invalidated, changed only under the `entries` lock: a
+    /// project read before an invalidation is served to its caller but not cached, or a change
+    /// made through this instance could be hidden behind the copy read just before it.
+    invalidations: AtomicU64,
     last_sweep: Mutex<Instant>,
 }
 
@@ -84,7 +91,7 @@ impl ProjectCatalog {
         clock: Arc<dyn Clock>,
     ) -> Self {
         let (entries, last_sweep) = (Mutex::new(HashMap::new()), Mutex::new(Instant::now()));
-        Self { repo, factory, timings, clock, entries, last_sweep }
+        Self { repo, factory, timings, clock, entries, invalidations: AtomicU64::new(0), last_sweep }
     }
 
     pub fn repo(&self) -> &Arc<dyn ProjectRepository> {
@@ -99,15 +106,16 @@ impl ProjectCatalog {
     pub async fn resolve(&self, id: &ProjectId) -> Result<Option<Arc<ResolvedProject>>, ProjectStoreError> {
         self.sweep();
         let now = Instant::now();
-        let cached_revision = {
+        let (cached_revision, invalidations) = {
             let mut entries = self.entries.lock().expect("catalog lock");
+            let invalidations = self.invalidations.load(Ordering::SeqCst);
             match entries.get_mut(id) {
                 Some(entry) if now.duration_since(entry.fetched) < self.timings.refresh => {
                     entry.used = now;
                     return Ok(Some(entry.project.clone()));
                 }
-                Some(entry) => Some(entry.revision),
-                None => None,
+                Some(entry) => (Some(entry.revision), invalidations),
+                None => (None, invalidations),
             }
         };
         let Some(project) = self.repo.get(id).await? else {
@@ -124,14 +132,18 @@ impl ProjectCatalog {
         }
         let revision = project.revision;
         let resolved = Arc::new(self.build(project));
-        entries.insert(id.clone(), Entry { project: resolved.clone(), revision, fetched: now, used: now });
+        if self.invalidations.load(Ordering::SeqCst) == invalidations {
+            entries.insert(id.clone(), Entry { project: resolved.clone(), revision, fetched: now, used: now });
+        }
         Ok(Some(resolved))
     }
 
     /// Forgets the project, so that the next use reads it again: called after every change made
-    /// through this instance.
+    /// through this instance, and when a registration found the project deleted.
     pub fn invalidate(&self, id: &ProjectId) {
-        self.entries.lock().expect("catalog lock").remove(id);
+        let mut entries = self.entries.lock().expect("catalog lock");
+        entries.remove(id);
+        self.invalidations.fetch_add(1, Ordering::SeqCst);
     }
 
     /// Whether this instance holds a provider of the project suspended (only projects in use
@@ -148,11 +160,10 @@ impl ProjectCatalog {
             Ok(inner) => {
                 let wrapped = Arc::new(SuspendingProvider::new(
                     inner,
-                    id.clone(),
+                    &project,
                     kind,
                     self.repo.clone(),
                     self.timings.suspension,
-                    project.suspension(kind),
                     self.clock.clone(),
                 ));
                 let as_provider: Arc<dyn PushProvider> = wrapped.clone();
@@ -202,7 +213,7 @@ impl ProjectCatalog {
 
 #[cfg(test)]
 mod tests {
-    use std::sync::atomic::{AtomicI64, AtomicU32, Ordering};
+    use std::sync::atomic::{AtomicI64, AtomicU32};
 
     use super::*;
     use crate::{
@@ -292,5 +303,39 @@ mod tests {
         tokio::time::advance(Duration::from_secs(901)).await;
         assert!(catalog.resolve(&id("nope")).await.unwrap().is_none());
         assert_eq!(catalog.cached(), 0);
+    }
+
+    #[tokio::test]
+    async fn a_project_read_before_an_invalidation_is_not_cached() {
+        // The store answers the first read with revision 1, as a change through this instance
+        // lands (it invalidates the project while that read is in flight), and revision 2 after.
+        let catalog: Arc<std::sync::OnceLock<std::sync::Weak<ProjectCatalog>>> = Arc::default();
+        let (revision, builds) = (Arc::new(AtomicI64::new(1)), Arc::new(AtomicU32::new(0)));
+        let mut repo = MockProjectRepository::new();
+        let (landing, stored) = (catalog.clone(), revision.clone());
+        repo.expect_get().returning(move |id| {
+            let mut p = Project::new(id.clone());
+            p.revision = stored.fetch_add(1, Ordering::SeqCst);
+            p.fcm = Some(fcm());
+            if p.revision == 1 {
+                landing.get().and_then(std::sync::Weak::upgrade).unwrap().invalidate(id);
+            }
+            Ok(Some(p))
+        });
+        let built = Arc::new(ProjectCatalog::new(
+            Arc::new(repo),
+            Arc::new(factory(builds.clone())),
+            CatalogTimings::default(),
+            Arc::new(MockClock::new()),
+        ));
+        catalog.set(Arc::downgrade(&built)).unwrap();
+
+        // The caller is served what was read; the next one reads again and gets the change.
+        built.resolve(&id("p")).await.unwrap().unwrap();
+        assert_eq!(built.cached(), 0, "the copy read before the change is not kept");
+        built.resolve(&id("p")).await.unwrap().unwrap();
+        built.resolve(&id("p")).await.unwrap().unwrap();
+        assert_eq!((built.cached(), builds.load(Ordering::SeqCst)), (1, 2));
+        assert_eq!(revision.load(Ordering::SeqCst), 3, "read twice, then served from the cache");
     }
 }

@@ -4,7 +4,7 @@ use tracing::{Span, field::Empty, info, instrument};
 
 use super::{App, InvalidField, InvalidFields, Providers, ResolvedProject};
 use crate::{
-    domain::{Client, ClientId, DeviceToken, PushType},
+    domain::{Client, ClientId, DeviceToken, ProjectKey, PushType},
     ports::StoreError,
 };
 
@@ -21,6 +21,10 @@ pub struct RawRegistration<'a> {
 
 #[derive(Debug, thiserror::Error)]
 pub enum RegisterError {
+    /// The project was deleted after this instance last read it (its cached copy is dropped);
+    /// nothing was stored.
+    #[error("no such project")]
+    ProjectNotFound,
     #[error(transparent)]
     ClientStore(#[from] StoreError),
 }
@@ -57,12 +61,24 @@ fn unsupported_type_message(given: &str, providers: &Providers) -> String {
 }
 
 impl App {
-    /// Stores the client durably (a token moves to its newest client).
+    /// Stores the client durably (a token moves to its newest client), unless its project is gone:
+    /// the project may have been deleted (through another instance) since this one read it.
     #[instrument(name = "register", skip_all, fields(project = %client.id.project(), client_id = %client.id, push_type = %client.push_type, outcome = Empty))]
     pub async fn register(&self, client: Client) -> Result<(), RegisterError> {
         let stored = self.clients.upsert(&client).await;
-        Span::current().record("outcome", if stored.is_ok() { "registered" } else { "storage_unavailable" });
-        stored?;
+        let outcome = match stored {
+            Ok(true) => "registered",
+            Ok(false) => "project_not_found",
+            Err(_) => "storage_unavailable",
+        };
+        Span::current().record("outcome", outcome);
+        if !stored? {
+            if let (ProjectKey::Named(id), Some(catalog)) = (client.id.project(), &self.projects) {
+                catalog.invalidate(id);
+            }
+            info!(client_id = %client.id, "registration refused: the project was deleted");
+            return Err(RegisterError::ProjectNotFound);
+        }
         info!(client_id = %client.id, push_type = %client.push_type, "client registered");
         Ok(())
     }
@@ -90,7 +106,7 @@ mod tests {
         repo.expect_upsert()
             .withf(|c| c.id.as_str() == "abc" && c.push_type == PushType::Apns && c.token.expose() == "00ff")
             .times(1)
-            .returning(|_| Ok(()));
+            .returning(|_| Ok(true));
         let app = app_with(repo, MockDedupStore::new(), log_only_providers());
         app.register(parse_registration(raw("did:key:abc", "APNS", "00ff"), &in_default(&app)).unwrap()).await.unwrap();
     }
@@ -98,7 +114,7 @@ mod tests {
     #[tokio::test]
     async fn always_raw_is_stored_with_the_client() {
         let mut repo = MockClientRepository::new();
-        repo.expect_upsert().withf(|c| c.always_raw && c.push_type == PushType::Noop).times(1).returning(|_| Ok(()));
+        repo.expect_upsert().withf(|c| c.always_raw && c.push_type == PushType::Noop).times(1).returning(|_| Ok(true));
         let app = app_with(repo, MockDedupStore::new(), log_only_providers());
         let asked = RawRegistration { always_raw: Ok(true), ..raw("a", "noop", "any-token") };
         app.register(parse_registration(asked, &in_default(&app)).unwrap()).await.unwrap();
@@ -137,6 +153,15 @@ mod tests {
         let app = app_with(MockClientRepository::new(), MockDedupStore::new(), log_only_providers());
         let fields = parse_registration(raw("a", "apns-sandbox", "zz"), &in_default(&app)).unwrap_err();
         assert_eq!(fields[0].field, "token");
+    }
+
+    #[tokio::test]
+    async fn a_project_deleted_meanwhile_stores_nothing_and_is_reported() {
+        let mut repo = MockClientRepository::new();
+        repo.expect_upsert().times(1).returning(|_| Ok(false));
+        let app = app_with(repo, MockDedupStore::new(), log_only_providers());
+        let client = parse_registration(raw("a", "fcm", "t"), &in_default(&app)).unwrap();
+        assert!(matches!(app.register(client).await, Err(RegisterError::ProjectNotFound)));
     }
 
     #[tokio::test]

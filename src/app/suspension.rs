@@ -6,6 +6,14 @@
 //! suspension (a new refusal starts another period). New credentials build a new provider,
 //! which starts unsuspended. The suspension is recorded in the project store so that `GET` and
 //! the start-up log show it; the state that decides is this instance's own.
+//!
+//! A provider serves the credentials of one revision of its project, and everything it records
+//! is about that revision only: the store writes a suspension (or its lift) only while the
+//! project is still at that revision. A refusal that comes back after new credentials were
+//! uploaded (the send was in flight, or another instance had not refreshed yet) therefore
+//! suspends nothing but the old provider, which is on its way out; the upload, which gave the
+//! project a new revision and cleared its suspensions in one statement, lifted the suspension
+//! everywhere (other instances rebuild at their next refresh, from the new revision).
 
 use std::{
     sync::{Arc, Mutex},
@@ -17,7 +25,7 @@ use tokio::time::Instant;
 use tracing::{error, info, warn};
 
 use crate::{
-    domain::{Delivery, ProjectId, ProviderKind, Suspension},
+    domain::{Delivery, Project, ProjectId, ProviderKind, Suspension},
     ports::{Clock, Delivered, ProjectRepository, PushError, PushFailure, PushProvider},
 };
 
@@ -35,6 +43,8 @@ pub struct SuspendingProvider {
     inner: Arc<dyn PushProvider>,
     project: ProjectId,
     kind: ProviderKind,
+    /// The revision of the project whose credentials `inner` presents.
+    revision: i64,
     projects: Arc<dyn ProjectRepository>,
     period: Duration,
     /// Stamps a suspension's `since`, which outlives this instance in the project store (the
@@ -44,22 +54,23 @@ pub struct SuspendingProvider {
 }
 
 impl SuspendingProvider {
-    /// Wraps `inner`; `stored` is the suspension the project store holds, which keeps counting
-    /// from its `since` (a restart does not present refused credentials again at once).
+    /// Wraps `inner`, built from the credentials of `project` at `revision`. `stored` is the
+    /// suspension the project store holds at that revision, which keeps counting from its
+    /// `since` (a restart does not present refused credentials again at once).
     pub fn new(
         inner: Arc<dyn PushProvider>,
-        project: ProjectId,
+        project: &Project,
         kind: ProviderKind,
         projects: Arc<dyn ProjectRepository>,
         period: Duration,
-        stored: Option<&Suspension>,
         clock: Arc<dyn Clock>,
     ) -> Self {
-        let state = stored.map(|s| {
+        let state = project.suspension(kind).map(|s| {
             let elapsed = Duration::from_secs(clock.unix_now().saturating_sub(s.since).max(0) as u64);
             Suspended { reason: s.reason.clone(), retry_at: Instant::now() + period.saturating_sub(elapsed) }
         });
-        Self { inner, project, kind, projects, period, clock, state: Mutex::new(state) }
+        let (id, revision) = (project.id.clone(), project.revision);
+        Self { inner, project: id, kind, revision, projects, period, clock, state: Mutex::new(state) }
     }
 
     pub fn is_suspended(&self) -> bool {
@@ -100,17 +111,29 @@ impl SuspendingProvider {
                  succeeds after the suspension period or new credentials are uploaded"
             );
             let suspension = Suspension { reason: reason.to_owned(), since: self.clock.unix_now() };
-            if let Err(e) = self.projects.set_suspension(&self.project, self.kind, Some(suspension)).await {
-                warn!(project = %self.project, error = %e, "could not record the suspension");
-            }
+            self.record(Some(suspension)).await;
         }
     }
 
     async fn lift(&self) {
         *self.state.lock().expect("suspension lock") = None;
         info!(project = %self.project, provider = self.kind.as_str(), "the provider accepted this project's credentials again: suspension lifted");
-        if let Err(e) = self.projects.set_suspension(&self.project, self.kind, None).await {
-            warn!(project = %self.project, error = %e, "could not record that the suspension was lifted");
+        self.record(None).await;
+    }
+
+    /// Records the suspension (or its lift) for this provider's revision of the project.
+    async fn record(&self, suspension: Option<Suspension>) {
+        let what = if suspension.is_some() { "the suspension" } else { "that the suspension was lifted" };
+        match self.projects.set_suspension(&self.project, self.kind, self.revision, suspension).await {
+            Ok(true) => {}
+            Ok(false) => info!(
+                project = %self.project,
+                provider = self.kind.as_str(),
+                revision = self.revision,
+                "not recording {what}: the project's credentials were replaced (or the project deleted) since this \
+                 provider was built, and the new ones are not concerned"
+            ),
+            Err(e) => warn!(project = %self.project, error = %e, "could not record {what}"),
         }
     }
 }
@@ -179,17 +202,23 @@ mod tests {
         p
     }
 
-    /// What was written to the store: a suspension's reason and `since`, or a lift (`None`).
-    type Records = Arc<Mutex<Vec<Option<(String, i64)>>>>;
+    /// What was written to the store: for which revision, and a suspension's reason and `since`
+    /// or a lift (`None`).
+    type Records = Arc<Mutex<Vec<(i64, Option<(String, i64)>)>>>;
 
     /// Records each suspension written and each lift.
     fn repo(records: Records) -> MockProjectRepository {
         let mut r = MockProjectRepository::new();
-        r.expect_set_suspension().returning(move |_, _, s| {
-            records.lock().unwrap().push(s.map(|s| (s.reason, s.since)));
-            Ok(())
+        r.expect_set_suspension().returning(move |_, _, revision, s| {
+            records.lock().unwrap().push((revision, s.map(|s| (s.reason, s.since))));
+            Ok(true)
         });
         r
+    }
+
+    /// Project `p` at revision 7, nothing suspended.
+    fn project() -> Project {
+        Project { revision: 7, ..Project::new(ProjectId::parse("p").unwrap()) }
     }
 
     #[tokio::test(start_paused = true)]
@@ -198,11 +227,10 @@ mod tests {
             (Arc::new(AtomicU32::new(0)), Arc::new(Mutex::new(true)), Arc::new(Mutex::new(Vec::new())));
         let p = SuspendingProvider::new(
             Arc::new(provider(calls.clone(), refuse.clone())),
-            ProjectId::parse("p").unwrap(),
+            &project(),
             ProviderKind::Apns,
             Arc::new(repo(records.clone())),
             Duration::from_secs(600),
-            None,
             clock(),
         );
         let d = delivery();
@@ -228,8 +256,9 @@ mod tests {
         assert!(!p.is_suspended());
         assert!(p.send(&d).await.is_ok());
         assert_eq!(calls.load(Ordering::SeqCst), 4);
-        // Recorded once, stamped by the clock, when it began; and lifted once.
-        assert_eq!(*records.lock().unwrap(), [Some(("InvalidProviderToken".to_owned(), NOW)), None]);
+        // Recorded once, stamped by the clock, when it began; and lifted once; both for the
+        // revision whose credentials were refused and accepted.
+        assert_eq!(*records.lock().unwrap(), [(7, Some(("InvalidProviderToken".to_owned(), NOW))), (7, None)]);
     }
 
     #[tokio::test(start_paused = true)]
@@ -238,11 +267,10 @@ mod tests {
         let stored = Suspension { reason: "BadCertificate".into(), since: NOW - 590 };
         let p = SuspendingProvider::new(
             Arc::new(provider(calls.clone(), refuse)),
-            ProjectId::parse("p").unwrap(),
+            &Project { fcm_suspended: Some(stored), ..project() },
             ProviderKind::Fcm,
             Arc::new(repo(Arc::new(Mutex::new(Vec::new())))),
             Duration::from_secs(600),
-            Some(&stored),
             clock(),
         );
         assert!(p.send(&delivery()).await.is_err());

@@ -23,9 +23,11 @@ pub enum StoreError {
 pub trait ClientRepository: Send + Sync {
     /// Stores `client`, replacing the type and token of an existing client with the same id.
     /// If another client of the same project holds the same token text, that client is removed in the same
-    /// transaction, so a token never has two owners, even under concurrent calls. `Ok` means the
-    /// write is durable.
-    async fn upsert(&self, client: &Client) -> Result<(), StoreError>;
+    /// transaction, so a token never has two owners, even under concurrent calls. `Ok(true)` means
+    /// the write is durable; `Ok(false)` that the client's project does not exist (deleted, maybe
+    /// while the caller still had it cached) and nothing was stored: a client never outlives its
+    /// project, whatever the order of a registration and the project's delete.
+    async fn upsert(&self, client: &Client) -> Result<bool, StoreError>;
 
     /// The client registered under `id`, or `None`.
     async fn find(&self, id: &ClientId) -> Result<Option<Client>, StoreError>;

@@ -52,11 +52,13 @@ pub trait ProjectRepository: Send + Sync {
     async fn count_clients(&self, id: &ProjectId) -> Result<u64, ProjectStoreError>;
 
     /// Removes the project, its credentials and all its clients in one transaction; `Ok(false)`
-    /// when there was none.
+    /// when there was none. A client is never stored for a project that is gone, also when the
+    /// registration raced the delete (see [`ClientRepository::upsert`](super::ClientRepository)).
     async fn delete(&self, id: &ProjectId) -> Result<bool, ProjectStoreError>;
 
     /// Replaces (`Some`) or removes (`None`) the project's APNS credentials, lifts an APNS
-    /// suspension and bumps the revision. `Ok(false)` when the project does not exist.
+    /// suspension and gives the project a new revision, one it never had before (not even before
+    /// it was deleted and created again). `Ok(false)` when the project does not exist.
     async fn set_apns(&self, id: &ProjectId, credentials: Option<ApnsCredentials>) -> Result<bool, ProjectStoreError>;
 
     /// The same for FCM.
@@ -66,17 +68,24 @@ pub trait ProjectRepository: Send + Sync {
     async fn census(&self) -> Result<ProjectCensus, ProjectStoreError>;
 
     /// Records (`Some`) or lifts (`None`) a suspension of one provider of the project, without
-    /// bumping the revision (the credentials did not change). A missing project is not an error.
+    /// changing the revision (the credentials did not change), but only while the project is
+    /// still at `revision`: the revision of the credentials the provider refused (or accepted).
+    /// `Ok(false)` when nothing was recorded: the credentials were replaced meanwhile (which
+    /// lifted any suspension of theirs) or the project is gone; neither is an error.
     async fn set_suspension(
         &self,
         id: &ProjectId,
         provider: ProviderKind,
+        revision: i64,
         suspension: Option<Suspension>,
-    ) -> Result<(), ProjectStoreError>;
+    ) -> Result<bool, ProjectStoreError>;
 
     /// Re-encrypts every project's credentials under the first key (the `rotate-credentials`
     /// command, once a new key was put first), so that the older keys can be dropped; the number
-    /// of values re-encrypted, 0 when all were under the first key already. `Corrupt` when a value
-    /// opens under none of the keys; values re-encrypted before the failure stay so.
+    /// of values re-encrypted, 0 when all were under the first key already. Each project is
+    /// written with compare-and-swap on its revision and gets a new one: credentials uploaded
+    /// while the rotation runs are kept (and re-sealed), never overwritten with those read before,
+    /// and every instance rebuilds from what was written. `Corrupt` when a value opens under none
+    /// of the keys; values re-encrypted before the failure stay so.
     async fn rotate(&self) -> Result<usize, ProjectStoreError>;
 }

@@ -308,7 +308,9 @@ mod store {
                 effects.push((target, pair(push_type, &token)));
                 effects.push((source, None));
                 let repo = s.repo.clone();
-                write = Box::pin(async move { repo.upsert(&moved).await });
+                write = Box::pin(async move {
+                    repo.upsert(&moved).await.map(|stored| assert!(stored, "the default project exists"))
+                });
             } else if kind < 5 {
                 let id = ClientId::parse(&name(target)).unwrap();
                 effects.push((target, None));
@@ -321,7 +323,9 @@ mod store {
                 let registered = client(&name(target), push_type, &token);
                 effects.push((target, pair(push_type, &token)));
                 let repo = s.repo.clone();
-                write = Box::pin(async move { repo.upsert(&registered).await });
+                write = Box::pin(async move {
+                    repo.upsert(&registered).await.map(|stored| assert!(stored, "the default project exists"))
+                });
             }
             // An abandoned delete of an absent client leaves no trace to wait for: run it through.
             let cancel = cancel && effects.iter().any(|(c, v)| *v != current(*c));

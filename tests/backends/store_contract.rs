@@ -1,4 +1,5 @@
-//! The `ClientRepository` contract, written once and run against every adapter: SQLite always,
+//! The `ClientRepository` contract, and the parts of the `ProjectRepository` contract that meet
+//! the clients and the revisions, written once and run against every adapter: SQLite always,
 //! Postgres when a test database is available (see `push_testkit::services`), and Postgres again
 //! through PgBouncer in transaction pooling mode with `DATABASE_STATEMENT_CACHE=0`. An adapter
 //! that drifts from the others fails here.
@@ -6,16 +7,29 @@
 use std::{sync::Arc, time::Duration};
 
 use push_server::{
-    adapters::store::sqlite::{SqliteClientRepository, SqliteOptions},
-    domain::{Client, ClientId, DeviceToken, ProjectId, ProjectKey, PushType},
-    ports::{ClientRepository, StoreError},
+    adapters::store::{
+        credentials_cipher::CredentialsCipher,
+        sqlite::{SqliteClientRepository, SqliteOptions},
+        sqlite_projects::SqliteProjectRepository,
+    },
+    domain::{
+        Client, ClientId, DeviceToken, FcmCredentials, ProjectId, ProjectKey, ProviderKind, PushType, Secret,
+        Suspension,
+    },
+    ports::{ClientRepository, ProjectRepository, StoreError},
 };
 use tempfile::TempDir;
 
-/// One adapter under test, plus a way around it to the raw table.
+/// One adapter under test, its projects beside it, plus a way around them to the raw tables.
 struct Subject {
     repo: Arc<dyn ClientRepository>,
+    projects: Arc<dyn ProjectRepository>,
     raw: Raw,
+}
+
+/// The key the projects' credentials are sealed with here.
+fn cipher() -> CredentialsCipher {
+    CredentialsCipher::parse(&"5a".repeat(32)).unwrap()
 }
 
 enum Raw {
@@ -43,6 +57,7 @@ impl Subject {
 
     async fn finish(self) {
         drop(self.repo);
+        drop(self.projects);
         match self.raw {
             Raw::Sqlite { .. } => {}
             #[cfg(feature = "postgres")]
@@ -57,17 +72,27 @@ async fn sqlite() -> Option<Subject> {
     let dir = tempfile::tempdir().unwrap();
     let url = format!("sqlite://{}", dir.path().join("clients.db").display());
     let options = SqliteOptions { max_readers: 4, timeout: TIMEOUT, synchronous_full: false };
-    let repo = SqliteClientRepository::connect(&url, &options).await.expect("SQLite store opens");
-    Some(Subject { repo: Arc::new(repo), raw: Raw::Sqlite { url, _dir: dir } })
+    let repo = Arc::new(SqliteClientRepository::connect(&url, &options).await.expect("SQLite store opens"));
+    let projects = Arc::new(SqliteProjectRepository::new(repo.clone(), cipher()));
+    Some(Subject { repo, projects, raw: Raw::Sqlite { url, _dir: dir } })
+}
+
+/// The Postgres subject on `db`, whose schema is current.
+#[cfg(feature = "postgres")]
+async fn postgres_subject(db: push_testkit::services::TestDatabase, statement_cache_capacity: usize) -> Subject {
+    use push_server::adapters::store::{
+        postgres::{PostgresClientRepository, PostgresOptions},
+        postgres_projects::PostgresProjectRepository,
+    };
+    let options = PostgresOptions { max_connections: 8, timeout: TIMEOUT, statement_cache_capacity };
+    let repo = Arc::new(PostgresClientRepository::connect(&db.url, &options).await.expect("Postgres store opens"));
+    let projects = Arc::new(PostgresProjectRepository::new(repo.clone(), cipher()));
+    Subject { repo, projects, raw: Raw::Postgres(db) }
 }
 
 #[cfg(feature = "postgres")]
 async fn postgres() -> Option<Subject> {
-    use push_server::adapters::store::postgres::{PostgresClientRepository, PostgresOptions};
-    let db = push_testkit::services::fresh_database().await?;
-    let options = PostgresOptions { max_connections: 8, timeout: TIMEOUT, statement_cache_capacity: 100 };
-    let repo = PostgresClientRepository::connect(&db.url, &options).await.expect("Postgres store opens");
-    Some(Subject { repo: Arc::new(repo), raw: Raw::Postgres(db) })
+    Some(postgres_subject(push_testkit::services::fresh_database().await?, 100).await)
 }
 
 /// The Postgres store through PgBouncer (transaction pooling), migrated on the direct URL first
@@ -83,8 +108,7 @@ async fn pgbouncer() -> Option<Subject> {
     let refused = PostgresClientRepository::connect(&db.url, &options).await.err();
     assert!(refused.is_some_and(|e| e.contains("push-server migrate")), "an unmigrated database is refused");
     PgDatabase::migrate(&db.direct_url, TIMEOUT).await.expect("migrations apply on the direct URL");
-    let repo = PostgresClientRepository::connect(&db.url, &options).await.expect("Postgres store opens via PgBouncer");
-    Some(Subject { repo: Arc::new(repo), raw: Raw::Postgres(db) })
+    Some(postgres_subject(db, 0).await)
 }
 
 /// Declares every case once per adapter: `sqlite::case`, `postgres::case`, `pgbouncer::case`.
@@ -143,6 +167,10 @@ contract!(
     ids_and_tokens_are_scoped_to_their_project,
     the_longest_valid_tokens_register_and_move,
     always_raw_is_kept_and_replaced,
+    a_client_is_stored_only_in_a_project_that_exists,
+    registrations_racing_a_project_delete_leave_no_client_behind,
+    a_project_never_has_a_revision_twice,
+    a_suspension_is_recorded_only_for_the_revision_it_was_judged_on,
 );
 
 #[cfg(not(feature = "postgres"))]
@@ -279,7 +307,7 @@ async fn concurrent_registrations_of_one_token_leave_one_owner(s: &Subject) {
         })
         .collect();
     for (i, t) in tasks.into_iter().enumerate() {
-        assert_eq!(t.await.unwrap(), Ok(()), "registration {i} failed");
+        assert_eq!(t.await.unwrap(), Ok(true), "registration {i} failed");
     }
     let mut owners = Vec::new();
     for i in 0..N {
@@ -308,7 +336,7 @@ async fn crossing_registrations_neither_fail_nor_share_a_token(s: &Subject) {
             tokio::spawn(async move { ra.upsert(&x).await }),
             tokio::spawn(async move { rb.upsert(&y).await })
         );
-        assert_eq!((ya.unwrap(), yb.unwrap()), (Ok(()), Ok(())), "round {round}");
+        assert_eq!((ya.unwrap(), yb.unwrap()), (Ok(true), Ok(true)), "round {round}");
         // Whichever committed second removed nobody: the other had already let go of its token.
         assert_eq!(s.repo.find(&a2.id).await, Ok(Some(a2)), "round {round}");
         assert_eq!(s.repo.find(&b2.id).await, Ok(Some(b2)), "round {round}");
@@ -324,7 +352,7 @@ async fn concurrent_writes_to_one_client_settle_on_one_of_them(s: &Subject) {
         })
         .collect();
     for t in tasks {
-        assert_eq!(t.await.unwrap(), Ok(()));
+        assert_eq!(t.await.unwrap(), Ok(true));
     }
     let held = s.repo.find(&id("one")).await.unwrap().expect("registered");
     let i: usize = held.token.expose().trim_start_matches("tok").parse().unwrap();
@@ -333,6 +361,9 @@ async fn concurrent_writes_to_one_client_settle_on_one_of_them(s: &Subject) {
 
 /// The same client id in two projects is two clients; a token moves only within its project.
 async fn ids_and_tokens_are_scoped_to_their_project(s: &Subject) {
+    for p in ["pa", "pb"] {
+        assert_eq!(s.projects.create(&ProjectId::parse(p).unwrap()).await, Ok(true));
+    }
     let project = |p: &str| ProjectKey::Named(ProjectId::parse(p).unwrap());
     let in_project = |p: &str, c: Client| Client { id: c.id.in_project(project(p)), ..c };
     let a = in_project("pa", client("c1", PushType::Fcm, "shared-token"));
@@ -383,7 +414,7 @@ async fn the_longest_valid_tokens_register_and_move(s: &Subject) {
         })
         .collect();
     for t in tasks {
-        assert_eq!(t.await.unwrap(), Ok(()));
+        assert_eq!(t.await.unwrap(), Ok(true));
     }
     let mut owners = 0;
     for i in 0..16 {
@@ -391,6 +422,113 @@ async fn the_longest_valid_tokens_register_and_move(s: &Subject) {
     }
     assert_eq!(owners, 1);
     assert_eq!(s.repo.find(&hex.id).await, Ok(None));
+}
+
+fn in_project(project: &ProjectId, c: Client) -> Client {
+    Client { id: c.id.in_project(ProjectKey::Named(project.clone())), ..c }
+}
+
+fn project_id(s: &str) -> ProjectId {
+    ProjectId::parse(s).unwrap()
+}
+
+fn service_account(n: u32) -> FcmCredentials {
+    let json = Secret::new(format!("{{\"n\": {n}}}"));
+    FcmCredentials { project_id: format!("fcm-{n}"), client_email: "e@example.com".into(), service_account: json }
+}
+
+async fn a_client_is_stored_only_in_a_project_that_exists(s: &Subject) {
+    let p = project_id("px");
+    let c = in_project(&p, client("c1", PushType::Fcm, "t1"));
+    assert_eq!(s.repo.upsert(&c).await, Ok(false), "no such project");
+    assert_eq!(s.repo.find(&c.id).await, Ok(None));
+    assert_eq!(s.projects.create(&p).await, Ok(true));
+    assert_eq!(s.repo.upsert(&c).await, Ok(true));
+    assert_eq!(s.repo.find(&c.id).await, Ok(Some(c.clone())));
+    // Its clients go with the project (also out of the SQLite store's cache, which held c).
+    assert_eq!(s.projects.delete(&p).await, Ok(true));
+    assert_eq!(s.repo.find(&c.id).await, Ok(None));
+    assert_eq!(s.repo.upsert(&c).await, Ok(false), "the project is gone");
+    // Created again, it is empty.
+    assert_eq!(s.projects.create(&p).await, Ok(true));
+    assert_eq!(s.projects.count_clients(&p).await, Ok(0));
+    assert_eq!(s.repo.find(&c.id).await, Ok(None));
+    // The default project always exists, and is no project an operator made.
+    assert_eq!(s.repo.upsert(&client("c1", PushType::Fcm, "t1")).await, Ok(true));
+    assert_eq!(s.projects.list(None, 10).await, Ok(vec![p]));
+    assert_eq!(s.projects.census().await.map(|c| c.projects), Ok(1));
+}
+
+/// Registrations that race the delete of their project: each is either stored before the delete
+/// (and goes with the project) or refused; none is left behind for the project created again.
+async fn registrations_racing_a_project_delete_leave_no_client_behind(s: &Subject) {
+    const CLIENTS: usize = 12;
+    for round in 0..8 {
+        let p = project_id(&format!("race-{round}"));
+        assert_eq!(s.projects.create(&p).await, Ok(true));
+        let registrations: Vec<_> = (0..CLIENTS)
+            .map(|i| {
+                let (repo, c) =
+                    (s.repo.clone(), in_project(&p, client(&format!("c{i}"), PushType::Fcm, &format!("t{i}"))));
+                tokio::spawn(async move { repo.upsert(&c).await })
+            })
+            .collect();
+        let (projects, gone) = (s.projects.clone(), p.clone());
+        let delete = tokio::spawn(async move { projects.delete(&gone).await });
+        for r in registrations {
+            assert!(r.await.unwrap().is_ok(), "round {round}");
+        }
+        assert_eq!(delete.await.unwrap(), Ok(true), "round {round}");
+        assert_eq!(s.projects.create(&p).await, Ok(true));
+        assert_eq!(s.projects.count_clients(&p).await, Ok(0), "round {round}");
+        for i in 0..CLIENTS {
+            let c = in_project(&p, client(&format!("c{i}"), PushType::Fcm, &format!("t{i}")));
+            assert_eq!(s.repo.find(&c.id).await, Ok(None), "round {round}, c{i}");
+        }
+    }
+}
+
+/// A revision tells instances that credentials changed and suspensions which credentials they
+/// are about: a project never has one twice, not even across a delete and a create.
+async fn a_project_never_has_a_revision_twice(s: &Subject) {
+    let p = project_id("revisions");
+    let mut seen = std::collections::HashSet::new();
+    let revision = async || s.projects.get(&p).await.unwrap().expect("the project exists").revision;
+    for round in 0..3 {
+        assert_eq!(s.projects.create(&p).await, Ok(true));
+        assert!(seen.insert(revision().await), "round {round}: created");
+        assert_eq!(s.projects.set_fcm(&p, Some(service_account(round))).await, Ok(true));
+        assert!(seen.insert(revision().await), "round {round}: uploaded");
+        assert_eq!(s.projects.set_fcm(&p, None).await, Ok(true));
+        assert!(seen.insert(revision().await), "round {round}: removed");
+        assert_eq!(s.projects.delete(&p).await, Ok(true));
+    }
+}
+
+async fn a_suspension_is_recorded_only_for_the_revision_it_was_judged_on(s: &Subject) {
+    let p = project_id("suspended");
+    let suspension = Suspension { reason: "invalid_grant".into(), since: 1_800_000_000 };
+    let fcm_suspended = async || s.projects.get(&p).await.unwrap().unwrap().fcm_suspended;
+    assert_eq!(s.projects.create(&p).await, Ok(true));
+    assert_eq!(s.projects.set_fcm(&p, Some(service_account(1))).await, Ok(true));
+    let first = s.projects.get(&p).await.unwrap().unwrap().revision;
+    assert_eq!(s.projects.set_suspension(&p, ProviderKind::Fcm, first, Some(suspension.clone())).await, Ok(true));
+    assert_eq!(fcm_suspended().await, Some(suspension.clone()));
+
+    // New credentials lift it; a refusal of the old ones, arriving late, is not recorded.
+    assert_eq!(s.projects.set_fcm(&p, Some(service_account(2))).await, Ok(true));
+    let second = s.projects.get(&p).await.unwrap().unwrap().revision;
+    assert_eq!(fcm_suspended().await, None);
+    assert_eq!(s.projects.set_suspension(&p, ProviderKind::Fcm, first, Some(suspension.clone())).await, Ok(false));
+    assert_eq!(fcm_suspended().await, None);
+    // Nor is a lift judged on the old ones.
+    assert_eq!(s.projects.set_suspension(&p, ProviderKind::Fcm, second, Some(suspension.clone())).await, Ok(true));
+    assert_eq!(s.projects.set_suspension(&p, ProviderKind::Fcm, first, None).await, Ok(false));
+    assert_eq!(fcm_suspended().await, Some(suspension.clone()));
+    assert_eq!(s.projects.set_suspension(&p, ProviderKind::Fcm, second, None).await, Ok(true));
+    assert_eq!(fcm_suspended().await, None);
+    let gone = project_id("never-made");
+    assert_eq!(s.projects.set_suspension(&gone, ProviderKind::Fcm, second, Some(suspension)).await, Ok(false));
 }
 
 /// Migration 0002 moves token uniqueness to a hash without losing the clients already stored.
@@ -418,4 +556,60 @@ async fn postgres_token_hash_migration_keeps_existing_clients() {
     assert_eq!(repo.find(&kept.id).await, Ok(None));
     drop(repo);
     db.drop_database().await;
+}
+
+/// What a database holds before migrations 0011 and 0012: a project at revision 5, and clients in
+/// the default project, in that project, and in a project deleted while another instance still
+/// registered into it (the race that 0012 closes left such rows behind).
+const BEFORE_0011: &str = "INSERT INTO projects (id, revision) VALUES ('kept', 5);
+    INSERT INTO clients (project, client_id, push_type, token) VALUES
+        ('', 'd1', 'fcm', 'td'), ('kept', 'k1', 'fcm', 'tk'), ('gone', 'g1', 'fcm', 'tg');";
+
+/// After the migrations: the clients of existing projects stay, the orphan goes, and revisions
+/// continue above the highest one stored.
+async fn migrated_from_before_0011(s: &Subject) {
+    let (kept, gone) = (project_id("kept"), project_id("gone"));
+    let in_default = client("d1", PushType::Fcm, "td");
+    assert_eq!(s.repo.find(&in_default.id).await, Ok(Some(in_default)));
+    let in_kept = in_project(&kept, client("k1", PushType::Fcm, "tk"));
+    assert_eq!(s.repo.find(&in_kept.id).await, Ok(Some(in_kept)));
+    let orphan = in_project(&gone, client("g1", PushType::Fcm, "tg"));
+    assert_eq!(s.repo.find(&orphan.id).await, Ok(None), "the orphan is gone");
+    assert_eq!(s.projects.create(&gone).await, Ok(true));
+    assert_eq!(s.projects.count_clients(&gone).await, Ok(0));
+    assert_eq!(s.repo.find(&orphan.id).await, Ok(None));
+    assert_eq!(s.projects.get(&kept).await.unwrap().unwrap().revision, 5);
+    assert!(s.projects.get(&gone).await.unwrap().unwrap().revision > 5, "revisions continue above the stored ones");
+    assert_eq!(s.projects.census().await.map(|c| c.projects), Ok(2));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sqlite_migration_drops_orphan_clients_and_continues_revisions() {
+    use sqlx::Connection;
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}", dir.path().join("clients.db").display());
+    let mut conn = sqlx::SqliteConnection::connect(&format!("{url}?mode=rwc")).await.unwrap();
+    sqlx::migrate!("./migrations/sqlite").run_to(10, &mut conn).await.unwrap();
+    sqlx::raw_sql(BEFORE_0011).execute(&mut conn).await.unwrap();
+    conn.close().await.unwrap();
+    let options = SqliteOptions { max_readers: 4, timeout: TIMEOUT, synchronous_full: false };
+    let repo = Arc::new(SqliteClientRepository::connect(&url, &options).await.expect("migrates to the latest schema"));
+    let projects = Arc::new(SqliteProjectRepository::new(repo.clone(), cipher()));
+    let subject = Subject { repo, projects, raw: Raw::Sqlite { url, _dir: dir } };
+    migrated_from_before_0011(&subject).await;
+    subject.finish().await;
+}
+
+#[cfg(feature = "postgres")]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_migration_drops_orphan_clients_and_continues_revisions() {
+    use sqlx::Connection;
+    let Some(db) = push_testkit::services::fresh_database().await else { return };
+    let mut conn = sqlx::PgConnection::connect(&db.direct_url).await.unwrap();
+    sqlx::migrate!("./migrations/postgres").run_to(10, &mut conn).await.unwrap();
+    sqlx::raw_sql(BEFORE_0011).execute(&mut conn).await.unwrap();
+    conn.close().await.unwrap();
+    let subject = postgres_subject(db, 100).await;
+    migrated_from_before_0011(&subject).await;
+    subject.finish().await;
 }

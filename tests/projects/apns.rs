@@ -9,7 +9,10 @@ use serde_json::{Value, json};
 
 use push_testkit::{
     TestApp, encrypted,
-    fake::apns::{FakeApns, Reply, verify_provider_token},
+    fake::{
+        Recorded,
+        apns::{FakeApns, Reply, verify_provider_token},
+    },
     spawn_settings,
 };
 
@@ -19,7 +22,7 @@ const TOKEN_A: &str = "aa0000000000000000000000000000000000000000000000000000000
 const TOKEN_B: &str = "bb00000000000000000000000000000000000000000000000000000000000002";
 
 /// A project's token-auth credentials: its topic, ids and a fresh `.p8` key.
-struct Creds {
+pub struct Creds {
     topic: &'static str,
     key_id: &'static str,
     team_id: &'static str,
@@ -27,15 +30,15 @@ struct Creds {
 }
 
 impl Creds {
-    fn new(topic: &'static str, key_id: &'static str, team_id: &'static str) -> Self {
+    pub fn new(topic: &'static str, key_id: &'static str, team_id: &'static str) -> Self {
         Self { topic, key_id, team_id, key: KeyPair::generate().unwrap() }
     }
 
-    fn body(&self) -> Value {
+    pub fn body(&self) -> Value {
         json!({"topic": self.topic, "key_id": self.key_id, "team_id": self.team_id, "key": self.key.serialize_pem()})
     }
 
-    fn verify(&self, jwt: &str) {
+    pub fn verify(&self, jwt: &str) {
         verify_provider_token(jwt, self.key.public_key_raw(), self.key_id, self.team_id);
     }
 }
@@ -54,7 +57,7 @@ async fn spawn_with_fake(fake: &FakeApns, suspension_secs: u64) -> TestApp {
     .await
 }
 
-async fn put_apns(app: &TestApp, project: &str, body: Value) -> push_testkit::Reply {
+pub async fn put_apns(app: &TestApp, project: &str, body: Value) -> push_testkit::Reply {
     admin(app, "PUT", &format!("/admin/projects/{project}/apns"), Some(body)).await
 }
 
@@ -307,4 +310,103 @@ async fn certificate_credentials_are_checked_summarised_and_stored_encrypted() {
         let text = String::from_utf8_lossy(&bytes);
         assert!(!text.contains(password) && !text.contains(&good[..40]), "password or certificate in the clear");
     }
+}
+
+/// The key id (`kid`) in the header of a request's provider token: which key signed it.
+pub fn key_id(request: &Recorded) -> String {
+    use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
+    let header = request.bearer().expect("a provider token").split('.').next().unwrap();
+    let header: Value = serde_json::from_slice(&URL_SAFE_NO_PAD.decode(header).unwrap()).unwrap();
+    header["kid"].as_str().unwrap().to_owned()
+}
+
+/// APNS as it answers once a key was revoked: a token signed by `revoked` is refused, any other
+/// is accepted.
+fn refuse_key(fake: &FakeApns, revoked: &'static str) {
+    fake.respond_with(move |r| {
+        if key_id(r) == revoked { Reply::error(403, "InvalidProviderToken").into() } else { Reply::Ok.into() }
+    });
+}
+
+/// Waits (bounded) until the fake has read `count` requests.
+async fn requests_seen(fake: &FakeApns, count: usize) {
+    for _ in 0..1000 {
+        if fake.request_count() >= count {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    panic!("the fake saw {} requests, expected {count}", fake.request_count());
+}
+
+/// A send to client `c1` of `project` through `via`, refused by APNS because its key `revoked`
+/// was revoked, while `new` is uploaded through `uploader`: the fake holds the refusal until the
+/// upload is stored, so that it arrives after it. The refused send's reply.
+pub async fn refused_while_uploading(
+    fake: &FakeApns,
+    via: &TestApp,
+    uploader: &TestApp,
+    project: &str,
+    revoked: &'static str,
+    new: &Creds,
+) -> push_testkit::Reply {
+    refuse_key(fake, revoked);
+    fake.stall();
+    let seen = fake.request_count();
+    let body = encrypted("refused-during-upload");
+    let (refused, ()) = tokio::join!(send_in(via, project, "c1", &body), async {
+        requests_seen(fake, seen + 1).await;
+        assert!(put_apns(uploader, project, new.body()).await.is_ok_envelope());
+        fake.resume();
+    });
+    refused
+}
+
+/// Sends to client `c1` of `project` through each of `apps` in turn: each reaches APNS, with
+/// `key`, and is delivered.
+pub async fn each_send_delivers_with(fake: &FakeApns, apps: &[&TestApp], project: &str, key: &Creds) {
+    for (n, app) in apps.iter().enumerate() {
+        let calls = fake.request_count();
+        let r = send_in(app, project, "c1", &encrypted(&format!("after-upload-{n}"))).await;
+        assert!(r.is_ok_envelope(), "send {n}: {} {}", r.status, r.text);
+        assert_eq!(fake.request_count(), calls + 1, "send {n} reached APNS");
+        key.verify(fake.requests().last().unwrap().bearer().unwrap());
+    }
+}
+
+/// Issue 21, defect 1: a send is being refused with the old key while the operator uploads a new
+/// one. The refusal arrives after the upload; it is about the old key, so the new key is not
+/// suspended: the next send reaches APNS with it (before the fix it was `502 apns_credentials`,
+/// with no call to APNS, for the whole suspension period).
+#[tokio::test]
+async fn a_refusal_of_the_old_key_that_arrives_after_an_upload_does_not_suspend_the_new_key() {
+    let fake = FakeApns::start().await;
+    let url = fake.url();
+    // Generous timeouts: the refusal is held back while the upload happens.
+    let app = spawn_projects(move |s| {
+        s.apns.endpoint = Some(url.clone());
+        s.apns.sandbox_endpoint = Some(url);
+        s.provider.request_timeout = Duration::from_secs(20);
+        s.provider.total_timeout = Duration::from_secs(30);
+        s.projects.suspension = Duration::from_secs(600);
+    })
+    .await;
+    let (old, new) = (
+        Creds::new("com.example.a", "OLDKEY0001", "TEAMAAAAA1"),
+        Creds::new("com.example.a", "NEWKEY0002", "TEAMAAAAA1"),
+    );
+    create(&app, "w").await;
+    assert!(put_apns(&app, "w", old.body()).await.is_ok_envelope());
+    assert!(register_in(&app, "w", "c1", "apns", TOKEN_A).await.is_ok_envelope());
+
+    // The old key is revoked; Apple's refusal of the send in flight is held until the new key
+    // is stored.
+    let refused = refused_while_uploading(&fake, &app, &app, "w", "OLDKEY0001", &new).await;
+    assert_eq!((refused.status, refused.error_names()), (502, vec!["apns_credentials".to_owned()]), "{}", refused.text);
+
+    // The new key is presented to APNS and accepted, every time.
+    each_send_delivers_with(&fake, &[&app, &app, &app], "w", &new).await;
+    assert_eq!(show(&app, "w").await["apns"]["suspended"], Value::Null);
+    let metrics = app.get("/metrics").await.text;
+    assert!(!metrics.contains(r#"push_project_suspended{project="w",provider="apns"} 1"#), "{metrics}");
 }

@@ -3,6 +3,12 @@
 //! of client ids, tokens and notification ids between projects, credentials encrypted at rest,
 //! restarts, suspension of refused credentials and its lifting.
 
+use push_testkit::binary::Binary;
+
+/// The server binary cargo built for these tests (the maintenance commands run as operators run
+/// them).
+const SERVER: Binary = Binary::new(env!("CARGO_BIN_EXE_push-server"));
+
 mod admin;
 #[cfg(feature = "apns")]
 mod apns;

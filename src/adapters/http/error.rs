@@ -143,6 +143,7 @@ impl From<DedupError> for ApiError {
 impl From<RegisterError> for ApiError {
     fn from(e: RegisterError) -> Self {
         match e {
+            RegisterError::ProjectNotFound => Self::unknown_project(),
             RegisterError::ClientStore(e) => e.into(),
         }
     }

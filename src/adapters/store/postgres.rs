@@ -20,7 +20,7 @@ use async_trait::async_trait;
 use sqlx::{Postgres, postgres::PgArguments, query::Query};
 use tracing::{debug, instrument};
 
-use super::{ClientRow, DELETE_CLIENT, DELETE_CLIENT_IF_TOKEN, FIND_CLIENT};
+use super::{ClientRow, DELETE_CLIENT, DELETE_CLIENT_IF_TOKEN, FIND_CLIENT, row::commit_unless_project_gone};
 pub use crate::adapters::pg_database::PostgresOptions;
 use crate::{
     adapters::pg_database::PgDatabase,
@@ -101,7 +101,8 @@ impl PostgresClientRepository {
         }
     }
 
-    async fn upsert_once(&self, client: &Client) -> Result<(), sqlx::Error> {
+    /// One attempt at a registration; `Ok(false)` when the client's project does not exist.
+    async fn upsert_once(&self, client: &Client) -> Result<bool, sqlx::Error> {
         let mut tx = self.db.begin().await?;
         self.query("SELECT pg_advisory_xact_lock($1, hashtext($2))")
             .bind(TOKEN_LOCK_SPACE)
@@ -134,20 +135,24 @@ impl PostgresClientRepository {
         .bind(client.id.as_str())
         .execute(&mut *tx)
         .await?;
-        self.query(
-            "INSERT INTO clients (project, client_id, push_type, token, always_raw) VALUES ($1, $2, $3, $4, $5)
-             ON CONFLICT (project, client_id) DO UPDATE
-             SET push_type = excluded.push_type, token = excluded.token, always_raw = excluded.always_raw,
-                 updated_at = now()",
-        )
-        .bind(client.id.project().storage_key())
-        .bind(client.id.as_str())
-        .bind(client.push_type.as_str())
-        .bind(client.token.expose())
-        .bind(client.always_raw)
-        .execute(&mut *tx)
-        .await?;
-        tx.commit().await
+        // The foreign key on the project locks the project's row until this commits: a delete of
+        // the project waits for it and then takes this client along, or went first and this
+        // insert finds no project.
+        let stored = self
+            .query(
+                "INSERT INTO clients (project, client_id, push_type, token, always_raw) VALUES ($1, $2, $3, $4, $5)
+                 ON CONFLICT (project, client_id) DO UPDATE
+                 SET push_type = excluded.push_type, token = excluded.token, always_raw = excluded.always_raw,
+                     updated_at = now()",
+            )
+            .bind(client.id.project().storage_key())
+            .bind(client.id.as_str())
+            .bind(client.push_type.as_str())
+            .bind(client.token.expose())
+            .bind(client.always_raw)
+            .execute(&mut *tx)
+            .await;
+        commit_unless_project_gone(tx, stored).await
     }
 }
 
@@ -164,7 +169,7 @@ fn unavailable(e: sqlx::Error) -> StoreError {
 #[async_trait]
 impl ClientRepository for PostgresClientRepository {
     #[instrument(name = "store.upsert", skip_all, fields(client_id = %client.id))]
-    async fn upsert(&self, client: &Client) -> Result<(), StoreError> {
+    async fn upsert(&self, client: &Client) -> Result<bool, StoreError> {
         self.bounded(async {
             let mut attempt = 1;
             loop {

@@ -1,5 +1,6 @@
 //! `ProjectRepository` on the Postgres database of the client store: projects live beside their
-//! clients, so deleting a project deletes its clients in the same transaction, and every instance
+//! clients, which refer to them (a foreign key), so deleting a project deletes its clients in the
+//! same transaction and no client is stored for a project that is gone, and every instance
 //! sharing the database sees the same projects. Statements follow the database's PgBouncer mode
 //! (unnamed statements, single statements in transactions of their own) as the client store's do.
 
@@ -11,15 +12,16 @@ use tracing::instrument;
 use super::{
     credentials_cipher::CredentialsCipher,
     postgres::PostgresClientRepository,
-    project_row::{self as sql, ProjectRow},
+    project_row::{self as sql, ProjectRow, SealedRow, SealedRows},
 };
 use crate::{
     domain::{ApnsCredentials, FcmCredentials, Project, ProjectId, ProviderKind, Suspension},
     ports::{ProjectCensus, ProjectRepository, ProjectStoreError},
 };
 
-/// A project's id and its sealed APNS and FCM credentials.
-type SealedRow = (String, Option<String>, Option<String>);
+/// The statements that hand out revisions, from the `project_revisions` sequence.
+const REVISIONS: sql::RevisionStatements = sql::POSTGRES_REVISIONS;
+const INSERT_PROJECT: &str = REVISIONS.insert_project;
 
 pub struct PostgresProjectRepository {
     store: Arc<PostgresClientRepository>,
@@ -53,8 +55,7 @@ impl PostgresProjectRepository {
 impl ProjectRepository for PostgresProjectRepository {
     #[instrument(name = "projects.create", skip_all, fields(project = %id))]
     async fn create(&self, id: &ProjectId) -> Result<bool, ProjectStoreError> {
-        let done =
-            self.store.bounded(async { run!(self, sqlx::query(sql::INSERT_PROJECT).bind(id.as_str()), execute) });
+        let done = self.store.bounded(async { run!(self, sqlx::query(INSERT_PROJECT).bind(id.as_str()), execute) });
         Ok(done.await.map_err(ProjectStoreError::from)?.rows_affected() > 0)
     }
 
@@ -91,33 +92,19 @@ impl ProjectRepository for PostgresProjectRepository {
 
     #[instrument(name = "projects.delete", skip_all, fields(project = %id))]
     async fn delete(&self, id: &ProjectId) -> Result<bool, ProjectStoreError> {
-        let db = self.store.database();
-        let done = self
-            .store
-            .bounded(async {
-                let mut tx = db.begin().await?;
-                sqlx::query(sql::DELETE_PROJECT_CLIENTS)
-                    .persistent(db.persistent())
-                    .bind(id.as_str())
-                    .execute(&mut *tx)
-                    .await?;
-                let done = sqlx::query(sql::DELETE_PROJECT)
-                    .persistent(db.persistent())
-                    .bind(id.as_str())
-                    .execute(&mut *tx)
-                    .await?;
-                tx.commit().await?;
-                Ok(done.rows_affected() > 0)
-            })
-            .await;
-        done.map_err(ProjectStoreError::from)
+        // One statement: the clients go with the project (the foreign key cascades), and a
+        // registration racing the delete either commits first and goes with it, or finds no
+        // project (see `PostgresClientRepository::upsert`).
+        let done =
+            self.store.bounded(async { run!(self, sqlx::query(sql::DELETE_PROJECT).bind(id.as_str()), execute) });
+        Ok(done.await.map_err(ProjectStoreError::from)?.rows_affected() > 0)
     }
 
     async fn set_apns(&self, id: &ProjectId, credentials: Option<ApnsCredentials>) -> Result<bool, ProjectStoreError> {
         let sealed = credentials.map(|c| sql::seal_apns(&self.cipher, id, &c));
         let done = self
             .store
-            .bounded(async { run!(self, sqlx::query(sql::SET_APNS).bind(id.as_str()).bind(&sealed), execute) })
+            .bounded(async { run!(self, sqlx::query(REVISIONS.set_apns).bind(id.as_str()).bind(&sealed), execute) })
             .await;
         Ok(done.map_err(ProjectStoreError::from)?.rows_affected() > 0)
     }
@@ -126,7 +113,7 @@ impl ProjectRepository for PostgresProjectRepository {
         let sealed = credentials.map(|c| sql::seal_fcm(&self.cipher, id, &c));
         let done = self
             .store
-            .bounded(async { run!(self, sqlx::query(sql::SET_FCM).bind(id.as_str()).bind(&sealed), execute) })
+            .bounded(async { run!(self, sqlx::query(REVISIONS.set_fcm).bind(id.as_str()).bind(&sealed), execute) })
             .await;
         Ok(done.map_err(ProjectStoreError::from)?.rows_affected() > 0)
     }
@@ -149,34 +136,47 @@ impl ProjectRepository for PostgresProjectRepository {
         &self,
         id: &ProjectId,
         provider: ProviderKind,
+        revision: i64,
         suspension: Option<Suspension>,
-    ) -> Result<(), ProjectStoreError> {
+    ) -> Result<bool, ProjectStoreError> {
         let statement = match provider {
             ProviderKind::Apns => sql::SET_APNS_SUSPENSION,
             ProviderKind::Fcm => sql::SET_FCM_SUSPENSION,
         };
         let (reason, since) = (suspension.as_ref().map(|s| s.reason.clone()), suspension.as_ref().map(|s| s.since));
-        self.store
-            .bounded(async { run!(self, sqlx::query(statement).bind(id.as_str()).bind(&reason).bind(since), execute) })
+        let done = self
+            .store
+            .bounded(async {
+                run!(self, sqlx::query(statement).bind(id.as_str()).bind(&reason).bind(since).bind(revision), execute)
+            })
             .await
             .map_err(ProjectStoreError::from)?;
-        Ok(())
+        Ok(done.rows_affected() > 0)
     }
 
     // Not bounded by the store timeout: a maintenance command re-seals every project in one go.
     async fn rotate(&self) -> Result<usize, ProjectStoreError> {
-        let unavailable = |e: sqlx::Error| ProjectStoreError::Unavailable(e.to_string());
-        let rows: Result<Vec<SealedRow>, sqlx::Error> =
-            async { run!(self, sqlx::query_as(sql::ALL_SEALED), fetch_all) }.await;
-        let mut count = 0;
-        for (id, apns, fcm) in rows.map_err(unavailable)? {
-            if let Some((apns, fcm, changed)) = sql::reseal_row(&self.cipher, &id, apns, fcm)? {
-                let query = sqlx::query(sql::RESEAL).bind(&id).bind(apns).bind(fcm);
-                let done: Result<_, sqlx::Error> = async { run!(self, query, execute) }.await;
-                done.map_err(unavailable)?;
-                count += changed;
-            }
-        }
-        Ok(count)
+        sql::rotate(&self.cipher, self).await
+    }
+}
+
+impl SealedRows for PostgresProjectRepository {
+    async fn all(&self) -> Result<Vec<SealedRow>, sqlx::Error> {
+        run!(self, sqlx::query_as(sql::ALL_SEALED), fetch_all)
+    }
+
+    async fn one(&self, id: &str) -> Result<Option<SealedRow>, sqlx::Error> {
+        run!(self, sqlx::query_as(sql::ONE_SEALED).bind(id), fetch_optional)
+    }
+
+    async fn reseal(
+        &self,
+        id: &str,
+        apns: Option<String>,
+        fcm: Option<String>,
+        revision: i64,
+    ) -> Result<u64, sqlx::Error> {
+        let done = run!(self, sqlx::query(REVISIONS.reseal).bind(id).bind(apns).bind(fcm).bind(revision), execute);
+        Ok(done?.rows_affected())
     }
 }

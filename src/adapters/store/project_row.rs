@@ -13,30 +13,79 @@ use crate::{
 };
 
 /// Statements that read the same on SQLite and Postgres (`$n` placeholders work on both).
-pub const INSERT_PROJECT: &str = "INSERT INTO projects (id) VALUES ($1) ON CONFLICT (id) DO NOTHING";
 pub const LIST_PROJECTS: &str = "SELECT id FROM projects WHERE id > $1 ORDER BY id LIMIT $2";
 pub const GET_PROJECT: &str = "SELECT id, revision, apns_credentials, fcm_credentials, apns_suspended_reason, \
      apns_suspended_since, fcm_suspended_reason, fcm_suspended_since FROM projects WHERE id = $1";
 pub const COUNT_CLIENTS: &str = "SELECT COUNT(*) FROM clients WHERE project = $1";
 /// Who a project's clients are, for the SQLite client cache before the project goes.
+#[cfg(feature = "sqlite")]
 pub const PROJECT_CLIENTS: &str = "SELECT client_id, push_type, token FROM clients WHERE project = $1";
-pub const DELETE_PROJECT_CLIENTS: &str = "DELETE FROM clients WHERE project = $1";
+/// Its clients go with it: the foreign key cascades (migrations `0012`).
 pub const DELETE_PROJECT: &str = "DELETE FROM projects WHERE id = $1";
-pub const SET_APNS: &str = "UPDATE projects SET apns_credentials = $2, apns_suspended_reason = NULL, \
-     apns_suspended_since = NULL, revision = revision + 1 WHERE id = $1";
-pub const SET_FCM: &str = "UPDATE projects SET fcm_credentials = $2, fcm_suspended_reason = NULL, \
-     fcm_suspended_since = NULL, revision = revision + 1 WHERE id = $1";
+/// A suspension is recorded (or lifted) only while the project still has the credentials it was
+/// judged on: an upload in between bumped the revision and lifted every suspension.
 pub const SET_APNS_SUSPENSION: &str =
-    "UPDATE projects SET apns_suspended_reason = $2, apns_suspended_since = $3 WHERE id = $1";
+    "UPDATE projects SET apns_suspended_reason = $2, apns_suspended_since = $3 WHERE id = $1 AND revision = $4";
 pub const SET_FCM_SUSPENSION: &str =
-    "UPDATE projects SET fcm_suspended_reason = $2, fcm_suspended_since = $3 WHERE id = $1";
-pub const COUNT_PROJECTS: &str = "SELECT COUNT(*) FROM projects";
+    "UPDATE projects SET fcm_suspended_reason = $2, fcm_suspended_since = $3 WHERE id = $1 AND revision = $4";
+/// The default project's row (`''`, migrations `0012`) is no project an operator made.
+pub const COUNT_PROJECTS: &str = "SELECT COUNT(*) FROM projects WHERE id <> ''";
 pub const SUSPENDED_PROJECTS: &str = "SELECT id, apns_suspended_reason IS NOT NULL, fcm_suspended_reason IS NOT NULL \
      FROM projects WHERE apns_suspended_reason IS NOT NULL OR fcm_suspended_reason IS NOT NULL ORDER BY id";
 
-/// Every project's sealed credentials, for re-encryption under the first key.
-pub const ALL_SEALED: &str = "SELECT id, apns_credentials, fcm_credentials FROM projects ORDER BY id";
-pub const RESEAL: &str = "UPDATE projects SET apns_credentials = $2, fcm_credentials = $3 WHERE id = $1";
+/// Every project's sealed credentials with the revision they were read at, for re-encryption
+/// under the first key; and one project's, read again when it changed meanwhile.
+pub const ALL_SEALED: &str = "SELECT id, revision, apns_credentials, fcm_credentials FROM projects ORDER BY id";
+pub const ONE_SEALED: &str = "SELECT id, revision, apns_credentials, fcm_credentials FROM projects WHERE id = $1";
+
+/// The statements that give a project a new revision. Each database hands out revisions its own
+/// way (migrations `0011`), so that a revision is never one the project had before, not even
+/// before it was deleted and created again.
+pub struct RevisionStatements {
+    pub insert_project: &'static str,
+    /// Replaces the APNS credentials and lifts an APNS suspension.
+    pub set_apns: &'static str,
+    pub set_fcm: &'static str,
+    /// Stores re-sealed credentials only while the revision is still the one they were read at.
+    pub reseal: &'static str,
+}
+
+/// The statements for a database whose next revision is the SQL expression `$next`.
+macro_rules! revision_statements {
+    ($next:literal) => {
+        RevisionStatements {
+            insert_project: concat!(
+                "INSERT INTO projects (id, revision) VALUES ($1, ",
+                $next,
+                ") ON CONFLICT (id) DO NOTHING"
+            ),
+            set_apns: concat!(
+                "UPDATE projects SET apns_credentials = $2, apns_suspended_reason = NULL, apns_suspended_since = NULL, \
+                 revision = ",
+                $next,
+                " WHERE id = $1"
+            ),
+            set_fcm: concat!(
+                "UPDATE projects SET fcm_credentials = $2, fcm_suspended_reason = NULL, fcm_suspended_since = NULL, \
+                 revision = ",
+                $next,
+                " WHERE id = $1"
+            ),
+            reseal: concat!(
+                "UPDATE projects SET apns_credentials = $2, fcm_credentials = $3, revision = ",
+                $next,
+                " WHERE id = $1 AND revision = $4"
+            ),
+        }
+    };
+}
+
+/// Postgres takes revisions from a sequence.
+#[cfg(feature = "postgres")]
+pub const POSTGRES_REVISIONS: RevisionStatements = revision_statements!("nextval('project_revisions')");
+/// SQLite counts them in a one-row table that triggers keep up to date.
+#[cfg(feature = "sqlite")]
+pub const SQLITE_REVISIONS: RevisionStatements = revision_statements!("(SELECT last + 1 FROM project_revisions)");
 
 #[derive(Debug, sqlx::FromRow)]
 pub struct ProjectRow {
@@ -155,11 +204,11 @@ pub fn census(count: i64, rows: Vec<(String, bool, bool)>) -> crate::ports::Proj
 }
 
 /// A project's sealed APNS and FCM values to store back, and how many of them changed.
-pub type Resealed = (Option<String>, Option<String>, usize);
+type Resealed = (Option<String>, Option<String>, usize);
 
 /// One project's sealed credentials re-sealed under the first key: the values to store (`apns`,
 /// `fcm`) and how many changed; `None` when both are already under it.
-pub fn reseal_row(
+fn reseal_row(
     cipher: &CredentialsCipher,
     id: &str,
     apns: Option<String>,
@@ -169,6 +218,68 @@ pub fn reseal_row(
     let fcm_new = fcm.as_deref().map(|s| reseal(cipher, id, ProviderKind::Fcm, s)).transpose()?.flatten();
     let changed = usize::from(apns_new.is_some()) + usize::from(fcm_new.is_some());
     Ok((changed > 0).then(|| (apns_new.or(apns), fcm_new.or(fcm), changed)))
+}
+
+/// A project's sealed credentials as `ALL_SEALED` and `ONE_SEALED` read them.
+#[derive(Debug, sqlx::FromRow)]
+pub struct SealedRow {
+    pub id: String,
+    pub revision: i64,
+    pub apns_credentials: Option<String>,
+    pub fcm_credentials: Option<String>,
+}
+
+/// How often one project may change under the rotation before it gives up on it. Each change is
+/// an operator's upload, so this is never reached in practice; it only bounds the loop.
+const RESEAL_ATTEMPTS: u32 = 8;
+
+/// The statements the rotation runs, as each store runs them.
+pub trait SealedRows: Sync {
+    /// `ALL_SEALED`.
+    fn all(&self) -> impl Future<Output = Result<Vec<SealedRow>, sqlx::Error>> + Send;
+    /// `ONE_SEALED`.
+    fn one(&self, id: &str) -> impl Future<Output = Result<Option<SealedRow>, sqlx::Error>> + Send;
+    /// The database's `RevisionStatements::reseal`: how many rows it changed.
+    fn reseal(
+        &self,
+        id: &str,
+        apns: Option<String>,
+        fcm: Option<String>,
+        revision: i64,
+    ) -> impl Future<Output = Result<u64, sqlx::Error>> + Send;
+}
+
+/// `ProjectRepository::rotate` on either database: every project re-sealed under the first key,
+/// each with compare-and-swap on its revision. When a project changed since it was read (an
+/// upload landed in between), it is read again and what it holds now is re-sealed, so that an
+/// upload is never overwritten with the credentials it replaced. How many values were re-sealed.
+pub async fn rotate(cipher: &CredentialsCipher, rows: &impl SealedRows) -> Result<usize, ProjectStoreError> {
+    let unavailable = |e: sqlx::Error| ProjectStoreError::Unavailable(e.to_string());
+    let mut count = 0;
+    for mut row in rows.all().await.map_err(unavailable)? {
+        let mut attempts = 0;
+        loop {
+            let (apns, fcm) = (row.apns_credentials.take(), row.fcm_credentials.take());
+            let Some((apns, fcm, changed)) = reseal_row(cipher, &row.id, apns, fcm)? else { break };
+            if rows.reseal(&row.id, apns, fcm, row.revision).await.map_err(unavailable)? > 0 {
+                count += changed;
+                break;
+            }
+            attempts += 1;
+            if attempts == RESEAL_ATTEMPTS {
+                return Err(ProjectStoreError::Unavailable(format!(
+                    "project {:?} changed {RESEAL_ATTEMPTS} times while it was being re-sealed; run the rotation again",
+                    row.id
+                )));
+            }
+            // Changed meanwhile: start again from what it holds now (nothing, if it was deleted).
+            match rows.one(&row.id).await.map_err(unavailable)? {
+                Some(now) => row = now,
+                None => break,
+            }
+        }
+    }
+    Ok(count)
 }
 
 /// Project ids as listed by `LIST_PROJECTS`; a row that is not a valid id is reported.

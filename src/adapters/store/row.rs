@@ -14,6 +14,25 @@ pub const DELETE_CLIENT: &str = "DELETE FROM clients WHERE project = $1 AND clie
 /// Deletes a client only while it still holds the token a provider declared dead.
 pub const DELETE_CLIENT_IF_TOKEN: &str = "DELETE FROM clients WHERE project = $1 AND client_id = $2 AND token = $3";
 
+/// Ends a registration's transaction after its insert, `stored`: commits it (`Ok(true)`), or,
+/// when the insert failed because the client's project does not exist (the clients' foreign key
+/// on the projects, migrations `0012`), rolls it back and answers `Ok(false)`.
+pub(super) async fn commit_unless_project_gone<DB: sqlx::Database, T>(
+    tx: sqlx::Transaction<'_, DB>,
+    stored: Result<T, sqlx::Error>,
+) -> Result<bool, sqlx::Error> {
+    match stored {
+        Err(e) if e.as_database_error().is_some_and(|d| d.is_foreign_key_violation()) => {
+            tx.rollback().await?;
+            Ok(false)
+        }
+        stored => {
+            stored?;
+            tx.commit().await.map(|()| true)
+        }
+    }
+}
+
 #[derive(Debug, sqlx::FromRow)]
 pub struct ClientRow {
     pub project: String,

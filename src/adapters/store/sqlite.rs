@@ -17,7 +17,10 @@ use sqlx::{
 };
 use tracing::{Instrument, instrument};
 
-use super::{ClientRow, DELETE_CLIENT, DELETE_CLIENT_IF_TOKEN, FIND_CLIENT, client_cache::ClientCache};
+use super::{
+    ClientRow, DELETE_CLIENT, DELETE_CLIENT_IF_TOKEN, FIND_CLIENT, client_cache::ClientCache,
+    row::commit_unless_project_gone,
+};
 use crate::{
     domain::{Client, ClientId, DeviceToken},
     ports::{ClientRepository, StoreError},
@@ -129,7 +132,7 @@ fn unavailable(e: sqlx::Error) -> StoreError {
 #[async_trait]
 impl ClientRepository for SqliteClientRepository {
     #[instrument(name = "store.upsert", skip_all, fields(client_id = %client.id))]
-    async fn upsert(&self, client: &Client) -> Result<(), StoreError> {
+    async fn upsert(&self, client: &Client) -> Result<bool, StoreError> {
         let writer = self.writer.clone();
         let (project, id) = (client.id.project().storage_key().to_owned(), client.id.as_str().to_owned());
         let (push_type, token) = (client.push_type.as_str(), client.token.expose().to_owned());
@@ -143,7 +146,7 @@ impl ClientRepository for SqliteClientRepository {
                 .bind(&id)
                 .execute(&mut *tx)
                 .await?;
-            sqlx::query(
+            let stored = sqlx::query(
                 "INSERT INTO clients (project, client_id, push_type, token, always_raw) VALUES ($1, $2, $3, $4, $5)
                  ON CONFLICT (project, client_id) DO UPDATE
                  SET push_type = excluded.push_type, token = excluded.token, always_raw = excluded.always_raw,
@@ -155,8 +158,8 @@ impl ClientRepository for SqliteClientRepository {
             .bind(&token)
             .bind(always_raw)
             .execute(&mut *tx)
-            .await?;
-            tx.commit().await
+            .await;
+            commit_unless_project_gone(tx, stored).await
         })
         .await
     }

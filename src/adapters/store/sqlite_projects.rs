@@ -1,6 +1,7 @@
 //! `ProjectRepository` on the SQLite database of the client store: projects live beside their
-//! clients, so deleting a project deletes its clients in the same transaction, and every write
-//! goes through the store's one writer (which also keeps its client cache exact).
+//! clients, which refer to them (a foreign key), so deleting a project deletes its clients in the
+//! same transaction and no client is stored for a project that is gone; every write goes through
+//! the store's one writer (which also keeps its client cache exact).
 
 use std::sync::Arc;
 
@@ -9,7 +10,7 @@ use tracing::instrument;
 
 use super::{
     credentials_cipher::CredentialsCipher,
-    project_row::{self as sql, ProjectRow},
+    project_row::{self as sql, ProjectRow, SealedRow, SealedRows},
     sqlite::SqliteClientRepository,
 };
 use crate::{
@@ -35,8 +36,8 @@ impl SqliteProjectRepository {
 impl ProjectRepository for SqliteProjectRepository {
     #[instrument(name = "projects.create", skip_all, fields(project = %id))]
     async fn create(&self, id: &ProjectId) -> Result<bool, ProjectStoreError> {
-        let done =
-            self.store.bounded(sqlx::query(sql::INSERT_PROJECT).bind(id.as_str()).execute(&self.store.writer)).await;
+        let insert = sqlx::query(sql::SQLITE_REVISIONS.insert_project).bind(id.as_str());
+        let done = self.store.bounded(insert.execute(&self.store.writer)).await;
         Ok(done.map_err(ProjectStoreError::from)?.rows_affected() > 0)
     }
 
@@ -75,29 +76,27 @@ impl ProjectRepository for SqliteProjectRepository {
 
     #[instrument(name = "projects.delete", skip_all, fields(project = %id))]
     async fn delete(&self, id: &ProjectId) -> Result<bool, ProjectStoreError> {
-        // The project's clients leave the client cache for the time of the delete, as any write
-        // of theirs would (see `ClientCache`): read who they are, mark them, delete in a task that
-        // runs to completion and hands the marks back whatever the caller does.
-        let writer = self.store.writer.clone();
-        let rows: Vec<(String, String, String)> = self
-            .store
-            .bounded(sqlx::query_as(sql::PROJECT_CLIENTS).bind(id.as_str()).fetch_all(&writer))
-            .await
-            .map_err(ProjectStoreError::from)?;
-        let project = ProjectKey::Named(id.clone());
-        let marks: Vec<_> = rows
-            .iter()
-            .filter_map(|(client, push_type, token)| {
-                let client = ClientId::parse(client).ok()?.in_project(project.clone());
-                let token = PushType::parse(push_type).ok().and_then(|t| DeviceToken::parse(t, token).ok());
-                Some(self.store.cache.writing(&client, token.as_ref()))
-            })
-            .collect();
-        let (cache, id_text) = (self.store.cache.clone(), id.as_str().to_owned());
+        // The project's clients go with it (the foreign key cascades), so they leave the client
+        // cache for the time of the delete, as any write of theirs would (see `ClientCache`).
+        // Who they are is read in the delete's own transaction, on the store's one writer, so no
+        // registration can slip in between; the task runs to completion and hands the marks back
+        // whatever the caller does.
+        let (writer, cache) = (self.store.writer.clone(), self.store.cache.clone());
+        let (project, id_text) = (ProjectKey::Named(id.clone()), id.as_str().to_owned());
         let task = tokio::spawn(async move {
+            // Write-locked from the start: the read below is the delete's own.
+            let mut tx = writer.begin_with("BEGIN IMMEDIATE").await?;
+            let rows: Vec<(String, String, String)> =
+                sqlx::query_as(sql::PROJECT_CLIENTS).bind(&id_text).fetch_all(&mut *tx).await?;
+            let marks: Vec<_> = rows
+                .iter()
+                .filter_map(|(client, push_type, token)| {
+                    let client = ClientId::parse(client).ok()?.in_project(project.clone());
+                    let token = PushType::parse(push_type).ok().and_then(|t| DeviceToken::parse(t, token).ok());
+                    Some(cache.writing(&client, token.as_ref()))
+                })
+                .collect();
             let deleted = async {
-                let mut tx = writer.begin().await?;
-                sqlx::query(sql::DELETE_PROJECT_CLIENTS).bind(&id_text).execute(&mut *tx).await?;
                 let done = sqlx::query(sql::DELETE_PROJECT).bind(&id_text).execute(&mut *tx).await?;
                 tx.commit().await?;
                 Ok::<_, sqlx::Error>(done.rows_affected() > 0)
@@ -119,7 +118,9 @@ impl ProjectRepository for SqliteProjectRepository {
         let sealed = credentials.map(|c| sql::seal_apns(&self.cipher, id, &c));
         let done = self
             .store
-            .bounded(sqlx::query(sql::SET_APNS).bind(id.as_str()).bind(sealed).execute(&self.store.writer))
+            .bounded(
+                sqlx::query(sql::SQLITE_REVISIONS.set_apns).bind(id.as_str()).bind(sealed).execute(&self.store.writer),
+            )
             .await;
         Ok(done.map_err(ProjectStoreError::from)?.rows_affected() > 0)
     }
@@ -128,7 +129,9 @@ impl ProjectRepository for SqliteProjectRepository {
         let sealed = credentials.map(|c| sql::seal_fcm(&self.cipher, id, &c));
         let done = self
             .store
-            .bounded(sqlx::query(sql::SET_FCM).bind(id.as_str()).bind(sealed).execute(&self.store.writer))
+            .bounded(
+                sqlx::query(sql::SQLITE_REVISIONS.set_fcm).bind(id.as_str()).bind(sealed).execute(&self.store.writer),
+            )
             .await;
         Ok(done.map_err(ProjectStoreError::from)?.rows_affected() > 0)
     }
@@ -151,38 +154,51 @@ impl ProjectRepository for SqliteProjectRepository {
         &self,
         id: &ProjectId,
         provider: ProviderKind,
+        revision: i64,
         suspension: Option<Suspension>,
-    ) -> Result<(), ProjectStoreError> {
+    ) -> Result<bool, ProjectStoreError> {
         let statement = match provider {
             ProviderKind::Apns => sql::SET_APNS_SUSPENSION,
             ProviderKind::Fcm => sql::SET_FCM_SUSPENSION,
         };
-        self.store
+        let done = self
+            .store
             .bounded(
                 sqlx::query(statement)
                     .bind(id.as_str())
                     .bind(suspension.as_ref().map(|s| s.reason.clone()))
                     .bind(suspension.as_ref().map(|s| s.since))
+                    .bind(revision)
                     .execute(&self.store.writer),
             )
             .await
             .map_err(ProjectStoreError::from)?;
-        Ok(())
+        Ok(done.rows_affected() > 0)
     }
 
     // Not bounded by the store timeout: a maintenance command re-seals every project in one go.
     async fn rotate(&self) -> Result<usize, ProjectStoreError> {
-        let unavailable = |e: sqlx::Error| ProjectStoreError::Unavailable(e.to_string());
-        let rows: Vec<(String, Option<String>, Option<String>)> =
-            sqlx::query_as(sql::ALL_SEALED).fetch_all(&self.store.writer).await.map_err(unavailable)?;
-        let mut count = 0;
-        for (id, apns, fcm) in rows {
-            if let Some((apns, fcm, changed)) = sql::reseal_row(&self.cipher, &id, apns, fcm)? {
-                let query = sqlx::query(sql::RESEAL).bind(&id).bind(apns).bind(fcm);
-                query.execute(&self.store.writer).await.map_err(unavailable)?;
-                count += changed;
-            }
-        }
-        Ok(count)
+        sql::rotate(&self.cipher, self).await
+    }
+}
+
+impl SealedRows for SqliteProjectRepository {
+    async fn all(&self) -> Result<Vec<SealedRow>, sqlx::Error> {
+        sqlx::query_as(sql::ALL_SEALED).fetch_all(&self.store.writer).await
+    }
+
+    async fn one(&self, id: &str) -> Result<Option<SealedRow>, sqlx::Error> {
+        sqlx::query_as(sql::ONE_SEALED).bind(id).fetch_optional(&self.store.writer).await
+    }
+
+    async fn reseal(
+        &self,
+        id: &str,
+        apns: Option<String>,
+        fcm: Option<String>,
+        revision: i64,
+    ) -> Result<u64, sqlx::Error> {
+        let query = sqlx::query(sql::SQLITE_REVISIONS.reseal).bind(id).bind(apns).bind(fcm).bind(revision);
+        Ok(query.execute(&self.store.writer).await?.rows_affected())
     }
 }

@@ -28,7 +28,7 @@ impl InstrumentedClientRepository {
 
 #[async_trait]
 impl ClientRepository for InstrumentedClientRepository {
-    async fn upsert(&self, client: &Client) -> Result<(), StoreError> {
+    async fn upsert(&self, client: &Client) -> Result<bool, StoreError> {
         self.counted("upsert", self.inner.upsert(client).await)
     }
 

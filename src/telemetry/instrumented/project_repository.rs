@@ -71,14 +71,22 @@ impl ProjectRepository for InstrumentedProjectRepository {
         self.inner.census().await
     }
 
+    /// Counted unless the store said the credentials were replaced meanwhile (`Ok(false)`): a
+    /// refusal of those suspends nothing. A store that failed to record it does not make this
+    /// instance's suspension any less real.
     async fn set_suspension(
         &self,
         id: &ProjectId,
         provider: ProviderKind,
+        revision: i64,
         suspension: Option<Suspension>,
-    ) -> Result<(), ProjectStoreError> {
-        self.metrics.record_suspension(id.as_str(), provider.as_str(), suspension.is_some());
-        self.inner.set_suspension(id, provider, suspension).await
+    ) -> Result<bool, ProjectStoreError> {
+        let suspended = suspension.is_some();
+        let recorded = self.inner.set_suspension(id, provider, revision, suspension).await;
+        if recorded != Ok(false) {
+            self.metrics.record_suspension(id.as_str(), provider.as_str(), suspended);
+        }
+        recorded
     }
 
     async fn rotate(&self) -> Result<usize, ProjectStoreError> {

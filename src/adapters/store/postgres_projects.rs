@@ -20,7 +20,8 @@ use crate::{
 };
 
 /// The statements that hand out revisions, from the `project_revisions` sequence.
-const REVISIONS: sql::RevisionStatements = sql::POSTGRES_REVISIONS;
+/// Postgres takes revisions from a sequence (migrations `0011`).
+const REVISIONS: sql::RevisionStatements = sql::revision_statements!("nextval('project_revisions')");
 const INSERT_PROJECT: &str = REVISIONS.insert_project;
 
 pub struct PostgresProjectRepository {

@@ -17,9 +17,6 @@ pub const LIST_PROJECTS: &str = "SELECT id FROM projects WHERE id > $1 ORDER BY 
 pub const GET_PROJECT: &str = "SELECT id, revision, apns_credentials, fcm_credentials, apns_suspended_reason, \
      apns_suspended_since, fcm_suspended_reason, fcm_suspended_since FROM projects WHERE id = $1";
 pub const COUNT_CLIENTS: &str = "SELECT COUNT(*) FROM clients WHERE project = $1";
-/// Who a project's clients are, for the SQLite client cache before the project goes.
-#[cfg(feature = "sqlite")]
-pub const PROJECT_CLIENTS: &str = "SELECT client_id, push_type, token FROM clients WHERE project = $1";
 /// Its clients go with it: the foreign key cascades (migrations `0012`).
 pub const DELETE_PROJECT: &str = "DELETE FROM projects WHERE id = $1";
 /// A suspension is recorded (or lifted) only while the project still has the credentials it was
@@ -50,10 +47,11 @@ pub struct RevisionStatements {
     pub reseal: &'static str,
 }
 
-/// The statements for a database whose next revision is the SQL expression `$next`.
+/// The statements for a database whose next revision is the SQL expression `$next` (each store
+/// names its own expression beside its own code).
 macro_rules! revision_statements {
     ($next:literal) => {
-        RevisionStatements {
+        $crate::adapters::store::project_row::RevisionStatements {
             insert_project: concat!(
                 "INSERT INTO projects (id, revision) VALUES ($1, ",
                 $next,
@@ -80,12 +78,7 @@ macro_rules! revision_statements {
     };
 }
 
-/// Postgres takes revisions from a sequence.
-#[cfg(feature = "postgres")]
-pub const POSTGRES_REVISIONS: RevisionStatements = revision_statements!("nextval('project_revisions')");
-/// SQLite counts them in a one-row table that triggers keep up to date.
-#[cfg(feature = "sqlite")]
-pub const SQLITE_REVISIONS: RevisionStatements = revision_statements!("(SELECT last + 1 FROM project_revisions)");
+pub(crate) use revision_statements;
 
 #[derive(Debug, sqlx::FromRow)]
 pub struct ProjectRow {

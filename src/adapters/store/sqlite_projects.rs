@@ -21,6 +21,11 @@ use crate::{
     ports::{ProjectCensus, ProjectRepository, ProjectStoreError},
 };
 
+/// SQLite counts revisions in a one-row table that triggers keep up to date (migrations `0011`).
+const REVISIONS: sql::RevisionStatements = sql::revision_statements!("(SELECT last + 1 FROM project_revisions)");
+/// Who a project's clients are, for the client cache before the project goes.
+const PROJECT_CLIENTS: &str = "SELECT client_id, push_type, token FROM clients WHERE project = $1";
+
 pub struct SqliteProjectRepository {
     store: Arc<SqliteClientRepository>,
     cipher: CredentialsCipher,
@@ -36,7 +41,7 @@ impl SqliteProjectRepository {
 impl ProjectRepository for SqliteProjectRepository {
     #[instrument(name = "projects.create", skip_all, fields(project = %id))]
     async fn create(&self, id: &ProjectId) -> Result<bool, ProjectStoreError> {
-        let insert = sqlx::query(sql::SQLITE_REVISIONS.insert_project).bind(id.as_str());
+        let insert = sqlx::query(REVISIONS.insert_project).bind(id.as_str());
         let done = self.store.bounded(insert.execute(&self.store.writer)).await;
         Ok(done.map_err(ProjectStoreError::from)?.rows_affected() > 0)
     }
@@ -87,7 +92,7 @@ impl ProjectRepository for SqliteProjectRepository {
             // Write-locked from the start: the read below is the delete's own.
             let mut tx = writer.begin_with("BEGIN IMMEDIATE").await?;
             let rows: Vec<(String, String, String)> =
-                sqlx::query_as(sql::PROJECT_CLIENTS).bind(&id_text).fetch_all(&mut *tx).await?;
+                sqlx::query_as(PROJECT_CLIENTS).bind(&id_text).fetch_all(&mut *tx).await?;
             let marks: Vec<_> = rows
                 .iter()
                 .filter_map(|(client, push_type, token)| {
@@ -119,7 +124,7 @@ impl ProjectRepository for SqliteProjectRepository {
         let done = self
             .store
             .bounded(
-                sqlx::query(sql::SQLITE_REVISIONS.set_apns).bind(id.as_str()).bind(sealed).execute(&self.store.writer),
+                sqlx::query(REVISIONS.set_apns).bind(id.as_str()).bind(sealed).execute(&self.store.writer),
             )
             .await;
         Ok(done.map_err(ProjectStoreError::from)?.rows_affected() > 0)
@@ -130,7 +135,7 @@ impl ProjectRepository for SqliteProjectRepository {
         let done = self
             .store
             .bounded(
-                sqlx::query(sql::SQLITE_REVISIONS.set_fcm).bind(id.as_str()).bind(sealed).execute(&self.store.writer),
+                sqlx::query(REVISIONS.set_fcm).bind(id.as_str()).bind(sealed).execute(&self.store.writer),
             )
             .await;
         Ok(done.map_err(ProjectStoreError::from)?.rows_affected() > 0)
@@ -198,7 +203,7 @@ impl SealedRows for SqliteProjectRepository {
         fcm: Option<String>,
         revision: i64,
     ) -> Result<u64, sqlx::Error> {
-        let query = sqlx::query(sql::SQLITE_REVISIONS.reseal).bind(id).bind(apns).bind(fcm).bind(revision);
+        let query = sqlx::query(REVISIONS.reseal).bind(id).bind(apns).bind(fcm).bind(revision);
         Ok(query.execute(&self.store.writer).await?.rows_affected())
     }
 }

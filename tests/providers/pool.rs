@@ -281,7 +281,6 @@ async fn connections_that_grant_no_stream_are_replaced_once_the_provider_serves_
         }
     };
     tokio::time::timeout(Duration::from_secs(60), recovered).await.expect("a send succeeds again");
-    assert_eq!(fake.request_count(), 1);
 
     // Dials stayed bounded all along: at most about one a second beyond the pool's size, never
     // a loop.

@@ -233,7 +233,7 @@ async fn past_max_pending_waiting_sends_a_send_is_refused_at_once_as_busy() {
 // ---- end to end: connections that grant no stream ----
 
 /// A server whose APNS provider (token auth, its key written into `keys`) is `fake`.
-fn apns_at(s: &mut Settings, fake: &FakeApns, keys: &TempDir) {
+pub fn apns_at(s: &mut Settings, fake: &FakeApns, keys: &TempDir) {
     let key_path = keys.path().join("AuthKey_ABC123DEFG.p8");
     std::fs::write(&key_path, KeyPair::generate().unwrap().serialize_pem()).unwrap();
     s.apns.topic = Some("com.example.wallet".into());
@@ -281,7 +281,6 @@ async fn connections_that_grant_no_stream_are_replaced_once_the_provider_serves_
         }
     };
     tokio::time::timeout(Duration::from_secs(60), recovered).await.expect("a send succeeds again");
-    assert_eq!(fake.request_count(), 1);
 
     // Dials stayed bounded all along: at most about one a second beyond the pool's size, never
     // a loop.

@@ -19,10 +19,10 @@ fn raw(topic: &str, tag: u32, message: &str) -> String {
 
 #[cfg(feature = "apns")]
 mod apns {
-    use rcgen::KeyPair;
     use serde_json::json;
 
     use super::{raw, register_raw_client};
+    use crate::pool::apns_at;
     use push_testkit::{fake::apns::FakeApns, spawn_with};
 
     const TOKEN: &str = "5f2a9c04e1b7d3a8c6f0e2b4d9a7c5e3f1b8d6a4c2e0f9b7d5a3c1e8f6b4d2a0";
@@ -31,17 +31,7 @@ mod apns {
     async fn apns_gets_the_placeholder_alert_with_topic_tag_and_message() {
         let fake = FakeApns::start().await;
         let keys = tempfile::tempdir().unwrap();
-        let key_path = keys.path().join("AuthKey_ABC123DEFG.p8");
-        std::fs::write(&key_path, KeyPair::generate().unwrap().serialize_pem()).unwrap();
-        let app = spawn_with(|s| {
-            s.apns.topic = Some("com.example.wallet".into());
-            s.apns.key_path = Some(key_path);
-            s.apns.key_id = Some("ABC123DEFG".into());
-            s.apns.team_id = Some("DEF123GHIJ".into());
-            s.apns.endpoint = Some(fake.url());
-            s.apns.sandbox_endpoint = Some(fake.url());
-        })
-        .await;
+        let app = spawn_with(|s| apns_at(s, &fake, &keys)).await;
         register_raw_client(&app, "wallet-1", "apns", TOKEN).await;
 
         let reply = app.send("wallet-1", &raw("topic-1", 1100, "sealed-message")).await;

@@ -296,3 +296,98 @@ fn reseal(
     let plain = cipher.open(&ctx, sealed).map_err(|e| corrupt(id, &e))?;
     Ok(Some(cipher.seal(&ctx, &plain)))
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Mutex;
+
+    use super::*;
+
+    /// The key the credentials were sealed under, and the one put first for the rotation.
+    fn old_key() -> CredentialsCipher {
+        CredentialsCipher::parse(&"11".repeat(32)).unwrap()
+    }
+
+    fn rotating() -> CredentialsCipher {
+        CredentialsCipher::parse(&format!("{},{}", "22".repeat(32), "11".repeat(32))).unwrap()
+    }
+
+    fn sealed(plain: &str) -> String {
+        old_key().seal(&context("p", ProviderKind::Apns), plain.as_bytes())
+    }
+
+    /// One project `p` with only APNS credentials: `(revision, sealed value)`. Before each write,
+    /// the next of `uploads` (if any) lands first, as an upload between the rotation's read and
+    /// its write.
+    struct Rows {
+        row: Mutex<(i64, String)>,
+        uploads: Mutex<Vec<String>>,
+    }
+
+    impl Rows {
+        fn new(value: &str, uploads: &[&str]) -> Self {
+            let uploads = uploads.iter().rev().map(|u| sealed(u)).collect();
+            Self { row: Mutex::new((1, sealed(value))), uploads: Mutex::new(uploads) }
+        }
+
+        fn current(&self) -> SealedRow {
+            let (revision, value) = self.row.lock().unwrap().clone();
+            SealedRow { id: "p".into(), revision, apns_credentials: Some(value), fcm_credentials: None }
+        }
+
+        /// What `p` holds now, opened, and whether it is under the first key.
+        fn holds(&self, cipher: &CredentialsCipher) -> (String, bool) {
+            let (_, value) = self.row.lock().unwrap().clone();
+            let plain = cipher.open(&context("p", ProviderKind::Apns), &value).unwrap();
+            (String::from_utf8(plain).unwrap(), !cipher.is_stale(&value))
+        }
+    }
+
+    impl SealedRows for Rows {
+        async fn all(&self) -> Result<Vec<SealedRow>, sqlx::Error> {
+            Ok(vec![self.current()])
+        }
+
+        async fn one(&self, _: &str) -> Result<Option<SealedRow>, sqlx::Error> {
+            Ok(Some(self.current()))
+        }
+
+        async fn reseal(
+            &self,
+            _: &str,
+            apns: Option<String>,
+            _: Option<String>,
+            revision: i64,
+        ) -> Result<u64, sqlx::Error> {
+            let mut row = self.row.lock().unwrap();
+            if let Some(upload) = self.uploads.lock().unwrap().pop() {
+                *row = (row.0 + 1, upload);
+            }
+            if row.0 != revision {
+                return Ok(0);
+            }
+            *row = (row.0 + 1, apns.unwrap());
+            Ok(1)
+        }
+    }
+
+    #[tokio::test]
+    async fn an_upload_between_read_and_write_is_re_sealed_not_overwritten() {
+        let rows = Rows::new("revoked key", &["uploaded key"]);
+        let cipher = rotating();
+        assert_eq!(rotate(&cipher, &rows).await, Ok(1));
+        assert_eq!(rows.holds(&cipher), ("uploaded key".to_owned(), true));
+        assert_eq!(rows.current().revision, 3, "the upload's revision, then the rotation's");
+        assert_eq!(rotate(&cipher, &rows).await, Ok(0), "nothing left under the old key");
+    }
+
+    #[tokio::test]
+    async fn a_project_that_keeps_changing_is_given_up_on_without_overwriting_it() {
+        let uploads: Vec<String> = (0..RESEAL_ATTEMPTS).map(|n| format!("upload {n}")).collect();
+        let rows = Rows::new("first", &uploads.iter().map(String::as_str).collect::<Vec<_>>());
+        let cipher = rotating();
+        let Err(ProjectStoreError::Unavailable(why)) = rotate(&cipher, &rows).await else { panic!("gave up") };
+        assert!(why.contains("run the rotation again"), "{why}");
+        assert_eq!(rows.holds(&cipher), (format!("upload {}", RESEAL_ATTEMPTS - 1), false));
+    }
+}

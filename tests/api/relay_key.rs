@@ -166,7 +166,10 @@ async fn failing_key_source_under_junk(failure: Answer) {
     .await;
     app.register("c", "fcm", "tok").await;
     assert!(app.send("c", &encrypted("warm")).await.is_ok_envelope());
-    assert_eq!(server.hits(), 1);
+    // The start-up fetch, and on a slow machine a refresh or two already (the period is short):
+    // the count that matters is the one from the failure on.
+    let before = server.hits();
+    assert!(before >= 1);
     server.answer(failure);
     // Not a timed assertion: only lets the cached key become due for refresh.
     tokio::time::sleep(refresh * 2).await;
@@ -189,10 +192,10 @@ async fn failing_key_source_under_junk(failure: Answer) {
     while let Some(status) = junk.join_next().await {
         assert_eq!(status.unwrap(), 401);
     }
-    // The start-up fetch, the refresh, the one re-fetch after failed signatures and a retry or
-    // two on the back-off schedule; one fetch per request would be 50.
-    let hits = server.hits();
-    assert!((2..=6).contains(&hits), "the key server saw {hits} fetches");
+    // The refresh, the one re-fetch after failed signatures and a retry or two on the back-off
+    // schedule; one fetch per request would be 50.
+    let hits = server.hits() - before;
+    assert!((1..=5).contains(&hits), "the key server saw {hits} fetches once it failed");
     assert_eq!(app.deliveries().len(), 11, "every valid send delivered, no junk");
 }
 

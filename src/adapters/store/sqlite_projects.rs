@@ -123,9 +123,7 @@ impl ProjectRepository for SqliteProjectRepository {
         let sealed = credentials.map(|c| sql::seal_apns(&self.cipher, id, &c));
         let done = self
             .store
-            .bounded(
-                sqlx::query(REVISIONS.set_apns).bind(id.as_str()).bind(sealed).execute(&self.store.writer),
-            )
+            .bounded(sqlx::query(REVISIONS.set_apns).bind(id.as_str()).bind(sealed).execute(&self.store.writer))
             .await;
         Ok(done.map_err(ProjectStoreError::from)?.rows_affected() > 0)
     }
@@ -134,9 +132,7 @@ impl ProjectRepository for SqliteProjectRepository {
         let sealed = credentials.map(|c| sql::seal_fcm(&self.cipher, id, &c));
         let done = self
             .store
-            .bounded(
-                sqlx::query(REVISIONS.set_fcm).bind(id.as_str()).bind(sealed).execute(&self.store.writer),
-            )
+            .bounded(sqlx::query(REVISIONS.set_fcm).bind(id.as_str()).bind(sealed).execute(&self.store.writer))
             .await;
         Ok(done.map_err(ProjectStoreError::from)?.rows_affected() > 0)
     }

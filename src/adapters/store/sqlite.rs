@@ -12,7 +12,7 @@ use std::{str::FromStr, sync::Arc, time::Duration};
 
 use async_trait::async_trait;
 use sqlx::{
-    SqlitePool,
+    ConnectOptions, Connection, SqlitePool,
     sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous},
 };
 use tracing::{Instrument, instrument};
@@ -25,6 +25,9 @@ use crate::{
     domain::{Client, ClientId, DeviceToken},
     ports::{ClientRepository, StoreError},
 };
+
+/// How long opening and migrating the database may wait for SQLite's lock at start.
+const OPEN_TIMEOUT: Duration = Duration::from_secs(15);
 
 pub struct SqliteClientRepository {
     pub(super) writer: SqlitePool,
@@ -51,22 +54,27 @@ impl SqliteClientRepository {
             .synchronous(if options.synchronous_full { SqliteSynchronous::Full } else { SqliteSynchronous::Normal })
             .busy_timeout(options.timeout)
             .foreign_keys(true);
-        let writer = SqlitePoolOptions::new()
-            .max_connections(1)
-            .acquire_timeout(options.timeout)
-            .connect_with(connect.clone())
+        // Opened and migrated on a connection of its own, so a busy machine's slow start is not
+        // held to the per-call timeout; the pools then open their connections when first used.
+        let mut opening = connect
+            .clone()
+            .busy_timeout(options.timeout.max(OPEN_TIMEOUT))
+            .connect()
             .await
             .map_err(|e| format!("cannot open the SQLite database {url}: {e}"))?;
         sqlx::migrate!("./migrations/sqlite")
-            .run(&writer)
+            .run(&mut opening)
             .await
             .map_err(|e| format!("cannot migrate the SQLite database {url}: {e}"))?;
+        opening.close().await.map_err(|e| format!("cannot open the SQLite database {url}: {e}"))?;
+        let writer = SqlitePoolOptions::new()
+            .max_connections(1)
+            .acquire_timeout(options.timeout)
+            .connect_lazy_with(connect.clone());
         let readers = SqlitePoolOptions::new()
             .max_connections(options.max_readers.max(1))
             .acquire_timeout(options.timeout)
-            .connect_with(connect.read_only(true))
-            .await
-            .map_err(|e| format!("cannot open the SQLite database {url}: {e}"))?;
+            .connect_lazy_with(connect.read_only(true));
         Ok(Self { writer, readers, timeout: options.timeout, cache: Arc::new(ClientCache::new()) })
     }
 

@@ -128,7 +128,10 @@ impl Drop for PostgresDedupStore {
 
 /// One statement that returns at most one row: straight on the pool, or (PgBouncer) in a
 /// transaction of its own.
-async fn fetch_row(db: &PgDatabase, query: QueryAs<'_, Postgres, Row, PgArguments>) -> Result<Option<Row>, sqlx::Error> {
+async fn fetch_row(
+    db: &PgDatabase,
+    query: QueryAs<'_, Postgres, Row, PgArguments>,
+) -> Result<Option<Row>, sqlx::Error> {
     if db.single_statements_in_transactions() {
         let mut tx = db.begin().await?;
         let row = query.fetch_optional(&mut *tx).await?;

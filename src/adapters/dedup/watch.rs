@@ -49,7 +49,10 @@ pub enum Seen {
     Free,
     Done,
     /// In flight, held by the claim whose token is `holder`.
-    InFlight { holder: u64, lease_left: Duration },
+    InFlight {
+        holder: u64,
+        lease_left: Duration,
+    },
 }
 
 /// What the waiters of one id know.
@@ -59,7 +62,9 @@ enum Status {
     Unread,
     /// No read has succeeded yet; the last one failed so.
     Unreadable(DedupError),
-    InFlight { lease_ends: Instant },
+    InFlight {
+        lease_ends: Instant,
+    },
     Ended(Waited),
 }
 
@@ -288,7 +293,11 @@ mod tests {
         let reads = Arc::new(AtomicUsize::new(0));
         // Another send took it over after a release.
         let peek = counted(&reads, |n| {
-            if n < 3 { in_flight(Duration::from_secs(60)) } else { Ok(Seen::InFlight { holder: 8, lease_left: Duration::from_secs(60) }) }
+            if n < 3 {
+                in_flight(Duration::from_secs(60))
+            } else {
+                Ok(Seen::InFlight { holder: 8, lease_left: Duration::from_secs(60) })
+            }
         });
         assert_eq!(watchers.wait(1, Duration::from_secs(30), peek).await, Ok(Waited::Released));
         let peek = counted(&reads, |_| Ok(Seen::Free));
@@ -330,7 +339,9 @@ mod tests {
         assert_eq!(waited, Err(DedupError::Unavailable("down".into())));
         assert_eq!(started.elapsed(), Duration::from_secs(2));
         // After one good read, a failing one keeps what was known.
-        let peek = counted(&reads, |n| if n % 2 == 0 { in_flight(Duration::from_secs(60)) } else { Err(DedupError::Unavailable("x".into())) });
+        let peek = counted(&reads, |n| {
+            if n % 2 == 0 { in_flight(Duration::from_secs(60)) } else { Err(DedupError::Unavailable("x".into())) }
+        });
         assert!(matches!(watchers.wait(2, Duration::from_secs(2), peek).await, Ok(Waited::InFlight { .. })));
     }
 }

@@ -87,7 +87,11 @@ impl RedisDedupStore {
     /// Connects to the Redis that `config` names. Fails, within the timeout, when Redis cannot be
     /// reached: a server that starts without its dedup store would only answer 503.
     pub async fn open(config: &RedisConfig) -> Result<Self, String> {
-        Ok(Self { conn: RedisConnection::connect(config).await?, timeout: config.timeout, watchers: Watchers::default() })
+        Ok(Self {
+            conn: RedisConnection::connect(config).await?,
+            timeout: config.timeout,
+            watchers: Watchers::default(),
+        })
     }
 
     /// One node at `url` (`redis[s]://[user:password@]host:port[/db]`).

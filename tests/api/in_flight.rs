@@ -6,24 +6,40 @@
 
 use std::time::{Duration, Instant};
 
+use push_server::cli::settings::Settings;
 use push_testkit::{
-    encrypted,
+    Reply, TestApp, encrypted,
     fake::{
         Answer,
-        fcm::{Google, fcm_error, fcm_ok, spawn_for, spawn_for_with},
+        fcm::{Google, fcm_error, fcm_ok, spawn_for_with},
     },
     join_all,
 };
 
 const TOKEN: &str = "fcm-device-token:APA91b-in-flight";
 
-/// Waits until the fake FCM has been asked `n` times.
-async fn until_fcm_asked(google: &Google, n: usize) {
+/// Waits until the fake FCM has been asked once.
+async fn until_fcm_asked(google: &Google) {
     let deadline = Instant::now() + Duration::from_secs(10);
-    while google.fcm_requests().len() < n {
+    while google.fcm_requests().is_empty() {
         assert!(Instant::now() < deadline, "FCM was never asked");
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
+}
+
+/// A server on the fakes with `adjust`ed settings, and client `c1` registered as `fcm`.
+async fn registered(google: &Google, adjust: impl FnOnce(&mut Settings)) -> TestApp {
+    let app = spawn_for_with(google, adjust).await;
+    assert!(app.register("c1", "fcm", TOKEN).await.is_ok_envelope());
+    app
+}
+
+/// Sends `body` to `c1`, and once FCM has that delivery, the same again: both answers.
+async fn first_and_duplicate(app: &TestApp, google: &Google, body: &str) -> (Reply, Reply) {
+    tokio::join!(app.send("c1", body), async {
+        until_fcm_asked(google).await;
+        app.send("c1", body).await
+    })
 }
 
 /// (a) The first delivery fails slowly (every attempt an `UNAVAILABLE` after 300 ms); a duplicate
@@ -35,14 +51,10 @@ async fn a_duplicate_of_a_delivery_that_fails_slowly_delivers_it_exactly_once() 
     let slow_failure = fcm_error(503, "UNAVAILABLE", Some("UNAVAILABLE")).after(Duration::from_millis(300));
     // The first send's three attempts fail; whatever comes after is accepted.
     google.fcm_answers_first(3, slow_failure, fcm_ok());
-    let app = spawn_for(&google).await;
-    assert!(app.register("c1", "fcm", TOKEN).await.is_ok_envelope());
+    let app = registered(&google, |_| {}).await;
 
     let body = encrypted("n1");
-    let (first, duplicate) = tokio::join!(app.send("c1", &body), async {
-        until_fcm_asked(&google, 1).await;
-        app.send("c1", &body).await
-    });
+    let (first, duplicate) = first_and_duplicate(&app, &google, &body).await;
     assert_eq!(first.status, 502, "the first delivery failed: {}", first.text);
     assert_eq!(first.error_names(), ["fcm_unavailable"]);
     assert!(duplicate.is_ok_envelope(), "the duplicate delivered it: {}", duplicate.text);
@@ -64,12 +76,11 @@ async fn many_duplicates_of_a_slow_delivery_all_get_ok_once_it_succeeds_and_deli
     let delay = Duration::from_millis(1500);
     google.fcm_answers(fcm_ok().after(delay));
     // One attempt outlasts the slow answer.
-    let app = spawn_for_with(&google, |s| s.provider.request_timeout = Duration::from_secs(3)).await;
-    assert!(app.register("c1", "fcm", TOKEN).await.is_ok_envelope());
+    let app = registered(&google, |s| s.provider.request_timeout = Duration::from_secs(3)).await;
 
     let body = encrypted("n1");
     let (first, duplicates) = tokio::join!(app.send("c1", &body), async {
-        until_fcm_asked(&google, 1).await;
+        until_fcm_asked(&google).await;
         let asked = Instant::now();
         let sends = (0..32).map(|_| async {
             let reply = app.send("c1", &body).await;
@@ -104,18 +115,14 @@ async fn a_duplicate_past_its_deadline_answers_in_flight_and_its_retry_is_ok() {
     google.fcm_answers(fcm_ok().after(Duration::from_millis(2500)));
     // A 2 s request deadline: a duplicate waits 1.5 s. One attempt outlasts the slow answer; the
     // lease is the 3 s of provider budget + 2 s.
-    let app = spawn_for_with(&google, |s| {
+    let app = registered(&google, |s| {
         s.http.request_timeout = Duration::from_secs(2);
         s.provider.request_timeout = Duration::from_secs(3);
     })
     .await;
-    assert!(app.register("c1", "fcm", TOKEN).await.is_ok_envelope());
 
     let body = encrypted("n1");
-    let (first, duplicate) = tokio::join!(app.send("c1", &body), async {
-        until_fcm_asked(&google, 1).await;
-        app.send("c1", &body).await
-    });
+    let (first, duplicate) = first_and_duplicate(&app, &google, &body).await;
     // The first request's own deadline ended its wait; its delivery went on.
     assert_eq!((first.status, first.error_names()), (503, vec!["request_timeout".to_owned()]), "{}", first.text);
     assert_eq!(duplicate.status, 503, "{}", duplicate.text);
@@ -136,14 +143,10 @@ async fn a_duplicate_past_its_deadline_answers_in_flight_and_its_retry_is_ok() {
 async fn a_hanging_delivery_gives_its_duplicates_no_ok() {
     let google = Google::start().await;
     google.fcm_answers_first(2, Answer::status(200).hang(), fcm_ok());
-    let app = spawn_for(&google).await;
-    assert!(app.register("c1", "fcm", TOKEN).await.is_ok_envelope());
+    let app = registered(&google, |_| {}).await;
 
     let body = encrypted("n1");
-    let (first, duplicate) = tokio::join!(app.send("c1", &body), async {
-        until_fcm_asked(&google, 1).await;
-        app.send("c1", &body).await
-    });
+    let (first, duplicate) = first_and_duplicate(&app, &google, &body).await;
     // Two attempts of 1 s time out (a third would not end within the 3 s budget): 502, the
     // claim released, and the waiting duplicate delivers.
     assert_eq!(first.status, 502, "{}", first.text);

@@ -36,7 +36,7 @@
 //! - [`adapters::store`]: `ClientRepository` and `ProjectRepository` on SQLite and Postgres,
 //!   and the AES-256-GCM cipher of projects' credentials.
 //! - [`adapters::dedup`]: `DedupStore` in memory, on Redis (one node, Cluster, Sentinel; TLS) and
-//!   on Postgres.
+//!   on Postgres, and the watcher their waiting duplicates share.
 //! - `adapters::pg_database`: the Postgres pool the Postgres adapters share, and its PgBouncer
 //!   mode.
 //! - [`adapters::push`]: `PushProvider` for APNS, FCM and the log sink, the message renderers,

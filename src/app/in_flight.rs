@@ -1,11 +1,12 @@
 //! Sends in progress, so that a shutdown neither strands nor abandons them.
 //!
-//! A send holds a dedup claim from `try_claim` until the provider answers; if the process exits in
-//! between, the claim outlives it (in Redis, for the whole dedup window) and the Relay's retry on
-//! another instance is answered as a duplicate: the notification is lost. So shutdown first waits
-//! for running sends (a delivery is bounded by the provider's own time budget), and only if they
-//! overrun that does it cut them, which makes each one give up its delivery and release its claim
-//! like any failed delivery does.
+//! A send holds an in-flight dedup claim from `try_claim` until the provider answers; if the
+//! process exits in between, the claim outlives it until its lease ends, and the Relay's retries
+//! on another instance wait for it meanwhile (and answer `503 in_flight`). So shutdown first waits
+//! for running sends (a delivery is bounded by the provider's own time budget, which is the
+//! lease), and only if they overrun that does it cut them, which makes each one give up its
+//! delivery and release its claim like any failed delivery does; a send cut while it waits for
+//! another's claim holds none, and answers `in_flight`.
 
 use std::time::Duration;
 

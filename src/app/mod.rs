@@ -19,7 +19,7 @@ mod suspension;
 mod test_support;
 mod unregister;
 
-use std::{sync::Arc, time::Duration};
+use std::sync::Arc;
 
 pub use client_auth::{ClientAuth, ClientAuthError, ClientAuthMode, bearer_token};
 pub use in_flight::{Drained, InFlight};
@@ -33,8 +33,8 @@ pub use providers::Providers;
 pub use register::{RawRegistration, RegisterError, parse_registration};
 pub use relay_auth::{RelayAuth, RelayAuthError, RelayCheck};
 pub use send::{
-    ClassicField, InvalidForm, RawField, RawNotification, SendError, SendField, SendOutcome, SendRequest, Sent,
-    parse_notification,
+    ClaimTimes, ClassicField, InvalidForm, RawField, RawNotification, SendError, SendField, SendOutcome, SendRequest,
+    Sent, parse_notification,
 };
 pub use services::{AdminService, PushService};
 #[cfg(test)]
@@ -58,7 +58,7 @@ pub struct App {
     default_project_id: Option<ProjectId>,
     /// Named projects, when this server has a project store (`CREDENTIALS_KEY`).
     projects: Option<Arc<ProjectCatalog>>,
-    dedup_ttl: Duration,
+    claims: ClaimTimes,
     sends: InFlight,
 }
 
@@ -67,7 +67,7 @@ impl App {
         clients: Arc<dyn ClientRepository>,
         dedup: Arc<dyn DedupStore>,
         providers: Providers,
-        dedup_ttl: Duration,
+        claims: ClaimTimes,
     ) -> Self {
         let default_project = Arc::new(ResolvedProject::new(ProjectKey::Default, providers));
         Self {
@@ -76,7 +76,7 @@ impl App {
             default_project,
             default_project_id: None,
             projects: None,
-            dedup_ttl,
+            claims,
             sends: InFlight::default(),
         }
     }

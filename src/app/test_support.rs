@@ -2,14 +2,18 @@
 
 use std::{sync::Arc, time::Duration};
 
-use super::{App, Providers};
+use super::{App, ClaimTimes, Providers};
 use crate::{
     domain::{Client, ClientId, DeviceToken, PushType},
     ports::{MockClientRepository, MockDedupStore, MockPushProvider},
 };
 
+/// The claim times of the use-case tests: a minute's window, a 16 s lease, 25 s of patience.
+pub const CLAIMS: ClaimTimes =
+    ClaimTimes { window: Duration::from_secs(60), lease: Duration::from_secs(16), patience: Duration::from_secs(25) };
+
 pub fn app_with(repo: MockClientRepository, dedup: MockDedupStore, providers: Providers) -> App {
-    App::new(Arc::new(repo), Arc::new(dedup), providers, Duration::from_secs(60))
+    App::new(Arc::new(repo), Arc::new(dedup), providers, CLAIMS)
 }
 
 /// Every type served by one mock provider that must never be called.

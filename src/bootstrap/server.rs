@@ -5,7 +5,11 @@ use std::{net::SocketAddr, sync::Arc, time::Duration};
 use tokio::{net::TcpListener, sync::oneshot, task::JoinHandle, time::Instant};
 use tracing::{info, warn};
 
-use super::{StartError, stores::Closer, wiring};
+use super::{
+    StartError,
+    stores::Closer,
+    wiring::{self, SEND_MARGIN},
+};
 use crate::{
     adapters::{
         clock::SystemClock,
@@ -19,10 +23,6 @@ use crate::{
 /// How long in-flight requests may take to finish once shutdown starts (sends may take longer:
 /// see `send_budget`).
 const GRACE: Duration = Duration::from_secs(10);
-
-/// Beyond the provider's budget, what a send may need to finish: finding the client, claiming,
-/// and settling the claim afterwards.
-const SEND_MARGIN: Duration = Duration::from_secs(2);
 
 /// A server accepting connections. Dropping it does not stop it; call `shutdown`.
 pub struct RunningServer {
@@ -49,9 +49,10 @@ pub async fn start(settings: &Settings) -> Result<RunningServer, StartError> {
         );
     }
     wired.auth.warm_up().await;
-    // A delivery ends within the provider's total budget; a shutdown waits that long for running
-    // sends rather than strand their dedup claims (see `app::InFlight`).
-    let send_budget = settings.provider.total_timeout + SEND_MARGIN;
+    // A delivery ends within its lease (the provider's total budget and a margin); a shutdown waits
+    // that long for running sends rather than leave their claims to the lease (see
+    // `app::InFlight`).
+    let send_budget = wiring::claim_times(settings).lease;
 
     let addr = SocketAddr::new(settings.host, settings.port);
     let listener = TcpListener::bind(addr).await.map_err(|error| StartError::Listen { addr, error })?;

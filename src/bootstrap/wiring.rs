@@ -1,7 +1,7 @@
 //! Composition: builds the adapters the settings name (through `stores` and `providers`), wraps
 //! each port in its instrumenting decorator, and plugs them into the application.
 
-use std::sync::Arc;
+use std::{sync::Arc, time::Duration};
 
 use tracing::warn;
 
@@ -15,7 +15,7 @@ use crate::{
         push::factory::Decorator,
         relay_key::{FetchedKey, FetchedKeyConfig, StaticKey},
     },
-    app::{App, CatalogTimings, ProjectCatalog, RelayAuth, RelayCheck},
+    app::{App, CatalogTimings, ClaimTimes, ProjectCatalog, RelayAuth, RelayCheck},
     cli::settings::{RelayKeySource, Settings},
     ports::{ProjectRepository, PushProvider},
     telemetry::{
@@ -48,6 +48,8 @@ pub async fn build(settings: &Settings) -> Result<Wired, StartError> {
     summary.push(("client store", store.described.clone()));
     let (dedup, described) = stores::dedup_store(settings, &store).await?;
     summary.push(("dedup", described));
+    let claims = claim_times(settings);
+    summary.push(("claims", describe_claims(&claims, settings)));
     let metrics = Arc::new(Metrics::new(&compiled_features()));
     // Every provider, the default project's and each project's, is instrumented by the factory.
     let instrument: Decorator = {
@@ -83,10 +85,42 @@ pub async fn build(settings: &Settings) -> Result<Wired, StartError> {
         Arc::new(InstrumentedClientRepository::new(store.clients, metrics.clone())),
         Arc::new(InstrumentedDedupStore::new(dedup, metrics.clone())),
         providers,
-        settings.dedup_ttl,
+        claims,
     )
     .with_projects(catalog, settings.projects.default_project()?);
     Ok(Wired { app: Arc::new(app), metrics, auth, closers: vec![store.close], summary })
+}
+
+/// Beyond the provider's budget, what a send may need to finish: finding the client, claiming,
+/// and settling the claim afterwards.
+pub const SEND_MARGIN: Duration = Duration::from_secs(2);
+
+/// The times of a send's claims. The lease is the delivery's own time budget: the providers'
+/// total budget for one delivery with its retries, plus [`SEND_MARGIN`]; a send still running
+/// then has failed or is about to (and a shutdown waits as long for running sends). A duplicate's
+/// patience is its request deadline less a margin (a quarter of it, at most a second), so it
+/// answers `in_flight` itself rather than the deadline answering `request_timeout`.
+pub fn claim_times(settings: &Settings) -> ClaimTimes {
+    let deadline = settings.http.request_timeout;
+    ClaimTimes {
+        window: settings.dedup_ttl,
+        lease: settings.provider.total_timeout + SEND_MARGIN,
+        patience: deadline - (deadline / 4).min(Duration::from_secs(1)),
+    }
+}
+
+/// The claim times for the start-up log and `check-config`: how long a delivery holds its id, how
+/// long a delivered one is remembered, and how long a duplicate waits.
+fn describe_claims(claims: &ClaimTimes, settings: &Settings) -> String {
+    format!(
+        "in flight for a lease of {:.1} s (the provider budget, {:.1} s, + {} s), done for {} s (DEDUP_TTL_SECS); a \
+         duplicate of an in-flight send waits up to {:.1} s",
+        claims.lease.as_secs_f64(),
+        settings.provider.total_timeout.as_secs_f64(),
+        SEND_MARGIN.as_secs(),
+        claims.window.as_secs(),
+        claims.patience.as_secs_f64(),
+    )
 }
 
 /// "3 projects; suspended: w1 (apns)", for the start-up log and `check-config`.
@@ -143,4 +177,27 @@ fn relay_auth(settings: &Settings) -> Result<(RelayAuth, String), StartError> {
         ),
     };
     Ok((RelayAuth::new(check, relay.max_clock_skew, Arc::new(SystemClock)), described))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_lease_is_the_delivery_budget_and_the_patience_fits_the_request_deadline() {
+        let mut settings = Settings::default();
+        let claims = claim_times(&settings);
+        assert_eq!(claims.lease, Duration::from_secs(16), "14 s of provider budget + 2 s");
+        assert_eq!(claims.window, Duration::from_secs(86_400));
+        assert_eq!(claims.patience, Duration::from_secs(29), "within the 30 s request deadline");
+        settings.provider.total_timeout = Duration::from_secs(3);
+        settings.http.request_timeout = Duration::from_secs(1);
+        let claims = claim_times(&settings);
+        assert_eq!((claims.lease, claims.patience), (Duration::from_secs(5), Duration::from_millis(750)));
+        assert_eq!(
+            describe_claims(&claims, &settings),
+            "in flight for a lease of 5.0 s (the provider budget, 3.0 s, + 2 s), done for 86400 s (DEDUP_TTL_SECS); a \
+             duplicate of an in-flight send waits up to 0.8 s"
+        );
+    }
 }

@@ -13,7 +13,7 @@ mod relay_key;
 
 pub use client_repository::{ClientRepository, StoreError};
 pub use clock::Clock;
-pub use dedup_store::{Claim, ClaimToken, DedupError, DedupStore};
+pub use dedup_store::{Claim, ClaimToken, Completed, DedupError, DedupStore, Waited};
 pub use project_repository::{ProjectCensus, ProjectRepository, ProjectStoreError};
 pub use provider_factory::{ApnsFacts, CredentialProblem, ProviderFactory};
 pub use push_provider::{Delivered, PushError, PushFailure, PushProvider};

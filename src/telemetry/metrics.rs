@@ -25,6 +25,7 @@ pub struct Metrics {
     provider_retries: IntCounterVec,
     store_errors: IntCounterVec,
     dedup_errors: IntCounterVec,
+    dedup_waits: IntCounterVec,
     suspensions: IntCounterVec,
     suspended: IntGaugeVec,
 }
@@ -78,6 +79,14 @@ impl Metrics {
             &["operation"],
         )
         .expect("valid metric");
+        let dedup_waits = IntCounterVec::new(
+            Opts::new(
+                "push_dedup_waits_total",
+                "Duplicates that waited for an in-flight delivery of their id, by how the wait ended.",
+            ),
+            &["outcome"],
+        )
+        .expect("valid metric");
         let suspensions = IntCounterVec::new(
             Opts::new(
                 "push_project_suspensions_total",
@@ -105,6 +114,7 @@ impl Metrics {
             Box::new(provider_retries.clone()),
             Box::new(store_errors.clone()),
             Box::new(dedup_errors.clone()),
+            Box::new(dedup_waits.clone()),
             Box::new(suspensions.clone()),
             Box::new(suspended.clone()),
             Box::new(build_info),
@@ -121,6 +131,7 @@ impl Metrics {
             provider_retries,
             store_errors,
             dedup_errors,
+            dedup_waits,
             suspensions,
             suspended,
         }
@@ -165,9 +176,16 @@ impl Metrics {
         self.store_errors.with_label_values(&[operation]).inc();
     }
 
-    /// A dedup-store call failed; `operation` is the port method (`try_claim`, `release`).
+    /// A dedup-store call failed; `operation` is the port method (`try_claim`, `complete`,
+    /// `release`, `wait`).
     pub fn dedup_error(&self, operation: &'static str) {
         self.dedup_errors.with_label_values(&[operation]).inc();
+    }
+
+    /// A duplicate's wait for an in-flight claim ended: `done`, `released`, `lease_ended`, or
+    /// `in_flight` (its patience ran out first).
+    pub fn record_dedup_wait(&self, outcome: &'static str) {
+        self.dedup_waits.with_label_values(&[outcome]).inc();
     }
 
     /// The Prometheus text exposition of every metric.
@@ -222,6 +240,7 @@ mod tests {
         m.observe_provider("fcm", "unavailable", Duration::from_millis(5), 2);
         m.store_error("find");
         m.dedup_error("try_claim");
+        m.record_dedup_wait("lease_ended");
         let text = m.render();
         assert!(
             text.contains(r#"push_http_requests_total{method="POST",route="send_notification",status="200"} 1"#),
@@ -237,6 +256,7 @@ mod tests {
         assert!(text.contains(r#"push_provider_retries_total{provider="fcm"} 2"#));
         assert!(text.contains(r#"push_store_errors_total{operation="find"} 1"#));
         assert!(text.contains(r#"push_dedup_errors_total{operation="try_claim"} 1"#));
+        assert!(text.contains(r#"push_dedup_waits_total{outcome="lease_ended"} 1"#));
         assert!(text.contains(r#"push_build_info{features=""#), "{text}");
     }
 

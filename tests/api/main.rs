@@ -1,10 +1,13 @@
 //! Black-box tests of the HTTP contract on the embedded default (SQLite, in-memory dedup, log
-//! sink): the real server on port 0, driven over HTTP like a wallet and a Relay would; the
-//! committed OpenAPI document, kept equal to the one the code generates; and property tests of
-//! every parser that sees the requests' untrusted input.
+//! sink): the real server on port 0, driven over HTTP like a wallet and a Relay would; what a
+//! `200` promises while a delivery is in flight (against the fake FCM); the committed OpenAPI
+//! document, kept equal to the one the code generates; and property tests of every parser that
+//! sees the requests' untrusted input.
 
 mod errors;
 mod hostile;
+#[cfg(feature = "fcm")]
+mod in_flight;
 mod openapi;
 mod properties;
 mod raw_send;

@@ -242,6 +242,9 @@ fn check_config_builds_everything_without_listening() {
         &format!("listen: 0.0.0.0:{port}")[..],
         "client store: SQLite",
         "dedup: in memory (window 600 s",
+        // The lease: the provider budget (14 s) and the margin; the patience: 30 s less 1 s.
+        "claims: in flight for a lease of 16.0 s (the provider budget, 14.0 s, + 2 s), done for 600 s",
+        "a duplicate of an in-flight send waits up to 29.0 s",
         "providers: apns -> log_sink",
         "traces: ",
         "configuration OK",

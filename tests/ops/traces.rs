@@ -138,7 +138,7 @@ fn spans_reach_the_collector_as_one_trace_continuing_the_callers() {
     for child in ["store.find", "dedup.try_claim", "provider.send"] {
         assert_eq!(named(&spans, child).parent_span_id, send.span_id, "{child} is a child of send");
     }
-    assert_eq!(named(&spans, "dedup.try_claim").attributes["outcome"], "new");
+    assert_eq!(named(&spans, "dedup.try_claim").attributes["outcome"], "claimed");
     let provider = named(&spans, "provider.send");
     assert_eq!(provider.attributes["outcome"], "delivered");
     assert_eq!(provider.attributes["push_type"], "fcm");

@@ -1,10 +1,13 @@
 //! `DedupStore` in process memory: a sharded hash map of claims with expiry and a size cap.
 //!
-//! Each claim is stored as a 128-bit keyed hash of `(client, id)` plus its deadline (milliseconds
-//! since the store started) and claim token: 32 bytes of payload per entry whatever the id
-//! lengths, about 70 bytes of memory with the hash table's slack, so a million live claims take
-//! tens of megabytes. Expired entries are swept out shard by shard as claims arrive, so memory
-//! follows the live set rather than everything ever seen.
+//! Each claim is stored as a 128-bit keyed hash of `(client, id)` plus its end (milliseconds since
+//! the store started: the lease's end while in flight, the window's once done, with the state in
+//! the top bit) and claim token: 32 bytes of payload per entry whatever the id lengths, about 70
+//! bytes of memory with the hash table's slack, so a million live claims take tens of megabytes.
+//! Expired entries are swept out shard by shard as claims arrive, so memory follows the live set
+//! rather than everything ever seen. Every transition happens under its shard's lock, so it is
+//! atomic; waiters for an in-flight claim share a watcher (see `watch`) whose reads are lock
+//! acquisitions, and the store's own `complete` and `release` wake them at once.
 //!
 //! The live set itself is capped (`DEDUP_MAX_ENTRIES`, split evenly over the shards), so a flood
 //! of fresh ids cannot grow memory without bound. When a claim finds its shard full:
@@ -19,7 +22,7 @@ use std::{
     collections::HashMap,
     hash::{BuildHasherDefault, Hasher},
     sync::{
-        Mutex,
+        Arc, Mutex,
         atomic::{AtomicU64, Ordering},
     },
     time::Duration,
@@ -30,9 +33,10 @@ use tokio::time::Instant;
 use tracing::warn;
 use xxhash_rust::xxh3::Xxh3;
 
+use super::watch::{Seen, Watchers};
 use crate::{
     domain::{ClientId, NotificationId},
-    ports::{Claim, ClaimToken, DedupError, DedupStore},
+    ports::{Claim, ClaimToken, Completed, DedupError, DedupStore, Waited},
 };
 
 /// The default cap on live claims: about 300 MB at the most, which a server with a 24 h window
@@ -62,11 +66,37 @@ impl Hasher for IdentityHasher {
     }
 }
 
+/// The top bit of an entry's end: set once the claim is done.
+const DONE: u64 = 1 << 63;
+
 #[derive(Clone, Copy)]
 struct Entry {
-    /// Milliseconds since the store's `started`; 8 bytes where an `Instant` takes 16.
-    expires_ms: u64,
+    /// When the claim ends, in milliseconds since the store's `started` (8 bytes where an
+    /// `Instant` takes 16), with [`DONE`] set once the claim is done.
+    ends: u64,
     token: ClaimToken,
+}
+
+impl Entry {
+    fn in_flight(ends_ms: u64, token: ClaimToken) -> Self {
+        Self { ends: ends_ms.min(DONE - 1), token }
+    }
+
+    fn done(ends_ms: u64, token: ClaimToken) -> Self {
+        Self { ends: ends_ms.min(DONE - 1) | DONE, token }
+    }
+
+    fn ends_ms(self) -> u64 {
+        self.ends & !DONE
+    }
+
+    fn is_done(self) -> bool {
+        self.ends & DONE != 0
+    }
+
+    fn is_live(self, now: u64) -> bool {
+        self.ends_ms() > now
+    }
 }
 
 struct Shard {
@@ -83,7 +113,7 @@ impl Shard {
 
     fn sweep(&mut self, now: u64) {
         self.next_sweep_ms = now + SWEEP_EVERY_MS;
-        self.claims.retain(|_, e| e.expires_ms > now);
+        self.claims.retain(|_, e| e.is_live(now));
         // Give memory back after a burst, but leave head room so the map does not resize to and
         // fro around a steady size.
         if self.claims.capacity() > 64 && self.claims.len() < self.claims.capacity() / 4 {
@@ -99,7 +129,7 @@ impl Shard {
             return 0;
         }
         let batch = (cap / EVICT_FRACTION).clamp(1, self.claims.len());
-        let mut by_expiry: Vec<(u64, u128)> = self.claims.iter().map(|(key, e)| (e.expires_ms, *key)).collect();
+        let mut by_expiry: Vec<(u64, u128)> = self.claims.iter().map(|(key, e)| (e.ends_ms(), *key)).collect();
         by_expiry.select_nth_unstable(batch - 1);
         for (_, key) in &by_expiry[..batch] {
             self.claims.remove(key);
@@ -108,15 +138,65 @@ impl Shard {
     }
 }
 
-pub struct MemoryDedupStore {
+/// The claims themselves, shared with the watchers that read them.
+struct Claims {
     shards: Box<[Mutex<Shard>]>,
-    /// Random per process, so nobody can pick ids that collide on purpose.
-    seed: u64,
     started: Instant,
     max_entries: usize,
     per_shard_cap: usize,
     evicted: AtomicU64,
     next_warn_ms: AtomicU64,
+}
+
+impl Claims {
+    fn now_ms(&self) -> u64 {
+        millis(self.started.elapsed())
+    }
+
+    fn shard(&self, key: u128) -> std::sync::MutexGuard<'_, Shard> {
+        self.shards[key as usize % self.shards.len()].lock().expect("dedup shard poisoned")
+    }
+
+    fn peek(&self, key: u128) -> Seen {
+        let now = self.now_ms();
+        match self.shard(key).claims.get(&key) {
+            Some(e) if e.is_live(now) && e.is_done() => Seen::Done,
+            Some(e) if e.is_live(now) => {
+                Seen::InFlight { holder: e.token.0, lease_left: Duration::from_millis(e.ends_ms() - now) }
+            }
+            _ => Seen::Free,
+        }
+    }
+
+    fn note_evictions(&self, count: usize, now: u64) {
+        let total = self.evicted.fetch_add(count as u64, Ordering::Relaxed) + count as u64;
+        let due = self.next_warn_ms.load(Ordering::Relaxed);
+        if now >= due
+            && self
+                .next_warn_ms
+                .compare_exchange(due, now + EVICTION_WARN_EVERY_MS, Ordering::Relaxed, Ordering::Relaxed)
+                .is_ok()
+        {
+            warn!(
+                evicted_total = total,
+                max_entries = self.max_entries,
+                "the in-memory dedup store is full: the claims closest to expiry were dropped, so a resent id among \
+                 them could be delivered twice; raise DEDUP_MAX_ENTRIES or use Redis"
+            );
+        }
+    }
+}
+
+/// Whole milliseconds, at least one: a lease or window under a millisecond still claims.
+fn millis(d: Duration) -> u64 {
+    u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
+}
+
+pub struct MemoryDedupStore {
+    claims: Arc<Claims>,
+    /// Random per process, so nobody can pick ids that collide on purpose.
+    seed: u64,
+    watchers: Watchers<u128>,
 }
 
 impl Default for MemoryDedupStore {
@@ -141,20 +221,20 @@ impl MemoryDedupStore {
             .map(|_| Mutex::new(Shard { claims: HashMap::default(), next_sweep_ms: SWEEP_EVERY_MS }))
             .collect::<Box<[_]>>();
         let per_shard_cap = (max_entries / shards.len()).max(1);
-        Self {
-            seed: fastrand::u64(..),
+        let claims = Claims {
             started: Instant::now(),
             max_entries: per_shard_cap * shards.len(),
             per_shard_cap,
             shards,
             evicted: AtomicU64::new(0),
             next_warn_ms: AtomicU64::new(0),
-        }
+        };
+        Self { claims: Arc::new(claims), seed: fastrand::u64(..), watchers: Watchers::default() }
     }
 
     /// Live and expired-but-not-yet-swept entries, for tests and memory measurements.
     pub fn len(&self) -> usize {
-        self.shards.iter().map(|s| s.lock().expect("dedup shard poisoned").claims.len()).sum()
+        self.claims.shards.iter().map(|s| s.lock().expect("dedup shard poisoned").claims.len()).sum()
     }
 
     pub fn is_empty(&self) -> bool {
@@ -163,11 +243,7 @@ impl MemoryDedupStore {
 
     /// Live claims evicted so far because the store was full.
     pub fn evictions(&self) -> u64 {
-        self.evicted.load(Ordering::Relaxed)
-    }
-
-    fn now_ms(&self) -> u64 {
-        u64::try_from(self.started.elapsed().as_millis()).unwrap_or(u64::MAX)
+        self.claims.evicted.load(Ordering::Relaxed)
     }
 
     fn key(&self, client: &ClientId, id: &NotificationId) -> u128 {
@@ -180,65 +256,79 @@ impl MemoryDedupStore {
         h.update(id.as_str().as_bytes());
         h.digest128()
     }
-
-    fn shard(&self, key: u128) -> std::sync::MutexGuard<'_, Shard> {
-        self.shards[key as usize % self.shards.len()].lock().expect("dedup shard poisoned")
-    }
-
-    fn note_evictions(&self, count: usize, now: u64) {
-        let total = self.evicted.fetch_add(count as u64, Ordering::Relaxed) + count as u64;
-        let due = self.next_warn_ms.load(Ordering::Relaxed);
-        if now >= due
-            && self
-                .next_warn_ms
-                .compare_exchange(due, now + EVICTION_WARN_EVERY_MS, Ordering::Relaxed, Ordering::Relaxed)
-                .is_ok()
-        {
-            warn!(
-                evicted_total = total,
-                max_entries = self.max_entries,
-                "the in-memory dedup store is full: the claims closest to expiry were dropped, so a resent id among \
-                 them could be delivered twice; raise DEDUP_MAX_ENTRIES or use Redis"
-            );
-        }
-    }
 }
 
 #[async_trait]
 impl DedupStore for MemoryDedupStore {
-    async fn try_claim(&self, client: &ClientId, id: &NotificationId, ttl: Duration) -> Result<Claim, DedupError> {
+    async fn try_claim(&self, client: &ClientId, id: &NotificationId, lease: Duration) -> Result<Claim, DedupError> {
         let key = self.key(client, id);
-        let now = self.now_ms();
-        let ttl_ms = u64::try_from(ttl.as_millis()).unwrap_or(u64::MAX);
-        let fresh = Entry { expires_ms: now.saturating_add(ttl_ms), token: ClaimToken::random() };
-        let mut shard = self.shard(key);
+        let claims = &self.claims;
+        let now = claims.now_ms();
+        let fresh = Entry::in_flight(now.saturating_add(millis(lease).max(1)), ClaimToken::random());
+        let mut shard = claims.shard(key);
         shard.sweep_if_due(now);
         if let Some(held) = shard.claims.get_mut(&key) {
-            if held.expires_ms > now {
-                return Ok(Claim::Duplicate);
+            if held.is_live(now) {
+                return Ok(if held.is_done() {
+                    Claim::Done
+                } else {
+                    Claim::InFlight { lease_left: Duration::from_millis(held.ends_ms() - now) }
+                });
             }
-            // An expired claim's slot is reused: no growth.
+            // An ended claim's slot is reused: no growth.
             *held = fresh;
-            return Ok(Claim::New(fresh.token));
+            return Ok(Claim::Claimed(fresh.token));
         }
         let evicted =
-            if shard.claims.len() >= self.per_shard_cap { shard.make_room(now, self.per_shard_cap) } else { 0 };
+            if shard.claims.len() >= claims.per_shard_cap { shard.make_room(now, claims.per_shard_cap) } else { 0 };
         // Inserted under the same lock as the lookup above: the claim stays atomic.
         shard.claims.insert(key, fresh);
         drop(shard);
         if evicted > 0 {
-            self.note_evictions(evicted, now);
+            claims.note_evictions(evicted, now);
         }
-        Ok(Claim::New(fresh.token))
+        Ok(Claim::Claimed(fresh.token))
+    }
+
+    async fn complete(
+        &self,
+        client: &ClientId,
+        id: &NotificationId,
+        token: ClaimToken,
+        window: Duration,
+    ) -> Result<Completed, DedupError> {
+        let key = self.key(client, id);
+        let now = self.claims.now_ms();
+        {
+            let mut shard = self.claims.shard(key);
+            match shard.claims.get_mut(&key) {
+                Some(held) if held.token == token && held.is_live(now) => {
+                    *held = Entry::done(now.saturating_add(millis(window).max(1)), token);
+                }
+                _ => return Ok(Completed::NotHeld),
+            }
+        }
+        self.watchers.settled(&key, Waited::Done);
+        Ok(Completed::Done)
     }
 
     async fn release(&self, client: &ClientId, id: &NotificationId, token: ClaimToken) -> Result<(), DedupError> {
         let key = self.key(client, id);
-        let mut shard = self.shard(key);
-        if shard.claims.get(&key).is_some_and(|e| e.token == token) {
-            shard.claims.remove(&key);
+        let released = {
+            let mut shard = self.claims.shard(key);
+            let ours = shard.claims.get(&key).is_some_and(|e| e.token == token && !e.is_done());
+            ours && shard.claims.remove(&key).is_some()
+        };
+        if released {
+            self.watchers.settled(&key, Waited::Released);
         }
         Ok(())
+    }
+
+    async fn wait(&self, client: &ClientId, id: &NotificationId, patience: Duration) -> Result<Waited, DedupError> {
+        let key = self.key(client, id);
+        let claims = self.claims.clone();
+        self.watchers.wait(key, patience, move || std::future::ready(Ok(claims.peek(key)))).await
     }
 }
 
@@ -267,7 +357,7 @@ mod tests {
         }
         assert_eq!(store.len(), 2000, "the 1000 expired claims are gone from memory");
         let (c, n) = ids("c", "1");
-        assert!(matches!(store.try_claim(&c, &n, Duration::from_secs(10)).await.unwrap(), Claim::New(_)));
+        assert!(matches!(store.try_claim(&c, &n, Duration::from_secs(10)).await.unwrap(), Claim::Claimed(_)));
     }
 
     async fn claim(store: &MemoryDedupStore, n: &str, ttl_secs: u64) -> Claim {
@@ -276,7 +366,7 @@ mod tests {
     }
 
     fn is_new(claim: Claim) -> bool {
-        matches!(claim, Claim::New(_))
+        matches!(claim, Claim::Claimed(_))
     }
 
     #[tokio::test(start_paused = true)]
@@ -338,7 +428,7 @@ mod tests {
     async fn releasing_an_evicted_claim_is_harmless() {
         let store = MemoryDedupStore::build(1, 1);
         let (c, first) = ids("c", "first");
-        let Claim::New(token) = store.try_claim(&c, &first, Duration::from_secs(60)).await.unwrap() else {
+        let Claim::Claimed(token) = store.try_claim(&c, &first, Duration::from_secs(60)).await.unwrap() else {
             panic!("first claim is new")
         };
         assert!(is_new(claim(&store, "second", 60).await));
@@ -347,12 +437,21 @@ mod tests {
         assert!(!is_new(claim(&store, "second", 60).await), "the release did not touch the other claim");
     }
 
+    #[test]
+    fn an_entry_stays_sixteen_bytes_with_its_state() {
+        assert_eq!(std::mem::size_of::<Entry>(), 16);
+        let done = Entry::done(u64::MAX, ClaimToken(1));
+        assert!(done.is_done() && done.is_live(DONE - 2));
+        let in_flight = Entry::in_flight(5, ClaimToken(1));
+        assert!(!in_flight.is_done() && in_flight.is_live(4) && !in_flight.is_live(5));
+    }
+
     #[tokio::test]
     async fn the_separator_keeps_pairs_apart() {
         let store = MemoryDedupStore::new();
         let (c1, n1) = ids("ab", "c");
         let (c2, n2) = ids("a", "bc");
-        assert!(matches!(store.try_claim(&c1, &n1, Duration::from_secs(9)).await.unwrap(), Claim::New(_)));
-        assert!(matches!(store.try_claim(&c2, &n2, Duration::from_secs(9)).await.unwrap(), Claim::New(_)));
+        assert!(matches!(store.try_claim(&c1, &n1, Duration::from_secs(9)).await.unwrap(), Claim::Claimed(_)));
+        assert!(matches!(store.try_claim(&c2, &n2, Duration::from_secs(9)).await.unwrap(), Claim::Claimed(_)));
     }
 }

@@ -1,17 +1,22 @@
 //! `DedupStore` on Postgres, for deployments that share a Postgres but run no Redis.
 //!
-//! A claim is one row keyed by `(client_id, notification_id)` (migration 0003), written by one
-//! statement: `INSERT ... ON CONFLICT DO UPDATE ... WHERE expired`. Postgres locks the conflicting
-//! row and re-checks the condition on its newest version, so of any number of concurrent
-//! claimers on any number of servers exactly one inserts (or takes over an expired row), and the
-//! others see a live claim and get `Duplicate`. Expiry uses the database's clock only, so servers
-//! whose clocks disagree still agree on every window.
+//! A claim is one row keyed by `(client_id, notification_id)` (migration 0003) with its token, its
+//! state (`done`, migration 0020) and when it ends (`expires_at`: the lease's end while in flight,
+//! the window's once done). Every transition is one statement. The claim is an `INSERT ... ON
+//! CONFLICT DO UPDATE` that always updates: Postgres locks the conflicting row and evaluates the
+//! update against its newest version, so of any number of concurrent claimers on any number of
+//! servers exactly one inserts (or takes over a row whose lease or window has passed), and every
+//! other one gets the row as it stands (done, or in flight with its lease) in the same statement,
+//! with no second read that could race. Keeping the row as it was costs a row version per
+//! duplicate (a HOT update: no indexed value changes). Completing and releasing are `UPDATE` and
+//! `DELETE` that compare the token first. Time is the database's clock only, so servers whose
+//! clocks disagree still agree on every lease and window.
 //!
-//! The row carries the claim's token: `release` deletes only a row with its own token, and a
-//! claim whose answer was lost can be asked again with the same token and recognised as ours.
-//! Expired rows cost nothing to correctness (the next claim takes them over) but would pile up,
-//! so each instance sweeps them in the background, in small batches that skip rows another
-//! instance is sweeping.
+//! A claim whose answer was lost can be asked again with the same token and is recognised as ours;
+//! completing again finds our own done row. Expired rows cost nothing to correctness (the next
+//! claim takes them over) but would pile up, so each instance sweeps them in the background, in
+//! small batches that skip rows another instance is sweeping. Waiting duplicates read their row
+//! through the shared watcher (`super::watch`): about one `SELECT` a second per watched id.
 
 use std::time::Duration;
 
@@ -19,27 +24,41 @@ use async_trait::async_trait;
 use sqlx::{
     Postgres,
     postgres::PgArguments,
-    query::{Query, QueryScalar},
+    query::{Query, QueryAs},
 };
 use tokio::task::JoinHandle;
 use tracing::{debug, instrument, warn};
 
+use super::watch::{Seen, Watchers};
 use crate::{
     adapters::pg_database::PgDatabase,
     domain::{ClientId, NotificationId},
-    ports::{Claim, ClaimToken, DedupError, DedupStore},
+    ports::{Claim, ClaimToken, Completed, DedupError, DedupStore, Waited},
 };
 
-/// Inserts the claim, or takes over a row whose window has passed, or (a retry of this very
-/// claim) recognises its own token. Returns the token when the claim is ours, no row otherwise.
-const CLAIM: &str = "INSERT INTO dedup_claims AS held (client_id, notification_id, token, expires_at)
-VALUES ($1, $2, $3, clock_timestamp() + make_interval(secs => $4::float8 / 1000))
+/// Inserts the claim in flight, takes over a row whose lease or window has passed, or (a retry of
+/// this very claim) finds its own; any other row stays as it is. Returns the row as it now stands:
+/// its token, whether it is done, and the milliseconds it has left.
+const CLAIM: &str = "INSERT INTO dedup_claims AS held (client_id, notification_id, token, expires_at, done)
+VALUES ($1, $2, $3, clock_timestamp() + make_interval(secs => $4::float8 / 1000), false)
 ON CONFLICT (client_id, notification_id) DO UPDATE
-SET token = excluded.token, expires_at = excluded.expires_at
-WHERE held.expires_at <= clock_timestamp() OR held.token = excluded.token
-RETURNING token";
+SET token = CASE WHEN held.expires_at <= clock_timestamp() THEN excluded.token ELSE held.token END,
+    done = CASE WHEN held.expires_at <= clock_timestamp() THEN false ELSE held.done END,
+    expires_at = CASE WHEN held.expires_at <= clock_timestamp() THEN excluded.expires_at ELSE held.expires_at END
+RETURNING token, done, (extract(epoch FROM expires_at - clock_timestamp()) * 1000)::bigint";
 
-const RELEASE: &str = "DELETE FROM dedup_claims WHERE client_id = $1 AND notification_id = $2 AND token = $3";
+/// Makes this token's live claim (in flight, or already done: a retry) done until the window ends.
+const COMPLETE: &str = "UPDATE dedup_claims
+SET done = true, expires_at = clock_timestamp() + make_interval(secs => $4::float8 / 1000)
+WHERE client_id = $1 AND notification_id = $2 AND token = $3 AND expires_at > clock_timestamp()";
+
+/// Deletes this token's in-flight claim; a done one stays.
+const RELEASE: &str =
+    "DELETE FROM dedup_claims WHERE client_id = $1 AND notification_id = $2 AND token = $3 AND NOT done";
+
+/// The live claim, as a waiter's watcher reads it.
+const PEEK: &str = "SELECT token, done, (extract(epoch FROM expires_at - clock_timestamp()) * 1000)::bigint
+FROM dedup_claims WHERE client_id = $1 AND notification_id = $2 AND expires_at > clock_timestamp()";
 
 /// One batch of the background sweep. `SKIP LOCKED`: rows that another instance's sweep (or a
 /// claim taking one over) holds are left to it.
@@ -49,8 +68,14 @@ const SWEEP: &str = "DELETE FROM dedup_claims WHERE (client_id, notification_id)
     LIMIT $1 FOR UPDATE SKIP LOCKED)";
 const SWEEP_BATCH: i64 = 5000;
 
-/// Windows beyond this are this (about 140,000 years): the database's timestamps end in 294276 AD.
-const MAX_TTL_MS: u64 = 1 << 52;
+/// Leases and windows beyond this are this (about 140,000 years): the database's timestamps end
+/// in 294276 AD. Under a millisecond is one millisecond, as with Redis.
+fn stored_ms(d: Duration) -> i64 {
+    u64::try_from(d.as_millis()).unwrap_or(u64::MAX).clamp(1, 1 << 52) as i64
+}
+
+/// A claim's row: token, done, milliseconds left.
+type Row = (i64, bool, i64);
 
 /// What the Postgres dedup store needs besides its database.
 #[derive(Debug, Clone)]
@@ -62,6 +87,7 @@ pub struct PostgresDedupOptions {
 pub struct PostgresDedupStore {
     db: PgDatabase,
     sweeper: JoinHandle<()>,
+    watchers: Watchers<(String, String)>,
 }
 
 impl PostgresDedupStore {
@@ -69,7 +95,7 @@ impl PostgresDedupStore {
     /// when the store is dropped).
     pub fn new(db: PgDatabase, options: &PostgresDedupOptions) -> Self {
         let sweeper = tokio::spawn(sweep_forever(db.clone(), options.sweep_every.max(Duration::from_millis(10))));
-        Self { db, sweeper }
+        Self { db, sweeper, watchers: Watchers::default() }
     }
 
     /// Deletes every expired claim now; returns how many went. The background sweep calls it.
@@ -77,14 +103,20 @@ impl PostgresDedupStore {
         sweep_once(&self.db).await
     }
 
-    async fn bounded<T>(&self, work: impl Future<Output = Result<T, sqlx::Error>>) -> Result<T, DedupError> {
-        bounded(self.db.timeout(), work).await
+    /// A statement over one claim, with its client, id and token bound.
+    fn on_claim<'q>(
+        &self,
+        sql: &'static str,
+        client: &'q str,
+        id: &'q str,
+        token: ClaimToken,
+    ) -> Query<'q, Postgres, PgArguments> {
+        sqlx::query(sql).persistent(self.db.persistent()).bind(client).bind(id).bind(stored(token))
     }
 
-    /// One statement that returns at most one value: straight on the pool, or (PgBouncer) in a
-    /// transaction of its own.
-    async fn fetch<'q>(&self, query: QueryScalar<'q, Postgres, i64, PgArguments>) -> Result<Option<i64>, sqlx::Error> {
-        run_scalar(&self.db, query).await
+    /// One statement that changes rows, bounded by the store's timeout; the rows it changed.
+    async fn write(&self, query: Query<'_, Postgres, PgArguments>) -> Result<u64, DedupError> {
+        bounded(self.db.timeout(), execute(&self.db, query)).await
     }
 }
 
@@ -94,15 +126,17 @@ impl Drop for PostgresDedupStore {
     }
 }
 
-async fn run_scalar(
+/// One statement that returns at most one row: straight on the pool, or (PgBouncer) in a
+/// transaction of its own.
+async fn fetch_row(
     db: &PgDatabase,
-    query: QueryScalar<'_, Postgres, i64, PgArguments>,
-) -> Result<Option<i64>, sqlx::Error> {
+    query: QueryAs<'_, Postgres, Row, PgArguments>,
+) -> Result<Option<Row>, sqlx::Error> {
     if db.single_statements_in_transactions() {
         let mut tx = db.begin().await?;
-        let value = query.fetch_optional(&mut *tx).await?;
+        let row = query.fetch_optional(&mut *tx).await?;
         tx.commit().await?;
-        Ok(value)
+        Ok(row)
     } else {
         query.fetch_optional(db.pool()).await
     }
@@ -154,6 +188,20 @@ async fn sweep_forever(db: PgDatabase, every: Duration) {
     }
 }
 
+/// The live claim on `(client, id)`, as a waiter's watcher sees it.
+async fn peek(db: &PgDatabase, client: &str, id: &str) -> Result<Seen, DedupError> {
+    let query = sqlx::query_as::<_, Row>(PEEK).persistent(db.persistent()).bind(client).bind(id);
+    Ok(match bounded(db.timeout(), fetch_row(db, query)).await? {
+        None => Seen::Free,
+        Some((_, true, _)) => Seen::Done,
+        Some((token, false, left)) => Seen::InFlight { holder: token as u64, lease_left: millis_left(left) },
+    })
+}
+
+fn millis_left(ms: i64) -> Duration {
+    Duration::from_millis(ms.max(0).unsigned_abs())
+}
+
 /// The token as stored: the same 64 bits, as Postgres has no unsigned integers.
 fn stored(token: ClaimToken) -> i64 {
     token.0 as i64
@@ -176,42 +224,42 @@ fn is_connection_error(e: &sqlx::Error) -> bool {
 #[async_trait]
 impl DedupStore for PostgresDedupStore {
     #[instrument(name = "dedup.try_claim", skip_all, fields(client_id = %client, notification_id = %id))]
-    async fn try_claim(&self, client: &ClientId, id: &NotificationId, ttl: Duration) -> Result<Claim, DedupError> {
+    async fn try_claim(&self, client: &ClientId, id: &NotificationId, lease: Duration) -> Result<Claim, DedupError> {
         let (client, token) = (&scoped(client), ClaimToken::random());
-        // A window under a millisecond is one millisecond, as with Redis.
-        let ttl_ms = u64::try_from(ttl.as_millis()).unwrap_or(u64::MAX).clamp(1, MAX_TTL_MS) as i64;
         let claim = || {
-            sqlx::query_scalar::<_, i64>(CLAIM)
+            sqlx::query_as::<_, Row>(CLAIM)
                 .persistent(self.db.persistent())
                 .bind(client.as_str())
                 .bind(id.as_str())
                 .bind(stored(token))
-                .bind(ttl_ms)
+                .bind(stored_ms(lease))
         };
-        let claimed = self
-            .bounded(async {
-                match self.fetch(claim()).await {
-                    // The connection broke under the statement; it may have committed with only
-                    // its answer lost. Asking again with the same token is safe: our own row is
-                    // recognised as ours.
-                    Err(e) if is_connection_error(&e) => self.fetch(claim()).await,
-                    result => result,
-                }
-            })
-            .await;
+        let claimed = bounded(self.db.timeout(), async {
+            match fetch_row(&self.db, claim()).await {
+                // The connection broke under the statement; it may have committed with only its
+                // answer lost. Asking again with the same token is safe: our own row is
+                // recognised as ours.
+                Err(e) if is_connection_error(&e) => fetch_row(&self.db, claim()).await,
+                result => result,
+            }
+        })
+        .await;
         match claimed {
-            Ok(Some(_)) => Ok(Claim::New(token)),
-            Ok(None) => Ok(Claim::Duplicate),
+            Ok(Some((held, false, _))) if held == stored(token) => Ok(Claim::Claimed(token)),
+            Ok(Some((_, false, left))) => Ok(Claim::InFlight { lease_left: millis_left(left) }),
+            // An insert or update always returns its row; `None` cannot happen, and would not be a
+            // claim of ours.
+            Ok(Some((_, true, _)) | None) => Ok(Claim::Done),
             Err(e) => {
                 // The insert may have committed with its answer lost. The caller answers 503 and
-                // the Relay will retry; a claim left behind would make that retry a silent
-                // duplicate, so take it back if it is there (it can only be ours).
+                // the Relay will retry; a claim left behind would make that retry wait out the
+                // lease, so take it back if it is there (it can only be ours).
                 let (db, client, id) = (self.db.clone(), client.as_str().to_owned(), id.as_str().to_owned());
                 tokio::spawn(async move {
                     let query =
                         sqlx::query(RELEASE).persistent(db.persistent()).bind(client).bind(id).bind(stored(token));
                     if let Err(e) = bounded(db.timeout(), execute(&db, query)).await {
-                        warn!(error = %e, "could not take back a claim whose answer was lost; it expires with its window");
+                        warn!(error = %e, "could not take back a claim whose answer was lost; its lease ends it");
                     }
                 });
                 Err(e)
@@ -219,14 +267,41 @@ impl DedupStore for PostgresDedupStore {
         }
     }
 
+    #[instrument(name = "dedup.complete", skip_all, fields(client_id = %client, notification_id = %id))]
+    async fn complete(
+        &self,
+        client: &ClientId,
+        id: &NotificationId,
+        token: ClaimToken,
+        window: Duration,
+    ) -> Result<Completed, DedupError> {
+        let client = scoped(client);
+        let query = self.on_claim(COMPLETE, &client, id.as_str(), token).bind(stored_ms(window));
+        if self.write(query).await? == 0 {
+            return Ok(Completed::NotHeld);
+        }
+        self.watchers.settled(&(client, id.as_str().to_owned()), Waited::Done);
+        Ok(Completed::Done)
+    }
+
     #[instrument(name = "dedup.release", skip_all, fields(client_id = %client, notification_id = %id))]
     async fn release(&self, client: &ClientId, id: &NotificationId, token: ClaimToken) -> Result<(), DedupError> {
-        let client = &scoped(client);
-        let query = sqlx::query(RELEASE)
-            .persistent(self.db.persistent())
-            .bind(client.as_str())
-            .bind(id.as_str())
-            .bind(stored(token));
-        self.bounded(execute(&self.db, query)).await.map(|_| ())
+        let client = scoped(client);
+        if self.write(self.on_claim(RELEASE, &client, id.as_str(), token)).await? > 0 {
+            self.watchers.settled(&(client, id.as_str().to_owned()), Waited::Released);
+        }
+        Ok(())
+    }
+
+    #[instrument(name = "dedup.wait", skip_all, fields(client_id = %client, notification_id = %id))]
+    async fn wait(&self, client: &ClientId, id: &NotificationId, patience: Duration) -> Result<Waited, DedupError> {
+        let key = (scoped(client), id.as_str().to_owned());
+        let (db, watched) = (self.db.clone(), key.clone());
+        self.watchers
+            .wait(key, patience, move || {
+                let (db, (client, id)) = (db.clone(), watched.clone());
+                async move { peek(&db, &client, &id).await }
+            })
+            .await
     }
 }

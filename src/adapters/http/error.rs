@@ -221,6 +221,15 @@ impl From<SendError> for ApiError {
             ),
             SendError::ClientStore(e) => e.into(),
             SendError::Dedup(e) => e.into(),
+            SendError::InFlight { lease_left } => Self::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                Envelope::error(
+                    "in_flight",
+                    "another request is delivering this notification now; retry after the Retry-After delay",
+                ),
+            )
+            // Whole seconds, rounded up: by then the other delivery is done, or its lease ended.
+            .retry_after(lease_left.as_millis().div_ceil(1000).max(1) as u64),
         }
     }
 }
@@ -305,6 +314,8 @@ impl From<Denied> for ApiError {
 
 #[cfg(test)]
 mod tests {
+    use std::time::Duration;
+
     use super::*;
     use crate::{
         app::{ClassicField, RawField},
@@ -398,6 +409,15 @@ mod tests {
         let down = ApiError::from(SendError::Dedup(DedupError::Unavailable("redis://10.0.0.7 refused".into())));
         assert_eq!(down.status, StatusCode::SERVICE_UNAVAILABLE);
         assert_eq!(down.envelope, Envelope::error(STORAGE_UNAVAILABLE, "the dedup store could not be reached"));
+    }
+
+    #[test]
+    fn a_send_still_in_flight_elsewhere_asks_for_a_retry_when_its_lease_ends() {
+        for (left, secs) in [(Duration::from_millis(14_200), 15), (Duration::from_secs(3), 3), (Duration::ZERO, 1)] {
+            let error = ApiError::from(SendError::InFlight { lease_left: left });
+            assert_eq!((error.status, error.retry_after), (StatusCode::SERVICE_UNAVAILABLE, Some(secs)));
+            assert_eq!(error.envelope.errors.as_ref().map(|e| e[0].name.as_str()), Some("in_flight"));
+        }
     }
 
     #[test]

@@ -1,20 +1,23 @@
-//! The second half of a send: find the client, claim the notification id, deliver, and settle
-//! the claim and the client by the provider's answer.
+//! The second half of a send: find the client, claim the notification id (see `claim`), deliver,
+//! and settle the claim and the client by the provider's answer.
+
+use std::time::Duration;
 
 use tracing::{Span, field::Empty, info, instrument, warn};
 
-use super::{InvalidForm, SendRequest};
+use super::{InvalidForm, SendRequest, claim::Turn};
 use crate::{
     app::{App, ResolvedProject},
     domain::{Client, Delivery, FormKind, NotificationId, PushType},
-    ports::{Claim, ClaimToken, DedupError, PushError, PushFailure, StoreError},
+    ports::{ClaimToken, DedupError, PushError, PushFailure, StoreError},
 };
 
 /// How a send that did not fail ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum SendOutcome {
     Delivered,
-    /// The id was already delivered (or is being delivered) to this client; nothing was sent.
+    /// The id was already delivered to this client (perhaps while this send waited for that
+    /// delivery); nothing was sent.
     Duplicate,
 }
 
@@ -42,6 +45,10 @@ pub enum SendError {
     ClientStore(#[from] StoreError),
     #[error(transparent)]
     Dedup(#[from] DedupError),
+    /// Another send is still delivering this id to this client, past this send's patience; its
+    /// lease ends in `lease_left` at the latest. Nothing was sent.
+    #[error("the notification is being delivered by another request")]
+    InFlight { lease_left: Duration },
     /// The provider did not deliver; for a dead token the client has been removed. `form` is
     /// the form the provider was given: a refused payload is that form's content
     /// ([`SendField::content_of`](super::SendField::content_of)).
@@ -62,6 +69,7 @@ impl SendError {
             SendError::FormUnusable { .. } => "invalid_body",
             SendError::ProviderNotConfigured(_) => "provider_not_configured",
             SendError::ClientStore(_) | SendError::Dedup(_) => "storage_unavailable",
+            SendError::InFlight { .. } => "in_flight",
             SendError::Provider { error, .. } => match error {
                 PushError::TokenUnregistered { .. } => "token_unregistered",
                 PushError::PayloadRejected { .. } => "payload_rejected",
@@ -112,12 +120,9 @@ impl App {
         Span::current().record("provider", provider.name());
         let sent = |outcome| Ok(Sent { outcome, push_type, provider: provider.name() });
 
-        let claim = match self.dedup.try_claim(&client.id, &notification.id, self.dedup_ttl).await? {
-            Claim::Duplicate => {
-                info!("duplicate notification id; not sent again");
-                return sent(SendOutcome::Duplicate);
-            }
-            Claim::New(claim) => claim,
+        let claim = match self.take_claim(&client.id, &notification.id).await? {
+            Turn::Delivered => return sent(SendOutcome::Duplicate),
+            Turn::Deliver(claim) => claim,
         };
 
         let form = notification.form.kind();
@@ -137,6 +142,7 @@ impl App {
         match delivered {
             Ok(_) => {
                 info!(push_type = %push_type, "notification delivered");
+                self.complete_claim(&client.id, &delivery.notification.id, claim).await;
                 sent(SendOutcome::Delivered)
             }
             Err(failure) => {
@@ -185,7 +191,7 @@ mod tests {
             test_support::{app_with, client, providers_with},
         },
         domain::{ClientId, Form, Notification},
-        ports::{Delivered, MockClientRepository, MockDedupStore, MockPushProvider},
+        ports::{Claim, Completed, Delivered, MockClientRepository, MockDedupStore, MockPushProvider},
     };
 
     /// Sends `request` to the default project.
@@ -231,9 +237,18 @@ mod tests {
         repo
     }
 
+    /// A store where the id is free: the send claims it (token 7).
     fn dedup_new() -> MockDedupStore {
         let mut dedup = MockDedupStore::new();
-        dedup.expect_try_claim().times(1).returning(|_, _, _| Ok(Claim::New(ClaimToken(7))));
+        dedup.expect_try_claim().times(1).returning(|_, _, _| Ok(Claim::Claimed(ClaimToken(7))));
+        dedup
+    }
+
+    /// A store where every id is free, and every delivered one is completed.
+    fn dedup_free() -> MockDedupStore {
+        let mut dedup = MockDedupStore::new();
+        dedup.expect_try_claim().returning(|_, _, _| Ok(Claim::Claimed(ClaimToken(1))));
+        dedup.expect_complete().returning(|_, _, _, _| Ok(Completed::Done));
         dedup
     }
 
@@ -259,20 +274,11 @@ mod tests {
             *s.lock().unwrap() = Some((d.client_id.to_string(), d.notification.id.to_string()));
             Ok(Delivered { attempts: 1 })
         });
-        let app = app_with(repo_with_client(), dedup_new(), providers_with(provider));
+        let mut dedup = dedup_new();
+        dedup.expect_complete().times(1).returning(|_, _, _, _| Ok(Completed::Done));
+        let app = app_with(repo_with_client(), dedup, providers_with(provider));
         assert_eq!(send(&app, "c1").await, Ok(SendOutcome::Delivered));
         assert_eq!(seen.lock().unwrap().clone(), Some(("c1".into(), "n1".into())));
-    }
-
-    #[tokio::test]
-    async fn duplicate_is_not_sent_again() {
-        let mut dedup = MockDedupStore::new();
-        dedup.expect_try_claim().returning(|_, _, _| Ok(Claim::Duplicate));
-        let mut provider = MockPushProvider::new();
-        provider.expect_name().return_const("apns");
-        provider.expect_send().never();
-        let app = app_with(repo_with_client(), dedup, providers_with(provider));
-        assert_eq!(send(&app, "c1").await, Ok(SendOutcome::Duplicate));
     }
 
     #[tokio::test]
@@ -372,14 +378,10 @@ mod tests {
     #[tokio::test]
     async fn an_always_raw_client_gets_the_raw_form_and_others_the_classic_one() {
         let seen = Arc::new(Mutex::new(Vec::new()));
-        let mut dedup = MockDedupStore::new();
-        dedup.expect_try_claim().returning(|_, _, _| Ok(Claim::New(ClaimToken(1))));
-        let app = app_with(raw_client_repo(), dedup, providers_with(recording_provider(seen.clone())));
+        let app = app_with(raw_client_repo(), dedup_free(), providers_with(recording_provider(seen.clone())));
         let request = parse(both_forms("sealed")).unwrap();
         assert_eq!(send_default(&app, request.clone()).await.map(|s| s.outcome), Ok(SendOutcome::Delivered));
-        let mut dedup = MockDedupStore::new();
-        dedup.expect_try_claim().returning(|_, _, _| Ok(Claim::New(ClaimToken(1))));
-        let app = app_with(repo_with_client(), dedup, providers_with(recording_provider(seen.clone())));
+        let app = app_with(repo_with_client(), dedup_free(), providers_with(recording_provider(seen.clone())));
         assert_eq!(send_default(&app, request).await.map(|s| s.outcome), Ok(SendOutcome::Delivered));
         let seen = seen.lock().unwrap();
         assert!(matches!(&seen[0].form, Form::Raw(r) if r.message() == "sealed"));
@@ -421,11 +423,12 @@ mod tests {
             let mut claimed = c.lock().unwrap();
             let key = (client.to_string(), id.to_string());
             if claimed.contains(&key) {
-                return Ok(Claim::Duplicate);
+                return Ok(Claim::Done);
             }
             claimed.push(key);
-            Ok(Claim::New(ClaimToken(1)))
+            Ok(Claim::Claimed(ClaimToken(1)))
         });
+        dedup.expect_complete().times(2).returning(|_, _, _, _| Ok(Completed::Done));
         let seen = Arc::new(Mutex::new(Vec::new()));
         let app = app_with(raw_client_repo(), dedup, providers_with(recording_provider(seen.clone())));
         let outcome = |message, tag| {

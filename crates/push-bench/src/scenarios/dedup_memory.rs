@@ -1,6 +1,7 @@
 //! `dedup-memory`: the in-memory dedup store at scale: how many bytes one live claim costs at a
 //! million claims, measured in this process (the store alone, no server around it) from `VmRSS`
-//! before and after, and the time per claim.
+//! before and after, and the time per claim (taken in flight and completed, as a delivered send
+//! does).
 
 use std::{
     path::PathBuf,
@@ -12,7 +13,7 @@ use clap::Args;
 use push_server::{
     adapters::dedup::memory::MemoryDedupStore,
     domain::{ClientId, NotificationId},
-    ports::{Claim, DedupStore},
+    ports::{Claim, Completed, DedupStore},
 };
 
 #[derive(Args)]
@@ -52,13 +53,13 @@ fn rss_kib() -> u64 {
     crate::server::memory(std::process::id()).map_or(0, |m| m.rss_kib)
 }
 
-/// Claims `entries` distinct (client, id) pairs, spread over 1,000 clients like real traffic, with
-/// the default 24 h window so every claim stays live.
+/// Claims and completes `entries` distinct (client, id) pairs, spread over 1,000 clients like
+/// real traffic, with the default 24 h window so every claim stays live.
 fn measure(entries: usize) -> Result<DedupMemory, String> {
     let runtime = tokio::runtime::Builder::new_current_thread().enable_time().build().map_err(|e| e.to_string())?;
     let clients: Vec<ClientId> =
         (0..1000).map(|k| ClientId::parse(&format!("bench-client-{k}")).expect("valid client id")).collect();
-    let ttl = Duration::from_secs(86_400);
+    let (lease, window) = (Duration::from_secs(16), Duration::from_secs(86_400));
     let before = rss_kib();
     let store = MemoryDedupStore::new();
     let started = Instant::now();
@@ -70,9 +71,15 @@ fn measure(entries: usize) -> Result<DedupMemory, String> {
             use std::fmt::Write;
             let _ = write!(id, "{:08x}-{:04x}-4000-8000-{:012x}", i, i % 65_536, i);
             let nid = NotificationId::parse(&id).expect("valid notification id");
-            match store.try_claim(&clients[i % clients.len()], &nid, ttl).await {
-                Ok(Claim::New(_)) => {}
-                Ok(Claim::Duplicate) => return Err(format!("claim {i} was refused as a duplicate")),
+            let client = &clients[i % clients.len()];
+            let token = match store.try_claim(client, &nid, lease).await {
+                Ok(Claim::Claimed(token)) => token,
+                Ok(other) => return Err(format!("claim {i} was refused: {other:?}")),
+                Err(e) => return Err(e.to_string()),
+            };
+            match store.complete(client, &nid, token, window).await {
+                Ok(Completed::Done) => {}
+                Ok(Completed::NotHeld) => return Err(format!("claim {i} was lost before it was completed")),
                 Err(e) => return Err(e.to_string()),
             }
         }

@@ -18,6 +18,8 @@ use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
 use serde_json::{Value, json};
 use tempfile::TempDir;
 
+use push_server::cli::settings::Settings;
+
 use super::{Answer, FakeProvider, Options, Recorded};
 use crate::{TestApp, spawn_with};
 
@@ -167,8 +169,14 @@ pub fn pem(pkcs8_der: &[u8]) -> String {
     push_server::adapters::pem::armour("PRIVATE KEY", pkcs8_der)
 }
 
-/// Short budgets so failure paths finish quickly: 3 attempts of at most 1 s, 3 s in all.
+/// Short budgets so failure paths finish quickly: 3 attempts of at most 1 s, 3 s in all (so a
+/// claim's lease is 5 s).
 pub async fn spawn_for(google: &Google) -> TestApp {
+    spawn_for_with(google, |_| {}).await
+}
+
+/// The same, with the settings then changed by `adjust`.
+pub async fn spawn_for_with(google: &Google, adjust: impl FnOnce(&mut Settings)) -> TestApp {
     let credentials = google.credentials.clone();
     let endpoint = google.fcm.url();
     spawn_with(move |s| {
@@ -177,6 +185,7 @@ pub async fn spawn_for(google: &Google) -> TestApp {
         s.provider.request_timeout = Duration::from_secs(1);
         s.provider.total_timeout = Duration::from_secs(3);
         s.provider.max_attempts = 3;
+        adjust(s);
     })
     .await
 }

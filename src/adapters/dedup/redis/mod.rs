@@ -1,21 +1,30 @@
 //! `DedupStore` on Redis (one node, a Cluster, or a Sentinel-managed master), shared by every
 //! server instance.
 //!
-//! A claim is one `SET key token NX PX ttl`: Redis executes it atomically, so of any number of
-//! servers asking at once exactly one gets the key. A claim is one key, so in a Cluster it lives in
-//! one slot on one master and every command about it (the scripts included, which name the key
-//! in `KEYS`) is routed there, following MOVED/ASK redirections. The value is the claim token, and `release` is
-//! a compare-and-delete script, so a late release can only remove the claim it made. When the
-//! connection broke under a claim, the retry is an idempotent script that recognises the claim's
-//! own token, because the first `SET` may have landed with only its answer lost.
+//! A claim is one key, `push:dedup:...` (see `key`), whose value says its state: `inflight:<token>`
+//! with the lease as its expiry (`PX`), or `done:<token>` with the dedup window as its expiry. A
+//! value of any other form is a claim written before claims had states, which was only ever
+//! written for a delivery under way or made: it counts as done, as it did then. Every transition
+//! is one Lua script over that one key (`CLAIM`, `COMPLETE`, `RELEASE`; `PEEK` reads), which Redis
+//! runs atomically: of any number of servers claiming at once exactly one takes the key, and
+//! completing or releasing compares the token first, so a late call can only settle its own
+//! claim. A claim is one key, so in a Cluster it lives in one slot on one master and every script
+//! about it (each names the key in `KEYS`) is routed there, following MOVED/ASK redirections.
 //!
-//! The connections reconnect by themselves after Redis went away (see `connection` and
-//! `sentinel`); every call is also bounded by our own deadline, so a Redis that stopped answering
-//! costs a request at most the timeout and never a hang.
+//! Each script is idempotent for its token (claiming again finds its own in-flight claim,
+//! completing again its own done one), so when the connection broke under one, it is simply run
+//! again: the first run may have landed with only its answer lost. The connections reconnect by
+//! themselves after Redis went away (see `connection` and `sentinel`); every call is also bounded
+//! by our own deadline, so a Redis that stopped answering costs a request at most the timeout and
+//! never a hang.
+//!
+//! Waiting duplicates read the key through the shared watcher (`super::watch`): one `PEEK` per
+//! watched id at once, then at most one a second, and none when the claim is completed or released
+//! through this server.
 //!
 //! What Redis itself does not promise: replication is asynchronous, so when a master fails right
-//! after acknowledging a claim and before its replica received it, the promoted replica does not
-//! have it, and a retry of that notification within the window can be delivered a second time.
+//! after acknowledging a transition and before its replica received it, the promoted replica does
+//! not have it.
 
 mod connection;
 mod sentinel;
@@ -23,29 +32,66 @@ mod sentinel;
 use std::time::Duration;
 
 use async_trait::async_trait;
+use redis::FromRedisValue;
 use tracing::{instrument, warn};
 
 use self::connection::RedisConnection;
 pub use self::connection::{RedisConfig, RedisTopology};
-
+use super::watch::{Seen, Watchers};
 use crate::{
     domain::{ClientId, NotificationId},
-    ports::{Claim, ClaimToken, DedupError, DedupStore},
+    ports::{Claim, ClaimToken, Completed, DedupError, DedupStore, Waited},
 };
 
-/// Deletes the key only while it still holds this claim's token.
-const RELEASE: &str = "if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end return 0";
+/// Takes the key in flight for `ARGV[2]` ms unless someone holds it; a retry finds its own claim.
+/// Answers `{1, pttl}` taken (by this token), `{2, 0}` done, `{3, pttl}` in flight for another.
+const CLAIM: &str = "local held = redis.call('GET', KEYS[1])
+local mine = 'inflight:' .. ARGV[1]
+if not held then
+  redis.call('SET', KEYS[1], mine, 'PX', ARGV[2])
+  return {1, tonumber(ARGV[2])}
+end
+if held == mine then return {1, redis.call('PTTL', KEYS[1])} end
+if string.sub(held, 1, 9) == 'inflight:' then return {3, redis.call('PTTL', KEYS[1])} end
+return {2, 0}";
+
+/// Turns this token's in-flight claim (or its done one, for a retry) into a done one kept for
+/// `ARGV[2]` ms. Answers 1 when done, 0 when the claim is not this token's.
+const COMPLETE: &str = "local held = redis.call('GET', KEYS[1])
+if held == 'inflight:' .. ARGV[1] or held == 'done:' .. ARGV[1] then
+  redis.call('SET', KEYS[1], 'done:' .. ARGV[1], 'PX', ARGV[2])
+  return 1
+end
+return 0";
+
+/// Deletes the key only while it holds this token's in-flight claim. Answers 1 when it did.
+const RELEASE: &str =
+    "if redis.call('GET', KEYS[1]) == 'inflight:' .. ARGV[1] then return redis.call('DEL', KEYS[1]) end return 0";
+
+/// The claim's value (empty when there is none) and the milliseconds it has left.
+const PEEK: &str = "return {redis.call('GET', KEYS[1]) or '', redis.call('PTTL', KEYS[1])}";
+
+/// Leases and windows Redis accepts: `PX 0` is refused, and so are expiry times past the end of
+/// its clock, so below a millisecond is one and beyond a hundred thousand years is that.
+fn px(d: Duration) -> u64 {
+    u64::try_from(d.as_millis()).unwrap_or(u64::MAX).clamp(1, 1 << 52)
+}
 
 pub struct RedisDedupStore {
     conn: RedisConnection,
     timeout: Duration,
+    watchers: Watchers<String>,
 }
 
 impl RedisDedupStore {
     /// Connects to the Redis that `config` names. Fails, within the timeout, when Redis cannot be
     /// reached: a server that starts without its dedup store would only answer 503.
     pub async fn open(config: &RedisConfig) -> Result<Self, String> {
-        Ok(Self { conn: RedisConnection::connect(config).await?, timeout: config.timeout })
+        Ok(Self {
+            conn: RedisConnection::connect(config).await?,
+            timeout: config.timeout,
+            watchers: Watchers::default(),
+        })
     }
 
     /// One node at `url` (`redis[s]://[user:password@]host:port[/db]`).
@@ -53,16 +99,44 @@ impl RedisDedupStore {
         Self::open(&RedisConfig::single(url, timeout)).await
     }
 
-    async fn bounded<T>(&self, work: impl Future<Output = redis::RedisResult<T>>) -> Result<T, DedupError> {
-        bounded(self.timeout, work).await
+    /// One transition of the claim under `key`: `script` run on the node that owns the key.
+    async fn write<T: FromRedisValue>(&self, script: &str, key: &str, args: &[u64]) -> Result<T, DedupError> {
+        run(self.conn.clone(), self.timeout, script, key, args).await
     }
 }
 
-async fn bounded<T>(limit: Duration, work: impl Future<Output = redis::RedisResult<T>>) -> Result<T, DedupError> {
+/// `script` over `key` with `args`, bounded by `limit`, run again once when the connection broke
+/// (or, with Sentinel, the master moved): the connections reconnect only after a command failed
+/// on a dead one, so without a second try the first call after Redis came back would still fail.
+/// Safe because every script is idempotent for its arguments.
+async fn run<T: FromRedisValue>(
+    mut conn: RedisConnection,
+    limit: Duration,
+    script: &str,
+    key: &str,
+    args: &[u64],
+) -> Result<T, DedupError> {
+    let mut eval = redis::cmd("EVAL");
+    eval.arg(script).arg(1).arg(key).arg(args);
+    let work = async {
+        let first = eval.query_async(&mut conn).await;
+        if worth_retrying(&first) { eval.query_async(&mut conn).await } else { first }
+    };
     match tokio::time::timeout(limit, work).await {
         Ok(result) => result.map_err(|e| DedupError::Unavailable(e.to_string())),
         Err(_) => Err(DedupError::Unavailable(format!("no answer within {limit:?}"))),
     }
+}
+
+/// The claim under `key` as a waiter's watcher sees it.
+async fn peek(conn: RedisConnection, limit: Duration, key: &str) -> Result<Seen, DedupError> {
+    let (held, pttl): (String, i64) = run(conn, limit, PEEK, key, &[]).await?;
+    let lease_left = Duration::from_millis(pttl.max(0).unsigned_abs());
+    Ok(match held.strip_prefix("inflight:") {
+        _ if held.is_empty() => Seen::Free,
+        Some(token) => Seen::InFlight { holder: token.parse().unwrap_or(0), lease_left },
+        None => Seen::Done,
+    })
 }
 
 /// The key of one `(client, id)` pair. The client id's length makes the split unambiguous: ids may
@@ -74,49 +148,8 @@ fn key(client: &ClientId, id: &NotificationId) -> String {
     format!("push:dedup:{project}{}{}:{client}:{id}", if project.is_empty() { "" } else { "/" }, client.len())
 }
 
-fn token_value(token: ClaimToken) -> String {
-    token.0.to_string()
-}
-
-async fn release_claim(conn: &mut RedisConnection, key: &str, token: ClaimToken) -> redis::RedisResult<i64> {
-    redis::cmd("EVAL").arg(RELEASE).arg(1).arg(key).arg(token_value(token)).query_async(conn).await
-}
-
-/// The claim again, for a retry after the connection broke: the first `SET` may have landed with
-/// only its answer lost, and then the key holds this very claim's token, which is ours. Atomic like
-/// `SET NX`, and idempotent, so retrying it is safe.
-const CLAIM_AGAIN: &str = "local held = redis.call('GET', KEYS[1])
-if held == ARGV[1] then return 1 end
-if held then return 0 end
-redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
-return 1";
-
-async fn claim_once(
-    conn: &mut RedisConnection,
-    key: &str,
-    token: ClaimToken,
-    ttl_ms: u64,
-    again: bool,
-) -> redis::RedisResult<bool> {
-    if again {
-        let won: i64 = redis::cmd("EVAL")
-            .arg(CLAIM_AGAIN)
-            .arg(1)
-            .arg(key)
-            .arg(token_value(token))
-            .arg(ttl_ms)
-            .query_async(conn)
-            .await?;
-        return Ok(won == 1);
-    }
-    let set: Option<String> =
-        redis::cmd("SET").arg(key).arg(token_value(token)).arg("NX").arg("PX").arg(ttl_ms).query_async(conn).await?;
-    Ok(set.is_some())
-}
-
 /// True when the connection broke (or, with Sentinel, the master moved), so a second try may
-/// work. The connections reconnect only after a command failed on a dead one; without a second
-/// try the first request after Redis came back would still fail.
+/// work.
 fn worth_retrying<T>(result: &redis::RedisResult<T>) -> bool {
     matches!(result, Err(e) if sentinel::master_may_have_moved(e) && !e.is_timeout())
 }
@@ -124,30 +157,21 @@ fn worth_retrying<T>(result: &redis::RedisResult<T>) -> bool {
 #[async_trait]
 impl DedupStore for RedisDedupStore {
     #[instrument(name = "dedup.try_claim", skip_all, fields(client_id = %client, notification_id = %id))]
-    async fn try_claim(&self, client: &ClientId, id: &NotificationId, ttl: Duration) -> Result<Claim, DedupError> {
+    async fn try_claim(&self, client: &ClientId, id: &NotificationId, lease: Duration) -> Result<Claim, DedupError> {
         let key = key(client, id);
         let token = ClaimToken::random();
-        // Redis refuses `PX 0` and expiry times past the end of its clock: a window below a
-        // millisecond is one millisecond, and one beyond a hundred thousand years is that.
-        let ttl_ms = u64::try_from(ttl.as_millis()).unwrap_or(u64::MAX).clamp(1, 1 << 52);
-        let mut conn = self.conn.clone();
-        let claimed = self
-            .bounded(async {
-                let first = claim_once(&mut conn, &key, token, ttl_ms, false).await;
-                if worth_retrying(&first) { claim_once(&mut conn, &key, token, ttl_ms, true).await } else { first }
-            })
-            .await;
-        match claimed {
-            Ok(true) => Ok(Claim::New(token)),
-            Ok(false) => Ok(Claim::Duplicate),
+        match self.write::<(i64, i64)>(CLAIM, &key, &[token.0, px(lease)]).await {
+            Ok((1, _)) => Ok(Claim::Claimed(token)),
+            Ok((3, pttl)) => Ok(Claim::InFlight { lease_left: Duration::from_millis(pttl.max(0).unsigned_abs()) }),
+            Ok(_) => Ok(Claim::Done),
             Err(e) => {
-                // The SET may have reached Redis with only its answer lost. The caller answers
-                // 503 and the Relay will retry; a claim left behind would make that retry a
-                // silent duplicate, so take it back if it is there (it can only be ours).
-                let limit = self.timeout;
+                // The claim may have reached Redis with only its answer lost. The caller answers
+                // 503 and the Relay will retry; a claim left behind would make that retry wait
+                // out the lease, so take it back if it is there (it can only be ours).
+                let (conn, limit) = (self.conn.clone(), self.timeout);
                 tokio::spawn(async move {
-                    if let Err(e) = bounded(limit, release_claim(&mut conn, &key, token)).await {
-                        warn!(error = %e, "could not take back a claim whose answer was lost; it expires with its window");
+                    if let Err(e) = run::<i64>(conn, limit, RELEASE, &key, &[token.0]).await {
+                        warn!(error = %e, "could not take back a claim whose answer was lost; its lease ends it");
                     }
                 });
                 Err(e)
@@ -155,17 +179,42 @@ impl DedupStore for RedisDedupStore {
         }
     }
 
+    #[instrument(name = "dedup.complete", skip_all, fields(client_id = %client, notification_id = %id))]
+    async fn complete(
+        &self,
+        client: &ClientId,
+        id: &NotificationId,
+        token: ClaimToken,
+        window: Duration,
+    ) -> Result<Completed, DedupError> {
+        let key = key(client, id);
+        if self.write::<i64>(COMPLETE, &key, &[token.0, px(window)]).await? == 1 {
+            self.watchers.settled(&key, Waited::Done);
+            Ok(Completed::Done)
+        } else {
+            Ok(Completed::NotHeld)
+        }
+    }
+
     #[instrument(name = "dedup.release", skip_all, fields(client_id = %client, notification_id = %id))]
     async fn release(&self, client: &ClientId, id: &NotificationId, token: ClaimToken) -> Result<(), DedupError> {
         let key = key(client, id);
-        let mut conn = self.conn.clone();
-        self.bounded(async {
-            let first = release_claim(&mut conn, &key, token).await;
-            // Compare-and-delete is idempotent, so the second try is safe.
-            if worth_retrying(&first) { release_claim(&mut conn, &key, token).await } else { first }
-        })
-        .await
-        .map(|_| ())
+        if self.write::<i64>(RELEASE, &key, &[token.0]).await? == 1 {
+            self.watchers.settled(&key, Waited::Released);
+        }
+        Ok(())
+    }
+
+    #[instrument(name = "dedup.wait", skip_all, fields(client_id = %client, notification_id = %id))]
+    async fn wait(&self, client: &ClientId, id: &NotificationId, patience: Duration) -> Result<Waited, DedupError> {
+        let key = key(client, id);
+        let (conn, limit, watched) = (self.conn.clone(), self.timeout, key.clone());
+        self.watchers
+            .wait(key, patience, move || {
+                let (conn, key) = (conn.clone(), watched.clone());
+                async move { peek(conn, limit, &key).await }
+            })
+            .await
     }
 }
 

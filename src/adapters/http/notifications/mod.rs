@@ -62,8 +62,9 @@ fn record_send(metrics: &Metrics, project: &str, sent: &Result<Sent, SendError>)
 #[allow(dead_code)]
 #[derive(ApiResponse)]
 pub enum SendResponse {
-    /// Delivered (the provider accepted it), or a duplicate `id` for this client that was not sent
-    /// again: `{"status":"OK"}`.
+    /// Delivered (the provider accepted it), now or earlier under the same `id` for this client:
+    /// a duplicate of a delivered notification is not sent again, and a duplicate sent while the
+    /// first is still being delivered waits for that delivery's outcome. `{"status":"OK"}`.
     #[oai(status = 200)]
     Ok(Json<Envelope>),
     /// A body field or the client id is invalid (`fields`), the body lacks the form this client
@@ -101,7 +102,10 @@ pub enum SendResponse {
     /// was sent and nothing partial is kept. Also `request_timeout` when the whole request took
     /// longer than the server allows. Also `provider_busy`, with `Retry-After` (seconds): too many
     /// notifications are already waiting for this push provider; nothing was sent, the id is free
-    /// again, and a retry after the delay can deliver.
+    /// again, and a retry after the delay can deliver. Also `in_flight`, with `Retry-After`
+    /// (seconds): another request is delivering this `id` to this client right now and had not
+    /// finished within this request's deadline; this request sent nothing. By the delay, that
+    /// delivery has succeeded (a retry answers `200`) or given up (a retry delivers).
     #[oai(status = 503)]
     StorageUnavailable(Json<Envelope>, #[oai(header = "Retry-After")] Option<u64>),
 }

@@ -46,7 +46,7 @@ pub async fn build(settings: &Settings) -> Result<Wired, StartError> {
     let store = stores::client_store(settings, settings.projects.cipher()?).await?;
     summary.push(("client store", store.described.clone()));
     let (dedup, described) = stores::dedup_store(settings, &store).await?;
-    summary.push(("dedup", described));
+    summary.extend(described);
     let metrics = Arc::new(Metrics::new(&compiled_features()));
     // Every provider, the default project's and each project's, is instrumented by the factory.
     let instrument: Decorator = {

@@ -16,8 +16,11 @@
 //! What Redis itself does not promise: replication is asynchronous, so when a master fails right
 //! after acknowledging a claim and before its replica received it, the promoted replica does not
 //! have it, and a retry of that notification within the window can be delivered a second time.
+//! With `ReplicaAcks` asked for (`replica_ack`), every write of a claim waits until that many
+//! replicas have it, and fails (503) when they do not answer in time.
 
 mod connection;
+mod replica_ack;
 mod sentinel;
 
 use std::time::Duration;
@@ -26,7 +29,10 @@ use async_trait::async_trait;
 use tracing::{instrument, warn};
 
 use self::connection::RedisConnection;
-pub use self::connection::{RedisConfig, RedisTopology};
+pub use self::{
+    connection::{RedisConfig, RedisTopology},
+    replica_ack::ReplicaAcks,
+};
 
 use crate::{
     domain::{ClientId, NotificationId},
@@ -39,13 +45,16 @@ const RELEASE: &str = "if redis.call('GET', KEYS[1]) == ARGV[1] then return redi
 pub struct RedisDedupStore {
     conn: RedisConnection,
     timeout: Duration,
+    acks: ReplicaAcks,
 }
 
 impl RedisDedupStore {
     /// Connects to the Redis that `config` names. Fails, within the timeout, when Redis cannot be
     /// reached: a server that starts without its dedup store would only answer 503.
     pub async fn open(config: &RedisConfig) -> Result<Self, String> {
-        Ok(Self { conn: RedisConnection::connect(config).await?, timeout: config.timeout })
+        let mut conn = RedisConnection::connect(config).await?;
+        config.replica_acks.check_at_start(&config.topology, &mut conn).await?;
+        Ok(Self { conn, timeout: config.timeout, acks: config.replica_acks })
     }
 
     /// One node at `url` (`redis[s]://[user:password@]host:port[/db]`).
@@ -78,39 +87,45 @@ fn token_value(token: ClaimToken) -> String {
     token.0.to_string()
 }
 
-async fn release_claim(conn: &mut RedisConnection, key: &str, token: ClaimToken) -> redis::RedisResult<i64> {
-    redis::cmd("EVAL").arg(RELEASE).arg(1).arg(key).arg(token_value(token)).query_async(conn).await
+async fn release_claim(
+    conn: &mut RedisConnection,
+    acks: ReplicaAcks,
+    key: &str,
+    token: ClaimToken,
+) -> redis::RedisResult<i64> {
+    let mut release = redis::cmd("EVAL");
+    release.arg(RELEASE).arg(1).arg(key).arg(token_value(token));
+    acks.write(conn, &release, |deleted: &i64| *deleted == 1).await
 }
 
 /// The claim again, for a retry after the connection broke: the first `SET` may have landed with
 /// only its answer lost, and then the key holds this very claim's token, which is ours. Atomic like
-/// `SET NX`, and idempotent, so retrying it is safe.
+/// `SET NX`, and idempotent, so retrying it is safe. Finding its own token it writes the claim
+/// again (same value, same expiry): the first write went out on a connection that broke, and a
+/// replica acknowledgement (`replica_ack`) only covers writes made on the connection asking.
 const CLAIM_AGAIN: &str = "local held = redis.call('GET', KEYS[1])
-if held == ARGV[1] then return 1 end
+if held == ARGV[1] then redis.call('SET', KEYS[1], ARGV[1], 'KEEPTTL') return 1 end
 if held then return 0 end
 redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
 return 1";
 
 async fn claim_once(
     conn: &mut RedisConnection,
+    acks: ReplicaAcks,
     key: &str,
     token: ClaimToken,
     ttl_ms: u64,
     again: bool,
 ) -> redis::RedisResult<bool> {
     if again {
-        let won: i64 = redis::cmd("EVAL")
-            .arg(CLAIM_AGAIN)
-            .arg(1)
-            .arg(key)
-            .arg(token_value(token))
-            .arg(ttl_ms)
-            .query_async(conn)
-            .await?;
+        let mut claim = redis::cmd("EVAL");
+        claim.arg(CLAIM_AGAIN).arg(1).arg(key).arg(token_value(token)).arg(ttl_ms);
+        let won: i64 = acks.write(conn, &claim, |won: &i64| *won == 1).await?;
         return Ok(won == 1);
     }
-    let set: Option<String> =
-        redis::cmd("SET").arg(key).arg(token_value(token)).arg("NX").arg("PX").arg(ttl_ms).query_async(conn).await?;
+    let mut claim = redis::cmd("SET");
+    claim.arg(key).arg(token_value(token)).arg("NX").arg("PX").arg(ttl_ms);
+    let set: Option<String> = acks.write(conn, &claim, Option::is_some).await?;
     Ok(set.is_some())
 }
 
@@ -130,23 +145,28 @@ impl DedupStore for RedisDedupStore {
         // Redis refuses `PX 0` and expiry times past the end of its clock: a window below a
         // millisecond is one millisecond, and one beyond a hundred thousand years is that.
         let ttl_ms = u64::try_from(ttl.as_millis()).unwrap_or(u64::MAX).clamp(1, 1 << 52);
-        let mut conn = self.conn.clone();
+        let (mut conn, acks) = (self.conn.clone(), self.acks);
         let claimed = self
             .bounded(async {
-                let first = claim_once(&mut conn, &key, token, ttl_ms, false).await;
-                if worth_retrying(&first) { claim_once(&mut conn, &key, token, ttl_ms, true).await } else { first }
+                let first = claim_once(&mut conn, acks, &key, token, ttl_ms, false).await;
+                if worth_retrying(&first) {
+                    claim_once(&mut conn, acks, &key, token, ttl_ms, true).await
+                } else {
+                    first
+                }
             })
             .await;
         match claimed {
             Ok(true) => Ok(Claim::New(token)),
             Ok(false) => Ok(Claim::Duplicate),
             Err(e) => {
-                // The SET may have reached Redis with only its answer lost. The caller answers
-                // 503 and the Relay will retry; a claim left behind would make that retry a
-                // silent duplicate, so take it back if it is there (it can only be ours).
+                // The SET may have reached Redis with only its answer lost, or too few replicas
+                // acknowledged it. The caller answers 503 and the Relay will retry; a claim left
+                // behind would make that retry a silent duplicate, so take it back if it is there
+                // (it can only be ours).
                 let limit = self.timeout;
                 tokio::spawn(async move {
-                    if let Err(e) = bounded(limit, release_claim(&mut conn, &key, token)).await {
+                    if let Err(e) = bounded(limit, release_claim(&mut conn, acks, &key, token)).await {
                         warn!(error = %e, "could not take back a claim whose answer was lost; it expires with its window");
                     }
                 });
@@ -158,11 +178,11 @@ impl DedupStore for RedisDedupStore {
     #[instrument(name = "dedup.release", skip_all, fields(client_id = %client, notification_id = %id))]
     async fn release(&self, client: &ClientId, id: &NotificationId, token: ClaimToken) -> Result<(), DedupError> {
         let key = key(client, id);
-        let mut conn = self.conn.clone();
+        let (mut conn, acks) = (self.conn.clone(), self.acks);
         self.bounded(async {
-            let first = release_claim(&mut conn, &key, token).await;
+            let first = release_claim(&mut conn, acks, &key, token).await;
             // Compare-and-delete is idempotent, so the second try is safe.
-            if worth_retrying(&first) { release_claim(&mut conn, &key, token).await } else { first }
+            if worth_retrying(&first) { release_claim(&mut conn, acks, &key, token).await } else { first }
         })
         .await
         .map(|_| ())

@@ -5,8 +5,9 @@
 //! replica promoted after the master died lacks every write it had not received yet. A claim lost
 //! that way turns the Relay's retry of a delivered notification into a second delivery. `WAIT n
 //! ms` closes the gap: it returns once `n` replicas acknowledged everything the connection wrote
-//! before it (or after `ms`, with the count reached so far). Sentinel and Cluster promote the
-//! replica with the most of the master's writes, so a claim on one replica survives the failover.
+//! before it (or after `ms`, with the count reached so far). Sentinel and Cluster prefer the
+//! replica with the most of the master's writes when they promote one, so a claim that one replica
+//! acknowledged survives the failover.
 //!
 //! How a write is acknowledged: the write and `WAIT` go to Redis as one pipeline, so they travel on
 //! one connection to one node, back to back.
@@ -31,10 +32,10 @@
 //! What it costs: each write holds its connection until the replicas answered (about one round
 //! trip to the replica; Redis asks them at once when a client waits). A client blocked in `WAIT`
 //! has its next commands wait behind it, so the writes on one connection are acknowledged one after
-//! another: at most one per replica round trip (about 5,000 a second at 0.2 ms). Duplicates wait
-//! too (the answer of the write decides whether the count matters only once both came back).
-//! While fewer replicas answer, every write waits the whole `within` and fails: claims answer 503
-//! until replication is back, which is the point.
+//! another: at most one per replica round trip (about 5,000 a second at 0.2 ms). A duplicate
+//! waits too: `WAIT` is sent before the write's answer tells that it changed nothing. While fewer
+//! replicas answer, every write waits the whole `within` and fails: claims answer 503 until
+//! replication is back, which is the point.
 
 use std::time::Duration;
 

@@ -231,20 +231,24 @@ mod with_redis {
         fn deliveries(&self, ids: &[String]) -> Vec<usize> {
             ids.iter().map(|id| self.server.deliveries(&self.client, id)).collect()
         }
-    }
 
-    fn ids(prefix: &str, count: usize) -> Vec<String> {
-        (0..count).map(|i| format!("{prefix}-{i}")).collect()
+        /// Sends four ids with the link up (each answered 200 and delivered once) and returns them
+        /// with the three ids the scenario sends once the link is cut.
+        async fn send_before_the_cut(&self) -> (Vec<String>, Vec<String>) {
+            let ids = |prefix: &str, count: usize| (0..count).map(|i| format!("{prefix}-{i}")).collect::<Vec<_>>();
+            let (before, cut) = (ids("before", 4), ids("cut", 3));
+            for id in &before {
+                assert_eq!(self.send(id).await.0, 200, "{id}");
+            }
+            assert_eq!(self.deliveries(&before), [1; 4]);
+            (before, cut)
+        }
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn acknowledged_claims_survive_a_failover_and_unacknowledged_sends_deliver_nothing() {
         let Some(mut s) = Scenario::start(1, 0).await else { return };
-        let (before, cut) = (ids("before", 4), ids("cut", 3));
-        for id in &before {
-            assert_eq!(s.send(id).await.0, 200, "{id}");
-        }
-        assert_eq!(s.deliveries(&before), [1; 4]);
+        let (before, cut) = s.send_before_the_cut().await;
 
         // Right after the last 200, with no wait for the replica: each 200 already meant a
         // replica had the claim.
@@ -285,10 +289,7 @@ mod with_redis {
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn without_acknowledgements_a_failover_delivers_again() {
         let Some(mut s) = Scenario::start(0, 5).await else { return };
-        let (before, cut) = (ids("before", 4), ids("cut", 3));
-        for id in &before {
-            assert_eq!(s.send(id).await.0, 200, "{id}");
-        }
+        let (before, cut) = s.send_before_the_cut().await;
         // Here the replica must be waited for: nothing else puts those claims on it.
         s.set.replica_caught_up().await;
         s.set.cut_link().await;

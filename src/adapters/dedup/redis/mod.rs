@@ -167,7 +167,7 @@ impl DedupStore for RedisDedupStore {
                 let limit = self.timeout;
                 tokio::spawn(async move {
                     if let Err(e) = bounded(limit, release_claim(&mut conn, acks, &key, token)).await {
-                        warn!(error = %e, "could not take back a claim whose answer was lost; it expires with its window");
+                        warn!(error = %e, "could not take back a refused claim everywhere; it may hold to its window's end");
                     }
                 });
                 Err(e)

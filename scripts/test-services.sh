@@ -21,7 +21,8 @@
 # with nothing running does nothing. Ports and the data directory can be moved with
 # PUSH_TEST_PG_PORT, PUSH_TEST_REDIS_PORT, PUSH_TEST_PGBOUNCER_PORT, PUSH_TEST_REDIS_TLS_PORT,
 # PUSH_TEST_PORT_BASE (Cluster and Sentinel ports are offsets from it, default 27000) and
-# PUSH_TEST_SERVICES_DIR.
+# PUSH_TEST_SERVICES_DIR. The block PUSH_TEST_PORT_BASE+500 to +599 is left to the Redis processes
+# that tests start themselves (push-testkit's redis_node).
 set -euo pipefail
 
 PG_PORT="${PUSH_TEST_PG_PORT:-25432}"

@@ -117,14 +117,15 @@ pub fn redis_compiled_in(settings: &Settings) -> Result<(), StartError> {
     Ok(())
 }
 
-/// The dedup store the settings choose, and one line for the start-up log.
+/// The dedup store the settings choose, and its lines for the start-up log (`(what, choice)`: the
+/// store, and on Redis the replica acknowledgement in force).
 pub async fn dedup_store(
     settings: &Settings,
     client_store: &ClientStore,
-) -> Result<(Arc<dyn DedupStore>, String), StartError> {
+) -> Result<(Arc<dyn DedupStore>, Vec<(&'static str, String)>), StartError> {
     let ttl = settings.dedup_ttl.as_secs();
     let choice = settings.dedup_choice()?;
-    if !matches!(choice, DedupChoice::Redis(_)) && settings.redis_configured() {
+    if !matches!(choice, DedupChoice::Redis { .. }) && settings.redis_configured() {
         warn!(
             "a Redis is configured (REDIS_URL, REDIS_CLUSTER_NODES or REDIS_SENTINELS) but DEDUP_BACKEND is not redis; it is not used"
         );
@@ -133,28 +134,34 @@ pub async fn dedup_store(
         DedupChoice::Memory => {
             let max = settings.dedup_max_entries;
             let described = format!("in memory (window {ttl} s, at most {max} claims; this server only)");
-            Ok((Arc::new(MemoryDedupStore::with_max_entries(max)), described))
+            Ok((Arc::new(MemoryDedupStore::with_max_entries(max)), vec![("dedup", described)]))
         }
-        DedupChoice::Redis(target) => {
+        DedupChoice::Redis { target, acks } => {
             #[cfg(feature = "redis")]
             {
                 use crate::{
-                    adapters::dedup::redis::{RedisConfig, RedisDedupStore, RedisTopology},
+                    adapters::dedup::redis::{RedisConfig, RedisDedupStore, RedisTopology, ReplicaAcks},
                     cli::settings::RedisTarget,
                 };
+                let acks_described = acks.describe(&target);
                 let topology = match target {
                     RedisTarget::Single(url) => RedisTopology::Single(url),
                     RedisTarget::Cluster(nodes) => RedisTopology::Cluster(nodes),
                     RedisTarget::Sentinel { sentinels, master } => RedisTopology::Sentinel { sentinels, master },
                 };
-                let ca_path = settings.dedup.redis_ca_path.clone();
-                let config = RedisConfig { topology, timeout: settings.store.timeout, ca_path };
+                let config = RedisConfig {
+                    topology,
+                    timeout: settings.store.timeout,
+                    ca_path: settings.dedup.redis_ca_path.clone(),
+                    replica_acks: ReplicaAcks { min: acks.min, within: acks.within },
+                };
                 let store = RedisDedupStore::open(&config).await.map_err(StartError::Dedup)?;
-                Ok((Arc::new(store), format!("Redis, {} (window {ttl} s; shared)", config.describe())))
+                let described = format!("Redis, {} (window {ttl} s; shared)", config.describe());
+                Ok((Arc::new(store), vec![("dedup", described), ("replica acks", acks_described)]))
             }
             #[cfg(not(feature = "redis"))]
             {
-                let _ = target;
+                let _ = (target, acks);
                 Err(StartError::NotCompiledIn { what: "dedup in Redis is configured", feature: "redis" })
             }
         }
@@ -169,7 +176,7 @@ pub async fn dedup_store(
                 let db = client_store.postgres.clone().ok_or(SettingsError::PostgresDedupWithoutPostgres)?;
                 let store =
                     PostgresDedupStore::new(db, &PostgresDedupOptions { sweep_every: settings.dedup.sweep_every });
-                Ok((Arc::new(store), format!("Postgres (window {ttl} s; shared)")))
+                Ok((Arc::new(store), vec![("dedup", format!("Postgres (window {ttl} s; shared)"))]))
             }
             #[cfg(not(feature = "postgres"))]
             {

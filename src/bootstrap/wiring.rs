@@ -47,7 +47,7 @@ pub async fn build(settings: &Settings) -> Result<Wired, StartError> {
     let store = stores::client_store(settings, settings.projects.cipher()?).await?;
     summary.push(("client store", store.described.clone()));
     let (dedup, described) = stores::dedup_store(settings, &store).await?;
-    summary.push(("dedup", described));
+    summary.extend(described);
     let claims = claim_times(settings);
     summary.push(("claims", describe_claims(&claims, settings)));
     let metrics = Arc::new(Metrics::new(&compiled_features()));

@@ -262,6 +262,8 @@ fn check_config_builds_everything_without_listening() {
         (&[("DEDUP_BACKEND", "fast")][..], "fast"),
         // Postgres dedup on an SQLite store: refused, never a silent fallback to memory.
         (&[("DEDUP_BACKEND", "postgres")][..], "DEDUP_BACKEND=postgres"),
+        // Replica acknowledgements asked for without Redis: refused, never silently none.
+        (&[("DEDUP_MIN_REPLICA_ACKS", "1")][..], "DEDUP_MIN_REPLICA_ACKS is set but dedup is not on Redis"),
         (&[("DEDUP_BACKEND", "redis")][..], redis("REDIS_CLUSTER_NODES")),
         (&[("REDIS_SENTINELS", "redis://127.0.0.1:1")][..], redis("REDIS_SENTINEL_MASTER")),
         (

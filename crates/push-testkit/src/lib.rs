@@ -1,8 +1,8 @@
 //! Test code shared by push-server's test binaries and by push-bench: the in-process test server
 //! and its HTTP client, the Relay-signed request builder, the launcher and harness for the real
 //! binary (one process, or several sharing backends), the one fake provider (with its APNS and FCM
-//! answers and Google's token endpoint), the test services' helpers and a fault-injecting TCP
-//! proxy.
+//! answers and Google's token endpoint), the test services' helpers, Redis processes a test runs
+//! itself and a fault-injecting TCP proxy.
 //!
 //! A crate of its own, not files included by `#[path]`: every test binary sees one API, compiled
 //! once, and nothing in it is dead code anywhere. push-server names it only as a dev-dependency
@@ -15,6 +15,8 @@ pub mod instance;
 mod join;
 pub mod launcher;
 pub mod proxy;
+#[cfg(feature = "redis")]
+pub mod redis_node;
 pub mod relay;
 pub mod services;
 

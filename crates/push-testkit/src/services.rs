@@ -231,17 +231,23 @@ pub enum RedisKind {
 
 /// The server's environment for one Redis set-up (`REDIS_URL`, `REDIS_CLUSTER_NODES`, ...), or
 /// `None` (after a notice) when the test services do not provide it.
+///
+/// The test Cluster's masters have no replicas, so no claim there could be acknowledged by one:
+/// its servers ask for none (`DEDUP_MIN_REPLICA_ACKS=0`; the default there is 1). The Sentinel
+/// set's master has a replica, so its servers keep the default and every claim waits for it.
 #[cfg(feature = "redis")]
 pub fn redis_env(kind: RedisKind) -> Option<Vec<(&'static str, String)>> {
+    let no_replicas = || ("DEDUP_MIN_REPLICA_ACKS", "0".to_owned());
     Some(match kind {
         RedisKind::Single => vec![("REDIS_URL", service_url(REDIS_URL_VAR)?)],
         RedisKind::Tls => {
             vec![("REDIS_URL", service_url(REDIS_TLS_URL_VAR)?), ("REDIS_CA_PATH", service_url(REDIS_CA_PATH_VAR)?)]
         }
-        RedisKind::Cluster => vec![("REDIS_CLUSTER_NODES", service_url(REDIS_CLUSTER_NODES_VAR)?)],
+        RedisKind::Cluster => vec![("REDIS_CLUSTER_NODES", service_url(REDIS_CLUSTER_NODES_VAR)?), no_replicas()],
         RedisKind::ClusterTls => vec![
             ("REDIS_CLUSTER_NODES", service_url(REDIS_CLUSTER_TLS_NODES_VAR)?),
             ("REDIS_CA_PATH", service_url(REDIS_CA_PATH_VAR)?),
+            no_replicas(),
         ],
         RedisKind::Sentinel => vec![
             ("REDIS_SENTINELS", service_url(REDIS_SENTINELS_VAR)?),
@@ -269,10 +275,11 @@ pub async fn sentinel_exclusive() -> tokio::sync::RwLockWriteGuard<'static, ()> 
 }
 
 /// The Redis dedup store's configuration for one set-up, checked to answer; `None` (after a
-/// notice) when it is not configured or not reachable.
+/// notice) when it is not configured or not reachable. Like the server's (`redis_env`), claims on
+/// the Sentinel set wait for its replica's acknowledgement, and on the others for none.
 #[cfg(feature = "redis")]
 pub async fn redis_config(kind: RedisKind) -> Option<push_server::adapters::dedup::redis::RedisConfig> {
-    use push_server::adapters::dedup::redis::{RedisConfig, RedisDedupStore, RedisTopology};
+    use push_server::adapters::dedup::redis::{RedisConfig, RedisDedupStore, RedisTopology, ReplicaAcks};
     let env = redis_env(kind)?;
     let get = |name: &str| env.iter().find(|(k, _)| *k == name).map(|(_, v)| v.clone());
     let list = |v: String| v.split(',').map(|s| s.trim().to_owned()).filter(|s| !s.is_empty()).collect();
@@ -283,8 +290,16 @@ pub async fn redis_config(kind: RedisKind) -> Option<push_server::adapters::dedu
             RedisTopology::Sentinel { sentinels: list(get("REDIS_SENTINELS")?), master: get("REDIS_SENTINEL_MASTER")? }
         }
     };
-    let config =
-        RedisConfig { topology, timeout: PROBE_TIMEOUT, ca_path: get("REDIS_CA_PATH").map(std::path::PathBuf::from) };
+    let replica_acks = match kind {
+        RedisKind::Sentinel => ReplicaAcks { min: 1, within: std::time::Duration::from_millis(200) },
+        _ => ReplicaAcks::NONE,
+    };
+    let config = RedisConfig {
+        topology,
+        timeout: PROBE_TIMEOUT,
+        ca_path: get("REDIS_CA_PATH").map(std::path::PathBuf::from),
+        replica_acks,
+    };
     match RedisDedupStore::open(&config).await {
         Ok(_) => Some(config),
         Err(e) => unavailable(&format!("Redis ({kind:?}) from the PUSH_TEST_REDIS_* variables does not answer: {e}"))

@@ -30,6 +30,7 @@ const STORAGE_UNAVAILABLE: &str = "storage_unavailable";
 
 /// A provider's queue drains in well under a second once it keeps up again.
 const PROVIDER_BUSY_RETRY_AFTER_SECS: u64 = 1;
+const DEDUP_RETRY_AFTER_SECS: u64 = 1;
 
 /// A request the server refuses: the answer in full.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -135,8 +136,10 @@ impl From<StoreError> for ApiError {
 }
 
 impl From<DedupError> for ApiError {
+    /// With `Retry-After`: the dedup store's failures pass (a Redis failover, replicas that did
+    /// not acknowledge a claim in time), nothing was sent, and a retry may deliver.
     fn from(e: DedupError) -> Self {
-        Self::unavailable("dedup store", &e)
+        Self::unavailable("dedup store", &e).retry_after(DEDUP_RETRY_AFTER_SECS)
     }
 }
 
@@ -407,7 +410,7 @@ mod tests {
         });
         assert_eq!((busy.status, busy.retry_after), (StatusCode::SERVICE_UNAVAILABLE, Some(1)));
         let down = ApiError::from(SendError::Dedup(DedupError::Unavailable("redis://10.0.0.7 refused".into())));
-        assert_eq!(down.status, StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!((down.status, down.retry_after), (StatusCode::SERVICE_UNAVAILABLE, Some(1)));
         assert_eq!(down.envelope, Envelope::error(STORAGE_UNAVAILABLE, "the dedup store could not be reached"));
     }
 

@@ -36,6 +36,13 @@ pub enum SettingsError {
     RedisSentinels,
     #[error("REDIS_SENTINELS needs REDIS_SENTINEL_MASTER, the name of the master")]
     RedisSentinelMaster,
+    #[error(
+        "DEDUP_MIN_REPLICA_ACKS is set but dedup is not on Redis: replica acknowledgements need DEDUP_BACKEND=redis \
+         with REDIS_URL, REDIS_CLUSTER_NODES or REDIS_SENTINELS"
+    )]
+    ReplicaAcksWithoutRedis,
+    #[error("DEDUP_REPLICA_ACK_MS ({wait}) must be below STORAGE_TIMEOUT_MS ({timeout}), which bounds each claim")]
+    ReplicaAckWait { wait: u128, timeout: u128 },
     #[error("APNS_KEY_PATH (token auth) and APNS_CERT_PATH (certificate auth) are both set; set only one")]
     ApnsAuthAmbiguous,
     #[error("APNS credentials are set but APNS_TOPIC (the app's bundle id) is not")]

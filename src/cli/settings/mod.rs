@@ -33,7 +33,7 @@ pub use self::{
     projects::ProjectSettings,
     providers::{ApnsAuthSource, ApnsSettings, ApnsSource, FcmSettings, ProviderSettings},
     relay::{MAX_CLOCK_SKEW_SECS, RelayKeySource, RelaySettings},
-    store::{DatabaseKind, DedupBackend, DedupChoice, DedupSettings, RedisTarget, StoreSettings},
+    store::{DatabaseKind, DedupBackend, DedupChoice, DedupSettings, RedisTarget, ReplicaAckRule, StoreSettings},
 };
 use crate::{domain::Secret, telemetry::LogFormat};
 

@@ -55,6 +55,15 @@ pub struct DedupSettings {
     /// How often Postgres dedup deletes expired claims, in seconds.
     #[arg(long, env = "DEDUP_SWEEP_SECS", default_value = "60", value_parser = secs(1..))]
     pub sweep_every: Duration,
+    /// Replicas that must acknowledge each claim on Redis (`WAIT`) before it counts; fewer within
+    /// DEDUP_REPLICA_ACK_MS answer 503. With REDIS_URL only for a node that has replicas
+    /// [default: 1 with REDIS_SENTINELS or REDIS_CLUSTER_NODES, 0 with REDIS_URL]
+    #[arg(long, env = "DEDUP_MIN_REPLICA_ACKS", value_parser = clap::value_parser!(u32).range(0..=100))]
+    pub min_replica_acks: Option<u32>,
+    /// How long a claim on Redis waits for its replicas' acknowledgements, in milliseconds; below
+    /// STORAGE_TIMEOUT_MS.
+    #[arg(long, env = "DEDUP_REPLICA_ACK_MS", default_value = "200", value_parser = millis(1..))]
+    pub replica_ack_wait: Duration,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -86,8 +95,34 @@ pub enum DatabaseKind {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum DedupChoice {
     Memory,
-    Redis(RedisTarget),
+    Redis { target: RedisTarget, acks: ReplicaAckRule },
     Postgres,
+}
+
+/// How many replicas must acknowledge each claim on Redis, and how long a claim waits for them.
+///
+/// Sentinel and Cluster exist to fail over, and a failover loses the claims the promoted replica
+/// had not received yet (replication is asynchronous): there one acknowledgement is the default.
+/// One node named by REDIS_URL is usually alone, so none is; asking for some is allowed for a node
+/// that has replicas (promoted by hand, or by a managed service behind one address), and the start
+/// checks that it has that many.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ReplicaAckRule {
+    pub min: u32,
+    pub within: Duration,
+}
+
+impl ReplicaAckRule {
+    /// For the start-up log and `check-config`: "1 within 200 ms", or why there is none.
+    pub fn describe(&self, target: &RedisTarget) -> String {
+        match (self.min, target) {
+            (0, RedisTarget::Single(_)) => "none (one Redis node)".to_owned(),
+            (0, _) => {
+                "none (DEDUP_MIN_REPLICA_ACKS=0: a failover can lose the claims written just before it)".to_owned()
+            }
+            (min, _) => format!("{min} within {} ms", self.within.as_millis()),
+        }
+    }
 }
 
 /// How the dedup Redis is reached: exactly one of `REDIS_URL`, `REDIS_CLUSTER_NODES` and
@@ -116,15 +151,44 @@ impl Settings {
         self.redis_url.is_some() || !self.dedup.cluster_nodes().is_empty() || !self.dedup.sentinels().is_empty()
     }
 
-    /// The dedup store: `DEDUP_BACKEND`, or Redis when one is configured and memory otherwise.
+    /// The dedup store: `DEDUP_BACKEND`, or Redis when one is configured and memory otherwise;
+    /// on Redis with the replica acknowledgement its claims wait for.
     pub fn dedup_choice(&self) -> Result<DedupChoice, SettingsError> {
         let default = if self.redis_configured() { DedupBackend::Redis } else { DedupBackend::Memory };
-        match self.dedup.backend.unwrap_or(default) {
-            DedupBackend::Memory => Ok(DedupChoice::Memory),
-            DedupBackend::Redis => self.redis_target().map(DedupChoice::Redis),
-            DedupBackend::Postgres if self.database()? == DatabaseKind::Postgres => Ok(DedupChoice::Postgres),
-            DedupBackend::Postgres => Err(SettingsError::PostgresDedupWithoutPostgres),
+        let choice = match self.dedup.backend.unwrap_or(default) {
+            DedupBackend::Memory => DedupChoice::Memory,
+            DedupBackend::Redis => {
+                let target = self.redis_target()?;
+                let acks = self.replica_acks(&target)?;
+                DedupChoice::Redis { target, acks }
+            }
+            DedupBackend::Postgres if self.database()? == DatabaseKind::Postgres => DedupChoice::Postgres,
+            DedupBackend::Postgres => return Err(SettingsError::PostgresDedupWithoutPostgres),
+        };
+        // Asked for acknowledgements and given none would be a silent loss of what was asked.
+        if self.dedup.min_replica_acks.is_some() && !matches!(choice, DedupChoice::Redis { .. }) {
+            return Err(SettingsError::ReplicaAcksWithoutRedis);
         }
+        Ok(choice)
+    }
+
+    /// `DEDUP_MIN_REPLICA_ACKS`, or its default for the set-up (see [`ReplicaAckRule`]), and the
+    /// wait, which must end before the dedup call's own timeout does: a claim that outwaits it
+    /// fails as "no answer", and its waiting holds the connection for the calls behind it.
+    fn replica_acks(&self, target: &RedisTarget) -> Result<ReplicaAckRule, SettingsError> {
+        let default = match target {
+            RedisTarget::Single(_) => 0,
+            RedisTarget::Cluster(_) | RedisTarget::Sentinel { .. } => 1,
+        };
+        let rule =
+            ReplicaAckRule { min: self.dedup.min_replica_acks.unwrap_or(default), within: self.dedup.replica_ack_wait };
+        if rule.min > 0 && rule.within >= self.store.timeout {
+            return Err(SettingsError::ReplicaAckWait {
+                wait: rule.within.as_millis(),
+                timeout: self.store.timeout.as_millis(),
+            });
+        }
+        Ok(rule)
     }
 
     fn redis_target(&self) -> Result<RedisTarget, SettingsError> {
@@ -177,6 +241,11 @@ fn non_empty(items: &[String]) -> Vec<String> {
 mod tests {
     use super::*;
 
+    /// Dedup on Redis at `target`, its claims waiting for `min` replicas for the default 200 ms.
+    fn on_redis(target: RedisTarget, min: u32) -> DedupChoice {
+        DedupChoice::Redis { target, acks: ReplicaAckRule { min, within: Duration::from_millis(200) } }
+    }
+
     #[test]
     fn sqlite_synchronous_is_normal_unless_full() {
         assert!(!Settings::default().store.sqlite_synchronous_full);
@@ -200,7 +269,7 @@ mod tests {
         s.dedup.redis_cluster_nodes = vec![" ".into(), String::new()];
         assert_eq!(s.dedup_choice(), Ok(DedupChoice::Memory), "blank entries name nothing");
         s.redis_url = Some("redis://r:6379".into());
-        assert_eq!(s.dedup_choice(), Ok(DedupChoice::Redis(RedisTarget::Single("redis://r:6379".into()))));
+        assert_eq!(s.dedup_choice(), Ok(on_redis(RedisTarget::Single("redis://r:6379".into()), 0)));
         s.dedup.backend = Some(DedupBackend::Memory);
         assert_eq!(s.dedup_choice(), Ok(DedupChoice::Memory), "an explicit backend wins");
         s.dedup.backend = Some(DedupBackend::Postgres);
@@ -228,7 +297,7 @@ mod tests {
         );
         assert_eq!(
             redis(|s| s.dedup.redis_cluster_nodes = vec!["redis://a".into(), " rediss://b ".into(), String::new()]),
-            Ok(DedupChoice::Redis(RedisTarget::Cluster(vec!["redis://a".into(), "rediss://b".into()])))
+            Ok(on_redis(RedisTarget::Cluster(vec!["redis://a".into(), "rediss://b".into()]), 1))
         );
         assert_eq!(
             redis(|s| s.dedup.redis_cluster_nodes = vec!["http://a".into()]),
@@ -251,10 +320,71 @@ mod tests {
                 s.dedup.redis_sentinels = vec!["redis://s".into()];
                 s.dedup.redis_sentinel_master = Some("mymaster".into());
             }),
-            Ok(DedupChoice::Redis(RedisTarget::Sentinel {
-                sentinels: vec!["redis://s".into()],
-                master: "mymaster".into()
-            }))
+            Ok(on_redis(RedisTarget::Sentinel { sentinels: vec!["redis://s".into()], master: "mymaster".into() }, 1))
         );
+    }
+
+    #[test]
+    fn claims_wait_for_a_replica_with_sentinel_or_cluster_and_for_none_on_one_node() {
+        let mut s = Settings::default();
+        s.dedup.redis_sentinels = vec!["redis://s".into()];
+        s.dedup.redis_sentinel_master = Some("m".into());
+        let sentinel = || RedisTarget::Sentinel { sentinels: vec!["redis://s".into()], master: "m".into() };
+        assert_eq!(s.dedup_choice(), Ok(on_redis(sentinel(), 1)));
+        s.dedup.min_replica_acks = Some(0);
+        assert_eq!(s.dedup_choice(), Ok(on_redis(sentinel(), 0)), "an explicit 0 turns the wait off");
+        s.dedup.min_replica_acks = Some(2);
+        s.dedup.replica_ack_wait = Duration::from_millis(50);
+        let acks = ReplicaAckRule { min: 2, within: Duration::from_millis(50) };
+        assert_eq!(s.dedup_choice(), Ok(DedupChoice::Redis { target: sentinel(), acks }));
+        assert_eq!(acks.describe(&sentinel()), "2 within 50 ms");
+
+        let single = RedisTarget::Single("redis://r".into());
+        let mut s = Settings { redis_url: Some("redis://r".into()), ..Default::default() };
+        assert_eq!(s.dedup_choice(), Ok(on_redis(single.clone(), 0)));
+        let Ok(DedupChoice::Redis { acks, .. }) = s.dedup_choice() else { unreachable!() };
+        assert_eq!(acks.describe(&single), "none (one Redis node)");
+        s.dedup.min_replica_acks = Some(1);
+        assert_eq!(s.dedup_choice(), Ok(on_redis(single, 1)), "allowed; the start checks the node's replicas");
+    }
+
+    #[test]
+    fn replica_acks_need_redis_and_a_wait_within_the_storage_timeout() {
+        for backend in [None, Some(DedupBackend::Memory)] {
+            let mut s = Settings::default();
+            s.dedup.backend = backend;
+            s.dedup.min_replica_acks = Some(0);
+            let e = s.dedup_choice().unwrap_err();
+            assert_eq!(e, SettingsError::ReplicaAcksWithoutRedis, "even 0: what was asked would mean nothing");
+            assert!(e.to_string().starts_with("DEDUP_MIN_REPLICA_ACKS is set but dedup is not on Redis"), "{e}");
+            assert!(!e.to_string().contains('\n'), "one line: {e}");
+        }
+        let mut s = Settings { database_url: "postgres://db/x".into(), ..Default::default() };
+        s.dedup.backend = Some(DedupBackend::Postgres);
+        s.dedup.min_replica_acks = Some(1);
+        assert_eq!(s.validate(), Err(SettingsError::ReplicaAcksWithoutRedis), "validate checks it");
+
+        let mut s = Settings::default();
+        s.dedup.redis_cluster_nodes = vec!["redis://a".into()];
+        s.store.timeout = Duration::from_millis(200);
+        let e = s.dedup_choice().unwrap_err();
+        assert_eq!(e, SettingsError::ReplicaAckWait { wait: 200, timeout: 200 });
+        assert_eq!(
+            e.to_string(),
+            "DEDUP_REPLICA_ACK_MS (200) must be below STORAGE_TIMEOUT_MS (200), which bounds each claim"
+        );
+        s.dedup.replica_ack_wait = Duration::from_millis(199);
+        assert!(s.dedup_choice().is_ok());
+        s.dedup.replica_ack_wait = Duration::from_millis(500);
+        s.dedup.min_replica_acks = Some(0);
+        assert!(s.dedup_choice().is_ok(), "no wait, no bound to respect");
+    }
+
+    #[test]
+    fn replica_ack_settings_parse_from_their_variables() {
+        let s = super::super::tests::parse(&["--dedup-min-replica-acks", "2", "--dedup-replica-ack-ms", "75"]);
+        assert_eq!((s.dedup.min_replica_acks, s.dedup.replica_ack_wait), (Some(2), Duration::from_millis(75)));
+        let d = Settings::default();
+        assert_eq!((d.dedup.min_replica_acks, d.dedup.replica_ack_wait), (None, Duration::from_millis(200)));
     }
 }

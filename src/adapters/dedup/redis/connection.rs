@@ -10,7 +10,7 @@ use redis::{
     cluster_async::ClusterConnection,
 };
 
-use super::sentinel::SentinelConnection;
+use super::{replica_ack::ReplicaAcks, sentinel::SentinelConnection};
 
 /// Where the Redis that holds the claims is.
 #[derive(Debug, Clone)]
@@ -33,11 +33,18 @@ pub struct RedisConfig {
     /// A PEM file with the CA certificates that `rediss://` servers are checked against, instead
     /// of the system's trust store (for a private CA).
     pub ca_path: Option<PathBuf>,
+    /// How many replicas must acknowledge each write of a claim (see `replica_ack`).
+    pub replica_acks: ReplicaAcks,
 }
 
 impl RedisConfig {
     pub fn single(url: &str, timeout: Duration) -> Self {
-        Self { topology: RedisTopology::Single(url.to_owned()), timeout, ca_path: None }
+        Self {
+            topology: RedisTopology::Single(url.to_owned()),
+            timeout,
+            ca_path: None,
+            replica_acks: ReplicaAcks::NONE,
+        }
     }
 
     fn certificates(&self) -> Result<Option<TlsCertificates>, String> {

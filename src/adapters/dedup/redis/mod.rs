@@ -24,9 +24,12 @@
 //!
 //! What Redis itself does not promise: replication is asynchronous, so when a master fails right
 //! after acknowledging a transition and before its replica received it, the promoted replica does
-//! not have it.
+//! not have it, and a retry of a delivered notification within the window can be delivered a
+//! second time. With `ReplicaAcks` asked for (`replica_ack`), every transition that changed the key
+//! waits until that many replicas have it, and fails (503) when they do not answer in time.
 
 mod connection;
+mod replica_ack;
 mod sentinel;
 
 use std::time::Duration;
@@ -36,14 +39,19 @@ use redis::FromRedisValue;
 use tracing::{instrument, warn};
 
 use self::connection::RedisConnection;
-pub use self::connection::{RedisConfig, RedisTopology};
+pub use self::{
+    connection::{RedisConfig, RedisTopology},
+    replica_ack::ReplicaAcks,
+};
 use super::watch::{Seen, Watchers};
 use crate::{
     domain::{ClientId, NotificationId},
     ports::{Claim, ClaimToken, Completed, DedupError, DedupStore, Waited},
 };
 
-/// Takes the key in flight for `ARGV[2]` ms unless someone holds it; a retry finds its own claim.
+/// Takes the key in flight for `ARGV[2]` ms unless someone holds it; a retry finds its own claim
+/// and writes it again (same value, same expiry): the first write went out on a connection that
+/// broke, and a replica acknowledgement (`replica_ack`) covers only writes of the connection asking.
 /// Answers `{1, pttl}` taken (by this token), `{2, 0}` done, `{3, pttl}` in flight for another.
 const CLAIM: &str = "local held = redis.call('GET', KEYS[1])
 local mine = 'inflight:' .. ARGV[1]
@@ -51,7 +59,10 @@ if not held then
   redis.call('SET', KEYS[1], mine, 'PX', ARGV[2])
   return {1, tonumber(ARGV[2])}
 end
-if held == mine then return {1, redis.call('PTTL', KEYS[1])} end
+if held == mine then
+  redis.call('SET', KEYS[1], mine, 'KEEPTTL')
+  return {1, redis.call('PTTL', KEYS[1])}
+end
 if string.sub(held, 1, 9) == 'inflight:' then return {3, redis.call('PTTL', KEYS[1])} end
 return {2, 0}";
 
@@ -68,6 +79,11 @@ return 0";
 const RELEASE: &str =
     "if redis.call('GET', KEYS[1]) == 'inflight:' .. ARGV[1] then return redis.call('DEL', KEYS[1]) end return 0";
 
+/// `RELEASE`'s answer when it deleted the claim.
+fn deleted(answer: &i64) -> bool {
+    *answer == 1
+}
+
 /// The claim's value (empty when there is none) and the milliseconds it has left.
 const PEEK: &str = "return {redis.call('GET', KEYS[1]) or '', redis.call('PTTL', KEYS[1])}";
 
@@ -80,6 +96,7 @@ fn px(d: Duration) -> u64 {
 pub struct RedisDedupStore {
     conn: RedisConnection,
     timeout: Duration,
+    acks: ReplicaAcks,
     watchers: Watchers<String>,
 }
 
@@ -87,11 +104,9 @@ impl RedisDedupStore {
     /// Connects to the Redis that `config` names. Fails, within the timeout, when Redis cannot be
     /// reached: a server that starts without its dedup store would only answer 503.
     pub async fn open(config: &RedisConfig) -> Result<Self, String> {
-        Ok(Self {
-            conn: RedisConnection::connect(config).await?,
-            timeout: config.timeout,
-            watchers: Watchers::default(),
-        })
+        let mut conn = RedisConnection::connect(config).await?;
+        config.replica_acks.check_at_start(&config.topology, &mut conn).await?;
+        Ok(Self { conn, timeout: config.timeout, acks: config.replica_acks, watchers: Watchers::default() })
     }
 
     /// One node at `url` (`redis[s]://[user:password@]host:port[/db]`).
@@ -99,28 +114,48 @@ impl RedisDedupStore {
         Self::open(&RedisConfig::single(url, timeout)).await
     }
 
-    /// One transition of the claim under `key`: `script` run on the node that owns the key.
-    async fn write<T: FromRedisValue>(&self, script: &str, key: &str, args: &[u64]) -> Result<T, DedupError> {
-        run(self.conn.clone(), self.timeout, script, key, args).await
+    /// One transition of the claim under `key`: `script` run on the node that owns the key, held to
+    /// the replica acknowledgement when `changed` says from its answer that it changed the claim.
+    async fn write<T: FromRedisValue>(
+        &self,
+        script: &str,
+        key: &str,
+        args: &[u64],
+        changed: fn(&T) -> bool,
+    ) -> Result<T, DedupError> {
+        run(self.conn.clone(), self.timeout, self.acks, Script { text: script, key, args, changed }).await
     }
 }
 
-/// `script` over `key` with `args`, bounded by `limit`, run again once when the connection broke
-/// (or, with Sentinel, the master moved): the connections reconnect only after a command failed
-/// on a dead one, so without a second try the first call after Redis came back would still fail.
-/// Safe because every script is idempotent for its arguments.
+/// One script call: its text, the claim's key, its arguments, and which answers say it changed the
+/// key (those a replica acknowledgement must cover).
+struct Script<'a, T> {
+    text: &'a str,
+    key: &'a str,
+    args: &'a [u64],
+    changed: fn(&T) -> bool,
+}
+
+/// A script that only reads.
+fn reads<T>(_: &T) -> bool {
+    false
+}
+
+/// `script` bounded by `limit`, run again once when the connection broke (or, with Sentinel, the
+/// master moved): the connections reconnect only after a command failed on a dead one, so without
+/// a second try the first call after Redis came back would still fail. Safe because every script
+/// is idempotent for its arguments.
 async fn run<T: FromRedisValue>(
     mut conn: RedisConnection,
     limit: Duration,
-    script: &str,
-    key: &str,
-    args: &[u64],
+    acks: ReplicaAcks,
+    script: Script<'_, T>,
 ) -> Result<T, DedupError> {
     let mut eval = redis::cmd("EVAL");
-    eval.arg(script).arg(1).arg(key).arg(args);
+    eval.arg(script.text).arg(1).arg(script.key).arg(script.args);
     let work = async {
-        let first = eval.query_async(&mut conn).await;
-        if worth_retrying(&first) { eval.query_async(&mut conn).await } else { first }
+        let first = acks.write(&mut conn, &eval, script.changed).await;
+        if worth_retrying(&first) { acks.write(&mut conn, &eval, script.changed).await } else { first }
     };
     match tokio::time::timeout(limit, work).await {
         Ok(result) => result.map_err(|e| DedupError::Unavailable(e.to_string())),
@@ -130,7 +165,8 @@ async fn run<T: FromRedisValue>(
 
 /// The claim under `key` as a waiter's watcher sees it.
 async fn peek(conn: RedisConnection, limit: Duration, key: &str) -> Result<Seen, DedupError> {
-    let (held, pttl): (String, i64) = run(conn, limit, PEEK, key, &[]).await?;
+    let peek = Script { text: PEEK, key, args: &[], changed: reads };
+    let (held, pttl): (String, i64) = run(conn, limit, ReplicaAcks::NONE, peek).await?;
     let lease_left = Duration::from_millis(pttl.max(0).unsigned_abs());
     Ok(match held.strip_prefix("inflight:") {
         _ if held.is_empty() => Seen::Free,
@@ -160,17 +196,19 @@ impl DedupStore for RedisDedupStore {
     async fn try_claim(&self, client: &ClientId, id: &NotificationId, lease: Duration) -> Result<Claim, DedupError> {
         let key = key(client, id);
         let token = ClaimToken::random();
-        match self.write::<(i64, i64)>(CLAIM, &key, &[token.0, px(lease)]).await {
+        match self.write::<(i64, i64)>(CLAIM, &key, &[token.0, px(lease)], |(taken, _)| *taken == 1).await {
             Ok((1, _)) => Ok(Claim::Claimed(token)),
             Ok((3, pttl)) => Ok(Claim::InFlight { lease_left: Duration::from_millis(pttl.max(0).unsigned_abs()) }),
             Ok(_) => Ok(Claim::Done),
             Err(e) => {
-                // The claim may have reached Redis with only its answer lost. The caller answers
-                // 503 and the Relay will retry; a claim left behind would make that retry wait
-                // out the lease, so take it back if it is there (it can only be ours).
-                let (conn, limit) = (self.conn.clone(), self.timeout);
+                // The claim may have reached Redis with only its answer lost, or too few replicas
+                // acknowledged it. The caller answers 503 and the Relay will retry; a claim left
+                // behind would make that retry wait out the lease, so take it back if it is there
+                // (it can only be ours).
+                let (conn, limit, acks) = (self.conn.clone(), self.timeout, self.acks);
                 tokio::spawn(async move {
-                    if let Err(e) = run::<i64>(conn, limit, RELEASE, &key, &[token.0]).await {
+                    let release = Script { text: RELEASE, key: &key, args: &[token.0], changed: deleted };
+                    if let Err(e) = run::<i64>(conn, limit, acks, release).await {
                         warn!(error = %e, "could not take back a claim whose answer was lost; its lease ends it");
                     }
                 });
@@ -188,7 +226,7 @@ impl DedupStore for RedisDedupStore {
         window: Duration,
     ) -> Result<Completed, DedupError> {
         let key = key(client, id);
-        if self.write::<i64>(COMPLETE, &key, &[token.0, px(window)]).await? == 1 {
+        if self.write::<i64>(COMPLETE, &key, &[token.0, px(window)], |done| *done == 1).await? == 1 {
             self.watchers.settled(&key, Waited::Done);
             Ok(Completed::Done)
         } else {
@@ -199,7 +237,7 @@ impl DedupStore for RedisDedupStore {
     #[instrument(name = "dedup.release", skip_all, fields(client_id = %client, notification_id = %id))]
     async fn release(&self, client: &ClientId, id: &NotificationId, token: ClaimToken) -> Result<(), DedupError> {
         let key = key(client, id);
-        if self.write::<i64>(RELEASE, &key, &[token.0]).await? == 1 {
+        if self.write::<i64>(RELEASE, &key, &[token.0], deleted).await? == 1 {
             self.watchers.settled(&key, Waited::Released);
         }
         Ok(())

@@ -108,18 +108,33 @@ impl SentinelConnection {
         }
     }
 
+    /// Runs `run` on the master's connection, and forgets that connection when `moved` says from
+    /// the outcome that it may no longer lead to the master.
     async fn with_master<T>(
         &self,
         run: impl AsyncFnOnce(&mut MultiplexedConnection) -> RedisResult<T>,
+        moved: impl FnOnce(&RedisResult<T>) -> bool,
     ) -> RedisResult<T> {
         let (generation, mut conn) = self.master().await?;
         let result = run(&mut conn).await;
-        if let Err(e) = &result
-            && master_may_have_moved(e)
-        {
+        if moved(&result) {
             self.forget(generation);
         }
         result
+    }
+}
+
+/// A failed call that says the connection may point at a node that is no longer the master.
+fn failed_as_moved<T>(result: &RedisResult<T>) -> bool {
+    matches!(result, Err(e) if master_may_have_moved(e))
+}
+
+/// Also a pipeline whose answers hold `READONLY`: its commands' errors come back as values (a
+/// replica acknowledgement sends the claim's write and `WAIT` as one pipeline).
+fn pipeline_moved(result: &RedisResult<Vec<Value>>) -> bool {
+    match result {
+        Ok(values) => values.iter().any(|v| matches!(v, Value::ServerError(e) if e.code() == "READONLY")),
+        failed => failed_as_moved(failed),
     }
 }
 
@@ -135,7 +150,10 @@ pub(super) fn master_may_have_moved(e: &RedisError) -> bool {
 
 impl ConnectionLike for SentinelConnection {
     fn req_packed_command<'a>(&'a mut self, cmd: &'a Cmd) -> RedisFuture<'a, Value> {
-        Box::pin(async move { self.with_master(async |conn| conn.req_packed_command(cmd).await).await })
+        // A command's error comes back as a value; turned into the error it is here (as
+        // `query_async` would), so that `READONLY` is seen.
+        let run = async |conn: &mut MultiplexedConnection| conn.req_packed_command(cmd).await?.extract_error();
+        Box::pin(async move { self.with_master(run, failed_as_moved).await })
     }
 
     fn req_packed_commands<'a>(
@@ -144,12 +162,27 @@ impl ConnectionLike for SentinelConnection {
         offset: usize,
         count: usize,
     ) -> RedisFuture<'a, Vec<Value>> {
-        Box::pin(
-            async move { self.with_master(async |conn| conn.req_packed_commands(pipeline, offset, count).await).await },
-        )
+        let run = async move |conn: &mut MultiplexedConnection| conn.req_packed_commands(pipeline, offset, count).await;
+        Box::pin(async move { self.with_master(run, pipeline_moved).await })
     }
 
     fn get_db(&self) -> i64 {
         self.shared.db
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn readonly_among_pipeline_answers_means_the_master_moved() {
+        let answer = |text: &str| redis::parse_redis_value(text.as_bytes()).unwrap();
+        let readonly = answer("-READONLY You can't write against a read only replica.\r\n");
+        let other = answer("-ERR WAIT cannot be used with replica instances.\r\n");
+        assert!(pipeline_moved(&Ok(vec![readonly.clone(), other.clone()])));
+        assert!(!pipeline_moved(&Ok(vec![answer("+OK\r\n"), other.clone()])));
+        assert!(failed_as_moved::<Value>(&readonly.extract_error()));
+        assert!(!failed_as_moved::<Value>(&other.extract_error()));
     }
 }

@@ -5,6 +5,7 @@
 
 pub mod clock;
 pub mod dedup;
+pub mod egress;
 pub mod http;
 pub mod pem;
 #[cfg(feature = "postgres")]

@@ -10,10 +10,11 @@ use rustls::ClientConfig;
 use rustls_pki_types::ServerName;
 use tokio::{
     io::{AsyncRead, AsyncWrite},
-    net::TcpStream,
     sync::oneshot,
 };
 use tokio_rustls::TlsConnector;
+
+use crate::adapters::egress::{Egress, Target};
 
 /// HTTP/2 pings on every connection: one that a NAT or load balancer silently dropped is found
 /// between notifications, not by the next notification's timeout.
@@ -36,6 +37,8 @@ pub struct Dialer {
     pub security: Security,
     /// Bound on TCP, TLS and HTTP/2 set-up together.
     pub timeout: Duration,
+    /// How the TCP connection leaves the machine.
+    pub egress: Egress,
 }
 
 impl Dialer {
@@ -51,10 +54,8 @@ impl Dialer {
     }
 
     async fn open(&self, on_close: impl FnOnce() + Send + 'static) -> Result<SendRequest<Bytes>, String> {
-        let tcp =
-            TcpStream::connect((self.host.as_str(), self.port)).await.map_err(|e| format!("could not connect: {e}"))?;
-        // Requests are small and latency-bound; Nagle would hold them back.
-        let _ = tcp.set_nodelay(true);
+        let target = Target { host: &self.host, port: self.port, addresses: None };
+        let tcp = self.egress.connect(&target, self.timeout).await.map_err(|e| e.to_string())?;
         match &self.security {
             Security::Cleartext => start(tcp, on_close).await,
             Security::Tls { config, name } => {

@@ -30,6 +30,7 @@ use self::{
     dial::{Dialer, Security},
 };
 pub use super::pool_limits::{DEFAULT_MAX_CONNECTIONS, DEFAULT_MAX_PENDING, PoolLimits};
+use crate::adapters::egress::Egress;
 
 /// Provider answers worth reading are small JSON documents; a larger body is cut here.
 const MAX_BODY_BYTES: usize = 64 * 1024;
@@ -103,8 +104,8 @@ impl Pool {
         if limits.max_connections == 0 || limits.max_pending == 0 {
             return Err("at least one connection and one waiting send are needed".to_owned());
         }
-        let dialer =
-            Dialer { host, port: authority.port_u16().unwrap_or(default_port), security, timeout: connect_timeout };
+        let port = authority.port_u16().unwrap_or(default_port);
+        let dialer = Dialer { host, port, security, timeout: connect_timeout, egress: Egress::direct() };
         Ok(Self { shared: Arc::new(Shared::new(dialer, limits)), base: base.trim_end_matches('/').to_owned() })
     }
 

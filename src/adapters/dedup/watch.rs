@@ -195,6 +195,9 @@ where
         if matches!(*status.borrow(), Status::Ended(_)) {
             return; // settled by a transition through this store
         }
+        // The lease is counted from the moment the read was sent: the store measured what is left
+        // somewhere between then and its answer, so the end is never placed after the true one.
+        let asked = Instant::now();
         let seen = peek().await;
         let now = Instant::now();
         // Gone or taken over: by the lease's end, or before it by a release.
@@ -209,8 +212,8 @@ where
                 return shared.end(&key, serial, ended(held));
             }
             Ok(Seen::InFlight { holder, lease_left }) => {
-                held = Some((holder, now + lease_left));
-                status.send_replace(Status::InFlight { lease_ends: now + lease_left });
+                held = Some((holder, asked + lease_left));
+                status.send_replace(Status::InFlight { lease_ends: asked + lease_left });
                 Some(lease_left)
             }
             Err(e) => {

@@ -7,6 +7,7 @@ use push_testkit::binary::Binary;
 
 /// The server binary cargo built for these tests (the maintenance commands run as operators run
 /// them).
+#[cfg(feature = "apns")]
 const SERVER: Binary = Binary::new(env!("CARGO_BIN_EXE_push-server"));
 
 mod admin;

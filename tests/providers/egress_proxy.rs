@@ -1,0 +1,321 @@
+//! Every outbound connection through the egress proxy: the server (and the APNS adapter built
+//! from its configuration) sending through the test kit's CONNECT proxy on loopback, to the fake
+//! providers and a fake Relay key server. With a proxy set, each connection is seen by the proxy
+//! and sends still succeed; TLS runs end to end through the tunnel (the proxy sees ciphertext);
+//! credentials go as `Proxy-Authorization: Basic`; `NO_PROXY` bypasses it; a refusing proxy is a
+//! transient provider failure whose answer is in the log.
+
+use std::{
+    io::Write,
+    sync::{Arc, Mutex},
+    time::Duration,
+};
+
+use base64::{Engine, engine::general_purpose::STANDARD};
+use push_server::cli::settings::Settings;
+use push_testkit::{TestApp, egress_proxy::EgressProxy, encrypted, spawn_with};
+
+const USER: &str = "ops";
+const PASSWORD: &str = "s3cret";
+
+/// `Basic base64(ops:s3cret)`, what a client must send for the proxy URL's user-info.
+fn basic() -> String {
+    format!("Basic {}", STANDARD.encode(format!("{USER}:{PASSWORD}")))
+}
+
+/// Short budgets, so refused sends finish quickly: 3 attempts of at most 1 s within 4 s.
+fn fast_retries(s: &mut Settings) {
+    s.provider.request_timeout = Duration::from_secs(1);
+    s.provider.total_timeout = Duration::from_secs(4);
+    s.provider.max_attempts = 3;
+}
+
+/// Log lines written while `run` runs on this (current-thread) test runtime: the server's tasks
+/// run on the same thread, so a thread-local subscriber sees their events and no other test's.
+async fn logged<T>(run: impl Future<Output = T>) -> (T, String) {
+    #[derive(Clone, Default)]
+    struct Lines(Arc<Mutex<Vec<u8>>>);
+    impl Write for Lines {
+        fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+            self.0.lock().unwrap().extend_from_slice(bytes);
+            Ok(bytes.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+    let lines = Lines::default();
+    let writer = lines.clone();
+    let subscriber = tracing_subscriber::fmt()
+        .with_max_level(tracing::Level::WARN)
+        .with_ansi(false)
+        .with_writer(move || writer.clone())
+        .finish();
+    let _guard = tracing::subscriber::set_default(subscriber);
+    let out = run.await;
+    let text = String::from_utf8_lossy(&lines.0.lock().unwrap()).into_owned();
+    (out, text)
+}
+
+#[cfg(feature = "apns")]
+mod apns {
+    use std::sync::Arc;
+
+    use push_server::{
+        adapters::{
+            egress::{Egress, EgressConfig, NoProxy, ProxyUrl},
+            push::{
+                apns::{ApnsAuth, ApnsConfig, ApnsProvider},
+                retry::RetryPolicy,
+            },
+        },
+        domain::{ClientId, Delivery, DeviceToken, Flags, Notification, NotificationId, Payload, PushType, Topic},
+        ports::PushProvider,
+    };
+    use push_testkit::fake::apns::FakeApns;
+    use rcgen::{BasicConstraints, CertificateParams, IsCa, KeyPair};
+    use tempfile::TempDir;
+
+    use super::*;
+
+    const TOPIC: &str = "com.example.wallet";
+    const KEY_ID: &str = "ABC123DEFG";
+    const TEAM_ID: &str = "DEF123GHIJ";
+    const TOKEN: &str = "5f2a9c04e1b7d3a8c6f0e2b4d9a7c5e3f1b8d6a4c2e0f9b7d5a3c1e8f6b4d2a0";
+
+    /// The server with token auth to `fake` (both endpoints) and `adjust` applied; `wallet-1` is
+    /// registered.
+    async fn spawn(fake: &FakeApns, adjust: impl FnOnce(&mut Settings)) -> (TestApp, TempDir) {
+        let keys = tempfile::tempdir().unwrap();
+        let key_path = keys.path().join("key.p8");
+        std::fs::write(&key_path, KeyPair::generate().unwrap().serialize_pem()).unwrap();
+        let app = spawn_with(|s| {
+            s.apns.topic = Some(TOPIC.into());
+            s.apns.key_path = Some(key_path);
+            s.apns.key_id = Some(KEY_ID.into());
+            s.apns.team_id = Some(TEAM_ID.into());
+            s.apns.endpoint = Some(fake.url());
+            s.apns.sandbox_endpoint = Some(fake.url());
+            fast_retries(s);
+            adjust(s);
+        })
+        .await;
+        assert_eq!(app.register("wallet-1", "apns", TOKEN).await.status, 200);
+        (app, keys)
+    }
+
+    #[tokio::test]
+    async fn cleartext_http2_to_apns_is_tunnelled_with_the_proxy_credentials() {
+        let fake = FakeApns::start().await;
+        let proxy = EgressProxy::start().await;
+        let url = proxy.url_with_credentials(USER, PASSWORD);
+        let (app, _keys) = spawn(&fake, |s| s.egress.http_proxy = Some(push_server::domain::Secret::new(url))).await;
+        for n in 0..3 {
+            let reply = app.send("wallet-1", &encrypted(&format!("n-{n}"))).await;
+            assert!(reply.is_ok_envelope(), "{}", reply.text);
+        }
+        assert_eq!(fake.request_count(), 3);
+        let tunnels = proxy.tunnels();
+        assert_eq!(tunnels.len(), 1, "one pooled connection, through one tunnel: {tunnels:?}");
+        let fake_authority = fake.url().trim_start_matches("http://").to_owned();
+        assert_eq!(tunnels[0].authority, fake_authority, "loopback is proxied: no built-in exception");
+        assert_eq!(tunnels[0].proxy_authorization.as_deref(), Some(basic().as_str()));
+        assert!(tunnels[0].sent.starts_with(b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"), "HTTP/2 runs inside the tunnel");
+        assert!(proxy.forwarded().is_empty());
+    }
+
+    #[tokio::test]
+    async fn no_proxy_sends_a_named_target_direct() {
+        let fake = FakeApns::start().await;
+        let proxy = EgressProxy::start().await;
+        let (app, _keys) = spawn(&fake, |s| {
+            s.egress.http_proxy = Some(push_server::domain::Secret::new(proxy.url()));
+            s.egress.no_proxy_lower = Some("localhost, 127.0.0.1".into());
+        })
+        .await;
+        assert!(app.send("wallet-1", &encrypted("n-1")).await.is_ok_envelope());
+        assert_eq!(fake.request_count(), 1);
+        assert!(proxy.tunnels().is_empty() && proxy.forwarded().is_empty(), "the proxy saw nothing");
+    }
+
+    #[tokio::test]
+    async fn a_refusing_proxy_is_a_transient_failure_with_its_answer_in_the_log() {
+        for (status, answer) in [(407, "407 Proxy Authentication Required"), (403, "403 Forbidden"), (502, "502 Bad Gateway")] {
+            let fake = FakeApns::start().await;
+            let proxy = EgressProxy::start().await;
+            proxy.refuse_with(status);
+            let url = proxy.url();
+            let ((reply, tunnels), log) = logged(async {
+                let (app, _keys) = spawn(&fake, |s| s.egress.http_proxy = Some(push_server::domain::Secret::new(url))).await;
+                (app.send("wallet-1", &encrypted("n-1")).await, proxy.tunnels())
+            })
+            .await;
+            assert_eq!((reply.status, reply.error_names()), (502, vec!["apns_unavailable".to_owned()]), "{status}: {}", reply.text);
+            assert!(tunnels.len() > 1, "{status}: transient, so retried: {tunnels:?}");
+            assert!(tunnels.iter().all(|t| t.status == status));
+            assert_eq!(fake.request_count(), 0);
+            assert!(log.contains("the egress proxy refused the tunnel") && log.contains(answer), "{status}: {log}");
+        }
+    }
+
+    // ---- TLS end to end ----
+
+    /// A TLS acceptor for 127.0.0.1 offering `h2`, and the CA that signed its certificate.
+    fn tls() -> (tokio_rustls::TlsAcceptor, rustls_pki_types::CertificateDer<'static>) {
+        use rustls::{ServerConfig, crypto::aws_lc_rs};
+        use rustls_pki_types::{PrivateKeyDer, PrivatePkcs8KeyDer};
+
+        let ca_key = KeyPair::generate().unwrap();
+        let mut ca_params = CertificateParams::new(Vec::<String>::new()).unwrap();
+        ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+        let ca = ca_params.self_signed(&ca_key).unwrap();
+        let issuer = rcgen::Issuer::from_params(&ca_params, &ca_key);
+        let key = KeyPair::generate().unwrap();
+        let cert = CertificateParams::new(vec!["127.0.0.1".into()]).unwrap().signed_by(&key, &issuer).unwrap();
+        let mut config = ServerConfig::builder_with_provider(Arc::new(aws_lc_rs::default_provider()))
+            .with_safe_default_protocol_versions()
+            .unwrap()
+            .with_no_client_auth()
+            .with_single_cert(vec![cert.der().clone()], PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(key.serialize_der())))
+            .unwrap();
+        config.alpn_protocols = vec![b"h2".to_vec()];
+        (tokio_rustls::TlsAcceptor::from(Arc::new(config)), ca.der().clone())
+    }
+
+    #[tokio::test]
+    async fn tls_to_apns_runs_end_to_end_through_the_tunnel() {
+        let (acceptor, ca) = tls();
+        let fake = FakeApns::start_tls(acceptor).await;
+        let proxy = EgressProxy::start().await;
+        let auth = ApnsAuth::Token {
+            key_pem: KeyPair::generate().unwrap().serialize_pem().into_bytes(),
+            key_id: KEY_ID.into(),
+            team_id: TEAM_ID.into(),
+        };
+        let retry = RetryPolicy::new(3, Duration::from_secs(2), Duration::from_secs(5));
+        let mut config = ApnsConfig::new(TOPIC.into(), auth, "New".into(), retry);
+        config.endpoint = fake.https_url();
+        config.sandbox_endpoint = fake.https_url();
+        config.extra_roots = vec![ca];
+        config.egress = Egress::new(EgressConfig {
+            https_proxy: Some(ProxyUrl::parse(&proxy.url_with_credentials(USER, PASSWORD)).unwrap()),
+            http_proxy: None,
+            no_proxy: NoProxy::default(),
+        });
+        let provider = ApnsProvider::new(config).unwrap();
+        let delivery = Delivery {
+            client_id: ClientId::parse("wallet-1").unwrap(),
+            push_type: PushType::Apns,
+            token: DeviceToken::parse(PushType::Apns, TOKEN).unwrap(),
+            notification: Notification::classic(
+                NotificationId::parse("n-1").unwrap(),
+                Payload::new(Topic::parse("topic-1").unwrap(), Flags::new(17), "opaque-ciphertext").unwrap(),
+            ),
+        };
+        provider.send(&delivery).await.expect("delivered through the tunnel");
+
+        let requests = fake.requests();
+        assert_eq!(requests.len(), 1);
+        assert_eq!(requests[0].version, hyper::Version::HTTP_2, "h2 negotiated by ALPN through the tunnel");
+        let tunnels = proxy.tunnels();
+        assert_eq!(tunnels.len(), 1);
+        assert_eq!(tunnels[0].proxy_authorization.as_deref(), Some(basic().as_str()));
+        let sent = &tunnels[0].sent;
+        assert_eq!(sent.first(), Some(&0x16), "a TLS handshake record opens the tunnel");
+        for plain in [&b"PRI * HTTP/2.0"[..], TOKEN.as_bytes(), TOPIC.as_bytes(), b"opaque-ciphertext"] {
+            assert!(!sent.windows(plain.len()).any(|w| w == plain), "the proxy saw {:?}", String::from_utf8_lossy(plain));
+        }
+    }
+}
+
+#[cfg(feature = "fcm")]
+mod fcm {
+    use push_server::domain::Secret;
+    use push_testkit::fake::fcm::{Google, SEND_PATH, fcm_ok, spawn_for_with};
+
+    use super::*;
+
+    const TOKEN: &str = "fcm-device-token:APA91b-test_1";
+
+    #[tokio::test]
+    async fn fcm_messages_and_the_oauth_token_go_through_the_proxy_in_absolute_form() {
+        let google = Google::start().await;
+        let proxy = EgressProxy::start().await;
+        let url = proxy.url_with_credentials(USER, PASSWORD);
+        let app = spawn_for_with(&google, |s| s.egress.http_proxy_lower = Some(Secret::new(url))).await;
+        assert!(app.register("c1", "fcm", TOKEN).await.is_ok_envelope());
+        assert!(app.send("c1", &encrypted("n-1")).await.is_ok_envelope());
+        assert_eq!((google.token_requests().len(), google.fcm_requests().len()), (1, 1));
+
+        let forwarded = proxy.forwarded();
+        let uris: Vec<&str> = forwarded.iter().map(|f| f.uri.as_str()).collect();
+        assert_eq!(uris.len(), 2, "{uris:?}");
+        assert!(uris[0].starts_with("http://127.0.0.1:") && uris[0].ends_with("/token"), "{uris:?}");
+        assert!(uris[1].ends_with(SEND_PATH), "{uris:?}");
+        assert!(forwarded.iter().all(|f| f.method == "POST" && f.proxy_authorization.as_deref() == Some(basic().as_str())));
+        assert!(proxy.tunnels().is_empty());
+    }
+
+    #[tokio::test]
+    async fn fcm_over_cleartext_http2_is_tunnelled() {
+        let google = Google::start().await;
+        let proxy = EgressProxy::start().await;
+        let url = proxy.url();
+        let app = spawn_for_with(&google, |s| {
+            s.fcm.cleartext_http2 = true;
+            s.egress.http_proxy = Some(Secret::new(url));
+        })
+        .await;
+        assert!(app.register("c1", "fcm", TOKEN).await.is_ok_envelope());
+        assert!(app.send("c1", &encrypted("n-1")).await.is_ok_envelope());
+        assert_eq!(google.fcm_requests().len(), 1);
+        let tunnels = proxy.tunnels();
+        assert_eq!(tunnels.len(), 1, "{tunnels:?}");
+        assert!(tunnels[0].sent.starts_with(b"PRI * HTTP/2.0"));
+        assert_eq!(proxy.forwarded().len(), 1, "the token request, in absolute form");
+    }
+
+    #[tokio::test]
+    async fn a_proxy_asking_for_credentials_is_a_transient_fcm_failure() {
+        let google = Google::start().await;
+        google.fcm_answers(fcm_ok());
+        let proxy = EgressProxy::start().await;
+        proxy.refuse_with(407);
+        let url = proxy.url();
+        let app = spawn_for_with(&google, |s| s.egress.http_proxy = Some(Secret::new(url))).await;
+        assert!(app.register("c1", "fcm", TOKEN).await.is_ok_envelope());
+        let reply = app.send("c1", &encrypted("n-1")).await;
+        assert_eq!((reply.status, reply.error_names()), (502, vec!["fcm_unavailable".to_owned()]), "{}", reply.text);
+        assert!(proxy.forwarded().len() > 1, "retried, as a transient failure is");
+        assert_eq!((google.token_requests().len(), google.fcm_requests().len()), (0, 0));
+    }
+}
+
+mod relay_key {
+    use push_server::domain::Secret;
+    use push_testkit::{fake::{Answer, FakeProvider}, relay_key};
+
+    use super::*;
+
+    #[tokio::test]
+    async fn the_relay_key_is_fetched_through_the_proxy() {
+        let relay = FakeProvider::start().await;
+        let key = hex::encode(relay_key().verifying_key().to_bytes());
+        relay.set_default(Answer::status(200).body_bytes(key));
+        let proxy = EgressProxy::start().await;
+        let url = proxy.url_with_credentials(USER, PASSWORD);
+        let relay_url = relay.url();
+        let app = spawn_with(|s| {
+            s.relay.public_key = None;
+            s.relay.url = Some(relay_url.clone());
+            s.egress.http_proxy = Some(Secret::new(url));
+        })
+        .await;
+        assert!(app.register("c", "fcm", "tok").await.is_ok_envelope());
+        assert!(app.send("c", &encrypted("n-1")).await.is_ok_envelope(), "signed with the key fetched through the proxy");
+        let forwarded = proxy.forwarded();
+        assert_eq!(forwarded.len(), 1, "{forwarded:?}");
+        assert_eq!(forwarded[0].uri, format!("{relay_url}/public-key"));
+        assert_eq!(forwarded[0].proxy_authorization.as_deref(), Some(basic().as_str()));
+    }
+}

@@ -12,9 +12,9 @@ use crate::{
     adapters::{
         egress::Egress,
         push::{
-        factory::{ApnsDefaults, Decorator, FcmDefaults, ProviderDefaults, PushProviderFactory},
-        pool_limits::PoolLimits,
-        retry::RetryPolicy,
+            factory::{ApnsDefaults, Decorator, FcmDefaults, ProviderDefaults, PushProviderFactory},
+            pool_limits::PoolLimits,
+            retry::RetryPolicy,
         },
     },
     app::Providers,

@@ -140,17 +140,25 @@ mod apns {
 
     #[tokio::test]
     async fn a_refusing_proxy_is_a_transient_failure_with_its_answer_in_the_log() {
-        for (status, answer) in [(407, "407 Proxy Authentication Required"), (403, "403 Forbidden"), (502, "502 Bad Gateway")] {
+        for (status, answer) in
+            [(407, "407 Proxy Authentication Required"), (403, "403 Forbidden"), (502, "502 Bad Gateway")]
+        {
             let fake = FakeApns::start().await;
             let proxy = EgressProxy::start().await;
             proxy.refuse_with(status);
             let url = proxy.url();
             let ((reply, tunnels), log) = logged(async {
-                let (app, _keys) = spawn(&fake, |s| s.egress.http_proxy = Some(push_server::domain::Secret::new(url))).await;
+                let (app, _keys) =
+                    spawn(&fake, |s| s.egress.http_proxy = Some(push_server::domain::Secret::new(url))).await;
                 (app.send("wallet-1", &encrypted("n-1")).await, proxy.tunnels())
             })
             .await;
-            assert_eq!((reply.status, reply.error_names()), (502, vec!["apns_unavailable".to_owned()]), "{status}: {}", reply.text);
+            assert_eq!(
+                (reply.status, reply.error_names()),
+                (502, vec!["apns_unavailable".to_owned()]),
+                "{status}: {}",
+                reply.text
+            );
             assert!(tunnels.len() > 1, "{status}: transient, so retried: {tunnels:?}");
             assert!(tunnels.iter().all(|t| t.status == status));
             assert_eq!(fake.request_count(), 0);
@@ -176,7 +184,10 @@ mod apns {
             .with_safe_default_protocol_versions()
             .unwrap()
             .with_no_client_auth()
-            .with_single_cert(vec![cert.der().clone()], PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(key.serialize_der())))
+            .with_single_cert(
+                vec![cert.der().clone()],
+                PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(key.serialize_der())),
+            )
             .unwrap();
         config.alpn_protocols = vec![b"h2".to_vec()];
         (tokio_rustls::TlsAcceptor::from(Arc::new(config)), ca.der().clone())
@@ -223,7 +234,11 @@ mod apns {
         let sent = &tunnels[0].sent;
         assert_eq!(sent.first(), Some(&0x16), "a TLS handshake record opens the tunnel");
         for plain in [&b"PRI * HTTP/2.0"[..], TOKEN.as_bytes(), TOPIC.as_bytes(), b"opaque-ciphertext"] {
-            assert!(!sent.windows(plain.len()).any(|w| w == plain), "the proxy saw {:?}", String::from_utf8_lossy(plain));
+            assert!(
+                !sent.windows(plain.len()).any(|w| w == plain),
+                "the proxy saw {:?}",
+                String::from_utf8_lossy(plain)
+            );
         }
     }
 }
@@ -252,7 +267,9 @@ mod fcm {
         assert_eq!(uris.len(), 2, "{uris:?}");
         assert!(uris[0].starts_with("http://127.0.0.1:") && uris[0].ends_with("/token"), "{uris:?}");
         assert!(uris[1].ends_with(SEND_PATH), "{uris:?}");
-        assert!(forwarded.iter().all(|f| f.method == "POST" && f.proxy_authorization.as_deref() == Some(basic().as_str())));
+        assert!(
+            forwarded.iter().all(|f| f.method == "POST" && f.proxy_authorization.as_deref() == Some(basic().as_str()))
+        );
         assert!(proxy.tunnels().is_empty());
     }
 
@@ -293,7 +310,10 @@ mod fcm {
 
 mod relay_key {
     use push_server::domain::Secret;
-    use push_testkit::{fake::{Answer, FakeProvider}, relay_key};
+    use push_testkit::{
+        fake::{Answer, FakeProvider},
+        relay_key,
+    };
 
     use super::*;
 
@@ -312,7 +332,10 @@ mod relay_key {
         })
         .await;
         assert!(app.register("c", "fcm", "tok").await.is_ok_envelope());
-        assert!(app.send("c", &encrypted("n-1")).await.is_ok_envelope(), "signed with the key fetched through the proxy");
+        assert!(
+            app.send("c", &encrypted("n-1")).await.is_ok_envelope(),
+            "signed with the key fetched through the proxy"
+        );
         let forwarded = proxy.forwarded();
         assert_eq!(forwarded.len(), 1, "{forwarded:?}");
         assert_eq!(forwarded[0].uri, format!("{relay_url}/public-key"));

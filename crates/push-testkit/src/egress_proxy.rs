@@ -143,10 +143,8 @@ async fn read_head(client: &mut TcpStream) -> Option<Head> {
     let mut lines = text.split("\r\n");
     let mut request_line = lines.next()?.split(' ');
     let (method, target) = (request_line.next()?.to_owned(), request_line.next()?.to_owned());
-    let headers = lines
-        .filter_map(|l| l.split_once(':'))
-        .map(|(n, v)| (n.trim().to_owned(), v.trim().to_owned()))
-        .collect();
+    let headers =
+        lines.filter_map(|l| l.split_once(':')).map(|(n, v)| (n.trim().to_owned(), v.trim().to_owned())).collect();
     Some(Head { method, target, headers, rest: buf[end + 4..].to_vec() })
 }
 
@@ -171,10 +169,8 @@ fn reason(status: u16) -> &'static str {
 
 async fn answer(client: &mut TcpStream, status: u16) {
     let challenge = if status == 407 { "Proxy-Authenticate: Basic realm=\"egress\"\r\n" } else { "" };
-    let head = format!(
-        "HTTP/1.1 {status} {}\r\n{challenge}Content-Length: 0\r\nConnection: close\r\n\r\n",
-        reason(status)
-    );
+    let head =
+        format!("HTTP/1.1 {status} {}\r\n{challenge}Content-Length: 0\r\nConnection: close\r\n\r\n", reason(status));
     let _ = client.write_all(head.as_bytes()).await;
 }
 

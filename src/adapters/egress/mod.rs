@@ -213,7 +213,10 @@ mod tests {
     #[test]
     fn each_scheme_takes_its_own_proxy_and_no_proxy_wins() {
         let e = egress(Some("http://u:secret@secure:3128"), None, "api.sandbox.push.apple.com");
-        assert_eq!(e.proxy_for(Scheme::Https, "api.push.apple.com", 443).map(ToString::to_string).as_deref(), Some("http://u@secure:3128"));
+        assert_eq!(
+            e.proxy_for(Scheme::Https, "api.push.apple.com", 443).map(ToString::to_string).as_deref(),
+            Some("http://u@secure:3128")
+        );
         assert!(e.proxy_for(Scheme::Http, "api.push.apple.com", 80).is_none(), "no HTTP_PROXY: http:// goes direct");
         assert!(e.proxy_for(Scheme::Https, "api.sandbox.push.apple.com", 443).is_none());
         assert_eq!(

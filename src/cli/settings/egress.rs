@@ -41,12 +41,13 @@ impl EgressSettings {
     /// The proxies and bypass list, parsed. Composition calls this once and hands the result to
     /// every adapter that connects out.
     pub fn config(&self) -> Result<EgressConfig, SettingsError> {
-        let proxy = |upper: &'static str, lower: &'static str, a: &Option<Secret<String>>, b: &Option<Secret<String>>| {
-            let value = either(upper, lower, exposed(a), exposed(b))?;
-            value
-                .map(|v| ProxyUrl::parse(v).map_err(|reason| SettingsError::Proxy { variable: upper, reason }))
-                .transpose()
-        };
+        let proxy =
+            |upper: &'static str, lower: &'static str, a: &Option<Secret<String>>, b: &Option<Secret<String>>| {
+                let value = either(upper, lower, exposed(a), exposed(b))?;
+                value
+                    .map(|v| ProxyUrl::parse(v).map_err(|reason| SettingsError::Proxy { variable: upper, reason }))
+                    .transpose()
+            };
         let no_proxy = either("NO_PROXY", "no_proxy", non_blank(&self.no_proxy), non_blank(&self.no_proxy_lower))?
             .map(|v| NoProxy::parse(v).map_err(|reason| SettingsError::Proxy { variable: "NO_PROXY", reason }))
             .transpose()?
@@ -101,14 +102,19 @@ mod tests {
 
     #[test]
     fn disagreeing_cases_and_unusable_values_are_refused_without_the_password() {
-        let conflict = EgressSettings { http_proxy: set("http://a:1"), http_proxy_lower: set("http://b:1"), ..Default::default() };
-        assert_eq!(conflict.config(), Err(SettingsError::ProxyCaseConflict { upper: "HTTP_PROXY", lower: "http_proxy" }));
+        let conflict =
+            EgressSettings { http_proxy: set("http://a:1"), http_proxy_lower: set("http://b:1"), ..Default::default() };
+        assert_eq!(
+            conflict.config(),
+            Err(SettingsError::ProxyCaseConflict { upper: "HTTP_PROXY", lower: "http_proxy" })
+        );
         let socks = EgressSettings { https_proxy: set("socks5://u:hunter2@p:1080"), ..Default::default() };
         let e = socks.config().unwrap_err().to_string();
         assert!(e.starts_with("HTTPS_PROXY: ") && !e.contains("hunter2"), "{e}");
         let no_proxy = EgressSettings { no_proxy: Some("10.0.0.0/40".into()), ..Default::default() };
         assert!(no_proxy.config().unwrap_err().to_string().starts_with("NO_PROXY: "));
-        let blank = EgressSettings { https_proxy: set("  "), https_proxy_lower: set("http://p:1"), ..Default::default() };
+        let blank =
+            EgressSettings { https_proxy: set("  "), https_proxy_lower: set("http://p:1"), ..Default::default() };
         assert!(blank.config().unwrap().https_proxy.is_some(), "a blank variable is unset");
     }
 

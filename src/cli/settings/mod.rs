@@ -183,7 +183,11 @@ fn flags_follow_env(arg: Arg) -> Arg {
 /// already (`https_proxy`, the conventional twin of `HTTPS_PROXY`), whose flag is spelled as it
 /// is so the two stay distinct.
 fn flag_of(env: &str) -> String {
-    if env.bytes().any(|b| b.is_ascii_uppercase()) { env.to_ascii_lowercase().replace('_', "-") } else { env.to_owned() }
+    if env.bytes().any(|b| b.is_ascii_uppercase()) {
+        env.to_ascii_lowercase().replace('_', "-")
+    } else {
+        env.to_owned()
+    }
 }
 
 /// `name` as the `&'static str` clap takes (it stores names by reference unless its `string`

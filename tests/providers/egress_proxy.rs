@@ -5,15 +5,9 @@
 //! credentials go as `Proxy-Authorization: Basic`; `NO_PROXY` bypasses it; a refusing proxy is a
 //! transient provider failure whose answer is in the log.
 
-use std::{
-    io::Write,
-    sync::{Arc, Mutex},
-    time::Duration,
-};
-
 use base64::{Engine, engine::general_purpose::STANDARD};
-use push_server::cli::settings::Settings;
-use push_testkit::{TestApp, egress_proxy::EgressProxy, encrypted, spawn_with};
+use push_server::domain::Secret;
+use push_testkit::{egress_proxy::EgressProxy, encrypted, spawn_with};
 
 const USER: &str = "ops";
 const PASSWORD: &str = "s3cret";
@@ -23,44 +17,15 @@ fn basic() -> String {
     format!("Basic {}", STANDARD.encode(format!("{USER}:{PASSWORD}")))
 }
 
-/// Short budgets, so refused sends finish quickly: 3 attempts of at most 1 s within 4 s.
-fn fast_retries(s: &mut Settings) {
-    s.provider.request_timeout = Duration::from_secs(1);
-    s.provider.total_timeout = Duration::from_secs(4);
-    s.provider.max_attempts = 3;
-}
-
-/// Log lines written while `run` runs on this (current-thread) test runtime: the server's tasks
-/// run on the same thread, so a thread-local subscriber sees their events and no other test's.
-async fn logged<T>(run: impl Future<Output = T>) -> (T, String) {
-    #[derive(Clone, Default)]
-    struct Lines(Arc<Mutex<Vec<u8>>>);
-    impl Write for Lines {
-        fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
-            self.0.lock().unwrap().extend_from_slice(bytes);
-            Ok(bytes.len())
-        }
-        fn flush(&mut self) -> std::io::Result<()> {
-            Ok(())
-        }
-    }
-    let lines = Lines::default();
-    let writer = lines.clone();
-    let subscriber = tracing_subscriber::fmt()
-        .with_max_level(tracing::Level::WARN)
-        .with_ansi(false)
-        .with_writer(move || writer.clone())
-        .finish();
-    let _guard = tracing::subscriber::set_default(subscriber);
-    let out = run.await;
-    let text = String::from_utf8_lossy(&lines.0.lock().unwrap()).into_owned();
-    (out, text)
-}
-
 #[cfg(feature = "apns")]
 mod apns {
-    use std::sync::Arc;
+    use std::{
+        io::Write,
+        sync::{Arc, Mutex},
+        time::Duration,
+    };
 
+    use push_server::cli::settings::Settings;
     use push_server::{
         adapters::{
             egress::{Egress, EgressConfig, NoProxy, ProxyUrl},
@@ -72,11 +37,45 @@ mod apns {
         domain::{ClientId, Delivery, DeviceToken, Flags, Notification, NotificationId, Payload, PushType, Topic},
         ports::PushProvider,
     };
-    use push_testkit::fake::apns::FakeApns;
+    use push_testkit::{TestApp, fake::apns::FakeApns};
     use rcgen::{BasicConstraints, CertificateParams, IsCa, KeyPair};
     use tempfile::TempDir;
 
     use super::*;
+
+    /// Short budgets, so refused sends finish quickly: 3 attempts of at most 1 s within 4 s.
+    fn fast_retries(s: &mut Settings) {
+        s.provider.request_timeout = Duration::from_secs(1);
+        s.provider.total_timeout = Duration::from_secs(4);
+        s.provider.max_attempts = 3;
+    }
+
+    /// Log lines written while `run` runs on this (current-thread) test runtime: the server's tasks
+    /// run on the same thread, so a thread-local subscriber sees their events and no other test's.
+    async fn logged<T>(run: impl Future<Output = T>) -> (T, String) {
+        #[derive(Clone, Default)]
+        struct Lines(Arc<Mutex<Vec<u8>>>);
+        impl Write for Lines {
+            fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+                self.0.lock().unwrap().extend_from_slice(bytes);
+                Ok(bytes.len())
+            }
+            fn flush(&mut self) -> std::io::Result<()> {
+                Ok(())
+            }
+        }
+        let lines = Lines::default();
+        let writer = lines.clone();
+        let subscriber = tracing_subscriber::fmt()
+            .with_max_level(tracing::Level::WARN)
+            .with_ansi(false)
+            .with_writer(move || writer.clone())
+            .finish();
+        let _guard = tracing::subscriber::set_default(subscriber);
+        let out = run.await;
+        let text = String::from_utf8_lossy(&lines.0.lock().unwrap()).into_owned();
+        (out, text)
+    }
 
     const TOPIC: &str = "com.example.wallet";
     const KEY_ID: &str = "ABC123DEFG";
@@ -109,7 +108,7 @@ mod apns {
         let fake = FakeApns::start().await;
         let proxy = EgressProxy::start().await;
         let url = proxy.url_with_credentials(USER, PASSWORD);
-        let (app, _keys) = spawn(&fake, |s| s.egress.http_proxy = Some(push_server::domain::Secret::new(url))).await;
+        let (app, _keys) = spawn(&fake, |s| s.egress.http_proxy = Some(Secret::new(url))).await;
         for n in 0..3 {
             let reply = app.send("wallet-1", &encrypted(&format!("n-{n}"))).await;
             assert!(reply.is_ok_envelope(), "{}", reply.text);
@@ -129,7 +128,7 @@ mod apns {
         let fake = FakeApns::start().await;
         let proxy = EgressProxy::start().await;
         let (app, _keys) = spawn(&fake, |s| {
-            s.egress.http_proxy = Some(push_server::domain::Secret::new(proxy.url()));
+            s.egress.http_proxy = Some(Secret::new(proxy.url()));
             s.egress.no_proxy_lower = Some("localhost, 127.0.0.1".into());
         })
         .await;
@@ -148,8 +147,7 @@ mod apns {
             proxy.refuse_with(status);
             let url = proxy.url();
             let ((reply, tunnels), log) = logged(async {
-                let (app, _keys) =
-                    spawn(&fake, |s| s.egress.http_proxy = Some(push_server::domain::Secret::new(url))).await;
+                let (app, _keys) = spawn(&fake, |s| s.egress.http_proxy = Some(Secret::new(url))).await;
                 (app.send("wallet-1", &encrypted("n-1")).await, proxy.tunnels())
             })
             .await;
@@ -245,7 +243,6 @@ mod apns {
 
 #[cfg(feature = "fcm")]
 mod fcm {
-    use push_server::domain::Secret;
     use push_testkit::fake::fcm::{Google, SEND_PATH, fcm_ok, spawn_for_with};
 
     use super::*;
@@ -309,7 +306,6 @@ mod fcm {
 }
 
 mod relay_key {
-    use push_server::domain::Secret;
     use push_testkit::{
         fake::{Answer, FakeProvider},
         relay_key,
@@ -340,5 +336,79 @@ mod relay_key {
         assert_eq!(forwarded.len(), 1, "{forwarded:?}");
         assert_eq!(forwarded[0].uri, format!("{relay_url}/public-key"));
         assert_eq!(forwarded[0].proxy_authorization.as_deref(), Some(basic().as_str()));
+    }
+}
+
+/// `Egress::connect` with addresses the caller resolved and checked (the Web Push guard's way).
+mod resolved {
+    use std::time::Duration;
+
+    use push_server::adapters::egress::{Egress, EgressConfig, NoProxy, ProxyUrl, Target};
+    use tokio::{
+        io::{AsyncReadExt, AsyncWriteExt},
+        net::TcpListener,
+    };
+
+    use super::*;
+
+    /// A name that never resolves (RFC 6761): a connection that works did not look it up.
+    const NAME: &str = "push.example.invalid";
+
+    async fn greeter() -> std::net::SocketAddr {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        tokio::spawn(async move {
+            while let Ok((mut tcp, _)) = listener.accept().await {
+                let _ = tcp.write_all(b"hello").await;
+            }
+        });
+        addr
+    }
+
+    fn egress(proxy: &EgressProxy, no_proxy: &str) -> Egress {
+        Egress::new(EgressConfig {
+            https_proxy: Some(ProxyUrl::parse(&proxy.url_with_credentials(USER, PASSWORD)).unwrap()),
+            http_proxy: None,
+            no_proxy: NoProxy::parse(no_proxy).unwrap(),
+        })
+    }
+
+    async fn greeting(egress: &Egress, addresses: &[std::net::SocketAddr]) -> Vec<u8> {
+        let target = Target { host: NAME, port: 443, addresses: Some(addresses) };
+        let mut tcp = egress.connect(&target, Duration::from_secs(5)).await.expect("connected");
+        let mut greeting = vec![0; 5];
+        tcp.read_exact(&mut greeting).await.unwrap();
+        greeting
+    }
+
+    #[tokio::test]
+    async fn the_tunnel_goes_to_the_checked_address_not_the_name() {
+        let addr = greeter().await;
+        let proxy = EgressProxy::start().await;
+        assert_eq!(greeting(&egress(&proxy, ""), &[addr]).await, b"hello");
+        let tunnels = proxy.tunnels();
+        assert_eq!(tunnels.len(), 1);
+        assert_eq!(tunnels[0].authority, addr.to_string(), "CONNECT names the address: no lookup at the proxy");
+        assert_eq!(tunnels[0].proxy_authorization.as_deref(), Some(basic().as_str()));
+    }
+
+    #[tokio::test]
+    async fn no_proxy_is_matched_against_the_name_and_the_connection_goes_to_the_address() {
+        let addr = greeter().await;
+        let proxy = EgressProxy::start().await;
+        assert_eq!(greeting(&egress(&proxy, "example.invalid"), &[addr]).await, b"hello");
+        assert!(proxy.tunnels().is_empty(), "bypassed by the name's domain");
+    }
+
+    #[tokio::test]
+    async fn a_refused_tunnel_names_the_proxy_without_its_password_and_the_answer() {
+        let addr = greeter().await;
+        let proxy = EgressProxy::start().await;
+        proxy.refuse_with(403);
+        let target = Target { host: NAME, port: 443, addresses: Some(&[addr]) };
+        let error = egress(&proxy, "").connect(&target, Duration::from_secs(5)).await.unwrap_err().to_string();
+        let shown = proxy.url_with_credentials(USER, "").replace(":@", "@");
+        assert_eq!(error, format!("the egress proxy {shown} refused the tunnel to {addr}: HTTP/1.1 403 Forbidden"));
+        assert!(!error.contains(PASSWORD));
     }
 }

@@ -119,6 +119,19 @@ mod tests {
     }
 
     #[test]
+    fn the_lower_case_forms_are_hidden_arguments_of_their_own() {
+        let command = <super::super::Settings as clap::Args>::augment_args(clap::Command::new("push-server"));
+        for (upper, lower) in [("HTTPS_PROXY", "https_proxy"), ("HTTP_PROXY", "http_proxy"), ("NO_PROXY", "no_proxy")] {
+            let arg = |env: &str| {
+                command.get_arguments().find(|a| a.get_env().and_then(|e| e.to_str()) == Some(env)).cloned().unwrap()
+            };
+            let (shown, hidden) = (arg(upper), arg(lower));
+            assert_eq!(hidden.get_long(), Some(lower), "spelled like its variable, apart from {upper}'s flag");
+            assert!(hidden.is_hide_set() && !shown.is_hide_set());
+        }
+    }
+
+    #[test]
     fn the_flags_parse_and_debug_shows_no_proxy_password() {
         let s = super::super::tests::parse(&["--https-proxy", "http://u:hunter2@p:1", "--no_proxy", ".corp"]);
         assert!(!format!("{:?}", s.egress).contains("hunter2"));

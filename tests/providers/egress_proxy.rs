@@ -22,33 +22,25 @@ mod apns {
     use std::{
         io::Write,
         sync::{Arc, Mutex},
-        time::Duration,
     };
 
-    use push_server::cli::settings::Settings;
     use push_server::{
         adapters::{
             egress::{Egress, EgressConfig, NoProxy, ProxyUrl},
-            push::{
-                apns::{ApnsAuth, ApnsConfig, ApnsProvider},
-                retry::RetryPolicy,
-            },
+            push::apns::{ApnsAuth, ApnsIdentity, ApnsProvider},
         },
-        domain::{ClientId, Delivery, DeviceToken, Flags, Notification, NotificationId, Payload, PushType, Topic},
+        cli::settings::Settings,
+        domain::PushType,
         ports::PushProvider,
     };
     use push_testkit::{TestApp, fake::apns::FakeApns};
-    use rcgen::{BasicConstraints, CertificateParams, IsCa, KeyPair};
     use tempfile::TempDir;
 
     use super::*;
-
-    /// Short budgets, so refused sends finish quickly: 3 attempts of at most 1 s within 4 s.
-    fn fast_retries(s: &mut Settings) {
-        s.provider.request_timeout = Duration::from_secs(1);
-        s.provider.total_timeout = Duration::from_secs(4);
-        s.provider.max_attempts = 3;
-    }
+    use crate::{
+        apns::{TOKEN, TOPIC, config, delivery, fast_retries, pki, tls_acceptor},
+        pool::apns_at,
+    };
 
     /// Log lines written while `run` runs on this (current-thread) test runtime: the server's tasks
     /// run on the same thread, so a thread-local subscriber sees their events and no other test's.
@@ -77,24 +69,12 @@ mod apns {
         (out, text)
     }
 
-    const TOPIC: &str = "com.example.wallet";
-    const KEY_ID: &str = "ABC123DEFG";
-    const TEAM_ID: &str = "DEF123GHIJ";
-    const TOKEN: &str = "5f2a9c04e1b7d3a8c6f0e2b4d9a7c5e3f1b8d6a4c2e0f9b7d5a3c1e8f6b4d2a0";
-
     /// The server with token auth to `fake` (both endpoints) and `adjust` applied; `wallet-1` is
     /// registered.
     async fn spawn(fake: &FakeApns, adjust: impl FnOnce(&mut Settings)) -> (TestApp, TempDir) {
         let keys = tempfile::tempdir().unwrap();
-        let key_path = keys.path().join("key.p8");
-        std::fs::write(&key_path, KeyPair::generate().unwrap().serialize_pem()).unwrap();
         let app = spawn_with(|s| {
-            s.apns.topic = Some(TOPIC.into());
-            s.apns.key_path = Some(key_path);
-            s.apns.key_id = Some(KEY_ID.into());
-            s.apns.team_id = Some(TEAM_ID.into());
-            s.apns.endpoint = Some(fake.url());
-            s.apns.sandbox_endpoint = Some(fake.url());
+            apns_at(s, fake, &keys);
             fast_retries(s);
             adjust(s);
         })
@@ -166,66 +146,26 @@ mod apns {
 
     // ---- TLS end to end ----
 
-    /// A TLS acceptor for 127.0.0.1 offering `h2`, and the CA that signed its certificate.
-    fn tls() -> (tokio_rustls::TlsAcceptor, rustls_pki_types::CertificateDer<'static>) {
-        use rustls::{ServerConfig, crypto::aws_lc_rs};
-        use rustls_pki_types::{PrivateKeyDer, PrivatePkcs8KeyDer};
-
-        let ca_key = KeyPair::generate().unwrap();
-        let mut ca_params = CertificateParams::new(Vec::<String>::new()).unwrap();
-        ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-        let ca = ca_params.self_signed(&ca_key).unwrap();
-        let issuer = rcgen::Issuer::from_params(&ca_params, &ca_key);
-        let key = KeyPair::generate().unwrap();
-        let cert = CertificateParams::new(vec!["127.0.0.1".into()]).unwrap().signed_by(&key, &issuer).unwrap();
-        let mut config = ServerConfig::builder_with_provider(Arc::new(aws_lc_rs::default_provider()))
-            .with_safe_default_protocol_versions()
-            .unwrap()
-            .with_no_client_auth()
-            .with_single_cert(
-                vec![cert.der().clone()],
-                PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(key.serialize_der())),
-            )
-            .unwrap();
-        config.alpn_protocols = vec![b"h2".to_vec()];
-        (tokio_rustls::TlsAcceptor::from(Arc::new(config)), ca.der().clone())
-    }
-
     #[tokio::test]
     async fn tls_to_apns_runs_end_to_end_through_the_tunnel() {
-        let (acceptor, ca) = tls();
-        let fake = FakeApns::start_tls(acceptor).await;
+        // Certificate auth, so the mutual TLS handshake too runs end to end through the tunnel.
+        let pki = pki();
+        let fake = FakeApns::start_tls(tls_acceptor(&pki)).await;
         let proxy = EgressProxy::start().await;
-        let auth = ApnsAuth::Token {
-            key_pem: KeyPair::generate().unwrap().serialize_pem().into_bytes(),
-            key_id: KEY_ID.into(),
-            team_id: TEAM_ID.into(),
-        };
-        let retry = RetryPolicy::new(3, Duration::from_secs(2), Duration::from_secs(5));
-        let mut config = ApnsConfig::new(TOPIC.into(), auth, "New".into(), retry);
-        config.endpoint = fake.https_url();
-        config.sandbox_endpoint = fake.https_url();
-        config.extra_roots = vec![ca];
+        let pem = format!("{}{}", pki.client.0.pem(), pki.client.1.serialize_pem());
+        let mut config = config(&pki, ApnsAuth::Certificate(ApnsIdentity::Pem(pem.into_bytes())), fake.https_url());
         config.egress = Egress::new(EgressConfig {
             https_proxy: Some(ProxyUrl::parse(&proxy.url_with_credentials(USER, PASSWORD)).unwrap()),
             http_proxy: None,
             no_proxy: NoProxy::default(),
         });
         let provider = ApnsProvider::new(config).unwrap();
-        let delivery = Delivery {
-            client_id: ClientId::parse("wallet-1").unwrap(),
-            push_type: PushType::Apns,
-            token: DeviceToken::parse(PushType::Apns, TOKEN).unwrap(),
-            notification: Notification::classic(
-                NotificationId::parse("n-1").unwrap(),
-                Payload::new(Topic::parse("topic-1").unwrap(), Flags::new(17), "opaque-ciphertext").unwrap(),
-            ),
-        };
-        provider.send(&delivery).await.expect("delivered through the tunnel");
+        provider.send(&delivery(PushType::Apns)).await.expect("delivered through the tunnel");
 
         let requests = fake.requests();
         assert_eq!(requests.len(), 1);
         assert_eq!(requests[0].version, hyper::Version::HTTP_2, "h2 negotiated by ALPN through the tunnel");
+        assert_eq!(requests[0].client_cert.as_deref(), Some(pki.client.0.der().as_ref()), "mutual TLS end to end");
         let tunnels = proxy.tunnels();
         assert_eq!(tunnels.len(), 1);
         assert_eq!(tunnels[0].proxy_authorization.as_deref(), Some(basic().as_str()));

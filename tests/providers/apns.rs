@@ -347,7 +347,7 @@ async fn many_sends_share_one_http2_connection_and_a_dropped_one_is_replaced() {
 
 /// A CA, a server certificate for 127.0.0.1 and a client certificate, all signed by the CA.
 pub(crate) struct Pki {
-    ca: rcgen::Certificate,
+    pub(crate) ca: rcgen::Certificate,
     server: (rcgen::Certificate, KeyPair),
     pub(crate) client: (rcgen::Certificate, KeyPair),
 }

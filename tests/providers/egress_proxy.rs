@@ -38,7 +38,7 @@ mod apns {
 
     use super::*;
     use crate::{
-        apns::{TOKEN, TOPIC, config, delivery, fast_retries, pki, tls_acceptor},
+        apns::{Pki, TOKEN, TOPIC, config, delivery, fast_retries, pki, tls_acceptor},
         pool::apns_at,
     };
 
@@ -178,6 +178,47 @@ mod apns {
                 String::from_utf8_lossy(plain)
             );
         }
+    }
+
+    /// A reqwest client configured from `egress` that trusts the test CA and presents the test
+    /// client certificate (the TLS fake asks for one).
+    fn reqwest_client(egress: &Egress, pki: &Pki) -> reqwest::Client {
+        let identity = format!("{}{}", pki.client.0.pem(), pki.client.1.serialize_pem());
+        egress
+            .configure(reqwest::Client::builder())
+            .tls_certs_only([reqwest::Certificate::from_der(pki.ca.der()).unwrap()])
+            .identity(reqwest::Identity::from_pem(identity.as_bytes()).unwrap())
+            .build()
+            .unwrap()
+    }
+
+    #[tokio::test]
+    async fn reqwest_clients_tunnel_https_with_the_credentials_unless_no_proxy_names_the_target() {
+        // The route of FCM, its OAuth token endpoint and the Relay key at their https:// hosts.
+        let pki = pki();
+        let fake = FakeApns::start_tls(tls_acceptor(&pki)).await;
+        let proxy = EgressProxy::start().await;
+        let route = |no_proxy: &str| {
+            Egress::new(EgressConfig {
+                https_proxy: Some(ProxyUrl::parse(&proxy.url_with_credentials(USER, PASSWORD)).unwrap()),
+                http_proxy: None,
+                no_proxy: NoProxy::parse(no_proxy).unwrap(),
+            })
+        };
+        let url = format!("{}/3/device/{TOKEN}", fake.https_url());
+        let answer = reqwest_client(&route(""), &pki).post(&url).body("{}").send().await.unwrap();
+        assert_eq!(answer.status(), 200);
+        let tunnels = proxy.tunnels();
+        assert_eq!(tunnels.len(), 1, "{tunnels:?}");
+        assert_eq!(tunnels[0].authority, fake.https_url().trim_start_matches("https://"));
+        assert_eq!(tunnels[0].proxy_authorization.as_deref(), Some(basic().as_str()));
+        assert_eq!(tunnels[0].sent.first(), Some(&0x16), "TLS end to end");
+        assert!(proxy.forwarded().is_empty());
+
+        let direct = reqwest_client(&route("127.0.0.1"), &pki).post(&url).body("{}").send().await.unwrap();
+        assert_eq!(direct.status(), 200);
+        assert_eq!(proxy.tunnels().len(), 1, "NO_PROXY: the second client went direct");
+        assert_eq!(fake.request_count(), 2);
     }
 }
 

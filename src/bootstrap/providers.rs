@@ -9,10 +9,13 @@ use tracing::warn;
 
 use super::StartError;
 use crate::{
-    adapters::push::{
-        factory::{ApnsDefaults, Decorator, FcmDefaults, ProviderDefaults, PushProviderFactory},
-        pool_limits::PoolLimits,
-        retry::RetryPolicy,
+    adapters::{
+        egress::Egress,
+        push::{
+            factory::{ApnsDefaults, Decorator, FcmDefaults, ProviderDefaults, PushProviderFactory},
+            pool_limits::PoolLimits,
+            retry::RetryPolicy,
+        },
     },
     app::Providers,
     cli::settings::Settings,
@@ -20,8 +23,8 @@ use crate::{
 };
 
 /// The factory every provider of the server is built by, with this server's endpoints, retries,
-/// pools and placeholder title, and `decorate` around each provider.
-pub fn factory(settings: &Settings, decorate: Decorator) -> PushProviderFactory {
+/// pools, placeholder title and egress route, and `decorate` around each provider.
+pub fn factory(settings: &Settings, egress: Egress, decorate: Decorator) -> PushProviderFactory {
     let (apns, fcm, provider) = (&settings.apns, &settings.fcm, &settings.provider);
     // Each provider, so each project's, has pools of its own, bounded alike.
     let pool = |max_connections| PoolLimits { max_connections, max_pending: provider.max_pending };
@@ -38,6 +41,7 @@ pub fn factory(settings: &Settings, decorate: Decorator) -> PushProviderFactory 
             pool: pool(fcm.max_connections),
         },
         retry: RetryPolicy::new(provider.max_attempts, provider.request_timeout, provider.total_timeout),
+        egress,
     };
     PushProviderFactory::new(defaults, decorate)
 }

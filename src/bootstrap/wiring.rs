@@ -12,6 +12,7 @@ use super::{
 use crate::{
     adapters::{
         clock::SystemClock,
+        egress::Egress,
         push::factory::Decorator,
         relay_key::{FetchedKey, FetchedKeyConfig, StaticKey},
     },
@@ -42,7 +43,10 @@ pub async fn build(settings: &Settings) -> Result<Wired, StartError> {
     stores::redis_compiled_in(settings)?;
     settings.validate()?;
     let mut summary = Vec::new();
-    let (auth, described) = relay_auth(settings)?;
+    // One route for every outbound connection: the providers', OAuth's and the Relay key's.
+    let egress = Egress::new(settings.egress.config()?);
+    summary.push(("egress", egress.describe()));
+    let (auth, described) = relay_auth(settings, &egress)?;
     summary.push(("signatures", described));
     let store = stores::client_store(settings, settings.projects.cipher()?).await?;
     summary.push(("client store", store.described.clone()));
@@ -58,7 +62,7 @@ pub async fn build(settings: &Settings) -> Result<Wired, StartError> {
             Arc::new(InstrumentedPushProvider::new(provider, metrics.clone())) as Arc<dyn PushProvider>
         })
     };
-    let factory = Arc::new(providers::factory(settings, instrument));
+    let factory = Arc::new(providers::factory(settings, egress, instrument));
     let providers = providers::default_project(settings, &factory)?;
     let described: Vec<String> = providers.describe().iter().map(|(t, p)| format!("{t} -> {p}")).collect();
     summary.push((
@@ -151,7 +155,7 @@ pub fn compiled_features() -> String {
 }
 
 /// The Relay check the settings ask for, and one line for the start-up log.
-fn relay_auth(settings: &Settings) -> Result<(RelayAuth, String), StartError> {
+fn relay_auth(settings: &Settings, egress: &Egress) -> Result<(RelayAuth, String), StartError> {
     let relay = &settings.relay;
     let (check, described) = match relay.key_source()? {
         RelayKeySource::Off => {
@@ -166,7 +170,12 @@ fn relay_auth(settings: &Settings) -> Result<(RelayAuth, String), StartError> {
                     "!!! RELAY_URL is plain http:// ({url}): anyone on the network path can substitute the Relay key and sign notifications; use https:// !!!"
                 );
             }
-            let config = FetchedKeyConfig { url, refresh: relay.key_refresh, timeout: relay.key_timeout };
+            let config = FetchedKeyConfig {
+                url,
+                refresh: relay.key_refresh,
+                timeout: relay.key_timeout,
+                egress: egress.clone(),
+            };
             let key = FetchedKey::new(&config).map_err(StartError::RelayKey)?;
             let described = format!("on, key fetched from {}", key.url());
             (RelayCheck::Verify(Arc::new(key)), described)

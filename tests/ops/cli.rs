@@ -281,6 +281,40 @@ fn check_config_builds_everything_without_listening() {
     }
 }
 
+#[test]
+fn check_config_names_the_egress_proxy_without_its_password() {
+    let dir = tempfile::tempdir().unwrap();
+    let run = |envs: &[(&str, &str)]| SERVER.run(dir.path(), &["check-config"], envs);
+    let out = run(&[]);
+    assert!(text(&out.stdout).contains("egress: direct (no HTTPS_PROXY or HTTP_PROXY)"), "{}", text(&out.stdout));
+
+    // Both cases read; the same value in both is one setting.
+    let out = run(&[
+        ("HTTPS_PROXY", "http://ops:s3cret@127.0.0.1:3128"),
+        ("https_proxy", "http://ops:s3cret@127.0.0.1:3128"),
+        ("no_proxy", ".internal, 10.0.0.0/8"),
+    ]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let stdout = text(&out.stdout);
+    assert!(
+        stdout.contains(
+            "egress: https:// via http://ops@127.0.0.1:3128, http:// via direct; direct for NO_PROXY internal,10.0.0.0/8"
+        ),
+        "{stdout}"
+    );
+    assert!(!stdout.contains("s3cret") && !text(&out.stderr).contains("s3cret"));
+
+    for (envs, needle) in [
+        (&[("HTTP_PROXY", "http://a:1"), ("http_proxy", "http://b:1")][..], "HTTP_PROXY and http_proxy are both set"),
+        (&[("HTTPS_PROXY", "socks5://ops:s3cret@127.0.0.1:1080")][..], "HTTPS_PROXY: a 'socks5://' proxy"),
+        (&[("NO_PROXY", "host:http")][..], "NO_PROXY: 'host:http'"),
+    ] {
+        let out = run(envs);
+        let stderr = text(&out.stderr);
+        assert!(!out.status.success() && stderr.contains(needle) && !stderr.contains("s3cret"), "{envs:?}: {stderr}");
+    }
+}
+
 #[cfg(not(feature = "otel"))]
 #[test]
 fn an_otlp_endpoint_without_the_otel_feature_is_refused() {

@@ -26,10 +26,10 @@ use push_testkit::{
     spawn_with, test_settings,
 };
 
-const TOPIC: &str = "com.example.wallet";
+pub(crate) const TOPIC: &str = "com.example.wallet";
 const KEY_ID: &str = "ABC123DEFG";
 const TEAM_ID: &str = "DEF123GHIJ";
-const TOKEN: &str = "5f2a9c04e1b7d3a8c6f0e2b4d9a7c5e3f1b8d6a4c2e0f9b7d5a3c1e8f6b4d2a0";
+pub(crate) const TOKEN: &str = "5f2a9c04e1b7d3a8c6f0e2b4d9a7c5e3f1b8d6a4c2e0f9b7d5a3c1e8f6b4d2a0";
 const SANDBOX_TOKEN: &str = "00ff11ee22dd33cc44bb55aa66997788aabbccddeeff00112233445566778899";
 
 /// The server under test with its two fake APNS endpoints and the `.p8` key it signs with.
@@ -43,7 +43,7 @@ struct Apns {
 
 /// Short timeouts keep the transient cases fast: 3 attempts of at most 1 s within 4 s (1 s, not
 /// less, so a loaded CI machine running every test at once does not time out healthy requests).
-fn fast_retries(s: &mut Settings) {
+pub(crate) fn fast_retries(s: &mut Settings) {
     s.provider.request_timeout = Duration::from_secs(1);
     s.provider.total_timeout = Duration::from_secs(4);
     s.provider.max_attempts = 3;
@@ -346,13 +346,13 @@ async fn many_sends_share_one_http2_connection_and_a_dropped_one_is_replaced() {
 // ---- certificate auth ----
 
 /// A CA, a server certificate for 127.0.0.1 and a client certificate, all signed by the CA.
-struct Pki {
-    ca: rcgen::Certificate,
+pub(crate) struct Pki {
+    pub(crate) ca: rcgen::Certificate,
     server: (rcgen::Certificate, KeyPair),
-    client: (rcgen::Certificate, KeyPair),
+    pub(crate) client: (rcgen::Certificate, KeyPair),
 }
 
-fn pki() -> Pki {
+pub(crate) fn pki() -> Pki {
     let ca_key = KeyPair::generate().unwrap();
     let mut ca_params = CertificateParams::new(Vec::<String>::new()).unwrap();
     ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
@@ -367,7 +367,7 @@ fn pki() -> Pki {
 }
 
 /// A TLS acceptor that offers only `h2` and requires a client certificate from the test CA.
-fn tls_acceptor(pki: &Pki) -> tokio_rustls::TlsAcceptor {
+pub(crate) fn tls_acceptor(pki: &Pki) -> tokio_rustls::TlsAcceptor {
     use rustls::{RootCertStore, ServerConfig, crypto::aws_lc_rs, server::WebPkiClientVerifier};
     use rustls_pki_types::{PrivateKeyDer, PrivatePkcs8KeyDer};
 
@@ -386,7 +386,7 @@ fn tls_acceptor(pki: &Pki) -> tokio_rustls::TlsAcceptor {
     tokio_rustls::TlsAcceptor::from(Arc::new(config))
 }
 
-fn delivery(push_type: PushType) -> Delivery {
+pub(crate) fn delivery(push_type: PushType) -> Delivery {
     Delivery {
         client_id: ClientId::parse("wallet-1").unwrap(),
         push_type,
@@ -403,7 +403,7 @@ fn retry() -> RetryPolicy {
 }
 
 /// A provider configuration whose two endpoints are `endpoint`, trusting the test CA.
-fn config(pki: &Pki, auth: ApnsAuth, endpoint: String) -> ApnsConfig {
+pub(crate) fn config(pki: &Pki, auth: ApnsAuth, endpoint: String) -> ApnsConfig {
     let mut config = ApnsConfig::new(TOPIC.into(), auth, "You have new notifications".into(), retry());
     config.endpoint.clone_from(&endpoint);
     config.sandbox_endpoint = endpoint;

@@ -1,10 +1,12 @@
 //! The real push providers end to end: the server, driven over its HTTP API, delivering through
 //! APNS and FCM to the test kit's fake provider (as Apple and as Google), the adapters built
 //! straight from their configurations, their HTTP/2 connection pool, the start-up checks of the
-//! provider settings, and the raw send to each provider.
+//! provider settings, the raw send to each provider, and every outbound connection through an
+//! egress proxy.
 
 #[cfg(feature = "apns")]
 mod apns;
+mod egress_proxy;
 #[cfg(feature = "fcm")]
 mod fcm;
 #[cfg(feature = "apns")]

@@ -14,10 +14,13 @@ use std::{
 use bytes::Bytes;
 use http::HeaderMap;
 use push_server::{
-    adapters::push::{
-        apns::{ApnsAuth, ApnsConfig, ApnsProvider},
-        pool::{Pool, PoolError, PoolLimits, TlsOptions},
-        retry::RetryPolicy,
+    adapters::{
+        egress::Egress,
+        push::{
+            apns::{ApnsAuth, ApnsConfig, ApnsProvider},
+            pool::{Pool, PoolError, PoolLimits, TlsOptions},
+            retry::RetryPolicy,
+        },
     },
     cli::settings::Settings,
     domain::{ClientId, Delivery, DeviceToken, Flags, Notification, NotificationId, Payload, PushType, Topic},
@@ -33,7 +36,7 @@ const TOKEN: &str = "5f2a9c04e1b7d3a8c6f0e2b4d9a7c5e3f1b8d6a4c2e0f9b7d5a3c1e8f6b
 
 fn pool(fake: &FakeApns, max_connections: usize, max_pending: usize) -> Arc<Pool> {
     let limits = PoolLimits { max_connections, max_pending };
-    Arc::new(Pool::new(&fake.url(), &TlsOptions::default(), limits, Duration::from_secs(10)).unwrap())
+    Arc::new(Pool::new(&fake.url(), &TlsOptions::default(), limits, Duration::from_secs(10), Egress::direct()).unwrap())
 }
 
 /// Starts `n` posts on their own tasks.

@@ -2,7 +2,7 @@
 //! and its HTTP client, the Relay-signed request builder, the launcher and harness for the real
 //! binary (one process, or several sharing backends), the one fake provider (with its APNS and FCM
 //! answers and Google's token endpoint), the test services' helpers, Redis processes a test runs
-//! itself and a fault-injecting TCP proxy.
+//! itself, a fault-injecting TCP proxy and an egress (CONNECT) proxy.
 //!
 //! A crate of its own, not files included by `#[path]`: every test binary sees one API, compiled
 //! once, and nothing in it is dead code anywhere. push-server names it only as a dev-dependency
@@ -10,6 +10,7 @@
 
 mod app;
 pub mod binary;
+pub mod egress_proxy;
 pub mod fake;
 pub mod instance;
 mod join;

@@ -4,7 +4,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 
-use crate::domain::RelayPublicKey;
+use crate::{adapters::egress::Egress, domain::RelayPublicKey};
 
 /// A key is 64 hex characters; anything much longer is not a key, and reading it would let the
 /// key server (or whoever answers in its place) make this server buffer without bound.
@@ -23,9 +23,12 @@ pub struct HttpKeySource {
 }
 
 impl HttpKeySource {
-    /// `url` is the full key address. `timeout` bounds the whole exchange, body included.
-    pub fn new(url: String, timeout: Duration) -> Result<Self, String> {
-        let http = reqwest::Client::builder()
+    /// `url` is the full key address. `timeout` bounds the whole exchange, body included;
+    /// `egress` is the route (the egress proxy, or direct), and reqwest reads no proxy variable
+    /// of its own.
+    pub fn new(url: String, timeout: Duration, egress: &Egress) -> Result<Self, String> {
+        let http = egress
+            .configure(reqwest::Client::builder())
             .timeout(timeout)
             .build()
             .map_err(|e| format!("cannot build the HTTP client for RELAY_URL: {e}"))?;

@@ -25,6 +25,7 @@ use super::{
     schedule::{Schedule, ScheduleConfig},
 };
 use crate::{
+    adapters::egress::Egress,
     domain::RelayPublicKey,
     ports::{RelayKey, RelayKeyError},
 };
@@ -43,6 +44,8 @@ pub struct FetchedKeyConfig {
     pub refresh: Duration,
     /// Bound on one fetch: connecting, the answer and its body.
     pub timeout: Duration,
+    /// How the fetch leaves the machine.
+    pub egress: Egress,
 }
 
 pub struct FetchedKey {
@@ -69,7 +72,7 @@ struct State {
 impl FetchedKey {
     pub fn new(config: &FetchedKeyConfig) -> Result<Self, String> {
         let url = format!("{}/public-key", config.url.trim_end_matches('/'));
-        let source = HttpKeySource::new(url.clone(), config.timeout)?;
+        let source = HttpKeySource::new(url.clone(), config.timeout, &config.egress)?;
         Ok(Self::with_source(url, Box::new(source), config.refresh, config.timeout))
     }
 

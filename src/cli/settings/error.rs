@@ -49,6 +49,12 @@ pub enum SettingsError {
     ApnsTopicMissing,
     #[error("APNS_KEY_PATH is set; APNS_KEY_ID and APNS_TEAM_ID are needed with it")]
     ApnsKeyIdsMissing,
+    /// An egress proxy variable that cannot be used (the reason never quotes its value, which may
+    /// hold a password).
+    #[error("{variable}: {reason}")]
+    Proxy { variable: &'static str, reason: String },
+    #[error("{upper} and {lower} are both set, to different values; set one of them, or both alike")]
+    ProxyCaseConflict { upper: &'static str, lower: &'static str },
     #[error("DEFAULT_PROJECT_ID: {0}")]
     DefaultProjectId(ProjectIdError),
 }

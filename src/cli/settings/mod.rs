@@ -13,6 +13,7 @@
 //! only the variable. A field name that two sections share (`max_connections`)
 //! gets an explicit `id`, which only clap sees.
 
+mod egress;
 mod error;
 mod http;
 mod projects;
@@ -28,6 +29,7 @@ use clap::{
 };
 
 pub use self::{
+    egress::EgressSettings,
     error::SettingsError,
     http::{ClientAuthSettings, HttpSettings, PublicUrls},
     projects::ProjectSettings,
@@ -84,6 +86,8 @@ pub struct Settings {
     #[command(flatten)]
     pub provider: ProviderSettings,
     #[command(flatten)]
+    pub egress: EgressSettings,
+    #[command(flatten)]
     pub http: HttpSettings,
     #[command(flatten)]
     pub client_auth: ClientAuthSettings,
@@ -104,6 +108,7 @@ impl Settings {
         self.database()?;
         self.dedup_choice()?;
         self.apns.credentials()?;
+        self.egress.config()?;
         self.projects.default_project()?;
         Ok(())
     }
@@ -159,6 +164,7 @@ section_defaults!(
     ApnsSettings,
     FcmSettings,
     ProviderSettings,
+    EgressSettings,
     HttpSettings,
     ClientAuthSettings
 );
@@ -170,7 +176,18 @@ fn flags_follow_env(arg: Arg) -> Arg {
     let Some(env) = arg.get_env().and_then(|e| e.to_str()).map(str::to_owned) else {
         return arg;
     };
-    arg.long(static_name(env.to_ascii_lowercase().replace('_', "-"))).value_name(static_name(env))
+    arg.long(static_name(flag_of(&env))).value_name(static_name(env))
+}
+
+/// The flag of a variable: lower case with dashes, except for a variable that is lower case
+/// already (`https_proxy`, the conventional twin of `HTTPS_PROXY`), whose flag is spelled as it
+/// is so the two stay distinct.
+fn flag_of(env: &str) -> String {
+    if env.bytes().any(|b| b.is_ascii_uppercase()) {
+        env.to_ascii_lowercase().replace('_', "-")
+    } else {
+        env.to_owned()
+    }
 }
 
 /// `name` as the `&'static str` clap takes (it stores names by reference unless its `string`
@@ -256,7 +273,7 @@ mod tests {
         for arg in command.get_arguments() {
             let env =
                 arg.get_env().and_then(|e| e.to_str()).unwrap_or_else(|| panic!("{} has no variable", arg.get_id()));
-            assert_eq!(arg.get_long(), Some(env.to_ascii_lowercase().replace('_', "-").as_str()));
+            assert_eq!(arg.get_long(), Some(flag_of(env).as_str()));
             if let Some(names) = arg.get_value_names() {
                 assert_eq!(names.iter().map(|n| n.as_str()).collect::<Vec<_>>(), [env]);
             }

@@ -11,9 +11,12 @@ use std::time::Duration;
 use bytes::Bytes;
 use http::{HeaderMap, HeaderValue};
 
-use crate::adapters::push::{
-    pool::{Pool, PoolError, PoolLimits, TlsOptions},
-    retry::parse_retry_after,
+use crate::adapters::{
+    egress::Egress,
+    push::{
+        pool::{Pool, PoolError, PoolLimits, TlsOptions},
+        retry::parse_retry_after,
+    },
 };
 
 /// How an endpoint's connections are set up.
@@ -23,6 +26,8 @@ pub struct ConnectionOptions<'a> {
     /// Client certificate (certificate auth) and extra trust anchors.
     pub tls: &'a TlsOptions,
     pub limits: PoolLimits,
+    /// How the connections leave the machine.
+    pub egress: &'a Egress,
 }
 
 /// Apple's documented answers are a few dozen bytes; a larger body is not APNS and is not read.
@@ -64,7 +69,7 @@ impl Endpoint {
     /// HTTP/2 over cleartext with prior knowledge (local fakes), `https://` negotiates `h2` by
     /// ALPN; HTTP/1.1 is never offered, since APNS does not speak it.
     pub fn new(base: &str, options: &ConnectionOptions<'_>) -> Result<Self, String> {
-        let pool = Pool::new(base, options.tls, options.limits, options.request_timeout)?;
+        let pool = Pool::new(base, options.tls, options.limits, options.request_timeout, options.egress.clone())?;
         Ok(Self { pool, request_timeout: options.request_timeout })
     }
 
@@ -135,7 +140,13 @@ mod tests {
 
     fn options() -> ConnectionOptions<'static> {
         static TLS: std::sync::LazyLock<TlsOptions> = std::sync::LazyLock::new(TlsOptions::default);
-        ConnectionOptions { request_timeout: Duration::from_secs(1), tls: &TLS, limits: PoolLimits::default() }
+        static DIRECT: std::sync::LazyLock<Egress> = std::sync::LazyLock::new(Egress::direct);
+        ConnectionOptions {
+            request_timeout: Duration::from_secs(1),
+            tls: &TLS,
+            limits: PoolLimits::default(),
+            egress: &DIRECT,
+        }
     }
 
     #[test]

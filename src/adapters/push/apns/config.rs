@@ -6,7 +6,10 @@ use std::fmt;
 use rustls_pki_types::CertificateDer;
 
 use super::certificate::IdentityError;
-use crate::adapters::push::{pool::PoolLimits, retry::RetryPolicy};
+use crate::adapters::{
+    egress::Egress,
+    push::{pool::PoolLimits, retry::RetryPolicy},
+};
 
 /// Apple's hosts, used unless a configuration names others (a gateway, or local fakes in tests).
 pub const DEFAULT_ENDPOINT: &str = "https://api.push.apple.com";
@@ -29,13 +32,15 @@ pub struct ApnsConfig {
     /// Connections per endpoint and sends waiting for a stream: each provider instance, so each
     /// project, has its own pools.
     pub pool: PoolLimits,
+    /// How the connections leave the machine (directly, or through the egress proxy).
+    pub egress: Egress,
     /// Where these credentials come from (for example the variables that set them), named in the
     /// error log when APNS refuses them, so an operator knows what to fix.
     pub origin: String,
 }
 
 impl ApnsConfig {
-    /// A configuration with Apple's endpoints and no extra trust anchors.
+    /// A configuration with Apple's endpoints, no extra trust anchors, and direct connections.
     pub fn new(topic: String, auth: ApnsAuth, placeholder_title: String, retry: RetryPolicy) -> Self {
         Self {
             topic,
@@ -46,6 +51,7 @@ impl ApnsConfig {
             retry,
             extra_roots: Vec::new(),
             pool: PoolLimits::default(),
+            egress: Egress::direct(),
             origin: "the APNS credentials".to_owned(),
         }
     }

@@ -124,8 +124,12 @@ impl ApnsProvider {
         };
 
         let tls = TlsOptions { identity, extra_roots: config.extra_roots };
-        let connection =
-            ConnectionOptions { request_timeout: config.retry.attempt_timeout, tls: &tls, limits: config.pool };
+        let connection = ConnectionOptions {
+            request_timeout: config.retry.attempt_timeout,
+            tls: &tls,
+            limits: config.pool,
+            egress: &config.egress,
+        };
         let endpoint = |environment, base: &str| {
             Endpoint::new(base, &connection).map_err(|reason| ApnsConfigError::Endpoint { environment, reason })
         };

@@ -33,6 +33,7 @@ impl PushProviderFactory {
             config.sandbox_endpoint.clone_from(endpoint);
         }
         config.pool = defaults.apns.pool;
+        config.egress = defaults.egress.clone();
         config.origin = origin;
         Ok(self.decorated(Arc::new(ApnsProvider::new(config)?)))
     }

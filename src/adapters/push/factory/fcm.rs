@@ -29,6 +29,7 @@ impl PushProviderFactory {
         }
         config.pool = defaults.fcm.pool;
         config.cleartext_http2 = defaults.fcm.cleartext_http2;
+        config.egress = defaults.egress.clone();
         config.origin = origin;
         Ok(self.decorated(Arc::new(FcmProvider::new(config)?)))
     }

@@ -1,6 +1,6 @@
 //! The one factory of push providers: every provider this server sends through is built here,
 //! from (defaults, credentials). The defaults are this server's endpoints, retry policy, pool
-//! limits and placeholder title, a plain configuration composition builds from the settings; the
+//! limits, placeholder title and egress route, a plain configuration composition builds from the settings; the
 //! credentials are the default project's (read from the files the environment names) or a
 //! project's (stored through the admin API). Both go through the same builder, so the two cannot
 //! drift apart, and every provider leaves through the one decorator composition hands in (the
@@ -27,6 +27,7 @@ use std::{io, path::Path, sync::Arc};
 
 use super::{log_sink::LogSink, pool_limits::PoolLimits, retry::RetryPolicy};
 use crate::{
+    adapters::egress::Egress,
     domain::{ApnsCredentials, FcmCredentials, ProjectId},
     ports::{ApnsFacts, CredentialProblem, ProviderFactory, PushProvider},
 };
@@ -37,6 +38,8 @@ pub struct ProviderDefaults {
     pub apns: ApnsDefaults,
     pub fcm: FcmDefaults,
     pub retry: RetryPolicy,
+    /// How every provider's connections leave the machine (the egress proxy, or direct).
+    pub egress: Egress,
 }
 
 #[derive(Debug, Clone)]
@@ -130,6 +133,7 @@ pub(crate) mod tests {
             },
             fcm: FcmDefaults { endpoint: endpoint.map(str::to_owned), cleartext_http2: false, pool },
             retry: RetryPolicy::new(3, Duration::from_secs(1), Duration::from_secs(4)),
+            egress: Egress::direct(),
         }
     }
 

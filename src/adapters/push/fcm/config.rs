@@ -2,7 +2,10 @@
 //! settings, so the same provider can be built from the environment or from stored credentials.
 
 use super::credentials::ServiceAccount;
-use crate::adapters::push::{pool::PoolLimits, retry::RetryPolicy};
+use crate::adapters::{
+    egress::Egress,
+    push::{pool::PoolLimits, retry::RetryPolicy},
+};
 
 /// Google's FCM host, used unless a configuration names another (a local fake in tests).
 pub const DEFAULT_ENDPOINT: &str = "https://fcm.googleapis.com";
@@ -22,13 +25,16 @@ pub struct FcmConfig {
     /// `http://` endpoint gets plain HTTP/1.1 without the pool, as the local test fakes expect;
     /// `https://` always negotiates `h2` and uses the pool.
     pub cleartext_http2: bool,
+    /// How every connection leaves the machine: the message pool's, the HTTP/1.1 transport's and
+    /// the OAuth token endpoint's.
+    pub egress: Egress,
     /// Where these credentials come from (for example the variables that set them), named in the
     /// error log when Google refuses them, so an operator knows what to fix.
     pub origin: String,
 }
 
 impl FcmConfig {
-    /// A configuration for Google's endpoint, sending through `project_id`.
+    /// A configuration for Google's endpoint, sending through `project_id`, connecting directly.
     pub fn new(service_account: ServiceAccount, project_id: String, retry: RetryPolicy) -> Self {
         Self {
             service_account,
@@ -37,6 +43,7 @@ impl FcmConfig {
             retry,
             pool: PoolLimits::default(),
             cleartext_http2: false,
+            egress: Egress::direct(),
             origin: "the FCM service account".to_owned(),
         }
     }

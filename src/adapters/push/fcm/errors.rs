@@ -70,7 +70,9 @@ pub fn classify_send(status: u16, retry_after: Option<&str>, body: &[u8]) -> Fai
         (Some("UNREGISTERED"), _) => Failure::Unregistered(reason),
         (Some("INVALID_ARGUMENT"), _) | (_, 400 | 413) => Failure::PayloadRejected(reason),
         (Some("SENDER_ID_MISMATCH" | "THIRD_PARTY_AUTH_ERROR"), _) | (_, 401 | 403) => Failure::Credentials(reason),
-        (Some("QUOTA_EXCEEDED" | "UNAVAILABLE" | "INTERNAL"), _) | (_, 408 | 429 | 500..=599) => {
+        // 407 comes from an egress proxy (an `http://` endpoint is proxied in absolute form, so
+        // the proxy's refusal arrives as the answer): the proxy's problem, not the message's.
+        (Some("QUOTA_EXCEEDED" | "UNAVAILABLE" | "INTERNAL"), _) | (_, 407 | 408 | 429 | 500..=599) => {
             Failure::Transient { reason, retry_after }
         }
         _ => Failure::Unexpected(reason),
@@ -95,7 +97,8 @@ pub fn classify_token(status: u16, retry_after: Option<&str>, body: &[u8]) -> Fa
     );
     match status {
         400 | 401 | 403 => Failure::Credentials(reason),
-        408 | 429 | 500..=599 => Failure::Transient { reason, retry_after: parse_retry_after(retry_after) },
+        // 407: an egress proxy's refusal (see `classify_send`), never a verdict on our assertion.
+        407 | 408 | 429 | 500..=599 => Failure::Transient { reason, retry_after: parse_retry_after(retry_after) },
         _ => Failure::Unexpected(reason),
     }
 }
@@ -214,6 +217,11 @@ mod tests {
     }
 
     #[test]
+    fn a_proxy_asking_for_credentials_is_transient_not_the_messages_fault() {
+        assert!(matches!(classify_send(407, None, b""), Failure::Transient { .. }));
+    }
+
+    #[test]
     fn token_endpoint_answers() {
         let grant = json!({"error": "invalid_grant", "error_description": "Invalid JWT Signature."}).to_string();
         assert_eq!(
@@ -226,6 +234,7 @@ mod tests {
             Failure::Transient { retry_after: Some(d), .. } if d == Duration::from_secs(2)
         ));
         assert!(matches!(classify_token(404, None, b""), Failure::Unexpected(_)));
+        assert!(matches!(classify_token(407, None, b""), Failure::Transient { .. }), "a proxy's refusal");
     }
 
     #[test]

@@ -75,8 +75,16 @@ impl FcmProvider {
     /// Firebase's, a malformed endpoint). Credentials that are well formed but refused by Google
     /// do not stop it; each send then fails with `Credentials`.
     pub fn new(config: FcmConfig) -> Result<Self, FcmConfigError> {
-        let FcmConfig { service_account: account, project_id: project, endpoint, retry, pool, cleartext_http2, origin } =
-            config;
+        let FcmConfig {
+            service_account: account,
+            project_id: project,
+            endpoint,
+            retry,
+            pool,
+            cleartext_http2,
+            egress,
+            origin,
+        } = config;
         check_project_id(&project)?;
         let endpoint = endpoint.trim_end_matches('/');
         if !(endpoint.starts_with("https://") || endpoint.starts_with("http://")) {
@@ -86,8 +94,10 @@ impl FcmProvider {
         let send_url = format!("{endpoint}{send_path}");
         // The token endpoint is called about once an hour: reqwest (HTTP/1.1 or h2 by ALPN) is
         // plenty there. Messages go through the pool, except to an http:// endpoint spoken to as
-        // HTTP/1.1 (the local fakes).
-        let http = reqwest::Client::builder()
+        // HTTP/1.1 (the local fakes). Both take the egress route, and only it: reqwest's own
+        // reading of the proxy variables is off.
+        let http = egress
+            .configure(reqwest::Client::builder())
             .timeout(retry.attempt_timeout)
             .connect_timeout(retry.attempt_timeout.min(Duration::from_secs(5)))
             .user_agent(concat!("push-server/", env!("CARGO_PKG_VERSION")))
@@ -95,9 +105,9 @@ impl FcmProvider {
             .map_err(|e| FcmConfigError::HttpClient(e.to_string()))?;
         tracing::info!(%send_url, token_uri = %account.token_uri, client_email = %account.client_email, "FCM provider ready");
         let transport = if endpoint.starts_with("https://") || cleartext_http2 {
-            let pool =
-                Pool::new(endpoint, &TlsOptions::default(), pool, retry.attempt_timeout.min(Duration::from_secs(5)))
-                    .map_err(FcmConfigError::Pool)?;
+            let connect_timeout = retry.attempt_timeout.min(Duration::from_secs(5));
+            let pool = Pool::new(endpoint, &TlsOptions::default(), pool, connect_timeout, egress)
+                .map_err(FcmConfigError::Pool)?;
             Transport::Pooled(pool)
         } else {
             Transport::Http1(http.clone())

@@ -37,7 +37,8 @@ pub struct Dialer {
     pub security: Security,
     /// Bound on TCP, TLS and HTTP/2 set-up together.
     pub timeout: Duration,
-    /// How the TCP connection leaves the machine.
+    /// How the TCP connection leaves the machine: through the egress proxy, it is a CONNECT
+    /// tunnel over which TLS (or cleartext HTTP/2) runs end to end.
     pub egress: Egress,
 }
 
@@ -55,7 +56,11 @@ impl Dialer {
 
     async fn open(&self, on_close: impl FnOnce() + Send + 'static) -> Result<SendRequest<Bytes>, String> {
         let target = Target { host: &self.host, port: self.port, addresses: None };
-        let tcp = self.egress.connect(&target, self.timeout).await.map_err(|e| e.to_string())?;
+        let tcp = match &self.security {
+            Security::Cleartext => self.egress.connect_cleartext(&target, self.timeout).await,
+            Security::Tls { .. } => self.egress.connect(&target, self.timeout).await,
+        }
+        .map_err(|e| e.to_string())?;
         match &self.security {
             Security::Cleartext => start(tcp, on_close).await,
             Security::Tls { config, name } => {

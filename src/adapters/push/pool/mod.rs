@@ -73,12 +73,14 @@ pub struct Pool {
 
 impl Pool {
     /// A pool for `base` (an `http://` or `https://` URL, optionally with a path prefix); no
-    /// connection is opened until the first send. `connect_timeout` bounds each dial.
+    /// connection is opened until the first send. `connect_timeout` bounds each dial; `egress`
+    /// is how each connection leaves the machine (directly, or tunnelled through a proxy).
     pub fn new(
         base: &str,
         tls: &TlsOptions,
         limits: PoolLimits,
         connect_timeout: std::time::Duration,
+        egress: Egress,
     ) -> Result<Self, String> {
         let uri: Uri = base.parse().map_err(|e| format!("'{base}' is not a URL: {e}"))?;
         let (Some(scheme), Some(authority)) = (uri.scheme_str(), uri.authority()) else {
@@ -105,7 +107,7 @@ impl Pool {
             return Err("at least one connection and one waiting send are needed".to_owned());
         }
         let port = authority.port_u16().unwrap_or(default_port);
-        let dialer = Dialer { host, port, security, timeout: connect_timeout, egress: Egress::direct() };
+        let dialer = Dialer { host, port, security, timeout: connect_timeout, egress };
         Ok(Self { shared: Arc::new(Shared::new(dialer, limits)), base: base.trim_end_matches('/').to_owned() })
     }
 

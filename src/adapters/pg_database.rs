@@ -33,6 +33,10 @@ const MIGRATION_TIMEOUT: Duration = Duration::from_secs(300);
 #[derive(Debug, Clone)]
 pub struct PostgresOptions {
     pub max_connections: u32,
+    /// Connections opened before `connect` returns (so before the server reports ready) and kept
+    /// open from then on; at most `max_connections`. Opening them under the first traffic stalls
+    /// its requests for the time a connection takes to open.
+    pub min_connections: u32,
     /// Bound on acquiring a connection, on each statement and on each whole call.
     pub timeout: Duration,
     /// Prepared statements cached per connection; `0` for PgBouncer in transaction pooling mode
@@ -78,14 +82,19 @@ impl PgDatabase {
                 ("idle_in_transaction_session_timeout", idle_ms.to_string()),
             ]);
         }
+        let max = options.max_connections.max(1);
+        let floor = options.min_connections.min(max);
         let pool = PgPoolOptions::new()
-            .max_connections(options.max_connections.max(1))
-            .min_connections(0)
+            .max_connections(max)
+            // The pool's maintenance opens connections again when idle ones are closed (their
+            // lifetime ended, the database dropped them), so the floor holds after start-up too.
+            .min_connections(floor)
             .acquire_timeout(options.timeout)
             // After an outage the idle connections are dead; testing them on acquire lets the
             // pool replace them, so the store recovers by itself.
             .test_before_acquire(true)
             .connect_lazy_with(connect);
+        bounded_start(options.timeout, "open the pool's first connections to", warm(&pool, floor)).await?;
         let begin = format!(
             "BEGIN; SET LOCAL statement_timeout = {ms}; SET LOCAL idle_in_transaction_session_timeout = {idle_ms}"
         );
@@ -134,6 +143,23 @@ impl PgDatabase {
     pub async fn close(&self) {
         self.pool.close().await;
     }
+}
+
+/// Opens `floor` connections and returns them to the pool idle. The pool's own maintenance would
+/// open them too, but in the background, after the server already reports ready.
+async fn warm(pool: &PgPool, floor: u32) -> Result<(), sqlx::Error> {
+    // Held until all are open, so each acquire opens a new one rather than reusing the last.
+    let mut held = Vec::with_capacity(floor as usize);
+    for _ in 0..floor {
+        held.push(pool.acquire().await?);
+    }
+    drop(held);
+    // sqlx hands a dropped connection back in a task of its own: until that ran, a request would
+    // find no idle connection and open one more. Ready means the floor is idle.
+    while pool.num_idle() < floor as usize {
+        tokio::time::sleep(Duration::from_millis(1)).await;
+    }
+    Ok(())
 }
 
 fn connect_options(url: &str, statement_cache_capacity: usize) -> Result<PgConnectOptions, String> {

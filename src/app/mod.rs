@@ -14,6 +14,7 @@ mod register;
 mod relay_auth;
 mod send;
 mod services;
+mod signature_verifier;
 mod suspension;
 #[cfg(test)]
 mod test_support;

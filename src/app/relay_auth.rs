@@ -2,7 +2,8 @@
 //!
 //! The key comes through the `RelayKey` port. When a signature fails, the port is asked once for a
 //! newer key and the request is verified again, so a Relay key rotation heals by itself; how often
-//! that may reach the Relay is the port's business.
+//! that may reach the Relay is the port's business. Signatures are verified by the one
+//! `SignatureVerifier` task, in batches when requests arrive together.
 
 use std::{sync::Arc, time::Duration};
 
@@ -10,6 +11,8 @@ use crate::{
     domain::{SignatureHeaderError, SignatureHeaders},
     ports::{Clock, RelayKey, RelayKeyError},
 };
+
+use super::signature_verifier::SignatureVerifier;
 
 /// How Relay requests are checked.
 pub enum RelayCheck {
@@ -42,11 +45,12 @@ pub struct RelayAuth {
     max_skew: Duration,
     /// What a request's timestamp is compared with.
     clock: Arc<dyn Clock>,
+    verifier: SignatureVerifier,
 }
 
 impl RelayAuth {
     pub fn new(check: RelayCheck, max_skew: Duration, clock: Arc<dyn Clock>) -> Self {
-        Self { check, max_skew, clock }
+        Self { check, max_skew, clock, verifier: SignatureVerifier::default() }
     }
 
     pub fn is_disabled(&self) -> bool {
@@ -78,11 +82,11 @@ impl RelayAuth {
         let headers = SignatureHeaders::parse(timestamp, signature, self.clock.unix_now(), self.max_skew)
             .map_err(RelayAuthError::Headers)?;
         let current = key.current().await?;
-        if headers.verify(&current, body) {
+        if self.verifier.verify(headers.prepare(&current, body)).await {
             return Ok(());
         }
         match key.newer_than(&current).await {
-            Some(newer) if headers.verify(&newer, body) => Ok(()),
+            Some(newer) if self.verifier.verify(headers.prepare(&newer, body)).await => Ok(()),
             _ => Err(RelayAuthError::BadSignature),
         }
     }

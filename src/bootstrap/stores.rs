@@ -77,6 +77,7 @@ pub async fn client_store(settings: &Settings, cipher: Option<CredentialsCipher>
                 };
                 let options = PostgresOptions {
                     max_connections: store.max_connections,
+                    min_connections: store.min_connections,
                     timeout: store.timeout,
                     statement_cache_capacity: store.statement_cache,
                 };

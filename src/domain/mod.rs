@@ -24,6 +24,7 @@ mod raw_payload;
 mod relay_public_key;
 mod relay_signature;
 mod secret;
+mod signature_batch;
 mod text;
 
 pub use client::Client;
@@ -49,3 +50,4 @@ pub use raw_payload::{RawMessage, RawMessageError, RawPayload};
 pub use relay_public_key::{RelayPublicKey, RelayPublicKeyError};
 pub use relay_signature::{SIGNATURE_HEADER, SignatureHeaderError, SignatureHeaders, TIMESTAMP_HEADER, signed_message};
 pub use secret::Secret;
+pub use signature_batch::{PreparedSignature, verify_batch};

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use ed25519_dalek::Signature;
 
-use super::RelayPublicKey;
+use super::{PreparedSignature, RelayPublicKey};
 
 pub const TIMESTAMP_HEADER: &str = "X-Ed25519-Timestamp";
 pub const SIGNATURE_HEADER: &str = "X-Ed25519-Signature";
@@ -77,10 +77,16 @@ impl<'a> SignatureHeaders<'a> {
         }
     }
 
-    /// True when the signature is valid for `body` under `key`. Strict verification: malleable
-    /// and small-order forms are refused.
+    /// The signature over `body` under `key`, ready to verify alone or in a batch
+    /// (`domain::verify_batch`).
+    pub fn prepare(&self, key: &RelayPublicKey, body: &[u8]) -> PreparedSignature {
+        PreparedSignature::new(key, &self.signature, &signed_message(self.timestamp, body))
+    }
+
+    /// True when the signature is valid for `body` under `key`: strict encodings (malleable and
+    /// small-order forms are refused), then the cofactored equation, exactly as in a batch.
     pub fn verify(&self, key: &RelayPublicKey, body: &[u8]) -> bool {
-        key.as_verifying_key().verify_strict(&signed_message(self.timestamp, body), &self.signature).is_ok()
+        self.prepare(key, body).verify()
     }
 }
 

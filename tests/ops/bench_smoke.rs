@@ -22,7 +22,7 @@ fn bench_binary() -> PathBuf {
     path
 }
 
-fn bench(args: &[&str]) {
+fn bench(args: &[&str]) -> String {
     let out = Command::new(bench_binary())
         .args(args)
         // Short, small and unpinned: other tests run beside this one.
@@ -34,11 +34,28 @@ fn bench(args: &[&str]) {
     let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
     assert!(out.status.success(), "push-bench {args:?} failed:\n{text}");
     assert!(text.contains("requests/s"), "no report:\n{text}");
+    text
 }
 
 #[test]
 fn send_signed_encrypted() {
     bench(&["send", "--clients", "5", "--rate-hint", "600"]);
+}
+
+#[test]
+fn send_beside_a_flood_of_bad_signatures() {
+    // The run fails if a bad signature is not refused or a valid send fails.
+    let text = bench(&["send", "--clients", "5", "--rate-hint", "600", "--bad-signature-rate", "50"]);
+    assert!(text.contains("bad signatures"), "no flood figures:\n{text}");
+}
+
+#[test]
+fn a_baseline_runs_alternately_with_this_build() {
+    // The same binary as its own baseline: the mechanics, each run labelled with its binary.
+    let text = bench(&["register", "--baseline", SERVER.path(), "--rounds", "1"]);
+    let this_build = text.find("register [this build]").expect("this build's run");
+    let baseline = text.find("register [baseline]").expect("the baseline's run");
+    assert!(this_build < baseline, "this build first:\n{text}");
 }
 
 #[test]

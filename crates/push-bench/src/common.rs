@@ -65,6 +65,27 @@ pub struct Common {
     /// Print the result as one JSON object as well.
     #[arg(long)]
     pub json: bool,
+    /// Another push-server binary to measure beside this one (an earlier build): the scenario
+    /// runs on each in turn, this build first, `--rounds` times each, every row labelled with its
+    /// binary, so both see the same machine at nearly the same time.
+    #[arg(long)]
+    pub baseline: Option<PathBuf>,
+    /// Runs per binary with `--baseline`.
+    #[arg(long, default_value_t = 2, value_parser = clap::value_parser!(u32).range(1..=20))]
+    pub rounds: u32,
+    /// Which binary a run of `--baseline` measures (set by push-bench itself for each run).
+    #[arg(long, hide = true)]
+    pub variant: Option<String>,
+}
+
+impl Common {
+    /// A report's label: the scenario's, and with `--baseline` which binary ran.
+    pub fn labelled(&self, scenario: String) -> String {
+        match &self.variant {
+            Some(variant) => format!("{scenario} [{variant}]"),
+            None => scenario,
+        }
+    }
 }
 
 /// The server being measured, started here or given by `--url`.

@@ -7,9 +7,11 @@
 //!
 //! This file only parses the command line: each command is a file of `scenarios/`, the load
 //! generators are `load` (closed loop) and `paced` (open loop), `measure` runs and samples, and
-//! `report` prints the figures and the verdict. `scripts/bench.sh` runs every scenario and prints
+//! `report` prints the figures and the verdict; `alternate` runs a scenario on this build and a
+//! `--baseline` binary in turn. `scripts/bench.sh` runs every scenario and prints
 //! the table of docs/benchmarks.md; see `--help`.
 
+mod alternate;
 mod common;
 mod latency;
 mod load;
@@ -50,8 +52,9 @@ enum Scenario {
     Deliver(Box<DeliverArgs>),
     /// Registrations of new clients (each a new client id and token).
     Register(RegisterArgs),
-    /// Ed25519 verification as the server does it (strict, one signed message of a send's size):
-    /// the per-core ceiling that every other cost of the send path is measured against.
+    /// Ed25519 verification of one signed message of a send's size: `verify_strict`, and the
+    /// server's batches of 1 to 64: the per-core ceiling that every other cost of the send path
+    /// is measured against.
     Verify(VerifyArgs),
     /// Prints the hex public key of a Relay secret key (for starting a server by hand).
     RelayPublicKey(RelayPublicKeyArgs),
@@ -59,8 +62,25 @@ enum Scenario {
     DedupMemory(DedupMemoryArgs),
 }
 
+impl Scenario {
+    /// The options of a scenario that starts a server.
+    fn common(&self) -> Option<&common::Common> {
+        match self {
+            Self::Send(args) => Some(&args.common),
+            Self::Mixed(args) => Some(&args.common),
+            Self::Deliver(args) => Some(&args.common),
+            Self::Register(args) => Some(&args.common),
+            Self::Verify(_) | Self::RelayPublicKey(_) | Self::DedupMemory(_) => None,
+        }
+    }
+}
+
 fn main() -> ExitCode {
-    let result = match Cli::parse().scenario {
+    let cli = Cli::parse();
+    if let Some(common) = cli.scenario.common().filter(|common| common.baseline.is_some()) {
+        return alternate::run(common);
+    }
+    let result = match cli.scenario {
         Scenario::Send(args) => scenarios::send::run(args),
         Scenario::Mixed(args) => scenarios::mixed::run(args),
         Scenario::Deliver(args) => scenarios::deliver::run(*args),

@@ -17,19 +17,38 @@ use crate::{
 
 /// Requests at a steady rate beside the closed-loop load (see `paced`).
 pub struct SideLoad {
+    pub kind: SideKind,
     pub rate: f64,
     pub connections: usize,
     pub source: Source,
 }
 
-impl SideLoad {
-    /// The rate and connections of `mixed`'s registrations, checked before anything starts; the
-    /// requests themselves need the run's shape.
-    pub fn registrations(rate: f64, connections: usize) -> Result<Self, String> {
-        if rate.is_nan() || rate <= 0.0 {
-            return Err("--register-rate must be above 0".into());
+/// What the side load sends, which says what its answers must be.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub enum SideKind {
+    /// `mixed`'s registrations: every one must succeed.
+    Registrations,
+    /// `send --bad-signature-rate`: notifications with a wrong signature; every one must be refused.
+    BadSignatures,
+}
+
+impl SideKind {
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Registrations => "registrations",
+            Self::BadSignatures => "bad signatures",
         }
-        Ok(Self { rate, connections, source: Arc::new(|_| None) })
+    }
+}
+
+impl SideLoad {
+    /// The rate and connections of a side load, checked before anything starts; the requests
+    /// themselves need the run's shape. `flag` names the rate's option in the error.
+    pub fn new(kind: SideKind, rate: f64, connections: usize, flag: &str) -> Result<Self, String> {
+        if rate.is_nan() || rate <= 0.0 {
+            return Err(format!("{flag} must be above 0"));
+        }
+        Ok(Self { kind, rate, connections, source: Arc::new(|_| None) })
     }
 }
 
@@ -51,7 +70,7 @@ pub struct Sample {
 /// Everything one run measured.
 pub struct Measured {
     pub outcome: Outcome,
-    pub side: Option<Outcome>,
+    pub side: Option<(SideKind, Outcome)>,
     pub trace: MemoryTrace,
     /// The server's memory at the end (its peak is `peak_kib`).
     pub memory: Option<Memory>,
@@ -91,11 +110,12 @@ pub fn run(
                 }
             })
         });
-        let side =
-            side.map(|side| tokio::spawn(paced::run(target.addr, side.rate, side.connections, side.source, window)));
+        let side = side.map(|side| {
+            (side.kind, tokio::spawn(paced::run(target.addr, side.rate, side.connections, side.source, window)))
+        });
         let outcome = load::run(target.addr, common.connections, source, Arc::new(AtomicU64::new(0)), window).await;
         let side = match side {
-            Some(task) => Some(task.await.expect("the side load does not panic")),
+            Some((kind, task)) => Some((kind, task.await.expect("the side load does not panic"))),
             None => None,
         };
         if let Some(sampler) = sampler {

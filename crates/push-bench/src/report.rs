@@ -7,7 +7,7 @@ use std::{fmt::Write as _, io::Write as _, path::Path};
 use crate::{
     common::Common,
     load::Outcome,
-    measure::{Measured, MemoryTrace, Sample},
+    measure::{Measured, MemoryTrace, Sample, SideKind},
     scenarios::dedup_memory::DedupMemory,
     server::Memory,
 };
@@ -16,19 +16,22 @@ use crate::{
 /// run counts: no failed request, no exhausted pre-signed pool, the server alive and quiet.
 pub fn conclude(label: &str, common: &Common, measured: &Measured, pinned: bool) -> Result<(), String> {
     let Measured { outcome, side, trace, memory, died, log_problems } = measured;
-    let mut report = Report::new(label, common, outcome, trace, *memory, pinned);
-    if let Some(side) = side {
+    let label = common.labelled(label.to_owned());
+    let mut report = Report::new(&label, common, outcome, trace, *memory, pinned);
+    if let Some((kind, side)) = side {
         report.label = format!(
-            "{} ({:.0} registrations/s done, p99 {:.2} ms)",
+            "{} ({:.0} {}/s done, p99 {:.2} ms)",
             report.label,
             side.requests_per_second(),
+            kind.name(),
             side.percentile_ms(99.0)
         );
     }
     report.print(common)?;
-    if let Some(side) = side {
+    if let Some((kind, side)) = side {
         println!(
-            "registrations {:.0}/s   latency ms p50 {:.2}   p99 {:.2}   max {:.2}   non-2xx {}   errors {}",
+            "{} {:.0}/s   latency ms p50 {:.2}   p99 {:.2}   max {:.2}   non-2xx {}   errors {}",
+            kind.name(),
             side.requests_per_second(),
             side.percentile_ms(50.0),
             side.percentile_ms(99.0),
@@ -42,13 +45,20 @@ pub fn conclude(label: &str, common: &Common, measured: &Measured, pinned: bool)
     if let Some(died) = died {
         problems.push(died.clone());
     }
-    if let Some(side) = side.as_ref().filter(|side| side.non_2xx > 0 || side.errors > 0) {
-        problems.push(format!(
-            "registrations: {} non-2xx answers and {} transport errors; first: {}",
-            side.non_2xx,
-            side.errors,
-            side.first_failure.as_deref().unwrap_or("-")
-        ));
+    if let Some((kind, side)) = side {
+        // Registrations must all succeed; bad signatures must all be refused.
+        let wrong = match kind {
+            SideKind::Registrations => side.non_2xx,
+            SideKind::BadSignatures => side.sent - side.non_2xx - side.errors,
+        };
+        if wrong > 0 || side.errors > 0 {
+            problems.push(format!(
+                "{}: {wrong} wrong answers and {} transport errors; first failure: {}",
+                kind.name(),
+                side.errors,
+                side.first_failure.as_deref().unwrap_or("-")
+            ));
+        }
     }
     if outcome.non_2xx > 0 || outcome.errors > 0 {
         problems.push(format!(

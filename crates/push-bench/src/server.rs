@@ -81,7 +81,10 @@ impl Spawned {
             .stdout(Sink::Null)
             .stderr(Sink::File(log.clone()));
         if let Some(cpus) = launch.cpus {
-            server = server.prefix(["taskset", "-c", cpus]);
+            // `-a`: every thread. The server's threads inherit the affinity from the start, and
+            // `check_pinned` checks each after start-up: a server pinned by its main thread only
+            // keeps tokio's workers on every core, and measures more than one core.
+            server = server.prefix(["taskset", "-a", "-c", cpus]);
         }
         if let Some(key) = &launch.relay_public_key {
             server = server.env("RELAY_PUBLIC_KEY", key);
@@ -95,6 +98,9 @@ impl Spawned {
             server = server.env(key, value);
         }
         let process = server.start()?;
+        if let Some(cpus) = launch.cpus {
+            check_pinned(process.pid(), cpus)?;
+        }
         Ok(Self { addr: process.addr(), process, log, dir })
     }
 
@@ -139,4 +145,66 @@ pub fn cpu_seconds(pid: u32) -> Option<f64> {
     let system: u64 = fields.next()?.parse().ok()?;
     // USER_HZ is 100 on every Linux architecture this runs on.
     Some((user + system) as f64 / 100.0)
+}
+
+/// Fails unless every thread of `pid` may run on exactly the cores `cpus` names (as
+/// `/proc/PID/task/*/status` lists them: "0", "2-3", "0,2").
+pub fn check_pinned(pid: u32, cpus: &str) -> Result<(), String> {
+    let tasks =
+        std::fs::read_dir(format!("/proc/{pid}/task")).map_err(|e| format!("cannot list the server's threads: {e}"))?;
+    let wanted = cpu_set(cpus)?;
+    let mut unpinned = Vec::new();
+    for task in tasks.flatten() {
+        let Ok(status) = std::fs::read_to_string(task.path().join("status")) else { continue };
+        let allowed = status.lines().find_map(|line| line.strip_prefix("Cpus_allowed_list:")).map(str::trim);
+        if allowed.map(cpu_set) != Some(Ok(wanted.clone())) {
+            unpinned.push(format!("thread {} on {}", task.file_name().to_string_lossy(), allowed.unwrap_or("?")));
+        }
+    }
+    if unpinned.is_empty() {
+        Ok(())
+    } else {
+        Err(format!("the server is not pinned to cores {cpus}: {}", unpinned.join(", ")))
+    }
+}
+
+/// The cores of a `taskset -c` list, in order.
+fn cpu_set(list: &str) -> Result<Vec<u32>, String> {
+    let mut cores = Vec::new();
+    for part in list.split(',').map(str::trim).filter(|part| !part.is_empty()) {
+        let number = |text: &str| text.parse::<u32>().map_err(|_| format!("'{list}' is not a CPU list"));
+        match part.split_once('-') {
+            Some((first, last)) => cores.extend(number(first)?..=number(last)?),
+            None => cores.push(number(part)?),
+        }
+    }
+    cores.sort_unstable();
+    cores.dedup();
+    Ok(cores)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cpu_lists_read_as_taskset_and_proc_write_them() {
+        assert_eq!(cpu_set("0"), Ok(vec![0]));
+        assert_eq!(cpu_set("0-2,5"), Ok(vec![0, 1, 2, 5]));
+        assert_eq!(cpu_set("3,1"), Ok(vec![1, 3]));
+        assert!(cpu_set("a").is_err());
+    }
+
+    #[test]
+    fn this_process_is_pinned_exactly_to_the_cores_it_may_use() {
+        let status = std::fs::read_to_string("/proc/self/status").unwrap();
+        let allowed =
+            status.lines().find_map(|line| line.strip_prefix("Cpus_allowed_list:")).unwrap().trim().to_owned();
+        let pid = std::process::id();
+        assert_eq!(check_pinned(pid, &allowed), Ok(()));
+        let fewer = cpu_set(&allowed).unwrap();
+        if fewer.len() > 1 {
+            assert!(check_pinned(pid, &fewer[0].to_string()).is_err());
+        }
+    }
 }

@@ -21,15 +21,20 @@ pub(super) async fn commit_unless_project_gone<DB: sqlx::Database, T>(
     tx: sqlx::Transaction<'_, DB>,
     stored: Result<T, sqlx::Error>,
 ) -> Result<bool, sqlx::Error> {
+    match stored_unless_project_gone(stored) {
+        Ok(false) => tx.rollback().await.map(|()| false),
+        Ok(true) => tx.commit().await.map(|()| true),
+        Err(e) => Err(e),
+    }
+}
+
+/// `true` when the write of a client was stored, `false` when it failed on the clients' foreign
+/// key (its project does not exist), the error otherwise: for a write that is a single statement,
+/// which the database rolls back whole by itself.
+pub(super) fn stored_unless_project_gone<T>(stored: Result<T, sqlx::Error>) -> Result<bool, sqlx::Error> {
     match stored {
-        Err(e) if e.as_database_error().is_some_and(|d| d.is_foreign_key_violation()) => {
-            tx.rollback().await?;
-            Ok(false)
-        }
-        stored => {
-            stored?;
-            tx.commit().await.map(|()| true)
-        }
+        Err(e) if e.as_database_error().is_some_and(|d| d.is_foreign_key_violation()) => Ok(false),
+        stored => stored.map(|_| true),
     }
 }
 

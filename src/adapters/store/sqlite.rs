@@ -19,7 +19,7 @@ use tracing::{Instrument, instrument};
 
 use super::{
     ClientRow, DELETE_CLIENT, DELETE_CLIENT_IF_TOKEN, FIND_CLIENT, client_cache::ClientCache,
-    row::commit_unless_project_gone,
+    row::stored_unless_project_gone,
 };
 use crate::{
     domain::{Client, ClientId, DeviceToken},
@@ -146,28 +146,23 @@ impl ClientRepository for SqliteClientRepository {
         let (push_type, token) = (client.push_type.as_str(), client.token.expose().to_owned());
         let always_raw = client.always_raw;
         self.write(&client.id, Some(&client.token), async move {
-            let mut tx = writer.begin().await?;
-            // The token moves: whoever held it before in this project is no longer registered.
-            sqlx::query("DELETE FROM clients WHERE project = $1 AND token = $2 AND client_id <> $3")
-                .bind(&project)
-                .bind(&token)
-                .bind(&id)
-                .execute(&mut *tx)
-                .await?;
+            // One statement, so one hand-off to the connection's thread instead of four (begin,
+            // delete, insert, commit). REPLACE removes every row the new one conflicts with: this
+            // client's previous row (the key) and whoever held the token before in this project
+            // (the unique token), so the token moves; the statement is atomic on its own, and a
+            // missing project fails it whole on the foreign key.
             let stored = sqlx::query(
-                "INSERT INTO clients (project, client_id, push_type, token, always_raw) VALUES ($1, $2, $3, $4, $5)
-                 ON CONFLICT (project, client_id) DO UPDATE
-                 SET push_type = excluded.push_type, token = excluded.token, always_raw = excluded.always_raw,
-                     updated_at = unixepoch()",
+                "INSERT OR REPLACE INTO clients (project, client_id, push_type, token, always_raw)
+                 VALUES ($1, $2, $3, $4, $5)",
             )
             .bind(&project)
             .bind(&id)
             .bind(push_type)
             .bind(&token)
             .bind(always_raw)
-            .execute(&mut *tx)
+            .execute(&writer)
             .await;
-            commit_unless_project_gone(tx, stored).await
+            stored_unless_project_gone(stored)
         })
         .await
     }

@@ -13,6 +13,11 @@ pub struct StoreSettings {
     #[arg(long, id = "database_max_connections", env = "DATABASE_MAX_CONNECTIONS", default_value_t = 16,
           value_parser = clap::value_parser!(u32).range(1..=1000))]
     pub max_connections: u32,
+    /// Postgres connections opened before the server reports ready and kept open (at most
+    /// DATABASE_MAX_CONNECTIONS), so the first traffic does not wait for connections to open.
+    #[arg(long, env = "DATABASE_MIN_CONNECTIONS", default_value_t = 4,
+          value_parser = clap::value_parser!(u32).range(0..=1000))]
+    pub min_connections: u32,
     /// Prepared statements cached per Postgres connection; `0` for PgBouncer in transaction
     /// pooling mode (unnamed statements, every call in a transaction, no migrations at start).
     #[arg(long, env = "DATABASE_STATEMENT_CACHE", default_value_t = 100)]

@@ -147,13 +147,13 @@ pub fn run(args: DeliverArgs) -> Result<(), String> {
     };
     let connections = fake.connections();
     let report = DeliveryReport {
-        label: common.label.clone().unwrap_or_else(|| {
+        label: common.labelled(common.label.clone().unwrap_or_else(|| {
             format!(
                 "deliver {}, {streams} streams, {} connections max",
                 shape.push_type,
                 max_connections.map_or_else(|| "8".to_owned(), |n| n.to_string())
             )
-        }),
+        })),
         relay_connections: common.connections,
         per_second,
         p50: outcome.percentile_ms(50.0),

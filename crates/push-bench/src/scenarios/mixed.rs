@@ -8,7 +8,7 @@ use clap::Args;
 
 use crate::{
     common::Common,
-    measure::{self, SideLoad},
+    measure::{self, SideKind, SideLoad},
     report,
     requests::PayloadKind,
     scenarios::send::{self, Sends},
@@ -30,7 +30,7 @@ pub struct MixedArgs {
 
 pub fn run(args: MixedArgs) -> Result<(), String> {
     let MixedArgs { common, register_rate, register_connections, sends } = args;
-    let side = SideLoad::registrations(register_rate, register_connections)?;
+    let side = SideLoad::new(SideKind::Registrations, register_rate, register_connections, "--register-rate")?;
     let mut setup = send::prepare(&common, PayloadKind::Encrypted, true, &sends)?;
     let shape = setup.shape.clone();
     let side = SideLoad {

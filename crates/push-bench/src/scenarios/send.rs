@@ -1,15 +1,19 @@
 //! `send`: Relay-signed notifications, each with a fresh id, to clients registered before the
 //! run, round robin, at full speed on every connection. Also the set-up `mixed` and `deliver`
-//! build on: a server with the clients registered and the requests signed ahead.
+//! build on: a server with the clients registered and the requests signed ahead. With
+//! `--bad-signature-rate`, a flood of wrongly signed notifications runs beside the valid ones
+//! (open loop): the figures are the valid sends', which the flood must not fail.
 
 use std::sync::Arc;
 
 use clap::Args;
 use ed25519_dalek::SigningKey;
+use hyper::header::HeaderValue;
 
 use crate::{
     common::{Common, Target, parse_secret, register_clients, run_id, runtime, should_pin},
-    measure, report,
+    measure::{self, SideKind, SideLoad},
+    report,
     requests::{self, PayloadKind, Shape, Source},
     server,
 };
@@ -24,6 +28,14 @@ pub struct SendArgs {
     /// Start the server with VALIDATE_SIGNATURES=false and send unsigned requests.
     #[arg(long)]
     pub no_signatures: bool,
+    /// Also send this many notifications per second with a wrong signature (a valid request's
+    /// signature with one bit of `s` flipped: well-formed, so the server does the whole
+    /// verification before refusing it). Every one must be answered 401.
+    #[arg(long, conflicts_with = "no_signatures")]
+    pub bad_signature_rate: Option<f64>,
+    /// Connections the bad signatures are spread over.
+    #[arg(long, default_value_t = 16)]
+    pub bad_signature_connections: usize,
     #[command(flatten)]
     pub sends: Sends,
 }
@@ -45,8 +57,11 @@ pub struct Sends {
 }
 
 pub fn run(args: SendArgs) -> Result<(), String> {
-    let SendArgs { common, payload, no_signatures, sends } = args;
+    let SendArgs { common, payload, no_signatures, bad_signature_rate, bad_signature_connections, sends } = args;
     let signed = !no_signatures;
+    let flood = bad_signature_rate
+        .map(|rate| SideLoad::new(SideKind::BadSignatures, rate, bad_signature_connections, "--bad-signature-rate"))
+        .transpose()?;
     let mut setup = prepare(&common, payload, signed, &sends)?;
     let label = common.label.clone().unwrap_or_else(|| {
         format!(
@@ -58,8 +73,30 @@ pub fn run(args: SendArgs) -> Result<(), String> {
             if signed { "on" } else { "off" }
         )
     });
-    let measured = measure::run(&setup.rt, &common, &mut setup.target, setup.source, None);
+    let side = flood.map(|flood| {
+        println!("and {:.0} bad signatures/s on {} connections", flood.rate, flood.connections);
+        SideLoad { source: bad_signatures(&setup.source), ..flood }
+    });
+    let measured = measure::run(&setup.rt, &common, &mut setup.target, setup.source, side);
     report::conclude(&label, &common, &measured, setup.pin)
+}
+
+/// Notifications with a wrong but well-formed signature: the valid request `k` with bit 0 of its
+/// signature's `s` flipped, which keeps `s` canonical (below the group order) but for a
+/// negligible share, so the server does the whole verification before refusing it. (Its id may be
+/// a valid send's too: the signature is judged before the id is claimed.)
+fn bad_signatures(valid: &Source) -> Source {
+    let valid = valid.clone();
+    Arc::new(move |k| {
+        let mut request = valid(k)?;
+        let header = request.headers_mut().get_mut(push_server::domain::SIGNATURE_HEADER)?;
+        let mut signature = header.as_bytes().to_vec();
+        // Hex digits 64 and 65 are s's first (least significant) byte; 65 its low nibble.
+        let digit = char::from(signature[65]).to_digit(16)? ^ 1;
+        signature[65] = char::from_digit(digit, 16)? as u8;
+        *header = HeaderValue::from_bytes(&signature).ok()?;
+        Some(request)
+    })
 }
 
 /// A server with `clients` registered and the requests to send them, signed ahead when `signed`.

@@ -1,11 +1,14 @@
-//! `verify`: Ed25519 verification as the server does it (strict, one signed message of a send's
-//! size), in this process: the per-core ceiling that every other cost of the send path is
-//! measured against.
+//! `verify`: Ed25519 verification of one signed message of a send's size, in this process:
+//! `verify_strict` one at a time, and the server's way (`domain::verify_batch`: strict encoding
+//! checks, then the cofactored batch equation) at batch sizes 1 to 64. The per-core ceiling that
+//! every other cost of the send path is measured against.
 
 use std::time::Instant;
 
 use clap::Args;
 use ed25519_dalek::{Signer, SigningKey};
+use push_server::domain::{PreparedSignature, RelayPublicKey, verify_batch};
+use rand_core::UnwrapErr;
 
 use crate::{
     common::run_id,
@@ -42,5 +45,29 @@ pub fn run(args: VerifyArgs) -> Result<(), String> {
         1.0 / verify.as_secs_f64(),
         sign.as_secs_f64() * 1e6
     );
+    let relay_key = RelayPublicKey::from(public);
+    for size in [1usize, 2, 4, 8, 16, 32, 64] {
+        // Distinct messages, as distinct requests are: each signature's k differs.
+        let batch: Vec<_> = (0..size)
+            .map(|n| {
+                let message =
+                    push_server::domain::signed_message(&(1_700_000_000 + n).to_string(), &shape.notification_body(1));
+                PreparedSignature::new(&relay_key, &key.sign(&message), &message)
+            })
+            .collect();
+        let rounds = (iterations as usize / size).max(1);
+        let started = Instant::now();
+        for _ in 0..rounds {
+            let answers = verify_batch(std::hint::black_box(&batch), UnwrapErr(getrandom::SysRng));
+            assert!(answers.iter().all(|valid| *valid));
+        }
+        let each = started.elapsed() / (rounds * size) as u32;
+        println!(
+            "batch of {size:>2}: {:.1} µs per signature ({:.0}/s per core, {:.2}x verify_strict)",
+            each.as_secs_f64() * 1e6,
+            1.0 / each.as_secs_f64(),
+            verify.as_secs_f64() / each.as_secs_f64()
+        );
+    }
     Ok(())
 }

@@ -25,6 +25,7 @@ mod relay_public_key;
 mod relay_signature;
 mod secret;
 mod text;
+mod web_push_subscription;
 
 pub use client::Client;
 pub use client_id::{ClientId, ClientIdError};
@@ -49,3 +50,4 @@ pub use raw_payload::{RawMessage, RawMessageError, RawPayload};
 pub use relay_public_key::{RelayPublicKey, RelayPublicKeyError};
 pub use relay_signature::{SIGNATURE_HEADER, SignatureHeaderError, SignatureHeaders, TIMESTAMP_HEADER, signed_message};
 pub use secret::Secret;
+pub use web_push_subscription::{AUTH_BYTES, P256DH_BYTES, WebPushSubscription, WebPushSubscriptionError};

@@ -49,6 +49,8 @@ pub enum SettingsError {
     ApnsTopicMissing,
     #[error("APNS_KEY_PATH is set; APNS_KEY_ID and APNS_TEAM_ID are needed with it")]
     ApnsKeyIdsMissing,
+    #[error("WEBPUSH_VAPID_PRIVATE_KEY is set but WEBPUSH_SUBJECT (mailto: or https:// contact) is not")]
+    WebPushSubjectMissing,
     #[error("DEFAULT_PROJECT_ID: {0}")]
     DefaultProjectId(ProjectIdError),
 }

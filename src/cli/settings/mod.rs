@@ -19,6 +19,7 @@ mod projects;
 mod providers;
 mod relay;
 mod store;
+mod webpush;
 
 use std::{collections::BTreeSet, net::IpAddr, ops::RangeBounds, path::PathBuf, sync::Mutex, time::Duration};
 
@@ -34,6 +35,7 @@ pub use self::{
     providers::{ApnsAuthSource, ApnsSettings, ApnsSource, FcmSettings, ProviderSettings},
     relay::{MAX_CLOCK_SKEW_SECS, RelayKeySource, RelaySettings},
     store::{DatabaseKind, DedupBackend, DedupChoice, DedupSettings, RedisTarget, ReplicaAckRule, StoreSettings},
+    webpush::{VapidKeySource, WebPushSettings},
 };
 use crate::{domain::Secret, telemetry::LogFormat};
 
@@ -82,6 +84,8 @@ pub struct Settings {
     #[command(flatten)]
     pub fcm: FcmSettings,
     #[command(flatten)]
+    pub webpush: WebPushSettings,
+    #[command(flatten)]
     pub provider: ProviderSettings,
     #[command(flatten)]
     pub http: HttpSettings,
@@ -104,6 +108,7 @@ impl Settings {
         self.database()?;
         self.dedup_choice()?;
         self.apns.credentials()?;
+        self.webpush.credentials()?;
         self.projects.default_project()?;
         Ok(())
     }
@@ -158,6 +163,7 @@ section_defaults!(
     StoreSettings,
     ApnsSettings,
     FcmSettings,
+    WebPushSettings,
     ProviderSettings,
     HttpSettings,
     ClientAuthSettings

@@ -22,6 +22,8 @@ mod fcm;
 #[cfg(not(feature = "fcm"))]
 #[path = "fcm_off.rs"]
 mod fcm;
+#[cfg(feature = "webpush")]
+mod webpush;
 
 use std::{io, path::Path, sync::Arc};
 
@@ -36,7 +38,19 @@ use crate::{
 pub struct ProviderDefaults {
     pub apns: ApnsDefaults,
     pub fcm: FcmDefaults,
+    pub webpush: WebPushDefaults,
     pub retry: RetryPolicy,
+}
+
+#[derive(Debug, Clone)]
+pub struct WebPushDefaults {
+    /// The `TTL` header of every message.
+    pub ttl_secs: u64,
+    /// `host` or `host:port` entries the endpoint guard restricts endpoints to (empty: any
+    /// public https:// host).
+    pub allowed_hosts: Vec<String>,
+    /// Each push service origin's connections, per provider.
+    pub pool: PoolLimits,
 }
 
 #[derive(Debug, Clone)]
@@ -129,6 +143,7 @@ pub(crate) mod tests {
                 pool,
             },
             fcm: FcmDefaults { endpoint: endpoint.map(str::to_owned), cleartext_http2: false, pool },
+            webpush: WebPushDefaults { ttl_secs: 60, allowed_hosts: Vec::new(), pool },
             retry: RetryPolicy::new(3, Duration::from_secs(1), Duration::from_secs(4)),
         }
     }

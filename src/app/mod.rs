@@ -30,7 +30,7 @@ pub use project_admin::{
 };
 pub use project_catalog::{CatalogTimings, ProjectCatalog, ResolvedProject};
 pub use providers::Providers;
-pub use register::{RawRegistration, RegisterError, parse_registration};
+pub use register::{RawRegistration, RegisterError, check_registered_token, parse_registration};
 pub use relay_auth::{RelayAuth, RelayAuthError, RelayCheck};
 pub use send::{
     ClaimTimes, ClassicField, InvalidForm, RawField, RawNotification, SendError, SendField, SendOutcome, SendRequest,

@@ -32,6 +32,7 @@ mod state;
 mod test_support;
 mod transport;
 mod unread_body;
+mod webpush;
 
 use std::{future::Future, sync::Arc, time::Duration};
 

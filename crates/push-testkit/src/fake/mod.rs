@@ -2,10 +2,12 @@
 //! ([`FakeProvider`], in `server.rs`) that records each request and answers it from a script or
 //! a responder, and the provider-specific layers over it: what APNS answers and how its provider
 //! tokens are checked (`apns.rs`), what FCM and Google's token endpoint answer and how the OAuth
-//! assertion is checked (`fcm.rs`).
+//! assertion is checked (`fcm.rs`), what a Web Push service answers and how a browser decrypts
+//! and checks what it gets (`webpush.rs`).
 
 pub mod apns;
 pub mod fcm;
+pub mod webpush;
 mod server;
 
 use std::time::Duration;

@@ -246,7 +246,8 @@ mod webpush {
         subject: &str,
     ) -> Result<(Arc<dyn PushProvider>, String), StartError> {
         let pem = match key {
-            VapidKeySource::Inline(pem) => pem.as_bytes().to_vec(),
+            // One line with `\n` escapes is how a PEM fits an environment variable.
+            VapidKeySource::Inline(pem) => pem.replace("\\n", "\n").into_bytes(),
             VapidKeySource::Path(path) => std::fs::read(path).map_err(|e| {
                 StartError::Provider(format!("WEBPUSH_VAPID_PRIVATE_KEY {path}: cannot be read: {e}"))
             })?,

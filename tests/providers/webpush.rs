@@ -45,8 +45,10 @@ async fn server_for(service: &FakePushService) -> (TestApp, String) {
     let pem = vapid_key();
     let public = VapidKey::from_pem(pem.as_bytes()).unwrap().public_key_base64url();
     let allowed = service.host_port();
+    // Inline, on one line with `\n` escapes, as `push-server keygen --vapid` prints it.
+    let inline = pem.trim_end().replace('\n', "\\n");
     let app = spawn_with(|s| {
-        s.webpush.vapid_private_key = Some(Secret::new(pem));
+        s.webpush.vapid_private_key = Some(Secret::new(inline));
         s.webpush.subject = Some(SUBJECT.into());
         s.webpush.allowed_hosts = vec![allowed];
         s.provider.request_timeout = Duration::from_secs(2);
@@ -202,9 +204,12 @@ async fn too_large_is_refused_before_any_call_and_413_is_a_rejected_payload() {
 #[tokio::test]
 async fn without_allowed_hosts_only_https_to_public_names_registers_and_nothing_is_dialled() {
     let service = FakePushService::start().await;
-    let pem = vapid_key();
+    // The key from a file this time.
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("vapid.pem");
+    std::fs::write(&path, vapid_key()).unwrap();
     let app = spawn_with(|s| {
-        s.webpush.vapid_private_key = Some(Secret::new(pem));
+        s.webpush.vapid_private_key = Some(Secret::new(path.display().to_string()));
         s.webpush.subject = Some(SUBJECT.into());
     })
     .await;

@@ -25,7 +25,7 @@ pub use client_auth::{ClientAuth, ClientAuthError, ClientAuthMode, bearer_token}
 pub use in_flight::{Drained, InFlight};
 pub use invalid_field::{FieldName, InvalidField, InvalidFields};
 pub use project_admin::{
-    AdminError, MAX_PAGE, ProjectView, RawApnsCredentials, RawServiceAccount, parse_apns_credentials,
+    AdminError, MAX_PAGE, ProjectView, RawApnsCredentials, RawServiceAccount, WebPushUpload, parse_apns_credentials,
     parse_service_account,
 };
 pub use project_catalog::{CatalogTimings, ProjectCatalog, ResolvedProject};

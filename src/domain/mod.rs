@@ -41,7 +41,8 @@ pub use notify_message::{NotifyMessage, NotifyMessageError};
 pub use payload::{Content, Payload, PayloadError, Topic, TopicError};
 pub use project::ProjectKey;
 pub use project_credentials::{
-    ApnsCredentials, ApnsCredentialsAuth, ApnsSummary, FcmCredentials, FcmSummary, ProviderKind,
+    ApnsCredentials, ApnsCredentialsAuth, ApnsSummary, FcmCredentials, FcmSummary, ProviderKind, WebPushCredentials,
+    WebPushSummary,
 };
 pub use project_id::{MAX_PROJECT_ID_LEN, ProjectId, ProjectIdError, RESERVED_PROJECT_IDS};
 pub use project_record::{Project, Suspension};

@@ -9,7 +9,7 @@
 //! The factory is also the `ProviderFactory` port the project catalog and the admin use cases
 //! call: uploads are checked without building anything, stored credentials are built.
 //!
-//! Everything that depends on the `apns` and `fcm` features sits behind the module declarations
+//! Everything that depends on the `apns`, `fcm` and `webpush` features sits behind the module declarations
 //! below: a binary built without one refuses that provider's credentials, saying why.
 
 #[cfg(feature = "apns")]
@@ -24,12 +24,15 @@ mod fcm;
 mod fcm;
 #[cfg(feature = "webpush")]
 mod webpush;
+#[cfg(not(feature = "webpush"))]
+#[path = "webpush_off.rs"]
+mod webpush;
 
 use std::{io, path::Path, sync::Arc};
 
 use super::{log_sink::LogSink, pool_limits::PoolLimits, retry::RetryPolicy};
 use crate::{
-    domain::{ApnsCredentials, FcmCredentials, ProjectId},
+    domain::{ApnsCredentials, FcmCredentials, ProjectId, Secret, WebPushCredentials},
     ports::{ApnsFacts, CredentialProblem, ProviderFactory, PushProvider},
 };
 
@@ -112,6 +115,18 @@ impl ProviderFactory for PushProviderFactory {
 
     fn check_fcm(&self, credentials: &FcmCredentials) -> Result<(), Vec<CredentialProblem>> {
         fcm::check(credentials)
+    }
+
+    fn check_webpush(
+        &self,
+        subject: &str,
+        private_key_pem: Option<Secret<String>>,
+    ) -> Result<WebPushCredentials, Vec<CredentialProblem>> {
+        webpush::check(subject, private_key_pem)
+    }
+
+    fn webpush(&self, project: &ProjectId, credentials: &WebPushCredentials) -> Result<Arc<dyn PushProvider>, String> {
+        webpush::stored(self, origin(project, "VAPID key"), credentials)
     }
 
     fn apns(&self, project: &ProjectId, credentials: &ApnsCredentials) -> Result<Arc<dyn PushProvider>, String> {

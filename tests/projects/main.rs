@@ -20,3 +20,5 @@ mod migration;
 mod postgres;
 #[cfg(feature = "apns")]
 mod rotation;
+#[cfg(feature = "webpush")]
+mod webpush;

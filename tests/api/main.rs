@@ -4,6 +4,7 @@
 //! document, kept equal to the one the code generates; and property tests of every parser that
 //! sees the requests' untrusted input.
 
+mod cors;
 mod errors;
 mod hostile;
 #[cfg(feature = "fcm")]

@@ -51,6 +51,8 @@ pub enum SettingsError {
     ApnsKeyIdsMissing,
     #[error("WEBPUSH_VAPID_PRIVATE_KEY is set but WEBPUSH_SUBJECT (mailto: or https:// contact) is not")]
     WebPushSubjectMissing,
+    #[error("CORS_ALLOWED_ORIGINS: {0}")]
+    CorsOrigins(String),
     #[error("DEFAULT_PROJECT_ID: {0}")]
     DefaultProjectId(ProjectIdError),
 }

@@ -109,6 +109,7 @@ impl Settings {
         self.dedup_choice()?;
         self.apns.credentials()?;
         self.webpush.credentials()?;
+        self.http.cors()?;
         self.projects.default_project()?;
         Ok(())
     }

@@ -253,7 +253,9 @@ impl App {
     pub async fn set_project_webpush(&self, id: &ProjectId, upload: Option<WebPushUpload>) -> Result<(), AdminError> {
         let catalog = self.catalog()?;
         let credentials = match upload {
-            Some(upload) => Some(catalog.factory().check_webpush(&upload.subject, upload.private_key).map_err(problems)?),
+            Some(upload) => {
+                Some(catalog.factory().check_webpush(&upload.subject, upload.private_key).map_err(problems)?)
+            }
             None => None,
         };
         let public_key = credentials.as_ref().map(|c| c.public_key.clone());

@@ -8,7 +8,8 @@ use std::sync::Arc;
 use async_trait::async_trait;
 
 use super::{
-    AdminError, App, ProjectView, RegisterError, ResolvedProject, SendError, SendRequest, Sent, UnregisterError, WebPushUpload,
+    AdminError, App, ProjectView, RegisterError, ResolvedProject, SendError, SendRequest, Sent, UnregisterError,
+    WebPushUpload,
 };
 use crate::{
     domain::{ApnsCredentials, Client, ClientId, FcmCredentials, ProjectId},

@@ -248,12 +248,13 @@ mod webpush {
         let pem = match key {
             // One line with `\n` escapes is how a PEM fits an environment variable.
             VapidKeySource::Inline(pem) => pem.replace("\\n", "\n").into_bytes(),
-            VapidKeySource::Path(path) => std::fs::read(path).map_err(|e| {
-                StartError::Provider(format!("WEBPUSH_VAPID_PRIVATE_KEY {path}: cannot be read: {e}"))
-            })?,
+            VapidKeySource::Path(path) => std::fs::read(path)
+                .map_err(|e| StartError::Provider(format!("WEBPUSH_VAPID_PRIVATE_KEY {path}: cannot be read: {e}")))?,
         };
         factory.webpush_provider(&pem, subject, ORIGIN.to_owned()).map_err(|e| {
-            StartError::Provider(format!("Web Push (WEBPUSH_VAPID_PRIVATE_KEY, WEBPUSH_SUBJECT, WEBPUSH_ALLOWED_HOSTS): {e}"))
+            StartError::Provider(format!(
+                "Web Push (WEBPUSH_VAPID_PRIVATE_KEY, WEBPUSH_SUBJECT, WEBPUSH_ALLOWED_HOSTS): {e}"
+            ))
         })
     }
 }

@@ -4,15 +4,17 @@
 
 use base64::{
     Engine,
-    engine::{DecodePaddingMode, GeneralPurpose, GeneralPurposeConfig},
     alphabet::URL_SAFE,
+    engine::{DecodePaddingMode, GeneralPurpose, GeneralPurposeConfig},
     prelude::BASE64_URL_SAFE_NO_PAD,
 };
 use serde_json::{Value, json};
 
 /// base64url, with or without `=` padding (browsers leave it out; some libraries add it).
-const URL_SAFE_ANY_PADDING: GeneralPurpose =
-    GeneralPurpose::new(&URL_SAFE, GeneralPurposeConfig::new().with_decode_padding_mode(DecodePaddingMode::Indifferent));
+const URL_SAFE_ANY_PADDING: GeneralPurpose = GeneralPurpose::new(
+    &URL_SAFE,
+    GeneralPurposeConfig::new().with_decode_padding_mode(DecodePaddingMode::Indifferent),
+);
 
 /// An uncompressed P-256 point: `0x04`, then x and y.
 pub const P256DH_BYTES: usize = 65;

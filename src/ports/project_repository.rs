@@ -3,7 +3,9 @@
 use async_trait::async_trait;
 
 use super::StoreError;
-use crate::domain::{ApnsCredentials, FcmCredentials, Project, ProjectId, ProviderKind, Suspension, WebPushCredentials};
+use crate::domain::{
+    ApnsCredentials, FcmCredentials, Project, ProjectId, ProviderKind, Suspension, WebPushCredentials,
+};
 
 /// Why a project store call failed. Adapters map driver and cipher errors into these at the seam.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

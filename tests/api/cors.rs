@@ -30,7 +30,13 @@ async fn preflight(app: &TestApp, origin: &str, method: &str, path: &str) -> (u1
 }
 
 /// A request from a page of `origin`: its status and `Access-Control-Allow-Origin`.
-async fn from_page(app: &TestApp, origin: &str, method: Method, path: &str, body: Option<String>) -> (u16, Option<String>) {
+async fn from_page(
+    app: &TestApp,
+    origin: &str,
+    method: Method,
+    path: &str,
+    body: Option<String>,
+) -> (u16, Option<String>) {
     let mut req = app.http.request(method, app.url(path)).header("origin", origin);
     if let Some(body) = body {
         req = req.header("content-type", "application/json").body(body);
@@ -58,7 +64,10 @@ async fn allowed_pages_may_call_the_wallet_and_key_routes_with_preflights_answer
         let (status, origin, methods) = preflight(&app, PAGE, method, path).await;
         assert_eq!((status, origin.as_deref(), methods.as_deref()), (204, Some(PAGE), Some(method)), "{method} {path}");
     }
-    assert_eq!(from_page(&app, PAGE, Method::POST, "/clients", Some(registration("c1"))).await, (200, Some(PAGE.into())));
+    assert_eq!(
+        from_page(&app, PAGE, Method::POST, "/clients", Some(registration("c1"))).await,
+        (200, Some(PAGE.into()))
+    );
     // A refusal carries it too, so the page can read why.
     let refused = from_page(&app, PAGE, Method::POST, "/clients", Some("{}".into())).await;
     assert_eq!(refused, (400, Some(PAGE.into())));
@@ -94,7 +103,10 @@ async fn other_origins_and_servers_without_the_setting_get_no_cors_headers() {
     let app = with_origins(&[PAGE]).await;
     let (_, origin, _) = preflight(&app, "https://evil.example", "POST", "/clients").await;
     assert_eq!(origin, None);
-    assert_eq!(from_page(&app, "https://evil.example", Method::POST, "/clients", Some(registration("c1"))).await.1, None);
+    assert_eq!(
+        from_page(&app, "https://evil.example", Method::POST, "/clients", Some(registration("c1"))).await.1,
+        None
+    );
     let off = spawn_with(|_| {}).await;
     let (_, origin, _) = preflight(&off, PAGE, "POST", "/clients").await;
     assert_eq!(origin, None);

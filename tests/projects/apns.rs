@@ -195,7 +195,10 @@ async fn credentials_are_encrypted_at_rest_and_a_restart_serves_the_same_project
     assert!(admin(&app, "DELETE", "/admin/projects/wallet-a", None).await.is_ok_envelope());
     assert_eq!(send_in(&app, "wallet-a", "c1", &encrypted("n10")).await.status, 404);
     create(&app, "wallet-a").await;
-    assert_eq!(show(&app, "wallet-a").await, json!({"id": "wallet-a", "apns": null, "fcm": null, "webpush": null, "clients": 0}));
+    assert_eq!(
+        show(&app, "wallet-a").await,
+        json!({"id": "wallet-a", "apns": null, "fcm": null, "webpush": null, "clients": 0})
+    );
     // Not even a cached copy of the old client is served.
     let r = send_in(&app, "wallet-a", "c1", &encrypted("n11")).await;
     assert_eq!((r.status, r.field_names()), (404, vec!["client_id".to_owned()]), "{}", r.text);

@@ -5,29 +5,20 @@
 
 use push_server::adapters::push::webpush::VapidKey;
 use push_testkit::{
-    encrypted,
+    Reply, TestApp, encrypted,
     fake::{
         Answer,
         webpush::{Browser, FakePushService, check_push_request, vapid_key},
     },
 };
-use serde_json::json;
+use serde_json::{Value, json};
 
-use super::harness::{admin, create, send_in, show, spawn_projects};
+use super::harness::{admin, create, register_body_in, send_in, show, spawn_projects};
 
 const SUBJECT: &str = "mailto:push@wallet-w.example";
 
-async fn register_webpush(app: &push_testkit::TestApp, project: &str, client: &str, sub: serde_json::Value) -> push_testkit::Reply {
-    let body = json!({"client_id": client, "type": "webpush", "token": sub}).to_string();
-    let r = app
-        .http
-        .post(app.url(&format!("/{project}/clients")))
-        .header("content-type", "application/json")
-        .body(body)
-        .send()
-        .await
-        .expect("request");
-    push_testkit::TestApp::reply(r).await
+async fn register_webpush(app: &TestApp, project: &str, client: &str, sub: Value) -> Reply {
+    register_body_in(app, project, json!({"client_id": client, "type": "webpush", "token": sub})).await
 }
 
 #[tokio::test]
@@ -64,7 +55,8 @@ async fn a_project_gets_its_own_vapid_key_and_delivers_with_it() {
     // An uploaded key replaces it; its public half is what is published and signed with.
     let pem = vapid_key();
     let expected = VapidKey::from_pem(pem.as_bytes()).unwrap().public_key_base64url();
-    let put = admin(&app, "PUT", "/admin/projects/w/webpush", Some(json!({"subject": SUBJECT, "private_key": pem}))).await;
+    let put =
+        admin(&app, "PUT", "/admin/projects/w/webpush", Some(json!({"subject": SUBJECT, "private_key": pem}))).await;
     assert!(put.is_ok_envelope(), "{}", put.text);
     assert_eq!(app.get("/w/webpush/vapid-public-key").await.json()["public_key"], expected.as_str());
     service.reset();
@@ -81,8 +73,14 @@ async fn a_project_gets_its_own_vapid_key_and_delivers_with_it() {
 async fn an_upload_that_cannot_work_is_refused_field_by_field() {
     let app = spawn_projects(|_| {}).await;
     create(&app, "w").await;
-    let bad = admin(&app, "PUT", "/admin/projects/w/webpush", Some(json!({"subject": "ops", "private_key": "nope"}))).await;
-    assert_eq!((bad.status, bad.field_names()), (400, vec!["subject".to_owned(), "private_key".to_owned()]), "{}", bad.text);
+    let bad =
+        admin(&app, "PUT", "/admin/projects/w/webpush", Some(json!({"subject": "ops", "private_key": "nope"}))).await;
+    assert_eq!(
+        (bad.status, bad.field_names()),
+        (400, vec!["subject".to_owned(), "private_key".to_owned()]),
+        "{}",
+        bad.text
+    );
     let missing = admin(&app, "PUT", "/admin/projects/w/webpush", Some(json!({"private_key": 7}))).await;
     assert_eq!((missing.status, missing.field_names()), (400, vec!["subject".to_owned(), "private_key".to_owned()]));
     assert_eq!(show(&app, "w").await["webpush"], json!(null), "nothing stored");

@@ -23,9 +23,7 @@ use push_server::{
             webpush::{AllowedHost, Guard, Resolve, SystemResolver, VapidKey, WebPushConfig, WebPushProvider},
         },
     },
-    domain::{
-        ClientId, Delivery, DeviceToken, Flags, Notification, NotificationId, Payload, PushType, Secret, Topic,
-    },
+    domain::{ClientId, Delivery, DeviceToken, Flags, Notification, NotificationId, Payload, PushType, Secret, Topic},
     ports::{PushError, PushProvider},
 };
 use push_testkit::{
@@ -58,8 +56,10 @@ async fn server_for(service: &FakePushService) -> (TestApp, String) {
 }
 
 async fn register(app: &TestApp, client: &str, token: Value, always_raw: bool) -> push_testkit::Reply {
-    app.register_raw(&json!({"client_id": client, "type": "webpush", "token": token, "always_raw": always_raw}).to_string())
-        .await
+    app.register_raw(
+        &json!({"client_id": client, "type": "webpush", "token": token, "always_raw": always_raw}).to_string(),
+    )
+    .await
 }
 
 /// A server, a push service, and client `c1` registered with the browser's subscription.
@@ -100,7 +100,10 @@ async fn every_form_of_send_decrypts_in_the_browser_and_carries_a_valid_vapid_au
         json!({"topic": "topic-1", "flags": 16, "title": "Hello", "body": "World",
                "url": "https://u.example", "icon": "https://i.example/x.png", "type": "chat"})
     );
-    assert_eq!(raw_browser.decrypt_json(&sent[2]), json!({"topic": "topic-9", "tag": 1100, "message": "sealed-message"}));
+    assert_eq!(
+        raw_browser.decrypt_json(&sent[2]),
+        json!({"topic": "topic-9", "tag": 1100, "message": "sealed-message"})
+    );
     // Each message has its own salt and sender key: nothing is reused across records.
     assert_ne!(sent[0].body[..16], sent[1].body[..16]);
     // The key pages subscribe with is the one the authorization carries.
@@ -288,7 +291,8 @@ async fn a_name_that_resolves_inside_the_network_at_delivery_is_refused_without_
     // The name now points at loopback (where the fake listens): the guard must refuse it after
     // the lookup and before any connection, and say so; nothing is retried.
     let resolver = Arc::new(Table(HashMap::from([("push.test", "127.0.0.1".parse().unwrap())])));
-    let webpush = provider(Guard::default(), resolver, TlsOptions::default(), PoolLimits { max_connections: 2, max_pending: 4 });
+    let webpush =
+        provider(Guard::default(), resolver, TlsOptions::default(), PoolLimits { max_connections: 2, max_pending: 4 });
     let browser = Browser::new();
     let endpoint = format!("https://push.test:{}/push/x", service.addr.port());
     let refused = webpush.check_token(&delivery(&endpoint, &browser).token).await.unwrap_err();
@@ -327,7 +331,9 @@ fn tls(alpn: &[&[u8]]) -> (tokio_rustls::TlsAcceptor, rustls_pki_types::Certific
 
 #[tokio::test]
 async fn https_speaks_http2_when_offered_and_http1_otherwise_on_pooled_connections() {
-    for (alpn, version) in [(&[&b"h2"[..], b"http/1.1"][..], Version::HTTP_2), (&[&b"http/1.1"[..]][..], Version::HTTP_11)] {
+    for (alpn, version) in
+        [(&[&b"h2"[..], b"http/1.1"][..], Version::HTTP_2), (&[&b"http/1.1"[..]][..], Version::HTTP_11)]
+    {
         let (acceptor, ca) = tls(alpn);
         let service = FakePushService::start_with(Options::default().tls(acceptor)).await;
         let guard = Guard::new(vec![AllowedHost::parse(&service.host_port()).unwrap()]);

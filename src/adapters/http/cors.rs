@@ -59,9 +59,11 @@ impl CorsOrigins {
         match self {
             Self::Off => None,
             Self::Any => Some(HeaderValue::from_static("*")),
-            Self::List(list) => {
-                list.iter().any(|o| o.eq_ignore_ascii_case(origin)).then(|| HeaderValue::from_str(origin).ok()).flatten()
-            }
+            Self::List(list) => list
+                .iter()
+                .any(|o| o.eq_ignore_ascii_case(origin))
+                .then(|| HeaderValue::from_str(origin).ok())
+                .flatten(),
         }
     }
 }

@@ -1,8 +1,8 @@
 //! The VAPID public key a page subscribes with (`applicationServerKey`), for the default project
 //! and for a named one.
 
-use poem_openapi::{ApiResponse, Object, payload::Json};
 use poem::http::StatusCode;
+use poem_openapi::{ApiResponse, Object, payload::Json};
 
 use super::{
     envelope::{Envelope, Status},

@@ -234,7 +234,11 @@ type Resealed = (SealedValues, usize);
 
 /// One project's sealed credentials re-sealed under the first key: the values to store and how
 /// many changed; `None` when all are already under it.
-fn reseal_row(cipher: &CredentialsCipher, id: &str, values: SealedValues) -> Result<Option<Resealed>, ProjectStoreError> {
+fn reseal_row(
+    cipher: &CredentialsCipher,
+    id: &str,
+    values: SealedValues,
+) -> Result<Option<Resealed>, ProjectStoreError> {
     let mut changed = 0;
     let mut out: SealedValues = Default::default();
     for ((value, kind), slot) in values.into_iter().zip(ProviderKind::ALL).zip(out.iter_mut()) {
@@ -266,7 +270,12 @@ pub trait SealedRows: Sync {
     /// `ONE_SEALED`.
     fn one(&self, id: &str) -> impl Future<Output = Result<Option<SealedRow>, sqlx::Error>> + Send;
     /// The database's `RevisionStatements::reseal`: how many rows it changed.
-    fn reseal(&self, id: &str, values: SealedValues, revision: i64) -> impl Future<Output = Result<u64, sqlx::Error>> + Send;
+    fn reseal(
+        &self,
+        id: &str,
+        values: SealedValues,
+        revision: i64,
+    ) -> impl Future<Output = Result<u64, sqlx::Error>> + Send;
 }
 
 /// `ProjectRepository::rotate` on either database: every project re-sealed under the first key,

@@ -15,8 +15,8 @@ use super::{
 };
 use crate::{
     domain::{
-        ApnsCredentials, ClientId, DeviceToken, FcmCredentials, Project, ProjectId, ProjectKey, ProviderKind, PushType, WebPushCredentials,
-        Suspension,
+        ApnsCredentials, ClientId, DeviceToken, FcmCredentials, Project, ProjectId, ProjectKey, ProviderKind, PushType,
+        Suspension, WebPushCredentials,
     },
     ports::{ProjectCensus, ProjectRepository, ProjectStoreError},
 };

@@ -49,7 +49,8 @@ impl WebPushSettings {
         let Some(key) = &self.vapid_private_key else { return Ok(None) };
         let subject = non_blank(&self.subject).ok_or(SettingsError::WebPushSubjectMissing)?;
         let key = key.expose().trim();
-        let source = if key.starts_with("-----BEGIN") { VapidKeySource::Inline(key) } else { VapidKeySource::Path(key) };
+        let source =
+            if key.starts_with("-----BEGIN") { VapidKeySource::Inline(key) } else { VapidKeySource::Path(key) };
         Ok(Some((source, subject)))
     }
 
@@ -70,7 +71,10 @@ mod tests {
         s.vapid_private_key = Some(Secret::new("/etc/vapid.pem".into()));
         assert!(matches!(s.credentials(), Err(SettingsError::WebPushSubjectMissing)));
         s.subject = Some("mailto:ops@example.com".into());
-        assert!(matches!(s.credentials().unwrap(), Some((VapidKeySource::Path("/etc/vapid.pem"), "mailto:ops@example.com"))));
+        assert!(matches!(
+            s.credentials().unwrap(),
+            Some((VapidKeySource::Path("/etc/vapid.pem"), "mailto:ops@example.com"))
+        ));
         s.vapid_private_key = Some(Secret::new("\n-----BEGIN PRIVATE KEY-----\n...".into()));
         assert!(matches!(s.credentials().unwrap(), Some((VapidKeySource::Inline(_), _))));
         s.allowed_hosts = vec![" a:1".into(), "".into(), "b".into()];

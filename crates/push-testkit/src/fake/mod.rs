@@ -7,8 +7,8 @@
 
 pub mod apns;
 pub mod fcm;
-pub mod webpush;
 mod server;
+pub mod webpush;
 
 use std::time::Duration;
 

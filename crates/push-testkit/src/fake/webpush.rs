@@ -103,14 +103,16 @@ impl Browser {
         assert_eq!(id_len, 65, "the key id is the sender's uncompressed P-256 key");
         let sender = &body[21..21 + id_len];
         let ciphertext = &body[21 + id_len..];
-        assert!(ciphertext.len() <= record_size, "one record: {} bytes in a record size of {record_size}", ciphertext.len());
-        let ecdh = agreement::agree(
-            &self.private,
-            agreement::UnparsedPublicKey::new(&ECDH_P256, sender),
-            "ECDH",
-            |secret| Ok(secret.to_vec()),
-        )
-        .expect("the sender's key is a P-256 point");
+        assert!(
+            ciphertext.len() <= record_size,
+            "one record: {} bytes in a record size of {record_size}",
+            ciphertext.len()
+        );
+        let ecdh =
+            agreement::agree(&self.private, agreement::UnparsedPublicKey::new(&ECDH_P256, sender), "ECDH", |secret| {
+                Ok(secret.to_vec())
+            })
+            .expect("the sender's key is a P-256 point");
         // RFC 8291 §3.3-3.4: IKM from the auth secret, the ECDH secret and both public keys.
         let mut key_info = b"WebPush: info\0".to_vec();
         key_info.extend_from_slice(&self.public);

@@ -451,7 +451,13 @@ mod tests {
         admin.expect_show_project().withf(|p| p.as_str() == "p").times(1).returning(|p| {
             let summary = FcmSummary { project_id: "firebase-p".into(), client_email: "push@p.iam".into() };
             let suspension = Suspension { reason: "invalid_grant".into(), since: 0 };
-            Ok(ProjectView { id: p.clone(), apns: None, fcm: Some((summary, Some(suspension))), webpush: None, clients: 3 })
+            Ok(ProjectView {
+                id: p.clone(),
+                apns: None,
+                fcm: Some((summary, Some(suspension))),
+                webpush: None,
+                clients: 3,
+            })
         });
         admin.expect_show_project().withf(|p| p.as_str() == "gone").returning(|_| Err(AdminError::NotFound));
         let harness = Harness::admin(admin);

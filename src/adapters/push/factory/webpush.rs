@@ -95,8 +95,12 @@ mod tests {
     fn a_pem_key_builds_a_decorated_provider_and_gives_its_public_key() {
         let (factory, wrapped) = counting(defaults(None));
         let key = VapidKey::generate().unwrap();
-        let (provider, public) = factory.webpush_provider(key.to_pem().as_bytes(), "mailto:a@b.c", "test".into()).unwrap();
-        assert_eq!((provider.name(), public, wrapped.load(Ordering::SeqCst)), ("webpush", key.public_key_base64url(), 1));
+        let (provider, public) =
+            factory.webpush_provider(key.to_pem().as_bytes(), "mailto:a@b.c", "test".into()).unwrap();
+        assert_eq!(
+            (provider.name(), public, wrapped.load(Ordering::SeqCst)),
+            ("webpush", key.public_key_base64url(), 1)
+        );
         assert!(factory.webpush_provider(b"nope", "mailto:a@b.c", "test".into()).is_err());
         assert!(factory.webpush_provider(key.to_pem().as_bytes(), "a@b.c", "test".into()).is_err());
     }

@@ -240,7 +240,10 @@ mod tests {
     fn only_https_to_a_name_passes_without_allowed_hosts() {
         let guard = Guard::default();
         let e = guard.check_url("https://fcm.googleapis.com/fcm/send/abc?x=1").unwrap();
-        assert_eq!((e.https, e.host.as_str(), e.port, e.path_and_query.as_str()), (true, "fcm.googleapis.com", 443, "/fcm/send/abc?x=1"));
+        assert_eq!(
+            (e.https, e.host.as_str(), e.port, e.path_and_query.as_str()),
+            (true, "fcm.googleapis.com", 443, "/fcm/send/abc?x=1")
+        );
         assert_eq!(e.origin(), "https://fcm.googleapis.com");
         assert_eq!(guard.check_url("https://push.example:8443/x").unwrap().origin(), "https://push.example:8443");
         for refused in [
@@ -261,7 +264,10 @@ mod tests {
 
     #[test]
     fn allowed_hosts_admit_their_hosts_only_and_private_or_http_ones() {
-        let guard = Guard::new(vec![AllowedHost::parse("127.0.0.1:9000").unwrap(), AllowedHost::parse("push.internal").unwrap()]);
+        let guard = Guard::new(vec![
+            AllowedHost::parse("127.0.0.1:9000").unwrap(),
+            AllowedHost::parse("push.internal").unwrap(),
+        ]);
         let e = guard.check_url("http://127.0.0.1:9000/x").unwrap();
         assert!(e.allowed && !e.https);
         assert!(guard.check_url("https://push.internal:1234/x").unwrap().allowed);
@@ -277,9 +283,28 @@ mod tests {
     #[test]
     fn special_addresses_are_not_public() {
         for private in [
-            "0.0.0.0", "127.0.0.1", "10.1.2.3", "172.16.0.1", "172.31.255.255", "192.168.1.1", "169.254.169.254",
-            "100.64.0.1", "224.0.0.1", "255.255.255.255", "240.0.0.1", "192.0.2.1", "::", "::1", "fc00::1",
-            "fd12:3456::1", "fe80::1", "ff02::1", "::ffff:10.0.0.1", "::ffff:127.0.0.1", "::10.0.0.1", "64:ff9b::a00:1",
+            "0.0.0.0",
+            "127.0.0.1",
+            "10.1.2.3",
+            "172.16.0.1",
+            "172.31.255.255",
+            "192.168.1.1",
+            "169.254.169.254",
+            "100.64.0.1",
+            "224.0.0.1",
+            "255.255.255.255",
+            "240.0.0.1",
+            "192.0.2.1",
+            "::",
+            "::1",
+            "fc00::1",
+            "fd12:3456::1",
+            "fe80::1",
+            "ff02::1",
+            "::ffff:10.0.0.1",
+            "::ffff:127.0.0.1",
+            "::10.0.0.1",
+            "64:ff9b::a00:1",
         ] {
             assert!(!is_public(ip(private)), "{private}");
         }
@@ -311,7 +336,8 @@ mod tests {
     #[tokio::test]
     async fn an_allowed_host_may_resolve_anywhere_and_an_allowed_literal_is_not_looked_up() {
         let resolver = Table(vec![("push.internal", vec![ip("10.0.0.7")])], AtomicUsize::new(0));
-        let guard = Guard::new(vec![AllowedHost::parse("push.internal").unwrap(), AllowedHost::parse("127.0.0.1").unwrap()]);
+        let guard =
+            Guard::new(vec![AllowedHost::parse("push.internal").unwrap(), AllowedHost::parse("127.0.0.1").unwrap()]);
         let endpoint = guard.check_url("https://push.internal/x").unwrap();
         assert_eq!(guard.resolve(&resolver, &endpoint).await.unwrap(), vec![SocketAddr::new(ip("10.0.0.7"), 443)]);
         let literal = guard.check_url("http://127.0.0.1:9000/x").unwrap();

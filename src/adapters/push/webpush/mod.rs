@@ -123,7 +123,8 @@ impl WebPushProvider {
             reason: format!("endpoint refused: {reason}"),
         })?;
         let message = render(delivery, "", NAME)?;
-        let ua_public = user_agent_key(&subscription).map_err(|reason| PushError::TokenUnregistered { provider: NAME, reason })?;
+        let ua_public =
+            user_agent_key(&subscription).map_err(|reason| PushError::TokenUnregistered { provider: NAME, reason })?;
         let plaintext = serde_json::to_vec(&message).expect("JSON values serialize");
         let auth: [u8; 16] = subscription.auth().try_into().expect("the domain keeps auth at 16 bytes");
         let body = web_push_native::encrypt(plaintext, &ua_public, &Auth::from(auth))
@@ -133,7 +134,8 @@ impl WebPushProvider {
         headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/octet-stream"));
         headers.insert("ttl", self.ttl.clone());
         headers.insert("urgency", HeaderValue::from_static("high"));
-        headers.insert(header::USER_AGENT, HeaderValue::from_static(concat!("push-server/", env!("CARGO_PKG_VERSION"))));
+        headers
+            .insert(header::USER_AGENT, HeaderValue::from_static(concat!("push-server/", env!("CARGO_PKG_VERSION"))));
         let mut authorization = HeaderValue::try_from(self.vapid.authorization(&endpoint.origin())).map_err(|_| {
             PushError::Unavailable { provider: NAME, reason: "the VAPID authorization is not header-safe".into() }
         })?;
@@ -169,7 +171,12 @@ impl WebPushProvider {
     }
 
     async fn attempt(&self, n: u32, endpoint: &guard::Endpoint, headers: &HeaderMap, body: &Bytes) -> Attempt<()> {
-        let outcome = match tokio::time::timeout(self.policy.attempt_timeout, self.try_once(endpoint, headers.clone(), body.clone())).await {
+        let outcome = match tokio::time::timeout(
+            self.policy.attempt_timeout,
+            self.try_once(endpoint, headers.clone(), body.clone()),
+        )
+        .await
+        {
             Ok(outcome) => outcome,
             Err(_) => Err(Failure::Transient { reason: "attempt timed out".into(), retry_after: None }),
         };

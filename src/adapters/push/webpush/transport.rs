@@ -114,7 +114,12 @@ impl Drop for Waiting<'_> {
 impl Transport {
     /// `tls`: what `https://` services are verified against (the platform's roots plus any
     /// extra ones). ALPN offers `h2` and `http/1.1`.
-    pub fn new(limits: PoolLimits, connect_timeout: Duration, tls: &TlsOptions, egress: Egress) -> Result<Self, String> {
+    pub fn new(
+        limits: PoolLimits,
+        connect_timeout: Duration,
+        tls: &TlsOptions,
+        egress: Egress,
+    ) -> Result<Self, String> {
         if limits.max_connections == 0 || limits.max_pending == 0 {
             return Err("at least one connection and one waiting send are needed".to_owned());
         }

@@ -152,7 +152,10 @@ mod tests {
             .unwrap();
         let claims: Value =
             serde_json::from_slice(&URL_SAFE_NO_PAD.decode(signed.split('.').nth(1).unwrap()).unwrap()).unwrap();
-        assert_eq!(claims, json!({"aud": "https://push.example", "exp": 1_900_000_000u64, "sub": "mailto:ops@example.com"}));
+        assert_eq!(
+            claims,
+            json!({"aud": "https://push.example", "exp": 1_900_000_000u64, "sub": "mailto:ops@example.com"})
+        );
     }
 
     #[test]
@@ -172,7 +175,9 @@ mod tests {
         let first = vapid.authorization("https://one.example");
         assert_eq!(vapid.authorization("https://one.example"), first);
         assert_ne!(vapid.authorization("https://two.example"), first);
-        assert!(first.starts_with("vapid t=") && first.ends_with(&format!(", k={}", vapid.key().public_key_base64url())));
+        assert!(
+            first.starts_with("vapid t=") && first.ends_with(&format!(", k={}", vapid.key().public_key_base64url()))
+        );
     }
 
     #[test]

@@ -143,6 +143,9 @@ fn endpoint(state: Arc<HttpState>) -> impl Endpoint + 'static {
         .around(fallback::envelope_errors)
         .around(move |ep, req| dialect::apply(ep, req, dialect))
         .around(move |ep, req| observe::observe(ep, req, observed.clone()))
+        // Boxed here: the layers' nested types grow past what the compiler lays out by default
+        // (one dynamic call per request, nothing measurable).
+        .boxed()
         // Outermost: a preflight is answered before anything else looks at it, and every answer
         // of a browser route (errors too) carries the allowed origin.
         .around(move |ep, req| {

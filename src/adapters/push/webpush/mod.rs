@@ -12,13 +12,7 @@ pub mod guard;
 pub mod transport;
 pub mod vapid;
 
-use std::{
-    sync::{
-        Arc,
-        atomic::{AtomicU32, Ordering},
-    },
-    time::Duration,
-};
+use std::{sync::Arc, time::Duration};
 
 use async_trait::async_trait;
 use bytes::Bytes;
@@ -212,15 +206,7 @@ impl PushProvider for WebPushProvider {
 
     async fn send(&self, delivery: &Delivery) -> Result<Delivered, PushFailure> {
         let (endpoint, headers, body) = self.prepare(delivery).map_err(PushFailure::before_sending)?;
-        let made = AtomicU32::new(0);
-        let run = self.policy.run(|n| {
-            made.store(n, Ordering::Relaxed);
-            self.attempt(n, &endpoint, &headers, &body)
-        });
-        let result = tokio::time::timeout(self.policy.total, run).await.unwrap_or_else(|_| {
-            let error = PushError::Unavailable { provider: NAME, reason: "gave up: total time budget spent".into() };
-            Err(PushFailure { error, attempts: made.load(Ordering::Relaxed) })
-        });
+        let result = self.policy.run_within_total(NAME, |n| self.attempt(n, &endpoint, &headers, &body)).await;
         if let Err(PushFailure { error: PushError::Credentials { reason, .. }, .. }) = &result {
             tracing::error!(
                 %reason,

@@ -50,11 +50,15 @@ pub enum Command {
     /// listening; print what would be used, or exit non-zero with the reason.
     CheckConfig,
     /// Print a fresh Ed25519 key pair for a test Relay (RELAY_PRIVATE_KEY and RELAY_PUBLIC_KEY),
-    /// or with `--client` a test wallet's key and client id (CLIENT_PRIVATE_KEY and CLIENT_ID).
+    /// or with `--client` a test wallet's key and client id (CLIENT_PRIVATE_KEY and CLIENT_ID),
+    /// or with `--vapid` a Web Push VAPID key (WEBPUSH_VAPID_PRIVATE_KEY, PEM) and its public key.
     Keygen {
         /// A wallet's key instead of the Relay's.
-        #[arg(long)]
+        #[arg(long, conflicts_with = "vapid")]
         client: bool,
+        /// A VAPID key pair (P-256) for Web Push instead of the Relay's.
+        #[arg(long)]
+        vapid: bool,
     },
     /// Sign a test notification with a Relay key and send it to a running server.
     Send(send::SendArgs),

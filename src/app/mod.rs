@@ -26,12 +26,12 @@ pub use client_auth::{ClientAuth, ClientAuthError, ClientAuthMode, bearer_token}
 pub use in_flight::{Drained, InFlight};
 pub use invalid_field::{FieldName, InvalidField, InvalidFields};
 pub use project_admin::{
-    AdminError, MAX_PAGE, ProjectView, RawApnsCredentials, RawServiceAccount, parse_apns_credentials,
+    AdminError, MAX_PAGE, ProjectView, RawApnsCredentials, RawServiceAccount, WebPushUpload, parse_apns_credentials,
     parse_service_account,
 };
 pub use project_catalog::{CatalogTimings, ProjectCatalog, ResolvedProject};
 pub use providers::Providers;
-pub use register::{RawRegistration, RegisterError, parse_registration};
+pub use register::{RawRegistration, RegisterError, check_registered_token, parse_registration};
 pub use relay_auth::{RelayAuth, RelayAuthError, RelayCheck};
 pub use send::{
     ClaimTimes, ClassicField, InvalidForm, RawField, RawNotification, SendError, SendField, SendOutcome, SendRequest,

@@ -9,7 +9,7 @@ use super::{App, InvalidField, InvalidFields};
 use crate::{
     domain::{
         ApnsCredentials, ApnsCredentialsAuth, ApnsSummary, FcmCredentials, FcmSummary, ProjectId, ProviderKind, Secret,
-        Suspension,
+        Suspension, WebPushSummary,
     },
     ports::{CredentialProblem, ProjectStoreError},
 };
@@ -40,7 +40,16 @@ pub struct ProjectView {
     pub id: ProjectId,
     pub apns: Option<(ApnsSummary, Option<Suspension>)>,
     pub fcm: Option<(FcmSummary, Option<Suspension>)>,
+    pub webpush: Option<(WebPushSummary, Option<Suspension>)>,
     pub clients: u64,
+}
+
+/// A Web Push identity as uploaded: the subject, and the private key (PEM) unless one is to be
+/// generated.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WebPushUpload {
+    pub subject: String,
+    pub private_key: Option<Secret<String>>,
 }
 
 /// APNS credentials as uploaded; `None` for an absent field, `Err` for one of the wrong kind.
@@ -180,6 +189,7 @@ impl App {
         Ok(ProjectView {
             apns: project.apns.as_ref().map(|c| (c.summary(), suspension(ProviderKind::Apns))),
             fcm: project.fcm.as_ref().map(|c| (c.summary(), suspension(ProviderKind::Fcm))),
+            webpush: project.webpush.as_ref().map(|c| (c.summary(), suspension(ProviderKind::WebPush))),
             id: project.id,
             clients,
         })
@@ -233,6 +243,27 @@ impl App {
         }
         catalog.invalidate(id);
         info!(project = %id, set = credentials.is_some(), "project FCM credentials changed");
+        Ok(())
+    }
+
+    /// Checks and stores a Web Push identity (generating its key when none is given; lifting a
+    /// suspension), or removes it (`None`). The public key pages subscribe with changes with the
+    /// key: subscriptions made with the old one stop working.
+    #[instrument(name = "admin.set_webpush", skip_all, fields(project = %id))]
+    pub async fn set_project_webpush(&self, id: &ProjectId, upload: Option<WebPushUpload>) -> Result<(), AdminError> {
+        let catalog = self.catalog()?;
+        let credentials = match upload {
+            Some(upload) => {
+                Some(catalog.factory().check_webpush(&upload.subject, upload.private_key).map_err(problems)?)
+            }
+            None => None,
+        };
+        let public_key = credentials.as_ref().map(|c| c.public_key.clone());
+        if !catalog.repo().set_webpush(id, credentials).await? {
+            return Err(AdminError::NotFound);
+        }
+        catalog.invalidate(id);
+        info!(project = %id, ?public_key, "project Web Push identity changed");
         Ok(())
     }
 }
@@ -363,6 +394,7 @@ mod tests {
                 id: id("p"),
                 apns: None,
                 fcm: Some((service_account().summary(), Some(suspended))),
+                webpush: None,
                 clients: 3
             }
         );

@@ -172,6 +172,7 @@ impl ProjectCatalog {
                         .with(PushType::Apns, as_provider.clone())
                         .with(PushType::ApnsSandbox, as_provider),
                     ProviderKind::Fcm => std::mem::take(&mut providers).with(PushType::Fcm, as_provider),
+                    ProviderKind::WebPush => std::mem::take(&mut providers).with(PushType::WebPush, as_provider),
                 };
                 suspendable.push((kind, wrapped));
             }
@@ -186,6 +187,12 @@ impl ProjectCatalog {
         }
         if let Some(fcm) = &project.fcm {
             add(ProviderKind::Fcm, self.factory.fcm(&project.id, fcm));
+        }
+        if let Some(webpush) = &project.webpush {
+            add(ProviderKind::WebPush, self.factory.webpush(&project.id, webpush));
+            if providers.supports(PushType::WebPush) {
+                providers = providers.with_vapid_public_key(webpush.public_key.clone());
+            }
         }
         info!(project = %project.id, revision = project.revision, types = ?providers.supported_names(), "project providers built");
         ResolvedProject { key: ProjectKey::Named(project.id), providers, suspendable }

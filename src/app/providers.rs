@@ -8,12 +8,25 @@ use crate::{domain::PushType, ports::PushProvider};
 #[derive(Clone, Default)]
 pub struct Providers {
     by_type: BTreeMap<PushType, Arc<dyn PushProvider>>,
+    /// The VAPID public key (base64url) of the `webpush` provider, which pages subscribe with.
+    vapid_public_key: Option<String>,
 }
 
 impl Providers {
     pub fn with(mut self, push_type: PushType, provider: Arc<dyn PushProvider>) -> Self {
         self.by_type.insert(push_type, provider);
         self
+    }
+
+    /// With the public key of the Web Push provider's VAPID key pair.
+    pub fn with_vapid_public_key(mut self, public_key: String) -> Self {
+        self.vapid_public_key = Some(public_key);
+        self
+    }
+
+    /// The VAPID public key pages subscribe with, when Web Push is configured.
+    pub fn vapid_public_key(&self) -> Option<&str> {
+        self.vapid_public_key.as_deref()
     }
 
     pub fn get(&self, push_type: PushType) -> Option<&Arc<dyn PushProvider>> {

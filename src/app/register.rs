@@ -52,6 +52,13 @@ pub fn parse_registration(raw: RawRegistration<'_>, project: &ResolvedProject) -
     invalid.finish(client)
 }
 
+/// Asks the client's provider whether it could ever deliver to the token (Web Push: the
+/// endpoint guard, at registration); `token` is the invalid field when not.
+pub async fn check_registered_token(client: &Client, project: &ResolvedProject) -> Result<(), Vec<InvalidField>> {
+    let Some(provider) = project.providers.get(client.push_type) else { return Ok(()) };
+    provider.check_token(&client.token).await.map_err(|reason| vec![InvalidField::new("token", reason)])
+}
+
 fn unsupported_type_message(given: &str, providers: &Providers) -> String {
     let supported = providers.supported_names();
     if supported.is_empty() {

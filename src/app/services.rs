@@ -9,6 +9,7 @@ use async_trait::async_trait;
 
 use super::{
     AdminError, App, ProjectView, RegisterError, ResolvedProject, SendError, SendRequest, Sent, UnregisterError,
+    WebPushUpload,
 };
 use crate::{
     domain::{ApnsCredentials, Client, ClientId, FcmCredentials, ProjectId},
@@ -59,6 +60,7 @@ pub trait AdminService: Send + Sync {
 
     /// The same for a service account.
     async fn set_project_fcm(&self, id: &ProjectId, credentials: Option<FcmCredentials>) -> Result<(), AdminError>;
+    async fn set_project_webpush(&self, id: &ProjectId, upload: Option<WebPushUpload>) -> Result<(), AdminError>;
 }
 
 // Each method is the use case of the same name; they live in their own files (`register.rs`,
@@ -111,5 +113,9 @@ impl AdminService for App {
 
     async fn set_project_fcm(&self, id: &ProjectId, credentials: Option<FcmCredentials>) -> Result<(), AdminError> {
         App::set_project_fcm(self, id, credentials).await
+    }
+
+    async fn set_project_webpush(&self, id: &ProjectId, upload: Option<WebPushUpload>) -> Result<(), AdminError> {
+        App::set_project_webpush(self, id, upload).await
     }
 }

@@ -25,7 +25,7 @@ use tokio::time::Instant;
 use tracing::{error, info, warn};
 
 use crate::{
-    domain::{Delivery, Project, ProjectId, ProviderKind, Suspension},
+    domain::{Delivery, DeviceToken, Project, ProjectId, ProviderKind, Suspension},
     ports::{Clock, Delivered, ProjectRepository, PushError, PushFailure, PushProvider},
 };
 
@@ -157,6 +157,10 @@ impl PushProvider for SuspendingProvider {
             _ => {}
         }
         result
+    }
+
+    async fn check_token(&self, token: &DeviceToken) -> Result<(), String> {
+        self.inner.check_token(token).await
     }
 }
 

@@ -21,6 +21,7 @@ pub fn log_only_providers() -> Providers {
     let mut p = MockPushProvider::new();
     p.expect_name().return_const("log_sink");
     p.expect_send().never();
+    p.expect_check_token().returning(|_| Ok(()));
     let p: Arc<MockPushProvider> = Arc::new(p);
     PushType::ALL.into_iter().fold(Providers::default(), |acc, t| acc.with(t, p.clone()))
 }

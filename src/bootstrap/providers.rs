@@ -12,7 +12,7 @@ use crate::{
     adapters::{
         egress::Egress,
         push::{
-            factory::{ApnsDefaults, Decorator, FcmDefaults, ProviderDefaults, PushProviderFactory},
+            factory::{ApnsDefaults, Decorator, FcmDefaults, ProviderDefaults, PushProviderFactory, WebPushDefaults},
             pool_limits::PoolLimits,
             retry::RetryPolicy,
         },
@@ -25,7 +25,7 @@ use crate::{
 /// The factory every provider of the server is built by, with this server's endpoints, retries,
 /// pools, placeholder title and egress route, and `decorate` around each provider.
 pub fn factory(settings: &Settings, egress: Egress, decorate: Decorator) -> PushProviderFactory {
-    let (apns, fcm, provider) = (&settings.apns, &settings.fcm, &settings.provider);
+    let (apns, fcm, webpush, provider) = (&settings.apns, &settings.fcm, &settings.webpush, &settings.provider);
     // Each provider, so each project's, has pools of its own, bounded alike.
     let pool = |max_connections| PoolLimits { max_connections, max_pending: provider.max_pending };
     let defaults = ProviderDefaults {
@@ -39,6 +39,11 @@ pub fn factory(settings: &Settings, egress: Egress, decorate: Decorator) -> Push
             endpoint: fcm.endpoint.clone(),
             cleartext_http2: fcm.cleartext_http2,
             pool: pool(fcm.max_connections),
+        },
+        webpush: WebPushDefaults {
+            ttl_secs: webpush.ttl_secs,
+            allowed_hosts: webpush.allowed_hosts(),
+            pool: pool(webpush.max_connections),
         },
         retry: RetryPolicy::new(provider.max_attempts, provider.request_timeout, provider.total_timeout),
         egress,
@@ -76,6 +81,18 @@ pub fn default_project(settings: &Settings, factory: &PushProviderFactory) -> Re
         {
             let _ = path;
             return Err(StartError::NotCompiledIn { what: "FCM_CREDENTIALS_PATH is set", feature: "fcm" });
+        }
+    }
+    if let Some((key, subject)) = settings.webpush.credentials()? {
+        #[cfg(feature = "webpush")]
+        {
+            let (provider, public_key) = webpush::provider(factory, key, subject)?;
+            providers = providers.with(PushType::WebPush, provider).with_vapid_public_key(public_key);
+        }
+        #[cfg(not(feature = "webpush"))]
+        {
+            let _ = (key, subject);
+            return Err(StartError::NotCompiledIn { what: "WEBPUSH_VAPID_PRIVATE_KEY is set", feature: "webpush" });
         }
     }
     let any_real = PushType::ALL.iter().any(|t| providers.supports(*t));
@@ -212,6 +229,36 @@ mod fcm {
                 FcmConfigError::Pool(reason) => format!("FCM_ENDPOINT: {reason}"),
                 other => other.to_string(),
             })
+        })
+    }
+}
+
+#[cfg(feature = "webpush")]
+mod webpush {
+    use std::sync::Arc;
+
+    use super::StartError;
+    use crate::{adapters::push::factory::PushProviderFactory, cli::settings::VapidKeySource, ports::PushProvider};
+
+    /// What an operator checks when push services refuse the VAPID authorization.
+    const ORIGIN: &str = "WEBPUSH_VAPID_PRIVATE_KEY and WEBPUSH_SUBJECT";
+
+    /// The provider and its public key, or a one-line reason naming the setting at fault.
+    pub fn provider(
+        factory: &PushProviderFactory,
+        key: VapidKeySource<'_>,
+        subject: &str,
+    ) -> Result<(Arc<dyn PushProvider>, String), StartError> {
+        let pem = match key {
+            // One line with `\n` escapes is how a PEM fits an environment variable.
+            VapidKeySource::Inline(pem) => pem.replace("\\n", "\n").into_bytes(),
+            VapidKeySource::Path(path) => std::fs::read(path)
+                .map_err(|e| StartError::Provider(format!("WEBPUSH_VAPID_PRIVATE_KEY {path}: cannot be read: {e}")))?,
+        };
+        factory.webpush_provider(&pem, subject, ORIGIN.to_owned()).map_err(|e| {
+            StartError::Provider(format!(
+                "Web Push (WEBPUSH_VAPID_PRIVATE_KEY, WEBPUSH_SUBJECT, WEBPUSH_ALLOWED_HOSTS): {e}"
+            ))
         })
     }
 }

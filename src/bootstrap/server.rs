@@ -76,6 +76,7 @@ pub async fn start(settings: &Settings) -> Result<RunningServer, StartError> {
         trusted_proxies: settings.http.trusted_proxies,
         response_dialect: settings.http.response_dialect,
         client_auth: ClientAuth::new(settings.client_auth.mode, audiences, Arc::new(SystemClock)),
+        cors: settings.http.cors()?,
     };
     let (stop, stopped) = oneshot::channel::<()>();
     let app = wired.app.clone();

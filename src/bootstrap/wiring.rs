@@ -149,6 +149,7 @@ pub fn compiled_features() -> String {
         ("redis", cfg!(feature = "redis")),
         ("apns", cfg!(feature = "apns")),
         ("fcm", cfg!(feature = "fcm")),
+        ("webpush", cfg!(feature = "webpush")),
         ("otel", cfg!(feature = "otel")),
     ];
     all.iter().filter(|(_, on)| *on).map(|(name, _)| *name).collect::<Vec<_>>().join(",")

@@ -1,14 +1,14 @@
-//! The token that APNS or FCM gave a device.
+//! The token that APNS or FCM gave a device, or a browser's Web Push subscription.
 
 use std::fmt;
 
-use super::{PushType, text::has_space_or_control};
+use super::{PushType, WebPushSubscription, WebPushSubscriptionError, text::has_space_or_control};
 
 /// Longest device token accepted, in bytes.
 pub const MAX_TOKEN_BYTES: usize = 4096;
 
 /// A device token: non-empty, at most 4096 bytes, no whitespace or control characters, and hex for
-/// the APNS types. Its `Debug` and `Display` show only a short prefix, so a token never lands whole
+/// the APNS types; for `webpush` a subscription, kept in its canonical JSON form. Its `Debug` and `Display` show only a short prefix, so a token never lands whole
 /// in a log line by accident.
 #[derive(Clone, PartialEq, Eq, Hash)]
 pub struct DeviceToken(String);
@@ -23,6 +23,8 @@ pub enum DeviceTokenError {
     BadCharacter,
     #[error("an APNS token must be hexadecimal")]
     NotHex,
+    #[error(transparent)]
+    WebPush(#[from] WebPushSubscriptionError),
 }
 
 impl DeviceToken {
@@ -32,6 +34,11 @@ impl DeviceToken {
         }
         if raw.len() > MAX_TOKEN_BYTES {
             return Err(DeviceTokenError::TooLong(raw.len()));
+        }
+        if push_type == PushType::WebPush {
+            // The canonical form is never longer than what was sent but for base64 padding
+            // removed, so the length rule above still holds for what is stored.
+            return Ok(Self(WebPushSubscription::parse(raw)?.canonical()));
         }
         if push_type.is_apns() {
             if !raw.bytes().all(|b| b.is_ascii_hexdigit()) {
@@ -46,6 +53,11 @@ impl DeviceToken {
     /// The whole token, for the adapters that must send or store it.
     pub fn expose(&self) -> &str {
         &self.0
+    }
+
+    /// The subscription of a `webpush` token (`None` for a token of another type).
+    pub fn web_push_subscription(&self) -> Option<WebPushSubscription> {
+        WebPushSubscription::parse(&self.0).ok()
     }
 
     /// A short, log-safe prefix of the token.
@@ -82,6 +94,16 @@ mod tests {
     fn fcm_tokens_are_free_text_without_spaces() {
         assert!(DeviceToken::parse(PushType::Fcm, "dA1:APA91b-x_y").is_ok());
         assert_eq!(DeviceToken::parse(PushType::Fcm, "a b"), Err(DeviceTokenError::BadCharacter));
+    }
+
+    #[test]
+    fn webpush_tokens_are_subscriptions_kept_canonical() {
+        let raw = r#"{"endpoint": "https://push.example/x", "keys": {"auth": "_ordMnz7uTCmrpBTeUV4Bw",
+            "p256dh": "BLn9b-VR0ca83knDNZ32dCHGyjJp-1riX9ZTN40MqV8K_LpQmLqxC_DoHvqvFXO_nGdAB4W9dogZb_sM-uV4JbY"}}"#;
+        let token = DeviceToken::parse(PushType::WebPush, raw).unwrap();
+        assert!(token.expose().starts_with(r#"{"endpoint":"https://push.example/x","keys":{"p256dh":"BLn9"#));
+        assert_eq!(token.web_push_subscription().unwrap().endpoint(), "https://push.example/x");
+        assert!(matches!(DeviceToken::parse(PushType::WebPush, "abc"), Err(DeviceTokenError::WebPush(_))));
     }
 
     #[test]

@@ -26,6 +26,7 @@ mod relay_signature;
 mod secret;
 mod signature_batch;
 mod text;
+mod web_push_subscription;
 
 pub use client::Client;
 pub use client_id::{ClientId, ClientIdError};
@@ -41,7 +42,8 @@ pub use notify_message::{NotifyMessage, NotifyMessageError};
 pub use payload::{Content, Payload, PayloadError, Topic, TopicError};
 pub use project::ProjectKey;
 pub use project_credentials::{
-    ApnsCredentials, ApnsCredentialsAuth, ApnsSummary, FcmCredentials, FcmSummary, ProviderKind,
+    ApnsCredentials, ApnsCredentialsAuth, ApnsSummary, FcmCredentials, FcmSummary, ProviderKind, WebPushCredentials,
+    WebPushSummary,
 };
 pub use project_id::{MAX_PROJECT_ID_LEN, ProjectId, ProjectIdError, RESERVED_PROJECT_IDS};
 pub use project_record::{Project, Suspension};
@@ -51,3 +53,4 @@ pub use relay_public_key::{RelayPublicKey, RelayPublicKeyError};
 pub use relay_signature::{SIGNATURE_HEADER, SignatureHeaderError, SignatureHeaders, TIMESTAMP_HEADER, signed_message};
 pub use secret::Secret;
 pub use signature_batch::{PreparedSignature, verify_batch};
+pub use web_push_subscription::{AUTH_BYTES, P256DH_BYTES, WebPushSubscription, WebPushSubscriptionError};

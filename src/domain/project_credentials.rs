@@ -8,15 +8,17 @@ use super::Secret;
 pub enum ProviderKind {
     Apns,
     Fcm,
+    WebPush,
 }
 
 impl ProviderKind {
-    pub const ALL: [ProviderKind; 2] = [ProviderKind::Apns, ProviderKind::Fcm];
+    pub const ALL: [ProviderKind; 3] = [ProviderKind::Apns, ProviderKind::Fcm, ProviderKind::WebPush];
 
     pub fn as_str(self) -> &'static str {
         match self {
             ProviderKind::Apns => "apns",
             ProviderKind::Fcm => "fcm",
+            ProviderKind::WebPush => "webpush",
         }
     }
 }
@@ -46,6 +48,30 @@ pub struct FcmCredentials {
     pub client_email: String,
     /// The whole service-account JSON (it holds the private key).
     pub service_account: Secret<String>,
+}
+
+/// A project's Web Push identity: its VAPID key pair (the private key as PKCS#8 PEM) and the
+/// subject push services can reach its operator at.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WebPushCredentials {
+    /// `mailto:` or `https:`.
+    pub subject: String,
+    pub private_key_pem: Secret<String>,
+    /// The public half, base64url (uncompressed P-256): what pages subscribe with.
+    pub public_key: String,
+}
+
+/// What the admin API shows of a Web Push identity.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WebPushSummary {
+    pub subject: String,
+    pub public_key: String,
+}
+
+impl WebPushCredentials {
+    pub fn summary(&self) -> WebPushSummary {
+        WebPushSummary { subject: self.subject.clone(), public_key: self.public_key.clone() }
+    }
 }
 
 /// What the admin API shows of APNS credentials.

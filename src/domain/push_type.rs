@@ -11,14 +11,18 @@ pub enum PushType {
     /// Delivers nothing: the WalletConnect SDKs register it for wallets that want no push. Served
     /// by the log sink only, so it is accepted exactly where the log sink is on.
     Noop,
+    /// A browser's (or a UnifiedPush distributor's) RFC 8030 push service; the token is the
+    /// subscription.
+    WebPush,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("unsupported push type '{0}'; known types: apns, apns-sandbox, fcm, noop")]
+#[error("unsupported push type '{0}'; known types: apns, apns-sandbox, fcm, noop, webpush")]
 pub struct PushTypeError(pub String);
 
 impl PushType {
-    pub const ALL: [PushType; 4] = [PushType::Apns, PushType::ApnsSandbox, PushType::Fcm, PushType::Noop];
+    pub const ALL: [PushType; 5] =
+        [PushType::Apns, PushType::ApnsSandbox, PushType::Fcm, PushType::Noop, PushType::WebPush];
 
     /// Parses a type name, ignoring ASCII case (`APNS` and `apns` are the same type).
     pub fn parse(raw: &str) -> Result<Self, PushTypeError> {
@@ -35,6 +39,7 @@ impl PushType {
             PushType::ApnsSandbox => "apns-sandbox",
             PushType::Fcm => "fcm",
             PushType::Noop => "noop",
+            PushType::WebPush => "webpush",
         }
     }
 
@@ -67,6 +72,7 @@ mod tests {
         assert_eq!(PushType::parse("Fcm").unwrap(), PushType::Fcm);
         assert_eq!(PushType::parse("apns").unwrap(), PushType::Apns);
         assert_eq!(PushType::parse("NoOp").unwrap(), PushType::Noop);
+        assert_eq!(PushType::parse("WebPush").unwrap(), PushType::WebPush);
     }
 
     #[test]

@@ -3,7 +3,9 @@
 use async_trait::async_trait;
 
 use super::StoreError;
-use crate::domain::{ApnsCredentials, FcmCredentials, Project, ProjectId, ProviderKind, Suspension};
+use crate::domain::{
+    ApnsCredentials, FcmCredentials, Project, ProjectId, ProviderKind, Suspension, WebPushCredentials,
+};
 
 /// Why a project store call failed. Adapters map driver and cipher errors into these at the seam.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -63,6 +65,13 @@ pub trait ProjectRepository: Send + Sync {
 
     /// The same for FCM.
     async fn set_fcm(&self, id: &ProjectId, credentials: Option<FcmCredentials>) -> Result<bool, ProjectStoreError>;
+
+    /// The same for the Web Push identity.
+    async fn set_webpush(
+        &self,
+        id: &ProjectId,
+        credentials: Option<WebPushCredentials>,
+    ) -> Result<bool, ProjectStoreError>;
 
     /// How many projects exist and which of their providers are suspended.
     async fn census(&self) -> Result<ProjectCensus, ProjectStoreError>;

@@ -2,7 +2,7 @@
 
 use std::sync::Arc;
 
-use crate::domain::{ApnsCredentials, FcmCredentials, ProjectId};
+use crate::domain::{ApnsCredentials, FcmCredentials, ProjectId, Secret, WebPushCredentials};
 
 use super::PushProvider;
 
@@ -44,6 +44,16 @@ pub trait ProviderFactory: Send + Sync {
     /// each naming the field at fault.
     fn check_fcm(&self, credentials: &FcmCredentials) -> Result<(), Vec<CredentialProblem>>;
 
+    /// Checks a Web Push upload and completes it: the subject (`mailto:` or `https:`), and the
+    /// private key (a P-256 PEM) or, when none is given, a freshly generated one; the public key
+    /// is read from it. Every problem found, each naming the field at fault (`subject`,
+    /// `private_key`).
+    fn check_webpush(
+        &self,
+        subject: &str,
+        private_key_pem: Option<Secret<String>>,
+    ) -> Result<WebPushCredentials, Vec<CredentialProblem>>;
+
     /// A provider for both APNS types of `project`, with its own provider token and connections;
     /// `Err` with the reason when it cannot be built (this server's endpoint settings, or a
     /// stored row that no longer checks).
@@ -51,4 +61,7 @@ pub trait ProviderFactory: Send + Sync {
 
     /// An FCM provider of `project`, with its own OAuth token and connections; `Err` as for `apns`.
     fn fcm(&self, project: &ProjectId, credentials: &FcmCredentials) -> Result<Arc<dyn PushProvider>, String>;
+
+    /// A Web Push provider of `project`, signing with its VAPID key; `Err` as for `apns`.
+    fn webpush(&self, project: &ProjectId, credentials: &WebPushCredentials) -> Result<Arc<dyn PushProvider>, String>;
 }

@@ -2,7 +2,7 @@
 
 use async_trait::async_trait;
 
-use crate::domain::Delivery;
+use crate::domain::{Delivery, DeviceToken};
 
 /// Why a delivery failed, in the classes the use case acts on. `provider` is a short stable name
 /// (`apns`, `fcm`, `log_sink`) used to build error codes such as `apns_unavailable`.
@@ -75,4 +75,12 @@ pub trait PushProvider: Send + Sync {
     /// failures happen inside (bounded) and are counted in the answer; a message over the
     /// provider's size limit is refused with `PayloadRejected` before any network call.
     async fn send(&self, delivery: &Delivery) -> Result<Delivered, PushFailure>;
+
+    /// Checks at registration that this provider could deliver to `token`, beyond the token's
+    /// own rules: `Err` with the reason (for the `token` field) when it never could. Web Push
+    /// refuses endpoints the server must not call (its own network); the others take any token
+    /// the domain accepts. No message is sent.
+    async fn check_token(&self, _token: &DeviceToken) -> Result<(), String> {
+        Ok(())
+    }
 }

@@ -5,6 +5,7 @@
 //! sees the requests' untrusted input; and the Relay signature's batch verification against known
 //! vectors, `verify_strict` and a flood of bad signatures.
 
+mod cors;
 mod errors;
 mod hostile;
 #[cfg(feature = "fcm")]

@@ -81,7 +81,7 @@ async fn every_invalid_field_is_reported_at_once() {
     assert_eq!(body["fields"][1]["location"], "body");
     assert_eq!(
         body["fields"][1]["description"],
-        "unsupported push type 'xyz'; supported: apns, apns-sandbox, fcm, noop"
+        "unsupported push type 'xyz'; supported: apns, apns-sandbox, fcm, noop, webpush"
     );
 }
 

@@ -150,7 +150,7 @@ fn dockerfile_is_multi_stage_non_root_and_builds_every_backend() {
     assert_eq!(stages.len(), 2, "{stages:?}");
     assert!(stages[0].starts_with("FROM rust:") && stages[0].ends_with(" AS builder"));
     assert!(stages[1].contains("-slim"), "a small final image: {}", stages[1]);
-    assert!(dockerfile.contains("--features postgres,redis,apns,fcm,otel"));
+    assert!(dockerfile.contains("--features postgres,redis,apns,fcm,webpush,otel"));
     assert!(dockerfile.contains("--locked"));
     let user = dockerfile.lines().find(|l| l.starts_with("USER ")).expect("a USER line");
     assert!(!user.contains("root") && !user.contains(" 0"), "{user}");

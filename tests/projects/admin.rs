@@ -144,7 +144,7 @@ async fn create_list_page_show_and_delete() {
         assert_eq!(bad.json()["status"], "FAILED");
     }
 
-    assert_eq!(show(&app, "w1").await, json!({"id": "w1", "apns": null, "fcm": null, "clients": 0}));
+    assert_eq!(show(&app, "w1").await, json!({"id": "w1", "apns": null, "fcm": null, "webpush": null, "clients": 0}));
 
     assert!(admin(&app, "DELETE", "/admin/projects/w2", None).await.is_ok_envelope());
     assert!(admin(&app, "DELETE", "/admin/projects/w2", None).await.is_ok_envelope(), "idempotent");

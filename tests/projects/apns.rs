@@ -106,7 +106,7 @@ async fn each_project_delivers_with_its_own_topic_and_key_and_ids_are_per_projec
     let shown = show(&app, "wallet-a").await;
     assert_eq!(
         shown,
-        json!({"id": "wallet-a", "clients": 1, "fcm": null, "apns": {"topic": "com.example.a", "auth": "token",
+        json!({"id": "wallet-a", "clients": 1, "fcm": null, "webpush": null, "apns": {"topic": "com.example.a", "auth": "token",
                "key_id": "AAAAAAAAA1", "team_id": "TEAMAAAAA1", "certificate_not_after": null, "suspended": null}})
     );
 }
@@ -195,7 +195,10 @@ async fn credentials_are_encrypted_at_rest_and_a_restart_serves_the_same_project
     assert!(admin(&app, "DELETE", "/admin/projects/wallet-a", None).await.is_ok_envelope());
     assert_eq!(send_in(&app, "wallet-a", "c1", &encrypted("n10")).await.status, 404);
     create(&app, "wallet-a").await;
-    assert_eq!(show(&app, "wallet-a").await, json!({"id": "wallet-a", "apns": null, "fcm": null, "clients": 0}));
+    assert_eq!(
+        show(&app, "wallet-a").await,
+        json!({"id": "wallet-a", "apns": null, "fcm": null, "webpush": null, "clients": 0})
+    );
     // Not even a cached copy of the old client is served.
     let r = send_in(&app, "wallet-a", "c1", &encrypted("n11")).await;
     assert_eq!((r.status, r.field_names()), (404, vec!["client_id".to_owned()]), "{}", r.text);

@@ -44,7 +44,12 @@ pub async fn create(app: &TestApp, project: &str) {
 }
 
 pub async fn register_in(app: &TestApp, project: &str, client_id: &str, push_type: &str, token: &str) -> Reply {
-    let body = json!({"client_id": client_id, "type": push_type, "token": token}).to_string();
+    register_body_in(app, project, json!({"client_id": client_id, "type": push_type, "token": token})).await
+}
+
+/// A registration in `project` with `body` as it is (a Web Push subscription object, say).
+pub async fn register_body_in(app: &TestApp, project: &str, body: Value) -> Reply {
+    let body = body.to_string();
     let r = app
         .http
         .post(app.url(&format!("/{project}/clients")))

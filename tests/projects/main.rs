@@ -21,3 +21,5 @@ mod migration;
 mod postgres;
 #[cfg(feature = "apns")]
 mod rotation;
+#[cfg(feature = "webpush")]
+mod webpush;

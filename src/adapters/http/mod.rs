@@ -12,6 +12,8 @@
 mod admin;
 mod answer;
 mod clients;
+mod cors;
+pub use cors::CorsOrigins;
 mod deadline;
 mod dialect;
 mod docs;
@@ -32,6 +34,7 @@ mod state;
 mod test_support;
 mod transport;
 mod unread_body;
+mod webpush;
 
 use std::{future::Future, sync::Arc, time::Duration};
 
@@ -93,6 +96,8 @@ pub struct HttpConfig {
     pub client_auth: ClientAuth,
     /// `ADMIN_TOKEN`: the bearer token of the admin API; `None` switches it off.
     pub admin_token: Option<Secret<String>>,
+    /// `CORS_ALLOWED_ORIGINS`: which pages may call the wallet and VAPID key routes.
+    pub cors: CorsOrigins,
 }
 
 /// Serves the API on `listener` until `shutdown` completes, then stops accepting and lets open
@@ -124,6 +129,7 @@ fn endpoint(state: Arc<HttpState>) -> impl Endpoint + 'static {
     let metrics = state.metrics.clone();
     let observed = metrics.clone();
     let admin_state = state.clone();
+    let cors = config.cors.clone();
     docs::routes(&service)
         .at("/metrics", get(metrics_text))
         .nest("/", service.into_endpoint())
@@ -137,4 +143,13 @@ fn endpoint(state: Arc<HttpState>) -> impl Endpoint + 'static {
         .around(fallback::envelope_errors)
         .around(move |ep, req| dialect::apply(ep, req, dialect))
         .around(move |ep, req| observe::observe(ep, req, observed.clone()))
+        // Boxed here: the layers' nested types grow past what the compiler lays out by default
+        // (one dynamic call per request, nothing measurable).
+        .boxed()
+        // Outermost: a preflight is answered before anything else looks at it, and every answer
+        // of a browser route (errors too) carries the allowed origin.
+        .around(move |ep, req| {
+            let cors = cors.clone();
+            async move { cors::cors(ep, req, &cors).await }
+        })
 }

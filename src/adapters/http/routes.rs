@@ -28,6 +28,7 @@ use super::{
     notifications::{self, SendResponse, body::SendNotificationRequest},
     params::{ClientIdPath, ProjectIdPath, SignatureHeader, TimestampHeader},
     state::HttpState,
+    webpush::{self, VapidKeyResponse, VapidPublicKey},
 };
 
 #[derive(Tags)]
@@ -38,6 +39,8 @@ enum Tag {
     Clients,
     /// Notifications, called by the Relay (Ed25519-signed).
     Notifications,
+    /// Web Push: the key pages subscribe with.
+    WebPush,
 }
 
 pub struct PublicApi;
@@ -52,6 +55,35 @@ impl PublicApi {
     #[oai(path = "/health", method = "get", operation_id = "health", tag = "Tag::Health")]
     async fn health(&self) -> HealthResponse {
         HealthResponse::Ok(PlainText(HEALTH_TEXT))
+    }
+
+    /// The VAPID public key
+    ///
+    /// The key a page passes as `applicationServerKey` to `pushManager.subscribe` before it
+    /// registers the subscription (type `webpush`). `404` `webpush_not_configured` while Web Push
+    /// is off.
+    #[oai(path = "/webpush/vapid-public-key", method = "get", operation_id = "vapid_public_key", tag = "Tag::WebPush")]
+    async fn vapid_public_key(&self, state: Data<&Arc<HttpState>>) -> Answer<VapidKeyResponse, VapidPublicKey> {
+        webpush::public_key(&state, None).await.into()
+    }
+
+    /// The VAPID public key of a project
+    ///
+    /// Exactly like `GET /webpush/vapid-public-key`, for the project's own key. An unknown
+    /// project is a `404` (field `project_id`).
+    #[oai(
+        path = "/:project_id/webpush/vapid-public-key",
+        method = "get",
+        operation_id = "project_vapid_public_key",
+        tag = "Tag::WebPush"
+    )]
+    async fn project_vapid_public_key(
+        &self,
+        state: Data<&Arc<HttpState>>,
+        /// The project (wallet app) id.
+        project_id: Path<ProjectIdPath>,
+    ) -> Answer<VapidKeyResponse, VapidPublicKey> {
+        webpush::public_key(&state, Some(&project_id.0.0)).await.into()
     }
 
     /// Register a device

@@ -14,3 +14,5 @@ pub mod pool;
 pub mod pool_limits;
 pub mod render;
 pub mod retry;
+#[cfg(feature = "webpush")]
+pub mod webpush;

@@ -87,6 +87,31 @@ impl RetryPolicy {
     }
 }
 
+impl RetryPolicy {
+    /// [`run`](Self::run), bounded by `total` as a whole: the policy starts no attempt it cannot
+    /// finish in time, and this outer bound makes the budget hold even if an attempt overruns
+    /// (waiting for a token refresh another send started, say); `provider` names the failure then.
+    pub async fn run_within_total<T, F, Fut>(
+        &self,
+        provider: &'static str,
+        mut attempt: F,
+    ) -> Result<(T, u32), PushFailure>
+    where
+        F: FnMut(u32) -> Fut,
+        Fut: Future<Output = Attempt<T>>,
+    {
+        let made = std::sync::atomic::AtomicU32::new(0);
+        let run = self.run(|n| {
+            made.store(n, std::sync::atomic::Ordering::Relaxed);
+            attempt(n)
+        });
+        tokio::time::timeout(self.total, run).await.unwrap_or_else(|_| {
+            let error = PushError::Unavailable { provider, reason: "gave up: total time budget spent".into() };
+            Err(PushFailure { error, attempts: made.load(std::sync::atomic::Ordering::Relaxed) })
+        })
+    }
+}
+
 /// Parses a `Retry-After` header in its delta-seconds form (the HTTP-date form is rare from push
 /// providers and is ignored, falling back to the computed backoff). Any number of seconds fits a
 /// `Duration`; one past `u64::MAX` reads as `u64::MAX`, which is past every budget all the same.

@@ -12,10 +12,10 @@ use tracing::instrument;
 use super::{
     credentials_cipher::CredentialsCipher,
     postgres::PostgresClientRepository,
-    project_row::{self as sql, ProjectRow, SealedRow, SealedRows},
+    project_row::{self as sql, ProjectRow, SealedRow, SealedRows, SealedValues},
 };
 use crate::{
-    domain::{ApnsCredentials, FcmCredentials, Project, ProjectId, ProviderKind, Suspension},
+    domain::{ApnsCredentials, FcmCredentials, Project, ProjectId, ProviderKind, Suspension, WebPushCredentials},
     ports::{ProjectCensus, ProjectRepository, ProjectStoreError},
 };
 
@@ -119,13 +119,26 @@ impl ProjectRepository for PostgresProjectRepository {
         Ok(done.map_err(ProjectStoreError::from)?.rows_affected() > 0)
     }
 
+    async fn set_webpush(
+        &self,
+        id: &ProjectId,
+        credentials: Option<WebPushCredentials>,
+    ) -> Result<bool, ProjectStoreError> {
+        let sealed = credentials.map(|c| sql::seal_webpush(&self.cipher, id, &c));
+        let done = self
+            .store
+            .bounded(async { run!(self, sqlx::query(REVISIONS.set_webpush).bind(id.as_str()).bind(&sealed), execute) })
+            .await;
+        Ok(done.map_err(ProjectStoreError::from)?.rows_affected() > 0)
+    }
+
     async fn census(&self) -> Result<ProjectCensus, ProjectStoreError> {
         let (count,): (i64,) = self
             .store
             .bounded(async { run!(self, sqlx::query_as(sql::COUNT_PROJECTS), fetch_one) })
             .await
             .map_err(ProjectStoreError::from)?;
-        let rows: Vec<(String, bool, bool)> = self
+        let rows: Vec<(String, bool, bool, bool)> = self
             .store
             .bounded(async { run!(self, sqlx::query_as(sql::SUSPENDED_PROJECTS), fetch_all) })
             .await
@@ -143,6 +156,7 @@ impl ProjectRepository for PostgresProjectRepository {
         let statement = match provider {
             ProviderKind::Apns => sql::SET_APNS_SUSPENSION,
             ProviderKind::Fcm => sql::SET_FCM_SUSPENSION,
+            ProviderKind::WebPush => sql::SET_WEBPUSH_SUSPENSION,
         };
         let (reason, since) = (suspension.as_ref().map(|s| s.reason.clone()), suspension.as_ref().map(|s| s.since));
         let done = self
@@ -170,14 +184,10 @@ impl SealedRows for PostgresProjectRepository {
         run!(self, sqlx::query_as(sql::ONE_SEALED).bind(id), fetch_optional)
     }
 
-    async fn reseal(
-        &self,
-        id: &str,
-        apns: Option<String>,
-        fcm: Option<String>,
-        revision: i64,
-    ) -> Result<u64, sqlx::Error> {
-        let done = run!(self, sqlx::query(REVISIONS.reseal).bind(id).bind(apns).bind(fcm).bind(revision), execute);
+    async fn reseal(&self, id: &str, values: SealedValues, revision: i64) -> Result<u64, sqlx::Error> {
+        let [apns, fcm, webpush] = values;
+        let reseal = sqlx::query(REVISIONS.reseal).bind(id).bind(apns).bind(fcm).bind(revision).bind(webpush);
+        let done = run!(self, reseal, execute);
         Ok(done?.rows_affected())
     }
 }

@@ -8,6 +8,7 @@ use super::credentials_cipher::CredentialsCipher;
 use crate::{
     domain::{
         ApnsCredentials, ApnsCredentialsAuth, FcmCredentials, Project, ProjectId, ProviderKind, Secret, Suspension,
+        WebPushCredentials,
     },
     ports::ProjectStoreError,
 };
@@ -15,7 +16,8 @@ use crate::{
 /// Statements that read the same on SQLite and Postgres (`$n` placeholders work on both).
 pub const LIST_PROJECTS: &str = "SELECT id FROM projects WHERE id > $1 ORDER BY id LIMIT $2";
 pub const GET_PROJECT: &str = "SELECT id, revision, apns_credentials, fcm_credentials, apns_suspended_reason, \
-     apns_suspended_since, fcm_suspended_reason, fcm_suspended_since FROM projects WHERE id = $1";
+     apns_suspended_since, fcm_suspended_reason, fcm_suspended_since, webpush_credentials, webpush_suspended_reason, \
+     webpush_suspended_since FROM projects WHERE id = $1";
 pub const COUNT_CLIENTS: &str = "SELECT COUNT(*) FROM clients WHERE project = $1";
 /// Its clients go with it: the foreign key cascades (migrations `0012`).
 pub const DELETE_PROJECT: &str = "DELETE FROM projects WHERE id = $1";
@@ -25,15 +27,20 @@ pub const SET_APNS_SUSPENSION: &str =
     "UPDATE projects SET apns_suspended_reason = $2, apns_suspended_since = $3 WHERE id = $1 AND revision = $4";
 pub const SET_FCM_SUSPENSION: &str =
     "UPDATE projects SET fcm_suspended_reason = $2, fcm_suspended_since = $3 WHERE id = $1 AND revision = $4";
+pub const SET_WEBPUSH_SUSPENSION: &str =
+    "UPDATE projects SET webpush_suspended_reason = $2, webpush_suspended_since = $3 WHERE id = $1 AND revision = $4";
 /// The default project's row (`''`, migrations `0012`) is no project an operator made.
 pub const COUNT_PROJECTS: &str = "SELECT COUNT(*) FROM projects WHERE id <> ''";
-pub const SUSPENDED_PROJECTS: &str = "SELECT id, apns_suspended_reason IS NOT NULL, fcm_suspended_reason IS NOT NULL \
-     FROM projects WHERE apns_suspended_reason IS NOT NULL OR fcm_suspended_reason IS NOT NULL ORDER BY id";
+pub const SUSPENDED_PROJECTS: &str = "SELECT id, apns_suspended_reason IS NOT NULL, fcm_suspended_reason IS NOT NULL, \
+     webpush_suspended_reason IS NOT NULL FROM projects WHERE apns_suspended_reason IS NOT NULL \
+     OR fcm_suspended_reason IS NOT NULL OR webpush_suspended_reason IS NOT NULL ORDER BY id";
 
 /// Every project's sealed credentials with the revision they were read at, for re-encryption
 /// under the first key; and one project's, read again when it changed meanwhile.
-pub const ALL_SEALED: &str = "SELECT id, revision, apns_credentials, fcm_credentials FROM projects ORDER BY id";
-pub const ONE_SEALED: &str = "SELECT id, revision, apns_credentials, fcm_credentials FROM projects WHERE id = $1";
+pub const ALL_SEALED: &str =
+    "SELECT id, revision, apns_credentials, fcm_credentials, webpush_credentials FROM projects ORDER BY id";
+pub const ONE_SEALED: &str =
+    "SELECT id, revision, apns_credentials, fcm_credentials, webpush_credentials FROM projects WHERE id = $1";
 
 /// The statements that give a project a new revision. Each database hands out revisions its own
 /// way (migrations `0011`), so that a revision is never one the project had before, not even
@@ -43,6 +50,7 @@ pub struct RevisionStatements {
     /// Replaces the APNS credentials and lifts an APNS suspension.
     pub set_apns: &'static str,
     pub set_fcm: &'static str,
+    pub set_webpush: &'static str,
     /// Stores re-sealed credentials only while the revision is still the one they were read at.
     pub reseal: &'static str,
 }
@@ -69,8 +77,14 @@ macro_rules! revision_statements {
                 $next,
                 " WHERE id = $1"
             ),
+            set_webpush: concat!(
+                "UPDATE projects SET webpush_credentials = $2, webpush_suspended_reason = NULL, \
+                 webpush_suspended_since = NULL, revision = ",
+                $next,
+                " WHERE id = $1"
+            ),
             reseal: concat!(
-                "UPDATE projects SET apns_credentials = $2, fcm_credentials = $3, revision = ",
+                "UPDATE projects SET apns_credentials = $2, fcm_credentials = $3, webpush_credentials = $5, revision = ",
                 $next,
                 " WHERE id = $1 AND revision = $4"
             ),
@@ -90,6 +104,9 @@ pub struct ProjectRow {
     pub apns_suspended_since: Option<i64>,
     pub fcm_suspended_reason: Option<String>,
     pub fcm_suspended_since: Option<i64>,
+    pub webpush_credentials: Option<String>,
+    pub webpush_suspended_reason: Option<String>,
+    pub webpush_suspended_since: Option<i64>,
 }
 
 /// The additional data a project's sealed credentials are bound to.
@@ -113,6 +130,11 @@ pub fn seal_apns(cipher: &CredentialsCipher, id: &ProjectId, c: &ApnsCredentials
 pub fn seal_fcm(cipher: &CredentialsCipher, id: &ProjectId, c: &FcmCredentials) -> String {
     let value = json!({"project_id": c.project_id, "client_email": c.client_email, "service_account": c.service_account.expose()});
     cipher.seal(&context(id.as_str(), ProviderKind::Fcm), value.to_string().as_bytes())
+}
+
+pub fn seal_webpush(cipher: &CredentialsCipher, id: &ProjectId, c: &WebPushCredentials) -> String {
+    let value = json!({"subject": c.subject, "private_key": c.private_key_pem.expose(), "public_key": c.public_key});
+    cipher.seal(&context(id.as_str(), ProviderKind::WebPush), value.to_string().as_bytes())
 }
 
 fn corrupt(id: &str, what: &str) -> ProjectStoreError {
@@ -163,6 +185,16 @@ fn open_fcm(cipher: &CredentialsCipher, id: &str, sealed: &str) -> Result<FcmCre
     })
 }
 
+fn open_webpush(cipher: &CredentialsCipher, id: &str, sealed: &str) -> Result<WebPushCredentials, ProjectStoreError> {
+    let v = open_json(cipher, id, ProviderKind::WebPush, sealed)?;
+    let bad = || corrupt(id, "Web Push credentials lack a field");
+    Ok(WebPushCredentials {
+        subject: text(&v, "subject").ok_or_else(bad)?,
+        private_key_pem: Secret::new(text(&v, "private_key").ok_or_else(bad)?),
+        public_key: text(&v, "public_key").ok_or_else(bad)?,
+    })
+}
+
 fn suspension(reason: Option<String>, since: Option<i64>) -> Option<Suspension> {
     Some(Suspension { reason: reason?, since: since.unwrap_or(0) })
 }
@@ -173,44 +205,48 @@ impl ProjectRow {
         Ok(Project {
             apns: self.apns_credentials.as_deref().map(|s| open_apns(cipher, &self.id, s)).transpose()?,
             fcm: self.fcm_credentials.as_deref().map(|s| open_fcm(cipher, &self.id, s)).transpose()?,
+            webpush: self.webpush_credentials.as_deref().map(|s| open_webpush(cipher, &self.id, s)).transpose()?,
             apns_suspended: suspension(self.apns_suspended_reason, self.apns_suspended_since),
             fcm_suspended: suspension(self.fcm_suspended_reason, self.fcm_suspended_since),
+            webpush_suspended: suspension(self.webpush_suspended_reason, self.webpush_suspended_since),
             revision: self.revision,
             id,
         })
     }
 }
 
-/// The census from the count and the suspended rows `(id, apns, fcm)`.
-pub fn census(count: i64, rows: Vec<(String, bool, bool)>) -> crate::ports::ProjectCensus {
+/// The census from the count and the suspended rows `(id, apns, fcm, webpush)`.
+pub fn census(count: i64, rows: Vec<(String, bool, bool, bool)>) -> crate::ports::ProjectCensus {
     let mut suspended = Vec::new();
-    for (id, apns, fcm) in rows {
+    for (id, apns, fcm, webpush) in rows {
         let Ok(id) = ProjectId::parse(&id) else { continue };
-        if apns {
-            suspended.push((id.clone(), ProviderKind::Apns));
-        }
-        if fcm {
-            suspended.push((id, ProviderKind::Fcm));
-        }
+        let kinds = [(apns, ProviderKind::Apns), (fcm, ProviderKind::Fcm), (webpush, ProviderKind::WebPush)];
+        suspended.extend(kinds.into_iter().filter(|(on, _)| *on).map(|(_, kind)| (id.clone(), kind)));
     }
     crate::ports::ProjectCensus { projects: count.max(0) as u64, suspended }
 }
 
-/// A project's sealed APNS and FCM values to store back, and how many of them changed.
-type Resealed = (Option<String>, Option<String>, usize);
+/// A project's sealed values (APNS, FCM, Web Push), as stored or to store back.
+pub type SealedValues = [Option<String>; 3];
 
-/// One project's sealed credentials re-sealed under the first key: the values to store (`apns`,
-/// `fcm`) and how many changed; `None` when both are already under it.
+/// The values to store back, and how many of them changed.
+type Resealed = (SealedValues, usize);
+
+/// One project's sealed credentials re-sealed under the first key: the values to store and how
+/// many changed; `None` when all are already under it.
 fn reseal_row(
     cipher: &CredentialsCipher,
     id: &str,
-    apns: Option<String>,
-    fcm: Option<String>,
+    values: SealedValues,
 ) -> Result<Option<Resealed>, ProjectStoreError> {
-    let apns_new = apns.as_deref().map(|s| reseal(cipher, id, ProviderKind::Apns, s)).transpose()?.flatten();
-    let fcm_new = fcm.as_deref().map(|s| reseal(cipher, id, ProviderKind::Fcm, s)).transpose()?.flatten();
-    let changed = usize::from(apns_new.is_some()) + usize::from(fcm_new.is_some());
-    Ok((changed > 0).then(|| (apns_new.or(apns), fcm_new.or(fcm), changed)))
+    let mut changed = 0;
+    let mut out: SealedValues = Default::default();
+    for ((value, kind), slot) in values.into_iter().zip(ProviderKind::ALL).zip(out.iter_mut()) {
+        let new = value.as_deref().map(|s| reseal(cipher, id, kind, s)).transpose()?.flatten();
+        changed += usize::from(new.is_some());
+        *slot = new.or(value);
+    }
+    Ok((changed > 0).then_some((out, changed)))
 }
 
 /// A project's sealed credentials as `ALL_SEALED` and `ONE_SEALED` read them.
@@ -220,6 +256,7 @@ pub struct SealedRow {
     pub revision: i64,
     pub apns_credentials: Option<String>,
     pub fcm_credentials: Option<String>,
+    pub webpush_credentials: Option<String>,
 }
 
 /// How often one project may change under the rotation before it gives up on it. Each change is
@@ -236,8 +273,7 @@ pub trait SealedRows: Sync {
     fn reseal(
         &self,
         id: &str,
-        apns: Option<String>,
-        fcm: Option<String>,
+        values: SealedValues,
         revision: i64,
     ) -> impl Future<Output = Result<u64, sqlx::Error>> + Send;
 }
@@ -252,9 +288,9 @@ pub async fn rotate(cipher: &CredentialsCipher, rows: &impl SealedRows) -> Resul
     for mut row in rows.all().await.map_err(unavailable)? {
         let mut attempts = 0;
         loop {
-            let (apns, fcm) = (row.apns_credentials.take(), row.fcm_credentials.take());
-            let Some((apns, fcm, changed)) = reseal_row(cipher, &row.id, apns, fcm)? else { break };
-            if rows.reseal(&row.id, apns, fcm, row.revision).await.map_err(unavailable)? > 0 {
+            let values = [row.apns_credentials.take(), row.fcm_credentials.take(), row.webpush_credentials.take()];
+            let Some((values, changed)) = reseal_row(cipher, &row.id, values)? else { break };
+            if rows.reseal(&row.id, values, row.revision).await.map_err(unavailable)? > 0 {
                 count += changed;
                 break;
             }
@@ -332,7 +368,13 @@ mod tests {
 
         fn current(&self) -> SealedRow {
             let (revision, value) = self.row.lock().unwrap().clone();
-            SealedRow { id: "p".into(), revision, apns_credentials: Some(value), fcm_credentials: None }
+            SealedRow {
+                id: "p".into(),
+                revision,
+                apns_credentials: Some(value),
+                fcm_credentials: None,
+                webpush_credentials: None,
+            }
         }
 
         /// What `p` holds now, opened, and whether it is under the first key.
@@ -352,13 +394,8 @@ mod tests {
             Ok(Some(self.current()))
         }
 
-        async fn reseal(
-            &self,
-            _: &str,
-            apns: Option<String>,
-            _: Option<String>,
-            revision: i64,
-        ) -> Result<u64, sqlx::Error> {
+        async fn reseal(&self, _: &str, values: SealedValues, revision: i64) -> Result<u64, sqlx::Error> {
+            let [apns, _, _] = values;
             let mut row = self.row.lock().unwrap();
             if let Some(upload) = self.uploads.lock().unwrap().pop() {
                 *row = (row.0 + 1, upload);

@@ -10,13 +10,13 @@ use tracing::instrument;
 
 use super::{
     credentials_cipher::CredentialsCipher,
-    project_row::{self as sql, ProjectRow, SealedRow, SealedRows},
+    project_row::{self as sql, ProjectRow, SealedRow, SealedRows, SealedValues},
     sqlite::SqliteClientRepository,
 };
 use crate::{
     domain::{
         ApnsCredentials, ClientId, DeviceToken, FcmCredentials, Project, ProjectId, ProjectKey, ProviderKind, PushType,
-        Suspension,
+        Suspension, WebPushCredentials,
     },
     ports::{ProjectCensus, ProjectRepository, ProjectStoreError},
 };
@@ -137,13 +137,26 @@ impl ProjectRepository for SqliteProjectRepository {
         Ok(done.map_err(ProjectStoreError::from)?.rows_affected() > 0)
     }
 
+    async fn set_webpush(
+        &self,
+        id: &ProjectId,
+        credentials: Option<WebPushCredentials>,
+    ) -> Result<bool, ProjectStoreError> {
+        let sealed = credentials.map(|c| sql::seal_webpush(&self.cipher, id, &c));
+        let done = self
+            .store
+            .bounded(sqlx::query(REVISIONS.set_webpush).bind(id.as_str()).bind(sealed).execute(&self.store.writer))
+            .await;
+        Ok(done.map_err(ProjectStoreError::from)?.rows_affected() > 0)
+    }
+
     async fn census(&self) -> Result<ProjectCensus, ProjectStoreError> {
         let (count,): (i64,) = self
             .store
             .bounded(sqlx::query_as(sql::COUNT_PROJECTS).fetch_one(&self.store.readers))
             .await
             .map_err(ProjectStoreError::from)?;
-        let rows: Vec<(String, bool, bool)> = self
+        let rows: Vec<(String, bool, bool, bool)> = self
             .store
             .bounded(sqlx::query_as(sql::SUSPENDED_PROJECTS).fetch_all(&self.store.readers))
             .await
@@ -161,6 +174,7 @@ impl ProjectRepository for SqliteProjectRepository {
         let statement = match provider {
             ProviderKind::Apns => sql::SET_APNS_SUSPENSION,
             ProviderKind::Fcm => sql::SET_FCM_SUSPENSION,
+            ProviderKind::WebPush => sql::SET_WEBPUSH_SUSPENSION,
         };
         let done = self
             .store
@@ -192,14 +206,9 @@ impl SealedRows for SqliteProjectRepository {
         sqlx::query_as(sql::ONE_SEALED).bind(id).fetch_optional(&self.store.writer).await
     }
 
-    async fn reseal(
-        &self,
-        id: &str,
-        apns: Option<String>,
-        fcm: Option<String>,
-        revision: i64,
-    ) -> Result<u64, sqlx::Error> {
-        let query = sqlx::query(REVISIONS.reseal).bind(id).bind(apns).bind(fcm).bind(revision);
+    async fn reseal(&self, id: &str, values: SealedValues, revision: i64) -> Result<u64, sqlx::Error> {
+        let [apns, fcm, webpush] = values;
+        let query = sqlx::query(REVISIONS.reseal).bind(id).bind(apns).bind(fcm).bind(revision).bind(webpush);
         Ok(query.execute(&self.store.writer).await?.rows_affected())
     }
 }

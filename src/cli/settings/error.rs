@@ -55,6 +55,10 @@ pub enum SettingsError {
     Proxy { variable: &'static str, reason: String },
     #[error("{upper} and {lower} are both set, to different values; set one of them, or both alike")]
     ProxyCaseConflict { upper: &'static str, lower: &'static str },
+    #[error("WEBPUSH_VAPID_PRIVATE_KEY is set but WEBPUSH_SUBJECT (mailto: or https:// contact) is not")]
+    WebPushSubjectMissing,
+    #[error("CORS_ALLOWED_ORIGINS: {0}")]
+    CorsOrigins(String),
     #[error("DEFAULT_PROJECT_ID: {0}")]
     DefaultProjectId(ProjectIdError),
 }

@@ -5,8 +5,11 @@ use std::time::Duration;
 
 use clap::Args;
 
-use super::{count, secs};
-use crate::{adapters::http::ResponseDialect, app::ClientAuthMode};
+use super::{SettingsError, count, secs};
+use crate::{
+    adapters::http::{CorsOrigins, ResponseDialect},
+    app::ClientAuthMode,
+};
 
 #[derive(Debug, Clone, Args)]
 pub struct HttpSettings {
@@ -46,6 +49,23 @@ pub struct HttpSettings {
     /// and `errors[].message`, which the WalletConnect SDKs expect).
     #[arg(long, env = "RESPONSE_DIALECT", default_value = "spec", value_parser = ResponseDialect::parse)]
     pub response_dialect: ResponseDialect,
+    /// Comma-separated origins (`https://wallet.example`) or `*` whose pages may call the wallet
+    /// routes (register, unregister) and the VAPID key routes from a browser; never the Relay's
+    /// send or the admin API [default: no CORS headers]
+    #[arg(long, env = "CORS_ALLOWED_ORIGINS", value_delimiter = ',', value_parser = cors_origin)]
+    pub cors_allowed_origins: Vec<String>,
+}
+
+impl HttpSettings {
+    /// `CORS_ALLOWED_ORIGINS` as the HTTP adapter takes it.
+    pub fn cors(&self) -> Result<CorsOrigins, SettingsError> {
+        CorsOrigins::parse(&self.cors_allowed_origins).map_err(SettingsError::CorsOrigins)
+    }
+}
+
+/// One `CORS_ALLOWED_ORIGINS` entry, checked as the HTTP adapter will read it.
+fn cors_origin(entry: &str) -> Result<String, String> {
+    CorsOrigins::parse(&[entry.to_owned()]).map(|_| entry.trim().to_owned())
 }
 
 /// How wallets prove they hold the client they (un)register.

@@ -20,6 +20,7 @@ mod projects;
 mod providers;
 mod relay;
 mod store;
+mod webpush;
 
 use std::{collections::BTreeSet, net::IpAddr, ops::RangeBounds, path::PathBuf, sync::Mutex, time::Duration};
 
@@ -36,6 +37,7 @@ pub use self::{
     providers::{ApnsAuthSource, ApnsSettings, ApnsSource, FcmSettings, ProviderSettings},
     relay::{MAX_CLOCK_SKEW_SECS, RelayKeySource, RelaySettings},
     store::{DatabaseKind, DedupBackend, DedupChoice, DedupSettings, RedisTarget, ReplicaAckRule, StoreSettings},
+    webpush::{VapidKeySource, WebPushSettings},
 };
 use crate::{domain::Secret, telemetry::LogFormat};
 
@@ -84,6 +86,8 @@ pub struct Settings {
     #[command(flatten)]
     pub fcm: FcmSettings,
     #[command(flatten)]
+    pub webpush: WebPushSettings,
+    #[command(flatten)]
     pub provider: ProviderSettings,
     #[command(flatten)]
     pub egress: EgressSettings,
@@ -109,6 +113,8 @@ impl Settings {
         self.dedup_choice()?;
         self.apns.credentials()?;
         self.egress.config()?;
+        self.webpush.credentials()?;
+        self.http.cors()?;
         self.projects.default_project()?;
         Ok(())
     }
@@ -163,6 +169,7 @@ section_defaults!(
     StoreSettings,
     ApnsSettings,
     FcmSettings,
+    WebPushSettings,
     ProviderSettings,
     EgressSettings,
     HttpSettings,

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use async_trait::async_trait;
 
 use crate::{
-    domain::{ApnsCredentials, FcmCredentials, Project, ProjectId, ProviderKind, Suspension},
+    domain::{ApnsCredentials, FcmCredentials, Project, ProjectId, ProviderKind, Suspension, WebPushCredentials},
     ports::{ProjectCensus, ProjectRepository, ProjectStoreError},
     telemetry::Metrics,
 };
@@ -63,6 +63,18 @@ impl ProjectRepository for InstrumentedProjectRepository {
         let set = self.inner.set_fcm(id, credentials).await;
         if set.is_ok() {
             self.metrics.record_suspension(id.as_str(), ProviderKind::Fcm.as_str(), false);
+        }
+        set
+    }
+
+    async fn set_webpush(
+        &self,
+        id: &ProjectId,
+        credentials: Option<WebPushCredentials>,
+    ) -> Result<bool, ProjectStoreError> {
+        let set = self.inner.set_webpush(id, credentials).await;
+        if set.is_ok() {
+            self.metrics.record_suspension(id.as_str(), ProviderKind::WebPush.as_str(), false);
         }
         set
     }

@@ -7,7 +7,7 @@ use async_trait::async_trait;
 use tracing::{Instrument, field::Empty, info_span};
 
 use crate::{
-    domain::Delivery,
+    domain::{Delivery, DeviceToken},
     ports::{Delivered, PushError, PushFailure, PushProvider},
     telemetry::Metrics,
 };
@@ -65,5 +65,9 @@ impl PushProvider for InstrumentedPushProvider {
         span.record("retries", retries);
         self.metrics.observe_provider(self.name(), outcome, started.elapsed(), retries);
         sent
+    }
+
+    async fn check_token(&self, token: &DeviceToken) -> Result<(), String> {
+        self.inner.check_token(token).await
     }
 }

@@ -2,11 +2,13 @@
 //! ([`FakeProvider`], in `server.rs`) that records each request and answers it from a script or
 //! a responder, and the provider-specific layers over it: what APNS answers and how its provider
 //! tokens are checked (`apns.rs`), what FCM and Google's token endpoint answer and how the OAuth
-//! assertion is checked (`fcm.rs`).
+//! assertion is checked (`fcm.rs`), what a Web Push service answers and how a browser decrypts
+//! and checks what it gets (`webpush.rs`).
 
 pub mod apns;
 pub mod fcm;
 mod server;
+pub mod webpush;
 
 use std::time::Duration;
 

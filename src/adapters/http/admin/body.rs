@@ -6,8 +6,8 @@ use serde_json::{Map, Value};
 
 use crate::{
     adapters::http::{envelope::Status, nullable::Nullable},
-    app::{ProjectView, RawApnsCredentials, RawServiceAccount},
-    domain::Suspension,
+    app::{InvalidField, ProjectView, RawApnsCredentials, RawServiceAccount, WebPushUpload},
+    domain::{Secret, Suspension},
 };
 
 /// `PUT /admin/projects/{project_id}/apns`: token auth (`topic`, `key_id`, `team_id`, `key`) or
@@ -42,6 +42,36 @@ pub struct ServiceAccountRequest {
     pub private_key: String,
     /// Where access tokens come from.
     pub token_uri: String,
+}
+
+/// `PUT /admin/projects/{project_id}/webpush`: the VAPID subject, and the private key unless the
+/// server is to generate one.
+#[derive(Debug, Object)]
+pub struct WebPushRequest {
+    /// Who push services can reach about this project's messages: `mailto:...` or `https://...`.
+    pub subject: String,
+    /// A P-256 private key, PEM (PKCS#8 or SEC1), as `push-server keygen --vapid` writes it.
+    /// Absent: a new key is generated. Never shown again; the public key is.
+    pub private_key: Option<String>,
+}
+
+/// The upload's fields, or every one that is missing or not a string.
+pub fn read_webpush(map: &Map<String, Value>) -> Result<WebPushUpload, Vec<InvalidField>> {
+    let subject = field(map, "subject").unwrap_or(Err("is required"));
+    let private_key = field(map, "private_key").transpose();
+    let mut invalid = Vec::new();
+    if let Err(why) = subject {
+        invalid.push(InvalidField::new("subject", format!("subject {why}")));
+    }
+    if let Err(why) = private_key {
+        invalid.push(InvalidField::new("private_key", format!("private_key {why}")));
+    }
+    match (subject, private_key) {
+        (Ok(subject), Ok(key)) if invalid.is_empty() => {
+            Ok(WebPushUpload { subject: subject.to_owned(), private_key: key.map(|k| Secret::new(k.to_owned())) })
+        }
+        _ => Err(invalid),
+    }
 }
 
 fn field<'a>(map: &'a Map<String, Value>, name: &str) -> Option<Result<&'a str, &'static str>> {
@@ -93,6 +123,8 @@ pub struct ProjectDto {
     pub apns: Nullable<ApnsDto>,
     /// `null` when the project has no service account.
     pub fcm: Nullable<FcmDto>,
+    /// `null` when the project has no VAPID key (Web Push off).
+    pub webpush: Nullable<WebPushDto>,
     /// Registered clients.
     pub clients: u64,
 }
@@ -117,6 +149,15 @@ pub struct FcmDto {
     pub project_id: String,
     pub client_email: String,
     /// `null` unless Google refused this service account.
+    pub suspended: Nullable<SuspendedDto>,
+}
+
+#[derive(Debug, Object)]
+pub struct WebPushDto {
+    pub subject: String,
+    /// The VAPID public key (base64url), also at `GET /{project_id}/webpush/vapid-public-key`.
+    pub public_key: String,
+    /// `null` unless push services refused this key.
     pub suspended: Nullable<SuspendedDto>,
 }
 
@@ -148,6 +189,11 @@ impl From<ProjectView> for ProjectDto {
             fcm: Nullable(view.fcm.map(|(f, s)| FcmDto {
                 project_id: f.project_id,
                 client_email: f.client_email,
+                suspended: suspended(s),
+            })),
+            webpush: Nullable(view.webpush.map(|(w, s)| WebPushDto {
+                subject: w.subject,
+                public_key: w.public_key,
                 suspended: suspended(s),
             })),
             clients: view.clients,

@@ -16,7 +16,10 @@ use poem_openapi::{
 
 use auth::AdminAuth;
 pub use auth::{Denied, gate};
-use body::{ApnsCredentialsRequest, ProjectList, ProjectShown, ServiceAccountRequest, read_apns, read_service_account};
+use body::{
+    ApnsCredentialsRequest, ProjectList, ProjectShown, ServiceAccountRequest, WebPushRequest, read_apns,
+    read_service_account, read_webpush,
+};
 
 use super::{
     answer::Answer,
@@ -286,6 +289,42 @@ impl AdminApi {
         change_project(&state, &auth, &project_id.0.0, set).await.into()
     }
 
+    /// Set a project's Web Push (VAPID) identity
+    ///
+    /// `{"subject", "private_key"?}`: the subject (`mailto:` or `https://`) and a P-256 PEM key,
+    /// or no key to have one generated. Checked before it is stored; sealed like the other
+    /// credentials. The public key pages subscribe with is then in `GET /admin/projects/{id}` and
+    /// at `GET /{project_id}/webpush/vapid-public-key`. Lifts a suspension at once.
+    #[oai(path = "/admin/projects/:project_id/webpush", method = "put", operation_id = "admin_set_webpush")]
+    async fn set_webpush(
+        &self,
+        state: Data<&Arc<HttpState>>,
+        auth: AdminAuth,
+        /// The project id.
+        project_id: Path<ProjectIdPath>,
+        body: JsonBody<WebPushRequest>,
+    ) -> Answer<CredentialsResponse> {
+        let set = async |id: ProjectId| {
+            let map = body.object()?;
+            let upload = read_webpush(&map).map_err(|f| ApiError::invalid(&f, Location::Body))?;
+            Ok(state.admin.set_project_webpush(&id, Some(upload)).await?)
+        };
+        change_project(&state, &auth, &project_id.0.0, set).await.into()
+    }
+
+    /// Remove a project's Web Push identity
+    #[oai(path = "/admin/projects/:project_id/webpush", method = "delete", operation_id = "admin_delete_webpush")]
+    async fn delete_webpush(
+        &self,
+        state: Data<&Arc<HttpState>>,
+        auth: AdminAuth,
+        /// The project id.
+        project_id: Path<ProjectIdPath>,
+    ) -> Answer<AdminResponse> {
+        let remove = async |id: ProjectId| Ok(state.admin.set_project_webpush(&id, None).await?);
+        change_project(&state, &auth, &project_id.0.0, remove).await.into()
+    }
+
     /// Remove a project's FCM service account
     #[oai(path = "/admin/projects/:project_id/fcm", method = "delete", operation_id = "admin_delete_fcm")]
     async fn delete_fcm(
@@ -412,7 +451,13 @@ mod tests {
         admin.expect_show_project().withf(|p| p.as_str() == "p").times(1).returning(|p| {
             let summary = FcmSummary { project_id: "firebase-p".into(), client_email: "push@p.iam".into() };
             let suspension = Suspension { reason: "invalid_grant".into(), since: 0 };
-            Ok(ProjectView { id: p.clone(), apns: None, fcm: Some((summary, Some(suspension))), clients: 3 })
+            Ok(ProjectView {
+                id: p.clone(),
+                apns: None,
+                fcm: Some((summary, Some(suspension))),
+                webpush: None,
+                clients: 3,
+            })
         });
         admin.expect_show_project().withf(|p| p.as_str() == "gone").returning(|_| Err(AdminError::NotFound));
         let harness = Harness::admin(admin);
@@ -420,7 +465,7 @@ mod tests {
         assert_eq!(shown.status, 200);
         assert_eq!(
             shown.json["project"],
-            json!({"id": "p", "apns": null, "clients": 3, "fcm": {
+            json!({"id": "p", "apns": null, "webpush": null, "clients": 3, "fcm": {
                 "project_id": "firebase-p", "client_email": "push@p.iam",
                 "suspended": {"reason": "invalid_grant", "since": "1970-01-01T00:00:00Z"}
             }})

@@ -13,8 +13,8 @@ use super::{
     json_body::JsonBody,
     state::HttpState,
 };
-use crate::app::{parse_registration, parse_unregistration};
-use body::{RegisterClientRequest, read_registration};
+use crate::app::{check_registered_token, parse_registration, parse_unregistration};
+use body::{RegisterClientRequest, object_token, read_registration};
 
 /// Register, for the default project (`project: None`) or a named one: rate limit, project,
 /// body, fields, client JWT, store.
@@ -28,10 +28,17 @@ pub async fn register(
     state.rate_limit(req)?;
     let project = state.project(project).await?;
     let map = body.object()?;
-    let client =
-        parse_registration(read_registration(&map), &project).map_err(|f| ApiError::invalid(&f, Location::Body))?;
+    // A Web Push subscription may come as the object itself rather than as its JSON text.
+    let token_text = object_token(&map);
+    let mut raw = read_registration(&map);
+    if let Some(text) = &token_text {
+        raw.token = Ok(text);
+    }
+    let client = parse_registration(raw, &project).map_err(|f| ApiError::invalid(&f, Location::Body))?;
     // After the body: the JWT must name the client that the body names.
     state.config.client_auth.check(authorization, &client.id)?;
+    // Last, as it may look the endpoint's host up: whether the provider could ever deliver there.
+    check_registered_token(&client, &project).await.map_err(|f| ApiError::invalid(&f, Location::Body))?;
     state.push.register(client).await?;
     Ok(Envelope::ok())
 }

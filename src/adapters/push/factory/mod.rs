@@ -9,7 +9,7 @@
 //! The factory is also the `ProviderFactory` port the project catalog and the admin use cases
 //! call: uploads are checked without building anything, stored credentials are built.
 //!
-//! Everything that depends on the `apns` and `fcm` features sits behind the module declarations
+//! Everything that depends on the `apns`, `fcm` and `webpush` features sits behind the module declarations
 //! below: a binary built without one refuses that provider's credentials, saying why.
 
 #[cfg(feature = "apns")]
@@ -22,13 +22,18 @@ mod fcm;
 #[cfg(not(feature = "fcm"))]
 #[path = "fcm_off.rs"]
 mod fcm;
+#[cfg(feature = "webpush")]
+mod webpush;
+#[cfg(not(feature = "webpush"))]
+#[path = "webpush_off.rs"]
+mod webpush;
 
 use std::{io, path::Path, sync::Arc};
 
 use super::{log_sink::LogSink, pool_limits::PoolLimits, retry::RetryPolicy};
 use crate::{
     adapters::egress::Egress,
-    domain::{ApnsCredentials, FcmCredentials, ProjectId},
+    domain::{ApnsCredentials, FcmCredentials, ProjectId, Secret, WebPushCredentials},
     ports::{ApnsFacts, CredentialProblem, ProviderFactory, PushProvider},
 };
 
@@ -37,9 +42,21 @@ use crate::{
 pub struct ProviderDefaults {
     pub apns: ApnsDefaults,
     pub fcm: FcmDefaults,
+    pub webpush: WebPushDefaults,
     pub retry: RetryPolicy,
     /// How every provider's connections leave the machine (the egress proxy, or direct).
     pub egress: Egress,
+}
+
+#[derive(Debug, Clone)]
+pub struct WebPushDefaults {
+    /// The `TTL` header of every message.
+    pub ttl_secs: u64,
+    /// `host` or `host:port` entries the endpoint guard restricts endpoints to (empty: any
+    /// public https:// host).
+    pub allowed_hosts: Vec<String>,
+    /// Each push service origin's connections, per provider.
+    pub pool: PoolLimits,
 }
 
 #[derive(Debug, Clone)]
@@ -103,6 +120,18 @@ impl ProviderFactory for PushProviderFactory {
         fcm::check(credentials)
     }
 
+    fn check_webpush(
+        &self,
+        subject: &str,
+        private_key_pem: Option<Secret<String>>,
+    ) -> Result<WebPushCredentials, Vec<CredentialProblem>> {
+        webpush::check(subject, private_key_pem)
+    }
+
+    fn webpush(&self, project: &ProjectId, credentials: &WebPushCredentials) -> Result<Arc<dyn PushProvider>, String> {
+        webpush::stored(self, origin(project, "VAPID key"), credentials)
+    }
+
     fn apns(&self, project: &ProjectId, credentials: &ApnsCredentials) -> Result<Arc<dyn PushProvider>, String> {
         apns::stored(self, origin(project, "APNS credentials"), credentials)
     }
@@ -132,6 +161,7 @@ pub(crate) mod tests {
                 pool,
             },
             fcm: FcmDefaults { endpoint: endpoint.map(str::to_owned), cleartext_http2: false, pool },
+            webpush: WebPushDefaults { ttl_secs: 60, allowed_hosts: Vec::new(), pool },
             retry: RetryPolicy::new(3, Duration::from_secs(1), Duration::from_secs(4)),
             egress: Egress::direct(),
         }

@@ -15,7 +15,7 @@ mod oauth;
 mod token_cache;
 
 use std::{
-    sync::atomic::{AtomicBool, AtomicU32, Ordering},
+    sync::atomic::{AtomicBool, Ordering},
     time::Duration,
 };
 
@@ -236,18 +236,7 @@ impl PushProvider for FcmProvider {
         let body = request_body(message, delivery.token.expose());
         let refreshed = AtomicBool::new(false);
         // `Bytes` so each attempt shares the one serialized body instead of copying it.
-        let made = AtomicU32::new(0);
-        let run = self.policy.run(|n| {
-            made.store(n, Ordering::Relaxed);
-            self.attempt(n, body.clone(), &refreshed)
-        });
-        // The policy starts no attempt it cannot finish in time; this outer bound makes the
-        // budget hold even if an attempt overruns (for example while waiting for a token refresh
-        // that another send started).
-        let result = tokio::time::timeout(self.policy.total, run).await.unwrap_or_else(|_| {
-            let error = PushError::Unavailable { provider: NAME, reason: "gave up: total time budget spent".into() };
-            Err(PushFailure { error, attempts: made.load(Ordering::Relaxed) })
-        });
+        let result = self.policy.run_within_total(NAME, |n| self.attempt(n, body.clone(), &refreshed)).await;
         if let Err(PushFailure { error: PushError::Credentials { reason, .. }, .. }) = &result {
             tracing::error!(
                 %reason,

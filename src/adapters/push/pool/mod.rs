@@ -24,7 +24,7 @@ use h2::Reason;
 use http::{HeaderMap, Method, Request, Uri};
 use rustls_pki_types::ServerName;
 
-pub use self::tls::{ClientIdentity, TlsOptions};
+pub use self::tls::{ClientIdentity, TlsOptions, client_config};
 use self::{
     connections::{Acquired, Shared, Stream},
     dial::{Dialer, Security},

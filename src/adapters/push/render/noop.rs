@@ -1,5 +1,5 @@
-//! What the log sink writes for a `noop` client: no provider gets it, so the notification as the
-//! Relay meant it, provider-neutral.
+//! The notification as the Relay meant it, provider-neutral: what the log sink writes for a `noop`
+//! client, and the plaintext a Web Push service worker decrypts.
 
 use serde_json::{Map, Value, json};
 

@@ -171,8 +171,12 @@ async fn postgres(bouncer: bool) -> Option<Subject> {
     if bouncer {
         PgDatabase::migrate(&db.direct_url, timeout).await.expect("migrations apply on the direct URL");
     }
-    let options =
-        PostgresOptions { max_connections: 8, min_connections: 2, timeout, statement_cache_capacity: if bouncer { 0 } else { 100 } };
+    let options = PostgresOptions {
+        max_connections: 8,
+        min_connections: 2,
+        timeout,
+        statement_cache_capacity: if bouncer { 0 } else { 100 },
+    };
     let open = async || {
         let pg = PgDatabase::connect(&db.url, &options).await.expect("Postgres connects");
         Arc::new(PostgresDedupStore::new(pg, &PostgresDedupOptions { sweep_every: Duration::from_millis(200) }))

@@ -84,7 +84,8 @@ async fn postgres_subject(db: push_testkit::services::TestDatabase, statement_ca
         postgres::{PostgresClientRepository, PostgresOptions},
         postgres_projects::PostgresProjectRepository,
     };
-    let options = PostgresOptions { max_connections: 8, min_connections: 2, timeout: TIMEOUT, statement_cache_capacity };
+    let options =
+        PostgresOptions { max_connections: 8, min_connections: 2, timeout: TIMEOUT, statement_cache_capacity };
     let repo = Arc::new(PostgresClientRepository::connect(&db.url, &options).await.expect("Postgres store opens"));
     let projects = Arc::new(PostgresProjectRepository::new(repo.clone(), cipher()));
     Subject { repo, projects, raw: Raw::Postgres(db) }
@@ -104,7 +105,8 @@ async fn pgbouncer() -> Option<Subject> {
         store::postgres::{PostgresClientRepository, PostgresOptions},
     };
     let db = push_testkit::services::fresh_bouncer_database().await?;
-    let options = PostgresOptions { max_connections: 8, min_connections: 2, timeout: TIMEOUT, statement_cache_capacity: 0 };
+    let options =
+        PostgresOptions { max_connections: 8, min_connections: 2, timeout: TIMEOUT, statement_cache_capacity: 0 };
     let refused = PostgresClientRepository::connect(&db.url, &options).await.err();
     assert!(refused.is_some_and(|e| e.contains("push-server migrate")), "an unmigrated database is refused");
     PgDatabase::migrate(&db.direct_url, TIMEOUT).await.expect("migrations apply on the direct URL");
@@ -547,7 +549,8 @@ async fn postgres_token_hash_migration_keeps_existing_clients() {
     conn.close().await.unwrap();
     db.execute("INSERT INTO clients (client_id, push_type, token) VALUES ('kept', 'fcm', 'old-token')").await;
 
-    let options = PostgresOptions { max_connections: 4, min_connections: 2, timeout: TIMEOUT, statement_cache_capacity: 100 };
+    let options =
+        PostgresOptions { max_connections: 4, min_connections: 2, timeout: TIMEOUT, statement_cache_capacity: 100 };
     let repo = PostgresClientRepository::connect(&db.url, &options).await.expect("migrates to the latest schema");
     let kept = client("kept", PushType::Fcm, "old-token");
     assert_eq!(repo.find(&kept.id).await, Ok(Some(kept.clone())));

@@ -383,3 +383,40 @@ async fn waiting_sends_are_bounded_per_origin() {
     }
     assert_eq!(service.peak_in_flight(), 1, "one HTTP/1.1 connection: one request at a time");
 }
+
+#[tokio::test]
+async fn deliveries_go_through_the_egress_proxy_to_the_address_the_guard_checked() {
+    let service = FakePushService::start().await;
+    let proxy = push_testkit::egress_proxy::EgressProxy::start().await;
+    let pem = vapid_key();
+    let public = VapidKey::from_pem(pem.as_bytes()).unwrap().public_key_base64url();
+    let port = service.host_port().rsplit(':').next().unwrap().to_owned();
+    let (allowed, url) = (format!("localhost:{port}"), proxy.url_with_credentials("ops", "s3cret"));
+    let app = spawn_with(|s| {
+        s.webpush.vapid_private_key = Some(Secret::new(pem.trim_end().replace('\n', "\\n")));
+        s.webpush.subject = Some(SUBJECT.into());
+        s.webpush.allowed_hosts = vec![allowed];
+        s.egress.http_proxy = Some(Secret::new(url));
+    })
+    .await;
+    let browser = Browser::new();
+    // Named by `localhost`: the tunnel must ask for the address the guard resolved and checked.
+    let endpoint = service.endpoint("c1").replace("127.0.0.1", "localhost");
+    assert!(register(&app, "c1", browser.subscription(&endpoint), false).await.is_ok_envelope());
+    assert!(app.send("c1", &encrypted("n1")).await.is_ok_envelope());
+
+    let sent = service.requests();
+    assert_eq!(sent.len(), 1);
+    check_push_request(&sent[0], &public, &service.origin().replace("127.0.0.1", "localhost"), SUBJECT);
+    assert_eq!(browser.decrypt_json(&sent[0]), json!({"topic": "topic-1", "flags": 17, "blob": "opaque-ciphertext"}));
+    let tunnels = proxy.tunnels();
+    assert_eq!(tunnels.len(), 1, "{tunnels:?}");
+    assert!(
+        tunnels[0].authority == format!("127.0.0.1:{port}") || tunnels[0].authority == format!("[::1]:{port}"),
+        "the checked address, not the name: {}",
+        tunnels[0].authority
+    );
+    use base64::Engine;
+    let basic = format!("Basic {}", base64::engine::general_purpose::STANDARD.encode("ops:s3cret"));
+    assert_eq!(tunnels[0].proxy_authorization.as_deref(), Some(basic.as_str()));
+}

@@ -71,16 +71,29 @@ pub async fn client_store(settings: &Settings, cipher: Option<CredentialsCipher>
         DatabaseKind::Postgres => {
             #[cfg(feature = "postgres")]
             {
-                use crate::adapters::store::{
-                    postgres::{PostgresClientRepository, PostgresOptions},
-                    postgres_projects::PostgresProjectRepository,
+                use crate::adapters::{
+                    pg_database::{PgDatabase, SchemaName, SchemaSource},
+                    store::{
+                        postgres::{PostgresClientRepository, PostgresOptions},
+                        postgres_projects::PostgresProjectRepository,
+                    },
                 };
                 let options = PostgresOptions {
                     max_connections: store.max_connections,
                     timeout: store.timeout,
                     statement_cache_capacity: store.statement_cache,
                 };
-                let repo = Arc::new(PostgresClientRepository::connect(url, &options).await.map_err(StartError::Store)?);
+                let schema = store.schema.as_deref().map(SchemaName::parse).transpose().map_err(StartError::Store)?;
+                let db = PgDatabase::connect_in(url, &options, schema.as_ref()).await.map_err(StartError::Store)?;
+                let (schema, source) = db.schema();
+                let why = match source {
+                    SchemaSource::Configured => "DATABASE_SCHEMA",
+                    SchemaSource::Url => "search_path of DATABASE_URL",
+                    SchemaSource::Legacy => "kept where an earlier push-server made them",
+                    SchemaSource::Default => "default",
+                };
+                let schema = format!("tables in schema {} ({why})", schema.as_str());
+                let repo = Arc::new(PostgresClientRepository::new(db));
                 let mode = if store.statement_cache == 0 {
                     " (statement cache off, for PgBouncer: schema checked, not migrated)"
                 } else {
@@ -93,7 +106,7 @@ pub async fn client_store(settings: &Settings, cipher: Option<CredentialsCipher>
                     postgres: Some(repo.database().clone()),
                     clients: repo,
                     projects,
-                    described: format!("Postgres{mode}"),
+                    described: format!("Postgres, {schema}{mode}"),
                     close: Box::pin(async move { closing.close().await }),
                 })
             }

@@ -11,6 +11,7 @@ use crate::telemetry::{self, LogTarget, Telemetry};
 
 pub mod check_config;
 pub mod client_jwt;
+pub mod import_walletconnect;
 pub mod keygen;
 pub mod migrate;
 pub mod openapi;
@@ -64,6 +65,9 @@ pub enum Command {
     /// Print a wallet's client id (did:key) and a client JWT signed with its key, for the
     /// `Authorization` header of a registration or unregistration.
     ClientJwt(client_jwt::ClientJwtArgs),
+    /// Copy a WalletConnect push server's clients, tenants (as projects) and recent notification
+    /// ids into this server's stores; never writes to theirs.
+    ImportWalletconnect(import_walletconnect::ImportArgs),
 }
 
 /// How a command ends when it cannot do its job: the one-line reason on stderr, exit code 1.

@@ -15,3 +15,5 @@ pub mod pg_schema;
 pub mod push;
 pub mod relay_key;
 pub mod store;
+#[cfg(feature = "postgres")]
+pub mod walletconnect_source;

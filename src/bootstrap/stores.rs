@@ -12,7 +12,7 @@ use super::StartError;
 use crate::{
     adapters::{dedup::memory::MemoryDedupStore, store::credentials_cipher::CredentialsCipher},
     cli::settings::{DatabaseKind, DedupBackend, DedupChoice, Settings},
-    ports::{ClientRepository, DedupStore, ProjectRepository},
+    ports::{ClientRepository, DedupStore, ProjectRepository, WalletConnectSource},
 };
 
 /// Closes a backend (pools, connections) at shutdown.
@@ -197,5 +197,27 @@ pub async fn dedup_store(
                 Err(StartError::NotCompiledIn { what: "DEDUP_BACKEND=postgres is set", feature: "postgres" })
             }
         }
+    }
+}
+
+/// A WalletConnect push server's database (and its tenant database, when apart), for
+/// `import-walletconnect`; read in read-only snapshots.
+pub async fn walletconnect_source(
+    url: &str,
+    tenants_url: Option<&str>,
+    timeout: std::time::Duration,
+) -> Result<Box<dyn WalletConnectSource>, StartError> {
+    #[cfg(feature = "postgres")]
+    {
+        use crate::adapters::walletconnect_source::PostgresWalletConnectSource;
+        let source = PostgresWalletConnectSource::open(url, tenants_url, timeout)
+            .await
+            .map_err(|e| StartError::Store(e.to_string()))?;
+        Ok(Box::new(source))
+    }
+    #[cfg(not(feature = "postgres"))]
+    {
+        let _ = (url, tenants_url, timeout);
+        Err(StartError::NotCompiledIn { what: "import-walletconnect reads Postgres", feature: "postgres" })
     }
 }

@@ -30,6 +30,9 @@ use crate::{
 pub const PAGE: u32 = 1000;
 /// Store calls in flight at once while a page is written.
 const IN_FLIGHT: usize = 16;
+/// How long a dry run waits for one read of a claim (a wait ends at once on a claim that is not
+/// in flight, once the store has been read; with no patience at all it would not read).
+const PEEK_PATIENCE: Duration = Duration::from_secs(2);
 /// How long an import's own claim is in flight before it is completed (a few store round trips).
 const CLAIM_LEASE: Duration = Duration::from_secs(10);
 
@@ -312,8 +315,9 @@ async fn import_claim(
     dry_run: bool,
 ) -> Result<Outcome, String> {
     if dry_run {
-        // Zero patience reads the claim without waiting: done, in flight, or none.
-        return match dedup.wait(&client, &id, Duration::ZERO).await.map_err(|e| e.to_string())? {
+        // A claim that is done or absent ends the wait at its first read; only one in flight here
+        // (a send delivering it right now) waits out the patience.
+        return match dedup.wait(&client, &id, PEEK_PATIENCE).await.map_err(|e| e.to_string())? {
             Waited::Done | Waited::InFlight { .. } => Ok(Outcome::Unchanged),
             Waited::Released | Waited::LeaseEnded => Ok(Outcome::Imported),
         };

@@ -1,0 +1,12 @@
+//! Switching from WalletConnect's push server: push-server on a database their migrations built
+//! (our tables in a schema of our own, theirs untouched), and `import-walletconnect` copying
+//! their clients, tenants and recent notification ids so that sends reach every imported client.
+//!
+//! Their real migrations are applied from `fixtures/walletconnect/` (a copy of
+//! reown-com/push-server's `migrations/` and `tenant_migrations/`, test data only). Every test
+//! needs the test Postgres (and a database of its own: their migrations write to `public`) and
+//! skips with a notice without it.
+
+mod import;
+mod schema;
+mod their_database;

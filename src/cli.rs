@@ -84,7 +84,10 @@ pub(crate) fn prepare(
     default_filter: &str,
     export_traces: bool,
 ) -> Result<(Telemetry, Runtime), ExitCode> {
-    let telemetry = telemetry::init(settings.log_format, target, default_filter, export_traces).map_err(fail)?;
+    // WalletConnect's LOG_LEVEL stands for RUST_LOG; both set is refused.
+    let rust_log = std::env::var("RUST_LOG").ok();
+    let filter = settings.walletconnect.log_filter(rust_log.as_deref(), default_filter).map_err(fail)?;
+    let telemetry = telemetry::init(settings.log_format, target, filter, export_traces).map_err(fail)?;
     let runtime = Runtime::new().map_err(|e| fail(format!("cannot start the async runtime: {e}")))?;
     Ok((telemetry, runtime))
 }

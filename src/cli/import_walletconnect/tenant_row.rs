@@ -1,10 +1,10 @@
 //! One of their tenant rows as a project's credentials, in the shape an upload through the admin
 //! API has, with what the operator must be told about it.
 
-use base64::{Engine, engine::general_purpose::STANDARD};
 use serde_json::{Map, Value};
 
 use crate::{
+    cli::settings::pem_text,
     app::{RawApnsCredentials, RawServiceAccount, parse_apns_credentials, parse_service_account},
     domain::{ApnsCredentials, FcmCredentials},
     ports::TheirTenant,
@@ -84,16 +84,6 @@ fn parse_token(topic: &str, pem: &str, key_id: &str, team_id: &str) -> Result<Ap
     .map_err(|fields| describe("APNS", fields))
 }
 
-/// Their `.p8` is stored base64-encoded; PEM text as it is works too.
-pub fn pem_text(value: &str) -> Option<String> {
-    let value = value.trim();
-    if value.starts_with("-----BEGIN") {
-        return Some(value.to_owned());
-    }
-    let bytes = STANDARD.decode(value).ok()?;
-    String::from_utf8(bytes).ok().filter(|pem| pem.trim_start().starts_with("-----BEGIN"))
-}
-
 /// A service-account JSON as an upload of it would be read.
 pub fn service_account(json: &str) -> Result<FcmCredentials, String> {
     let map: Map<String, Value> =
@@ -121,6 +111,8 @@ pub fn refused<'a>(what: &str, problems: impl Iterator<Item = (&'a str, &'a str)
 
 #[cfg(test)]
 mod tests {
+    use base64::{Engine, engine::general_purpose::STANDARD};
+
     use super::*;
 
     fn tenant() -> TheirTenant {

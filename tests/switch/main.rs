@@ -7,6 +7,11 @@
 //! needs the test Postgres (and a database of its own: their migrations write to `public`) and
 //! skips with a notice without it.
 
+use push_testkit::binary::Binary;
+
 mod import;
 mod schema;
+mod settings;
 mod their_database;
+
+const SERVER: Binary = Binary::new(env!("CARGO_BIN_EXE_push-server"));

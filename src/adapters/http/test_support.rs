@@ -43,6 +43,7 @@ pub fn config() -> HttpConfig {
         response_dialect: ResponseDialect::Spec,
         client_auth: client_auth(ClientAuthMode::Off),
         admin_token: Some(Secret::new(ADMIN_TOKEN.to_owned())),
+        metrics_apart: false,
     }
 }
 

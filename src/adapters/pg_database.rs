@@ -28,8 +28,8 @@ use sqlx::{
     postgres::{PgConnectOptions, PgConnection, PgPoolOptions},
 };
 
-pub use super::pg_schema::{SchemaName, SchemaSource};
 use super::pg_schema::{self, DEFAULT_SCHEMA};
+pub use super::pg_schema::{SchemaName, SchemaSource};
 
 static MIGRATOR: Migrator = sqlx::migrate!("./migrations/postgres");
 

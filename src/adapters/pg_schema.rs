@@ -69,8 +69,10 @@ pub fn search_path_in_options(options: Option<&str>) -> Option<SchemaName> {
 /// Whether `public` holds push-server's own migration history: its first migration, with this
 /// build's checksum (another program's history, WalletConnect's included, has other versions).
 pub async fn public_holds_our_history(conn: &mut PgConnection, first: (i64, &[u8])) -> Result<bool, sqlx::Error> {
-    let table: Option<String> =
-        sqlx::query_scalar("SELECT to_regclass('public._sqlx_migrations')::text").persistent(false).fetch_one(&mut *conn).await?;
+    let table: Option<String> = sqlx::query_scalar("SELECT to_regclass('public._sqlx_migrations')::text")
+        .persistent(false)
+        .fetch_one(&mut *conn)
+        .await?;
     if table.is_none() {
         return Ok(false);
     }

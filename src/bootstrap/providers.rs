@@ -128,7 +128,11 @@ mod apns {
                 let key_pem = pem_text(key.expose()).ok_or_else(|| {
                     StartError::Provider("APNS_PKCS8_PEM is neither base64 of a .p8 file nor PEM text".into())
                 })?;
-                let auth = ApnsAuth::Token { key_pem: key_pem.into_bytes(), key_id: key_id.to_owned(), team_id: team_id.to_owned() };
+                let auth = ApnsAuth::Token {
+                    key_pem: key_pem.into_bytes(),
+                    key_id: key_id.to_owned(),
+                    team_id: team_id.to_owned(),
+                };
                 (auth, "APNS_PKCS8_PEM".to_owned())
             }
             ApnsAuthSource::Certificate { cert_path, password } => {
@@ -137,9 +141,9 @@ mod apns {
                 (ApnsAuth::Certificate(identity), format!("APNS_CERT_PATH {}", cert_path.display()))
             }
             ApnsAuthSource::CertificateInline { certificate, password } => {
-                let p12 = STANDARD.decode(certificate.expose().trim()).map_err(|_| {
-                    StartError::Provider("APNS_CERTIFICATE is not base64 (of the .p12 file)".into())
-                })?;
+                let p12 = STANDARD
+                    .decode(certificate.expose().trim())
+                    .map_err(|_| StartError::Provider("APNS_CERTIFICATE is not base64 (of the .p12 file)".into()))?;
                 let password = password.map(|p| p.expose().as_str());
                 (ApnsAuth::Certificate(ApnsIdentity::detect(p12, password)), "APNS_CERTIFICATE".to_owned())
             }
@@ -193,11 +197,11 @@ mod fcm {
 
     use super::StartError;
     use crate::{
-        cli::settings::FcmSource,
         adapters::push::{
             factory::PushProviderFactory,
             fcm::{FcmConfigError, ServiceAccount},
         },
+        cli::settings::FcmSource,
         ports::PushProvider,
     };
 

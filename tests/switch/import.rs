@@ -206,11 +206,16 @@ async fn their_data_is_imported_once_and_every_imported_client_receives_a_send()
         (hex_token("b2"), "com.example.p8"),
         (hex_token("b3"), "com.example.susp"),
     ] {
-        assert!(apns_paths.contains(&(format!("/3/device/{token}"), Some(topic.to_owned()))), "{token}: {apns_paths:?}");
+        assert!(
+            apns_paths.contains(&(format!("/3/device/{token}"), Some(topic.to_owned()))),
+            "{token}: {apns_paths:?}"
+        );
     }
     let fcm_tokens: Vec<String> =
         google.fcm_requests().iter().map(|r| r.json()["message"]["token"].as_str().unwrap().to_owned()).collect();
-    assert!(fcm_tokens.contains(&"fcm-token-default".to_owned()) && fcm_tokens.contains(&"fcm-token-tenant".to_owned()));
+    assert!(
+        fcm_tokens.contains(&"fcm-token-default".to_owned()) && fcm_tokens.contains(&"fcm-token-tenant".to_owned())
+    );
     assert!(app.deliveries().iter().any(|d| d.to_string().contains("m4")), "noop through the log sink");
 
     // A Relay retry of a notification their server took within the window is not delivered

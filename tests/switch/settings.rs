@@ -42,7 +42,10 @@ fn both_names_and_the_legacy_fcm_key_stop_the_start_in_one_line_without_the_valu
             vec![("APNS_CERT_PATH", "/c.p12"), ("APNS_CERTIFICATE", SECRET_MARK), ("APNS_TOPIC", "com.x")],
             "APNS_CERT_PATH and APNS_CERTIFICATE",
         ),
-        (vec![("FCM_CREDENTIALS_PATH", "/sa.json"), ("FCM_V1_CREDENTIALS", SECRET_MARK)], "FCM_CREDENTIALS_PATH and FCM_V1_CREDENTIALS"),
+        (
+            vec![("FCM_CREDENTIALS_PATH", "/sa.json"), ("FCM_V1_CREDENTIALS", SECRET_MARK)],
+            "FCM_CREDENTIALS_PATH and FCM_V1_CREDENTIALS",
+        ),
         (vec![("FCM_API_KEY", SECRET_MARK)], "FCM_API_KEY is set"),
         (vec![("LOG_LEVEL", "debug"), ("RUST_LOG", "info")], "RUST_LOG and LOG_LEVEL"),
         (vec![("APNS_CERTIFICATE", SECRET_MARK), ("APNS_TOPIC", "com.x")], "APNS_CERTIFICATE is not base64"),

@@ -83,7 +83,11 @@ impl Importer {
         Ok(self.summary)
     }
 
-    async fn tenants(&mut self, source: &mut dyn WalletConnectSource, progress: &mut Progress) -> Result<(), ImportError> {
+    async fn tenants(
+        &mut self,
+        source: &mut dyn WalletConnectSource,
+        progress: &mut Progress,
+    ) -> Result<(), ImportError> {
         progress.phase("projects", None);
         let mut after = None;
         loop {
@@ -192,7 +196,11 @@ impl Importer {
         Ok(here)
     }
 
-    async fn clients(&mut self, source: &mut dyn WalletConnectSource, progress: &mut Progress) -> Result<(), ImportError> {
+    async fn clients(
+        &mut self,
+        source: &mut dyn WalletConnectSource,
+        progress: &mut Progress,
+    ) -> Result<(), ImportError> {
         let total = source.count_clients().await?;
         progress.phase("clients", Some(total));
         let mut after = None;
@@ -229,7 +237,11 @@ impl Importer {
         }
     }
 
-    async fn claims(&mut self, source: &mut dyn WalletConnectSource, progress: &mut Progress) -> Result<(), ImportError> {
+    async fn claims(
+        &mut self,
+        source: &mut dyn WalletConnectSource,
+        progress: &mut Progress,
+    ) -> Result<(), ImportError> {
         let Some(dedup) = self.targets.dedup.clone() else {
             self.summary.note(
                 "notification ids not imported: dedup is in memory here, so claims would end with this command \
@@ -348,4 +360,112 @@ fn refused(what: &str, problems: &[CredentialProblem]) -> String {
 
 fn target(e: impl std::fmt::Display) -> ImportError {
     ImportError::Target(e.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use mockall::predicate::eq;
+
+    use super::*;
+    use crate::{
+        domain::{Client, DeviceToken, PushType},
+        ports::{ClaimToken, MockClientRepository, MockDedupStore, MockProviderFactory, MockWalletConnectSource},
+    };
+
+    const TOKEN: &str = "fcm-token-1";
+
+    fn their_client(id: &str) -> TheirClient {
+        TheirClient {
+            id: id.into(),
+            tenant_id: THEIR_DEFAULT_TENANT.into(),
+            push_type: "fcm".into(),
+            device_token: TOKEN.into(),
+            always_raw: false,
+        }
+    }
+
+    fn ours(id: &str, token: &str) -> Client {
+        Client {
+            id: ClientId::parse(id).unwrap(),
+            push_type: PushType::Fcm,
+            token: DeviceToken::parse(PushType::Fcm, token).unwrap(),
+            always_raw: false,
+        }
+    }
+
+    /// A source with no tenants table, `clients` and `notifications` in one page each.
+    fn source(clients: Vec<TheirClient>, notifications: Vec<TheirNotification>) -> MockWalletConnectSource {
+        let mut source = MockWalletConnectSource::new();
+        source.expect_tenants().returning(|_, _| Ok(None));
+        let n = clients.len() as u64;
+        source.expect_count_clients().returning(move || Ok(n));
+        source.expect_clients().returning(move |_, _| Ok(clients.clone()));
+        source.expect_notifications().returning(move |_, _, _| Ok(notifications.clone()));
+        source
+    }
+
+    fn targets(clients: MockClientRepository, dedup: Option<MockDedupStore>) -> Targets {
+        Targets {
+            clients: Arc::new(clients),
+            projects: None,
+            dedup: dedup.map(|d| Arc::new(d) as Arc<dyn DedupStore>),
+            factory: Arc::new(MockProviderFactory::new()),
+            window: Duration::from_secs(3600),
+        }
+    }
+
+    async fn run(targets: Targets, dry_run: bool, mut source: MockWalletConnectSource) -> Summary {
+        Importer::new(targets, dry_run).run(&mut source, &mut Progress::new(false)).await.unwrap()
+    }
+
+    #[tokio::test]
+    async fn a_dry_run_classifies_like_a_run_and_writes_nothing() {
+        let mut clients = MockClientRepository::new();
+        clients.expect_find().returning(|_| Ok(None));
+        clients.expect_upsert().never();
+        let summary = run(targets(clients, None), true, source(vec![their_client("c1")], vec![])).await;
+        assert_eq!(summary.counts(Kind::Clients), super::super::Counts { imported: 1, unchanged: 0, skipped: 0 });
+        assert!(summary.notes.iter().any(|n| n.starts_with("notification ids not imported: dedup is in memory")));
+    }
+
+    #[tokio::test]
+    async fn a_client_here_is_unchanged_or_keeps_its_newer_registration() {
+        let mut clients = MockClientRepository::new();
+        clients.expect_find().with(eq(ClientId::parse("same").unwrap())).returning(|_| Ok(Some(ours("same", TOKEN))));
+        clients
+            .expect_find()
+            .with(eq(ClientId::parse("moved").unwrap()))
+            .returning(|_| Ok(Some(ours("moved", "other"))));
+        clients.expect_upsert().never();
+        let rows = vec![their_client("same"), their_client("moved")];
+        let summary = run(targets(clients, None), false, source(rows, vec![])).await;
+        assert_eq!(summary.counts(Kind::Clients), super::super::Counts { imported: 0, unchanged: 1, skipped: 1 });
+        assert_eq!(summary.skipped[0].1, "moved");
+        assert!(summary.skipped[0].2.contains("registration is kept"), "{:?}", summary.skipped);
+    }
+
+    #[tokio::test]
+    async fn a_recent_notification_becomes_a_done_claim_for_the_rest_of_the_window() {
+        let mut dedup = MockDedupStore::new();
+        dedup.expect_try_claim().returning(|_, _, _| Ok(Claim::Claimed(ClaimToken(7))));
+        dedup
+            .expect_complete()
+            .withf(|client, id, token, left| {
+                client.as_str() == "c1"
+                    && id.as_str() == "n1"
+                    && *token == ClaimToken(7)
+                    && *left == Duration::from_secs(3600 - 600)
+            })
+            .times(1)
+            .returning(|_, _, _, _| Ok(Completed::Done));
+        let notification = TheirNotification {
+            id: "n1".into(),
+            tenant_id: THEIR_DEFAULT_TENANT.into(),
+            client_id: "c1".into(),
+            age: Duration::from_secs(600),
+        };
+        let summary =
+            run(targets(MockClientRepository::new(), Some(dedup)), false, source(vec![], vec![notification])).await;
+        assert_eq!(summary.counts(Kind::Claims), super::super::Counts { imported: 1, unchanged: 0, skipped: 0 });
+    }
 }

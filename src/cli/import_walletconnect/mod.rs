@@ -72,7 +72,11 @@ pub enum ImportCommandError {
 
 /// Opens this server's stores as the server would (migrating them), opens their database, and
 /// imports.
-pub async fn import(settings: &Settings, args: &ImportArgs, progress: &mut Progress) -> Result<Summary, ImportCommandError> {
+pub async fn import(
+    settings: &Settings,
+    args: &ImportArgs,
+    progress: &mut Progress,
+) -> Result<Summary, ImportCommandError> {
     let timeout = settings.store.timeout;
     let mut source = stores::walletconnect_source(&args.from, args.tenants_from.as_deref(), timeout).await?;
     let store = stores::client_store(settings, settings.projects.cipher().map_err(StartError::from)?).await?;

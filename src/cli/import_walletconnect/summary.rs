@@ -94,14 +94,7 @@ impl fmt::Display for Summary {
         }
         for kind in [Kind::Projects, Kind::Clients, Kind::Claims] {
             let c = self.counts(kind);
-            writeln!(
-                f,
-                "{:<9} {verb} {}, unchanged {}, skipped {}",
-                kind.label(),
-                c.imported,
-                c.unchanged,
-                c.skipped
-            )?;
+            writeln!(f, "{:<9} {verb} {}, unchanged {}, skipped {}", kind.label(), c.imported, c.unchanged, c.skipped)?;
         }
         for note in &self.notes {
             writeln!(f, "note: {note}")?;

@@ -4,8 +4,8 @@
 use serde_json::{Map, Value};
 
 use crate::{
-    cli::settings::pem_text,
     app::{RawApnsCredentials, RawServiceAccount, parse_apns_credentials, parse_service_account},
+    cli::settings::pem_text,
     domain::{ApnsCredentials, FcmCredentials},
     ports::TheirTenant,
 };

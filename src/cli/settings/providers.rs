@@ -95,7 +95,10 @@ fn one_of(ours: (&'static str, bool), theirs: (&'static str, bool)) -> Result<()
 impl ApnsSettings {
     /// True when any credential is set: the operator means to use APNS.
     pub fn is_configured(&self) -> bool {
-        self.key_path.is_some() || self.cert_path.is_some() || set(&self.certificate).is_some() || set(&self.pkcs8_pem).is_some()
+        self.key_path.is_some()
+            || self.cert_path.is_some()
+            || set(&self.certificate).is_some()
+            || set(&self.pkcs8_pem).is_some()
     }
 
     /// The credentials, `None` when none are set. Token auth and certificate auth exclude each
@@ -284,8 +287,16 @@ mod tests {
             both.apns.credentials(),
             Err(SettingsError::BothNames { ours: "APNS_KEY_PATH", theirs: "APNS_PKCS8_PEM" })
         );
-        let passwords = parse(&["--apns-certificate", "cDEy", "--apns-cert-password", "a", "--apns-certificate-password", "b"]);
-        assert!(passwords.apns.credentials().unwrap_err().to_string().starts_with("APNS_CERT_PASSWORD and APNS_CERTIFICATE_PASSWORD"));
+        let passwords =
+            parse(&["--apns-certificate", "cDEy", "--apns-cert-password", "a", "--apns-certificate-password", "b"]);
+        assert!(
+            passwords
+                .apns
+                .credentials()
+                .unwrap_err()
+                .to_string()
+                .starts_with("APNS_CERT_PASSWORD and APNS_CERTIFICATE_PASSWORD")
+        );
         // APNS_TYPE picks one of two sets, as their server does, and must find the one it names.
         let two = [&base[..], &["--apns-pkcs8-pem", "a2V5", "--apns-certificate", "cDEy"]].concat();
         assert_eq!(parse(&two).apns.credentials(), Err(SettingsError::ApnsAuthAmbiguous));

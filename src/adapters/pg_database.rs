@@ -184,11 +184,14 @@ async fn choose_schema(
         return Ok((schema, SchemaSource::Url));
     }
     let default = SchemaName::parse(DEFAULT_SCHEMA).expect("the default schema name is plain");
-    if pg_schema::has_history(conn, &default).await? {
-        return Ok((default, SchemaSource::Default));
-    }
+    // In a transaction: behind PgBouncer the parse and the bind of an unnamed statement could
+    // otherwise reach two different server connections.
+    let mut tx = conn.begin().await?;
+    let ours = pg_schema::has_history(&mut tx, &default).await?;
     let first = MIGRATOR.iter().min_by_key(|m| m.version).expect("the build has migrations");
-    if pg_schema::public_holds_our_history(conn, (first.version, &first.checksum)).await? {
+    let legacy = !ours && pg_schema::public_holds_our_history(&mut tx, (first.version, &first.checksum)).await?;
+    tx.commit().await?;
+    if legacy {
         warn!(
             "push-server's tables are in the schema public (from before DATABASE_SCHEMA); they are used there. \
              Set DATABASE_SCHEMA=public to say so and silence this warning"

@@ -139,7 +139,7 @@ async fn send_to(app: &TestApp, path: &str, id: &str) {
         .http
         .post(app.url(path))
         .header("content-type", "application/json")
-        .signed_body(&app.relay, &encrypted(id))
+        .signed_body(&app.relay, encrypted(id))
         .send()
         .await
         .unwrap();

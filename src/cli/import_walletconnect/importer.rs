@@ -150,35 +150,36 @@ impl Importer {
         }
         let (ours_apns, ours_fcm) = existing.map(|p| (p.apns, p.fcm)).unwrap_or_default();
         // Credentials already here are kept: they were uploaded here (or by an earlier run).
-        match (ours_apns, plan.apns) {
-            (None, Some(apns)) => {
-                wrote = true;
-                if !self.dry_run && !projects.set_apns(&id, Some(apns)).await.map_err(target)? {
-                    return Ok(skipped("the project was deleted while it was imported"));
-                }
+        if let Some(apns) = self.missing_here(&id, "APNS credentials", ours_apns, plan.apns) {
+            wrote = true;
+            if !self.dry_run && !projects.set_apns(&id, Some(apns)).await.map_err(target)? {
+                return Ok(skipped("the project was deleted while it was imported"));
             }
-            (Some(ours), Some(theirs)) if ours != theirs => {
-                self.summary.note(format!("project {id}: its APNS credentials here differ from theirs; kept"));
-            }
-            _ => {}
         }
-        match (ours_fcm, plan.fcm) {
-            (None, Some(fcm)) => {
-                wrote = true;
-                if !self.dry_run && !projects.set_fcm(&id, Some(fcm)).await.map_err(target)? {
-                    return Ok(skipped("the project was deleted while it was imported"));
-                }
+        if let Some(fcm) = self.missing_here(&id, "FCM credentials", ours_fcm, plan.fcm) {
+            wrote = true;
+            if !self.dry_run && !projects.set_fcm(&id, Some(fcm)).await.map_err(target)? {
+                return Ok(skipped("the project was deleted while it was imported"));
             }
-            (Some(ours), Some(theirs)) if ours != theirs => {
-                self.summary.note(format!("project {id}: its FCM service account here differs from theirs; kept"));
-            }
-            _ => {}
         }
         for note in plan.notes {
             self.summary.note(format!("project {id}: {note}"));
         }
         self.projects_here.insert(id, true);
         Ok(if wrote { Outcome::Imported } else { Outcome::Unchanged })
+    }
+
+    /// Their credentials when the project has none here yet; credentials here that differ from
+    /// theirs are kept, and noted.
+    fn missing_here<T: PartialEq>(&mut self, id: &ProjectId, what: &str, ours: Option<T>, theirs: Option<T>) -> Option<T> {
+        match (ours, theirs) {
+            (None, theirs) => theirs,
+            (Some(ours), Some(theirs)) if ours != theirs => {
+                self.summary.note(format!("project {id}: its {what} here differ from theirs; kept"));
+                None
+            }
+            _ => None,
+        }
     }
 
     /// Whether `project` is here to take clients: the default project always; another one when

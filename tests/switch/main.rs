@@ -7,11 +7,21 @@
 //! needs the test Postgres (and a database of its own: their migrations write to `public`) and
 //! skips with a notice without it.
 
-use push_testkit::binary::Binary;
-
+#[cfg(all(feature = "postgres", feature = "apns", feature = "fcm"))]
 mod import;
+#[cfg(feature = "postgres")]
 mod schema;
+#[cfg(all(feature = "apns", feature = "fcm"))]
 mod settings;
+#[cfg(feature = "postgres")]
 mod their_database;
 
-const SERVER: Binary = Binary::new(env!("CARGO_BIN_EXE_push-server"));
+/// The server binary cargo built for these tests (their settings as an operator sets them).
+#[cfg(all(feature = "apns", feature = "fcm"))]
+const SERVER: push_testkit::binary::Binary = push_testkit::binary::Binary::new(env!("CARGO_BIN_EXE_push-server"));
+
+#[cfg(not(all(feature = "postgres", feature = "apns", feature = "fcm")))]
+#[test]
+fn switch_suite() {
+    push_testkit::services::features_missing(&["postgres", "apns", "fcm"]);
+}

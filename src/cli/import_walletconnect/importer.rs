@@ -171,7 +171,13 @@ impl Importer {
 
     /// Their credentials when the project has none here yet; credentials here that differ from
     /// theirs are kept, and noted.
-    fn missing_here<T: PartialEq>(&mut self, id: &ProjectId, what: &str, ours: Option<T>, theirs: Option<T>) -> Option<T> {
+    fn missing_here<T: PartialEq>(
+        &mut self,
+        id: &ProjectId,
+        what: &str,
+        ours: Option<T>,
+        theirs: Option<T>,
+    ) -> Option<T> {
         match (ours, theirs) {
             (None, theirs) => theirs,
             (Some(ours), Some(theirs)) if ours != theirs => {

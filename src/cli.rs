@@ -11,6 +11,7 @@ use crate::telemetry::{self, LogTarget, Telemetry};
 
 pub mod check_config;
 pub mod client_jwt;
+pub mod import_walletconnect;
 pub mod keygen;
 pub mod migrate;
 pub mod openapi;
@@ -68,6 +69,9 @@ pub enum Command {
     /// Print a wallet's client id (did:key) and a client JWT signed with its key, for the
     /// `Authorization` header of a registration or unregistration.
     ClientJwt(client_jwt::ClientJwtArgs),
+    /// Copy a WalletConnect push server's clients, tenants (as projects) and recent notification
+    /// ids into this server's stores; never writes to theirs.
+    ImportWalletconnect(import_walletconnect::ImportArgs),
 }
 
 /// How a command ends when it cannot do its job: the one-line reason on stderr, exit code 1.
@@ -84,7 +88,10 @@ pub(crate) fn prepare(
     default_filter: &str,
     export_traces: bool,
 ) -> Result<(Telemetry, Runtime), ExitCode> {
-    let telemetry = telemetry::init(settings.log_format, target, default_filter, export_traces).map_err(fail)?;
+    // WalletConnect's LOG_LEVEL stands for RUST_LOG; both set is refused.
+    let rust_log = std::env::var("RUST_LOG").ok();
+    let filter = settings.walletconnect.log_filter(rust_log.as_deref(), default_filter).map_err(fail)?;
+    let telemetry = telemetry::init(settings.log_format, target, filter, export_traces).map_err(fail)?;
     let runtime = Runtime::new().map_err(|e| fail(format!("cannot start the async runtime: {e}")))?;
     Ok((telemetry, runtime))
 }

@@ -38,5 +38,6 @@ fn main() -> ExitCode {
         Command::Send(args) => cli::send::run(&args),
         Command::RotateCredentials => cli::rotate_credentials::run(&cli.settings),
         Command::ClientJwt(args) => cli::client_jwt::run(&args),
+        Command::ImportWalletconnect(args) => cli::import_walletconnect::run(&cli.settings, &args),
     }
 }

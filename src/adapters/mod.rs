@@ -10,6 +10,10 @@ pub mod http;
 pub mod pem;
 #[cfg(feature = "postgres")]
 pub mod pg_database;
+#[cfg(feature = "postgres")]
+pub mod pg_schema;
 pub mod push;
 pub mod relay_key;
 pub mod store;
+#[cfg(feature = "postgres")]
+pub mod walletconnect_source;

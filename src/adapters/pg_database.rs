@@ -14,14 +14,22 @@
 //!   idle-in-transaction timeouts with `SET LOCAL` inside that same first round trip instead;
 //! - applies no migrations (they take a session-level advisory lock): it only checks that the
 //!   schema is current, and asks for `push-server migrate` with the direct URL when it is not.
+//!
+//! Our tables live in a schema of their own (`pg_schema`): a direct connection is pointed at it
+//! by a `search_path` option at connect, a PgBouncer transaction by `SET LOCAL search_path`.
 
 use std::{str::FromStr, time::Duration};
+
+use tracing::warn;
 
 use sqlx::{
     AssertSqlSafe, Connection, PgPool, Postgres, Transaction,
     migrate::Migrator,
     postgres::{PgConnectOptions, PgConnection, PgPoolOptions},
 };
+
+use super::pg_schema::{self, DEFAULT_SCHEMA};
+pub use super::pg_schema::{SchemaName, SchemaSource};
 
 static MIGRATOR: Migrator = sqlx::migrate!("./migrations/postgres");
 
@@ -50,8 +58,10 @@ pub struct PgDatabase {
     pool: PgPool,
     timeout: Duration,
     statement_cache: bool,
-    /// `BEGIN` plus the per-transaction timeouts, for the PgBouncer mode.
+    /// `BEGIN` plus the per-transaction timeouts and search path, for the PgBouncer mode.
     begin: String,
+    schema: SchemaName,
+    schema_source: SchemaSource,
 }
 
 impl PgDatabase {
@@ -60,13 +70,21 @@ impl PgDatabase {
     /// within the timeout, when the database cannot be reached: a server that starts without its
     /// store would only answer 503.
     pub async fn connect(url: &str, options: &PostgresOptions) -> Result<Self, String> {
+        Self::connect_in(url, options, None).await
+    }
+
+    /// As [`connect`](Self::connect), with our tables in `schema` (`DATABASE_SCHEMA`) instead of
+    /// the one `pg_schema` would choose.
+    pub async fn connect_in(url: &str, options: &PostgresOptions, schema: Option<&SchemaName>) -> Result<Self, String> {
         let statement_cache = options.statement_cache_capacity > 0;
         let base = connect_options(url, options.statement_cache_capacity)?;
         let mut first = bounded_start(options.timeout, "connect to", PgConnection::connect_with(&base)).await?;
+        let (schema, schema_source) =
+            bounded_start(options.timeout, "inspect", choose_schema(&mut first, &base, schema)).await?;
         if statement_cache {
-            bounded_start(MIGRATION_TIMEOUT, "migrate", MIGRATOR.run(&mut first)).await?;
+            bounded_start(MIGRATION_TIMEOUT, "migrate", migrate_on(&mut first, &schema)).await?;
         } else {
-            check_schema(&mut first, options.timeout).await?;
+            check_schema(&mut first, options.timeout, &schema).await?;
         }
         let _ = first.close().await;
 
@@ -80,6 +98,7 @@ impl PgDatabase {
             connect = connect.options([
                 ("statement_timeout", ms.to_string()),
                 ("idle_in_transaction_session_timeout", idle_ms.to_string()),
+                ("search_path", schema.as_str().to_owned()),
             ]);
         }
         let max = options.max_connections.max(1);
@@ -96,19 +115,27 @@ impl PgDatabase {
             .connect_lazy_with(connect);
         bounded_start(options.timeout, "open the pool's first connections to", warm(&pool, floor)).await?;
         let begin = format!(
-            "BEGIN; SET LOCAL statement_timeout = {ms}; SET LOCAL idle_in_transaction_session_timeout = {idle_ms}"
+            "BEGIN; SET LOCAL statement_timeout = {ms}; SET LOCAL idle_in_transaction_session_timeout = {idle_ms}; \
+             SET LOCAL search_path TO {}",
+            schema.as_str()
         );
-        Ok(Self { pool, timeout: options.timeout, statement_cache, begin })
+        Ok(Self { pool, timeout: options.timeout, statement_cache, begin, schema, schema_source })
     }
 
     /// Applies the migrations on a direct connection to `url` and returns: the `migrate` command,
     /// which is how a database behind PgBouncer gets its schema.
     pub async fn migrate(url: &str, timeout: Duration) -> Result<(), String> {
-        let mut conn =
-            bounded_start(timeout, "connect to", PgConnection::connect_with(&connect_options(url, 100)?)).await?;
-        bounded_start(MIGRATION_TIMEOUT, "migrate", MIGRATOR.run(&mut conn)).await?;
+        let options = connect_options(url, 100)?;
+        let mut conn = bounded_start(timeout, "connect to", PgConnection::connect_with(&options)).await?;
+        let (schema, _) = bounded_start(timeout, "inspect", choose_schema(&mut conn, &options, None)).await?;
+        bounded_start(MIGRATION_TIMEOUT, "migrate", migrate_on(&mut conn, &schema)).await?;
         let _ = conn.close().await;
         Ok(())
+    }
+
+    /// The schema our tables live in, and why that one.
+    pub fn schema(&self) -> (&SchemaName, SchemaSource) {
+        (&self.schema, self.schema_source)
     }
 
     pub fn pool(&self) -> &PgPool {
@@ -170,13 +197,49 @@ fn connect_options(url: &str, statement_cache_capacity: usize) -> Result<PgConne
         .statement_cache_capacity(statement_cache_capacity))
 }
 
+/// The schema for our tables (see `pg_schema` for the order of the rules).
+async fn choose_schema(
+    conn: &mut PgConnection,
+    options: &PgConnectOptions,
+    configured: Option<&SchemaName>,
+) -> Result<(SchemaName, SchemaSource), sqlx::Error> {
+    if let Some(schema) = configured {
+        return Ok((schema.clone(), SchemaSource::Configured));
+    }
+    if let Some(schema) = pg_schema::search_path_in_options(options.get_options()) {
+        return Ok((schema, SchemaSource::Url));
+    }
+    let default = SchemaName::parse(DEFAULT_SCHEMA).expect("the default schema name is plain");
+    // In a transaction: behind PgBouncer the parse and the bind of an unnamed statement could
+    // otherwise reach two different server connections.
+    let mut tx = conn.begin().await?;
+    let ours = pg_schema::has_history(&mut tx, &default).await?;
+    let first = MIGRATOR.iter().min_by_key(|m| m.version).expect("the build has migrations");
+    let legacy = !ours && pg_schema::public_holds_our_history(&mut tx, (first.version, &first.checksum)).await?;
+    tx.commit().await?;
+    if legacy {
+        warn!(
+            "push-server's tables are in the schema public (from before DATABASE_SCHEMA); they are used there. \
+             Set DATABASE_SCHEMA=public to say so and silence this warning"
+        );
+        return Ok((SchemaName::parse("public").expect("plain"), SchemaSource::Legacy));
+    }
+    Ok((default, SchemaSource::Default))
+}
+
+/// Creates the schema and applies the migrations there, on a direct connection.
+async fn migrate_on(conn: &mut PgConnection, schema: &SchemaName) -> Result<(), String> {
+    pg_schema::enter(conn, schema).await.map_err(|e| format!("cannot create schema {}: {e}", schema.as_str()))?;
+    MIGRATOR.run(conn).await.map_err(|e| e.to_string())
+}
+
 /// Refuses to serve on a schema older than this binary's migrations (PgBouncer mode, where the
-/// server cannot migrate by itself).
-async fn check_schema(conn: &mut PgConnection, timeout: Duration) -> Result<(), String> {
+/// server cannot migrate by itself). The table is named with its schema: a PgBouncer connection
+/// carries no search path outside a transaction.
+async fn check_schema(conn: &mut PgConnection, timeout: Duration, schema: &SchemaName) -> Result<(), String> {
     let latest = MIGRATOR.iter().map(|m| m.version).max().unwrap_or(0);
-    let read = sqlx::query_scalar::<_, i64>("SELECT coalesce(max(version), 0) FROM _sqlx_migrations WHERE success")
-        .persistent(false)
-        .fetch_one(&mut *conn);
+    let sql = format!("SELECT coalesce(max(version), 0) FROM {}._sqlx_migrations WHERE success", schema.as_str());
+    let read = sqlx::query_scalar::<_, i64>(AssertSqlSafe(sql)).persistent(false).fetch_one(&mut *conn);
     let applied = match tokio::time::timeout(timeout, read).await {
         Ok(Ok(version)) => version,
         // No migrations table: a database that was never migrated.

@@ -72,15 +72,15 @@ pub fn default_project(settings: &Settings, factory: &PushProviderFactory) -> Re
     } else if settings.apns.topic.is_some() {
         warn!("APNS_TOPIC is set but no APNS credentials (APNS_KEY_PATH or APNS_CERT_PATH); APNS stays off");
     }
-    if let Some(path) = &settings.fcm.credentials_path {
+    if let Some(source) = settings.fcm.source()? {
         #[cfg(feature = "fcm")]
         {
-            providers = providers.with(PushType::Fcm, fcm::provider(factory, path, settings.fcm.project_id())?);
+            providers = providers.with(PushType::Fcm, fcm::provider(factory, source, settings.fcm.project_id())?);
         }
         #[cfg(not(feature = "fcm"))]
         {
-            let _ = path;
-            return Err(StartError::NotCompiledIn { what: "FCM_CREDENTIALS_PATH is set", feature: "fcm" });
+            let _ = source;
+            return Err(StartError::NotCompiledIn { what: "FCM credentials are set", feature: "fcm" });
         }
     }
     if let Some((key, subject)) = settings.webpush.credentials()? {
@@ -118,13 +118,15 @@ pub fn default_project(settings: &Settings, factory: &PushProviderFactory) -> Re
 mod apns {
     use std::{path::Path, sync::Arc};
 
+    use base64::{Engine, engine::general_purpose::STANDARD};
+
     use super::StartError;
     use crate::{
         adapters::push::{
             apns::{ApnsAuth, ApnsConfigError, ApnsIdentity, Environment, IdField, certificate::IdentityError},
             factory::PushProviderFactory,
         },
-        cli::settings::{ApnsAuthSource, ApnsSource},
+        cli::settings::{ApnsAuthSource, ApnsSource, pem_text},
         ports::PushProvider,
     };
 
@@ -136,19 +138,40 @@ mod apns {
         factory: &PushProviderFactory,
         source: ApnsSource<'_>,
     ) -> Result<Arc<dyn PushProvider>, StartError> {
-        let (auth, file) = match source.auth {
+        // `from`: the setting the key or certificate came from, for the reasons (never its value).
+        let (auth, from) = match source.auth {
             ApnsAuthSource::Token { key_path, key_id, team_id } => {
                 let key_pem = read("APNS_KEY_PATH", key_path)?;
-                (ApnsAuth::Token { key_pem, key_id: key_id.to_owned(), team_id: team_id.to_owned() }, key_path)
+                let from = format!("APNS_KEY_PATH {}", key_path.display());
+                (ApnsAuth::Token { key_pem, key_id: key_id.to_owned(), team_id: team_id.to_owned() }, from)
+            }
+            ApnsAuthSource::TokenInline { key, key_id, team_id } => {
+                let key_pem = pem_text(key.expose()).ok_or_else(|| {
+                    StartError::Provider("APNS_PKCS8_PEM is neither base64 of a .p8 file nor PEM text".into())
+                })?;
+                let auth = ApnsAuth::Token {
+                    key_pem: key_pem.into_bytes(),
+                    key_id: key_id.to_owned(),
+                    team_id: team_id.to_owned(),
+                };
+                (auth, "APNS_PKCS8_PEM".to_owned())
             }
             ApnsAuthSource::Certificate { cert_path, password } => {
                 let password = password.map(|p| p.expose().as_str());
-                (ApnsAuth::Certificate(ApnsIdentity::detect(read("APNS_CERT_PATH", cert_path)?, password)), cert_path)
+                let identity = ApnsIdentity::detect(read("APNS_CERT_PATH", cert_path)?, password);
+                (ApnsAuth::Certificate(identity), format!("APNS_CERT_PATH {}", cert_path.display()))
+            }
+            ApnsAuthSource::CertificateInline { certificate, password } => {
+                let p12 = STANDARD
+                    .decode(certificate.expose().trim())
+                    .map_err(|_| StartError::Provider("APNS_CERTIFICATE is not base64 (of the .p12 file)".into()))?;
+                let password = password.map(|p| p.expose().as_str());
+                (ApnsAuth::Certificate(ApnsIdentity::detect(p12, password)), "APNS_CERTIFICATE".to_owned())
             }
         };
         factory
             .apns_provider(source.topic.to_owned(), auth, ORIGIN.to_owned())
-            .map_err(|e| StartError::Provider(reason(e, file)))
+            .map_err(|e| StartError::Provider(reason(e, &from)))
     }
 
     /// A credentials file, or the reason worded after the setting that names it.
@@ -156,9 +179,9 @@ mod apns {
         std::fs::read(path).map_err(|e| StartError::Provider(format!("{name} {}: cannot be read: {e}", path.display())))
     }
 
-    /// The adapter's reason, worded after the setting that holds the fault.
-    fn reason(error: ApnsConfigError, file: &Path) -> String {
-        let file = file.display();
+    /// The adapter's reason, worded after the setting that holds the fault (`file`: the setting,
+    /// with the file's path when it names one).
+    fn reason(error: ApnsConfigError, file: &str) -> String {
         match error {
             ApnsConfigError::Topic(topic) => format!("APNS_TOPIC '{topic}' is not a bundle id"),
             ApnsConfigError::Id { field, value } => {
@@ -168,16 +191,16 @@ mod apns {
                 };
                 format!("{name} '{value}' must be letters and digits (Apple's 10-character id)")
             }
-            ApnsConfigError::Key(reason) => format!("APNS_KEY_PATH {file}: {reason}"),
+            ApnsConfigError::Key(reason) => format!("{file}: {reason}"),
             ApnsConfigError::Certificate(IdentityError::Pkcs12(detail)) => format!(
-                "APNS_CERT_PATH {file}: is neither PEM nor a PKCS#12 file this server can open with \
-                 APNS_CERT_PASSWORD ({detail})"
+                "{file}: is neither PEM nor a PKCS#12 file this server can open with \
+                 its password ({detail})"
             ),
             ApnsConfigError::Certificate(IdentityError::EncryptedPem) => format!(
-                "APNS_CERT_PATH {file}: holds an encrypted PEM key; use the .p12 with APNS_CERT_PASSWORD, or \
+                "{file}: holds an encrypted PEM key; use the .p12 with APNS_CERT_PASSWORD, or \
                  decrypt the key (openssl pkcs8 -in key.pem -out plain.pem)"
             ),
-            ApnsConfigError::Certificate(other) => format!("APNS_CERT_PATH {file}: {other}"),
+            ApnsConfigError::Certificate(other) => format!("{file}: {other}"),
             ApnsConfigError::Endpoint { environment, reason } => {
                 let name = match environment {
                     Environment::Production => "APNS_ENDPOINT",
@@ -191,7 +214,7 @@ mod apns {
 
 #[cfg(feature = "fcm")]
 mod fcm {
-    use std::{path::Path, sync::Arc};
+    use std::sync::Arc;
 
     use super::StartError;
     use crate::{
@@ -199,6 +222,7 @@ mod fcm {
             factory::PushProviderFactory,
             fcm::{FcmConfigError, ServiceAccount},
         },
+        cli::settings::FcmSource,
         ports::PushProvider,
     };
 
@@ -207,20 +231,26 @@ mod fcm {
     /// malformed endpoint.
     pub fn provider(
         factory: &PushProviderFactory,
-        path: &Path,
+        source: FcmSource<'_>,
         project_id: Option<&str>,
     ) -> Result<Arc<dyn PushProvider>, StartError> {
-        let at = path.display();
-        let text = std::fs::read_to_string(path)
-            .map_err(|e| StartError::Provider(format!("FCM_CREDENTIALS_PATH {at}: cannot read the file: {e}")))?;
-        let account = ServiceAccount::parse(&text)
-            .map_err(|e| StartError::Provider(format!("FCM_CREDENTIALS_PATH {at}: {e}")))?;
+        let (text, at) = match source {
+            FcmSource::Path(path) => {
+                let at = format!("FCM_CREDENTIALS_PATH {}", path.display());
+                let text = std::fs::read_to_string(path)
+                    .map_err(|e| StartError::Provider(format!("{at}: cannot read the file: {e}")))?;
+                (text, at)
+            }
+            FcmSource::Inline(json) => (json.expose().clone(), "FCM_V1_CREDENTIALS".to_owned()),
+        };
+        // The parser's reasons name fields, never their values (the JSON holds a private key).
+        let account = ServiceAccount::parse(&text).map_err(|e| StartError::Provider(format!("{at}: {e}")))?;
         let Some(project) = project_id.or(account.project_id.as_deref()).map(str::to_owned) else {
             return Err(StartError::Provider(
                 "FCM project unknown: set FCM_PROJECT_ID or use a service-account JSON with a project_id".into(),
             ));
         };
-        let origin = "FCM_CREDENTIALS_PATH and FCM_PROJECT_ID".to_owned();
+        let origin = "FCM_CREDENTIALS_PATH (or FCM_V1_CREDENTIALS) and FCM_PROJECT_ID".to_owned();
         factory.fcm_provider(account, project, origin).map_err(|e| {
             StartError::Provider(match e {
                 FcmConfigError::Endpoint(url) => {

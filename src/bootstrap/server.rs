@@ -30,6 +30,8 @@ pub struct RunningServer {
     stop: oneshot::Sender<()>,
     task: JoinHandle<()>,
     closers: Vec<Closer>,
+    /// The `/metrics` listener of its own (`TELEMETRY_PROMETHEUS_PORT`), stopped with the server.
+    metrics: Option<(oneshot::Sender<()>, JoinHandle<()>)>,
     app: Arc<App>,
     /// How long a running send may take once shutdown starts before it is cut.
     send_budget: Duration,
@@ -77,9 +79,23 @@ pub async fn start(settings: &Settings) -> Result<RunningServer, StartError> {
         response_dialect: settings.http.response_dialect,
         client_auth: ClientAuth::new(settings.client_auth.mode, audiences, Arc::new(SystemClock)),
         cors: settings.http.cors()?,
+        metrics_apart: settings.walletconnect.prometheus_port.is_some(),
     };
     let (stop, stopped) = oneshot::channel::<()>();
     let app = wired.app.clone();
+    let metrics = match settings.walletconnect.prometheus_port {
+        Some(port) => {
+            let addr = SocketAddr::new(settings.host, port);
+            let listener = TcpListener::bind(addr).await.map_err(|error| StartError::Listen { addr, error })?;
+            let (stop, stopped) = oneshot::channel::<()>();
+            let task = tokio::spawn(http::serve_metrics(listener, wired.metrics.clone(), async move {
+                let _ = stopped.await;
+            }));
+            info!(%addr, "metrics served apart (TELEMETRY_PROMETHEUS_PORT)");
+            Some((stop, task))
+        }
+        None => None,
+    };
     let task = tokio::spawn(http::serve(listener, wired.app, wired.metrics, wired.auth, config, async move {
         let _ = stopped.await;
     }));
@@ -89,6 +105,7 @@ pub async fn start(settings: &Settings) -> Result<RunningServer, StartError> {
         stop,
         task,
         closers: wired.closers,
+        metrics,
         app,
         send_budget,
         settle: settings.store.timeout + SEND_MARGIN,
@@ -106,6 +123,10 @@ impl RunningServer {
     pub async fn shutdown(self) {
         let sends_deadline = Instant::now() + self.send_budget;
         let _ = self.stop.send(());
+        if let Some((stop, task)) = self.metrics {
+            let _ = stop.send(());
+            let _ = task.await;
+        }
         if let Err(e) = self.task.await {
             warn!(error = %e, "server task failed");
         }

@@ -12,7 +12,7 @@ use super::StartError;
 use crate::{
     adapters::{dedup::memory::MemoryDedupStore, store::credentials_cipher::CredentialsCipher},
     cli::settings::{DatabaseKind, DedupBackend, DedupChoice, Settings},
-    ports::{ClientRepository, DedupStore, ProjectRepository},
+    ports::{ClientRepository, DedupStore, ProjectRepository, WalletConnectSource},
 };
 
 /// Closes a backend (pools, connections) at shutdown.
@@ -71,9 +71,12 @@ pub async fn client_store(settings: &Settings, cipher: Option<CredentialsCipher>
         DatabaseKind::Postgres => {
             #[cfg(feature = "postgres")]
             {
-                use crate::adapters::store::{
-                    postgres::{PostgresClientRepository, PostgresOptions},
-                    postgres_projects::PostgresProjectRepository,
+                use crate::adapters::{
+                    pg_database::{PgDatabase, SchemaName, SchemaSource},
+                    store::{
+                        postgres::{PostgresClientRepository, PostgresOptions},
+                        postgres_projects::PostgresProjectRepository,
+                    },
                 };
                 let options = PostgresOptions {
                     max_connections: store.max_connections,
@@ -81,7 +84,17 @@ pub async fn client_store(settings: &Settings, cipher: Option<CredentialsCipher>
                     timeout: store.timeout,
                     statement_cache_capacity: store.statement_cache,
                 };
-                let repo = Arc::new(PostgresClientRepository::connect(url, &options).await.map_err(StartError::Store)?);
+                let schema = store.schema.as_deref().map(SchemaName::parse).transpose().map_err(StartError::Store)?;
+                let db = PgDatabase::connect_in(url, &options, schema.as_ref()).await.map_err(StartError::Store)?;
+                let (schema, source) = db.schema();
+                let why = match source {
+                    SchemaSource::Configured => "DATABASE_SCHEMA",
+                    SchemaSource::Url => "search_path of DATABASE_URL",
+                    SchemaSource::Legacy => "kept where an earlier push-server made them",
+                    SchemaSource::Default => "default",
+                };
+                let schema = format!("tables in schema {} ({why})", schema.as_str());
+                let repo = Arc::new(PostgresClientRepository::new(db));
                 let mode = if store.statement_cache == 0 {
                     " (statement cache off, for PgBouncer: schema checked, not migrated)"
                 } else {
@@ -94,7 +107,7 @@ pub async fn client_store(settings: &Settings, cipher: Option<CredentialsCipher>
                     postgres: Some(repo.database().clone()),
                     clients: repo,
                     projects,
-                    described: format!("Postgres{mode}"),
+                    described: format!("Postgres, {schema}{mode}"),
                     close: Box::pin(async move { closing.close().await }),
                 })
             }
@@ -185,5 +198,27 @@ pub async fn dedup_store(
                 Err(StartError::NotCompiledIn { what: "DEDUP_BACKEND=postgres is set", feature: "postgres" })
             }
         }
+    }
+}
+
+/// A WalletConnect push server's database (and its tenant database, when apart), for
+/// `import-walletconnect`; read in read-only snapshots.
+pub async fn walletconnect_source(
+    url: &str,
+    tenants_url: Option<&str>,
+    timeout: std::time::Duration,
+) -> Result<Box<dyn WalletConnectSource>, StartError> {
+    #[cfg(feature = "postgres")]
+    {
+        use crate::adapters::walletconnect_source::PostgresWalletConnectSource;
+        let source = PostgresWalletConnectSource::open(url, tenants_url, timeout)
+            .await
+            .map_err(|e| StartError::Store(e.to_string()))?;
+        Ok(Box::new(source))
+    }
+    #[cfg(not(feature = "postgres"))]
+    {
+        let _ = (url, tenants_url, timeout);
+        Err(StartError::NotCompiledIn { what: "import-walletconnect reads Postgres", feature: "postgres" })
     }
 }

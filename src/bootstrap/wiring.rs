@@ -17,7 +17,7 @@ use crate::{
         relay_key::{FetchedKey, FetchedKeyConfig, StaticKey},
     },
     app::{App, CatalogTimings, ClaimTimes, ProjectCatalog, RelayAuth, RelayCheck},
-    cli::settings::{RelayKeySource, Settings},
+    cli::settings::{RelayKeySource, Settings, without_counterpart_set},
     ports::{ProjectRepository, PushProvider},
     telemetry::{
         Metrics,
@@ -42,6 +42,13 @@ pub struct Wired {
 pub async fn build(settings: &Settings) -> Result<Wired, StartError> {
     stores::redis_compiled_in(settings)?;
     settings.validate()?;
+    let theirs = without_counterpart_set(|name| std::env::var(name).ok());
+    if !theirs.is_empty() {
+        warn!(
+            "set but not used: {} (settings of WalletConnect's push server for features push-server does not have)",
+            theirs.join(", ")
+        );
+    }
     let mut summary = Vec::new();
     // One route for every outbound connection: the providers', OAuth's and the Relay key's.
     let egress = Egress::new(settings.egress.config()?);

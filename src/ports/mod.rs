@@ -10,6 +10,7 @@ mod project_repository;
 mod provider_factory;
 mod push_provider;
 mod relay_key;
+mod walletconnect_source;
 
 pub use client_repository::{ClientRepository, StoreError};
 pub use clock::Clock;
@@ -18,6 +19,9 @@ pub use project_repository::{ProjectCensus, ProjectRepository, ProjectStoreError
 pub use provider_factory::{ApnsFacts, CredentialProblem, ProviderFactory};
 pub use push_provider::{Delivered, PushError, PushFailure, PushProvider};
 pub use relay_key::{RelayKey, RelayKeyError};
+pub use walletconnect_source::{
+    SourceError, THEIR_DEFAULT_TENANT, TheirClient, TheirNotification, TheirTenant, WalletConnectSource,
+};
 
 #[cfg(test)]
 pub use client_repository::MockClientRepository;
@@ -33,3 +37,5 @@ pub use provider_factory::MockProviderFactory;
 pub use push_provider::MockPushProvider;
 #[cfg(test)]
 pub use relay_key::MockRelayKey;
+#[cfg(test)]
+pub use walletconnect_source::MockWalletConnectSource;

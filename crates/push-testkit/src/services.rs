@@ -179,6 +179,10 @@ mod postgres {
         /// Runs one statement directly, past the adapter (to plant rows it would never write).
         pub async fn execute(&self, sql: &'static str) {
             let mut conn = PgConnection::connect(&self.direct_url).await.expect("connect to the test database");
+            if self.schema.is_none() {
+                // A database of its own: the server keeps its tables in its default schema there.
+                sqlx::query("SET search_path TO push_server").execute(&mut conn).await.expect("search path set");
+            }
             sqlx::query(sql).execute(&mut conn).await.expect("statement runs");
             conn.close().await.ok();
         }

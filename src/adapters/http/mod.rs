@@ -38,7 +38,7 @@ mod webpush;
 
 use std::{future::Future, sync::Arc, time::Duration};
 
-use poem::{Endpoint, EndpointExt, IntoEndpoint, get, handler, web::Data};
+use poem::{Endpoint, EndpointExt, IntoEndpoint, Route, get, handler, web::Data};
 use tokio::net::TcpListener;
 
 pub use clients::body::read_registration;
@@ -98,6 +98,9 @@ pub struct HttpConfig {
     pub admin_token: Option<Secret<String>>,
     /// `CORS_ALLOWED_ORIGINS`: which pages may call the wallet and VAPID key routes.
     pub cors: CorsOrigins,
+    /// `/metrics` is served apart, by [`serve_metrics`] on a listener of its own
+    /// (`TELEMETRY_PROMETHEUS_PORT`), and not among the API's routes.
+    pub metrics_apart: bool,
 }
 
 /// Serves the API on `listener` until `shutdown` completes, then stops accepting and lets open
@@ -120,6 +123,18 @@ pub async fn serve(
     transport::serve(listener, endpoint(state), limits, shutdown).await
 }
 
+/// Serves only `GET /metrics` on `listener` (a port of its own, `TELEMETRY_PROMETHEUS_PORT`)
+/// until `shutdown` completes.
+pub async fn serve_metrics(listener: TcpListener, metrics: Arc<Metrics>, shutdown: impl Future<Output = ()>) {
+    let limits = TransportLimits {
+        max_connections: 16,
+        header_read_timeout: Duration::from_secs(10),
+        shutdown_grace: Duration::from_secs(1),
+        unread_body: UnreadBodyLimits { max_bytes: 1024, timeout: Duration::from_secs(1) },
+    };
+    transport::serve(listener, Route::new().at("/metrics", get(metrics_text)).data(metrics), limits, shutdown).await
+}
+
 /// Every route of the server, with the error envelope, deadline and telemetry around them.
 fn endpoint(state: Arc<HttpState>) -> impl Endpoint + 'static {
     let config = &state.config;
@@ -130,8 +145,11 @@ fn endpoint(state: Arc<HttpState>) -> impl Endpoint + 'static {
     let observed = metrics.clone();
     let admin_state = state.clone();
     let cors = config.cors.clone();
-    docs::routes(&service)
-        .at("/metrics", get(metrics_text))
+    let mut routes = docs::routes(&service);
+    if !config.metrics_apart {
+        routes = routes.at("/metrics", get(metrics_text));
+    }
+    routes
         .nest("/", service.into_endpoint())
         // Outside the router: who may use the admin API is settled before its routes are matched
         // and their parameters parsed.

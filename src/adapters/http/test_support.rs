@@ -44,6 +44,7 @@ pub fn config() -> HttpConfig {
         client_auth: client_auth(ClientAuthMode::Off),
         admin_token: Some(Secret::new(ADMIN_TOKEN.to_owned())),
         cors: Default::default(),
+        metrics_apart: false,
     }
 }
 

@@ -59,6 +59,15 @@ pub enum SettingsError {
     WebPushSubjectMissing,
     #[error("CORS_ALLOWED_ORIGINS: {0}")]
     CorsOrigins(String),
+    #[error("{ours} and {theirs} (WalletConnect's name for it) are both set; set only one")]
+    BothNames { ours: &'static str, theirs: &'static str },
+    #[error("APNS_TYPE={0} but no APNS credentials of that type are set")]
+    ApnsTypeWithoutCredentials(&'static str),
+    #[error(
+        "FCM_API_KEY is set: the legacy FCM API it is for was shut down by Google; use a service account \
+         (FCM_V1_CREDENTIALS or FCM_CREDENTIALS_PATH) and unset FCM_API_KEY"
+    )]
+    FcmApiKey,
     #[error("DEFAULT_PROJECT_ID: {0}")]
     DefaultProjectId(ProjectIdError),
 }

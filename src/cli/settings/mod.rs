@@ -20,6 +20,7 @@ mod projects;
 mod providers;
 mod relay;
 mod store;
+mod walletconnect;
 mod webpush;
 
 use std::{collections::BTreeSet, net::IpAddr, ops::RangeBounds, path::PathBuf, sync::Mutex, time::Duration};
@@ -34,9 +35,10 @@ pub use self::{
     error::SettingsError,
     http::{ClientAuthSettings, HttpSettings, PublicUrls},
     projects::ProjectSettings,
-    providers::{ApnsAuthSource, ApnsSettings, ApnsSource, FcmSettings, ProviderSettings},
+    providers::{ApnsAuthSource, ApnsSettings, ApnsSource, FcmSettings, FcmSource, ProviderSettings},
     relay::{MAX_CLOCK_SKEW_SECS, RelayKeySource, RelaySettings},
     store::{DatabaseKind, DedupBackend, DedupChoice, DedupSettings, RedisTarget, ReplicaAckRule, StoreSettings},
+    walletconnect::{WITHOUT_COUNTERPART, WalletConnectSettings, pem_text, without_counterpart_set},
     webpush::{VapidKeySource, WebPushSettings},
 };
 use crate::{domain::Secret, telemetry::LogFormat};
@@ -95,6 +97,8 @@ pub struct Settings {
     pub http: HttpSettings,
     #[command(flatten)]
     pub client_auth: ClientAuthSettings,
+    #[command(flatten)]
+    pub walletconnect: WalletConnectSettings,
     /// Log format: `text` or `json`.
     #[arg(long, env = "LOG_FORMAT", default_value = "text", ignore_case = true,
           value_parser = PossibleValuesParser::new(["text", "json"]).map(|f| if f.eq_ignore_ascii_case("json") { LogFormat::Json } else { LogFormat::Text }))]
@@ -115,6 +119,7 @@ impl Settings {
         self.egress.config()?;
         self.webpush.credentials()?;
         self.http.cors()?;
+        self.fcm.source()?;
         self.projects.default_project()?;
         Ok(())
     }

@@ -31,6 +31,20 @@ pub struct ApnsSettings {
     /// Password of the `.p12` file.
     #[arg(long, env = "APNS_CERT_PASSWORD", hide_env_values = true, value_parser = secret)]
     pub cert_password: Option<Secret<String>>,
+    /// WalletConnect's name: `certificate` or `token`, which of the two sets of credentials is
+    /// used when both are set.
+    #[arg(long, env = "APNS_TYPE", ignore_case = true, value_parser = ["certificate", "token"])]
+    pub apns_type: Option<String>,
+    /// WalletConnect's name: base64 of the `.p12` (APNS_CERT_PATH's content, inline).
+    #[arg(long, env = "APNS_CERTIFICATE", hide_env_values = true, value_parser = secret)]
+    pub certificate: Option<Secret<String>>,
+    /// WalletConnect's name for APNS_CERT_PASSWORD.
+    #[arg(long, env = "APNS_CERTIFICATE_PASSWORD", hide_env_values = true, value_parser = secret)]
+    pub certificate_password: Option<Secret<String>>,
+    /// WalletConnect's name: base64 of the `.p8` key, or its PEM text (APNS_KEY_PATH's content,
+    /// inline).
+    #[arg(long, env = "APNS_PKCS8_PEM", hide_env_values = true, value_parser = secret)]
+    pub pkcs8_pem: Option<Secret<String>>,
     /// Base URL for `apns` clients [default: https://api.push.apple.com]
     #[arg(long, id = "apns_endpoint", env = "APNS_ENDPOINT")]
     pub endpoint: Option<String>,
@@ -57,35 +71,75 @@ pub struct ApnsSource<'a> {
 pub enum ApnsAuthSource<'a> {
     /// `APNS_KEY_PATH` with `APNS_KEY_ID` and `APNS_TEAM_ID`.
     Token { key_path: &'a Path, key_id: &'a str, team_id: &'a str },
+    /// `APNS_PKCS8_PEM` (base64 of the `.p8`, or PEM text) with `APNS_KEY_ID` and `APNS_TEAM_ID`.
+    TokenInline { key: &'a Secret<String>, key_id: &'a str, team_id: &'a str },
     /// `APNS_CERT_PATH` with `APNS_CERT_PASSWORD`.
     Certificate { cert_path: &'a Path, password: Option<&'a Secret<String>> },
+    /// `APNS_CERTIFICATE` (base64 of the `.p12`) with its password.
+    CertificateInline { certificate: &'a Secret<String>, password: Option<&'a Secret<String>> },
+}
+
+/// A secret setting that is set to something.
+fn set(value: &Option<Secret<String>>) -> Option<&Secret<String>> {
+    value.as_ref().filter(|v| !v.expose().trim().is_empty())
+}
+
+/// One thing by our name or by WalletConnect's (each: whether it is set), never both.
+fn one_of(ours: (&'static str, bool), theirs: (&'static str, bool)) -> Result<(), SettingsError> {
+    match (ours, theirs) {
+        ((ours, true), (theirs, true)) => Err(SettingsError::BothNames { ours, theirs }),
+        _ => Ok(()),
+    }
 }
 
 impl ApnsSettings {
     /// True when any credential is set: the operator means to use APNS.
     pub fn is_configured(&self) -> bool {
-        self.key_path.is_some() || self.cert_path.is_some()
+        self.key_path.is_some()
+            || self.cert_path.is_some()
+            || set(&self.certificate).is_some()
+            || set(&self.pkcs8_pem).is_some()
     }
 
     /// The credentials, `None` when none are set. Token auth and certificate auth exclude each
-    /// other: with both set, which one is in force would be a guess, so the settings are refused.
+    /// other unless `APNS_TYPE` says which: with both set, which one is in force would be a
+    /// guess, so the settings are refused. Our name and WalletConnect's for one thing (the key,
+    /// the certificate, its password) are refused together.
     pub fn credentials(&self) -> Result<Option<ApnsSource<'_>>, SettingsError> {
-        if !self.is_configured() {
-            return Ok(None);
-        }
-        if self.key_path.is_some() && self.cert_path.is_some() {
-            return Err(SettingsError::ApnsAuthAmbiguous);
-        }
+        let (key_inline, cert_inline) = (set(&self.pkcs8_pem), set(&self.certificate));
+        one_of(("APNS_KEY_PATH", self.key_path.is_some()), ("APNS_PKCS8_PEM", key_inline.is_some()))?;
+        one_of(("APNS_CERT_PATH", self.cert_path.is_some()), ("APNS_CERTIFICATE", cert_inline.is_some()))?;
+        one_of(
+            ("APNS_CERT_PASSWORD", self.cert_password.is_some()),
+            ("APNS_CERTIFICATE_PASSWORD", self.certificate_password.is_some()),
+        )?;
+        let password = self.cert_password.as_ref().or(self.certificate_password.as_ref());
+        let token = self.key_path.is_some() || key_inline.is_some();
+        let certificate = self.cert_path.is_some() || cert_inline.is_some();
+        let use_token = match (self.apns_type.as_deref().map(str::to_ascii_lowercase).as_deref(), token, certificate) {
+            (Some("token"), false, _) => return Err(SettingsError::ApnsTypeWithoutCredentials("token")),
+            (Some("certificate"), _, false) => return Err(SettingsError::ApnsTypeWithoutCredentials("certificate")),
+            (Some(chosen), _, _) => chosen == "token",
+            (None, false, false) => return Ok(None),
+            (None, true, true) => return Err(SettingsError::ApnsAuthAmbiguous),
+            (None, token, _) => token,
+        };
         let topic = non_blank(&self.topic).ok_or(SettingsError::ApnsTopicMissing)?;
-        let auth = match (&self.key_path, &self.cert_path) {
-            (Some(key_path), _) => {
-                let (Some(key_id), Some(team_id)) = (non_blank(&self.key_id), non_blank(&self.team_id)) else {
-                    return Err(SettingsError::ApnsKeyIdsMissing);
-                };
-                ApnsAuthSource::Token { key_path, key_id, team_id }
+        let auth = if use_token {
+            let (Some(key_id), Some(team_id)) = (non_blank(&self.key_id), non_blank(&self.team_id)) else {
+                return Err(SettingsError::ApnsKeyIdsMissing);
+            };
+            match (&self.key_path, key_inline) {
+                (Some(key_path), _) => ApnsAuthSource::Token { key_path, key_id, team_id },
+                (None, Some(key)) => ApnsAuthSource::TokenInline { key, key_id, team_id },
+                (None, None) => unreachable!("token credentials are set"),
             }
-            (None, Some(cert_path)) => ApnsAuthSource::Certificate { cert_path, password: self.cert_password.as_ref() },
-            (None, None) => unreachable!("is_configured"),
+        } else {
+            match (&self.cert_path, cert_inline) {
+                (Some(cert_path), _) => ApnsAuthSource::Certificate { cert_path, password },
+                (None, Some(certificate)) => ApnsAuthSource::CertificateInline { certificate, password },
+                (None, None) => unreachable!("certificate credentials are set"),
+            }
         };
         Ok(Some(ApnsSource { topic, auth }))
     }
@@ -96,6 +150,13 @@ pub struct FcmSettings {
     /// The FCM service-account JSON.
     #[arg(long, env = "FCM_CREDENTIALS_PATH")]
     pub credentials_path: Option<PathBuf>,
+    /// WalletConnect's name: the service-account JSON itself (FCM_CREDENTIALS_PATH's content,
+    /// inline).
+    #[arg(long, env = "FCM_V1_CREDENTIALS", hide_env_values = true, value_parser = secret)]
+    pub v1_credentials: Option<Secret<String>>,
+    /// WalletConnect's legacy FCM server key: refused (Google shut the legacy API down).
+    #[arg(long, env = "FCM_API_KEY", hide_env_values = true, value_parser = secret)]
+    pub api_key: Option<Secret<String>>,
     /// The Firebase project [default: project_id from the credentials]
     #[arg(long, env = "FCM_PROJECT_ID")]
     pub project_id: Option<String>,
@@ -110,9 +171,33 @@ pub struct FcmSettings {
     pub max_connections: usize,
 }
 
+/// Where the default project's service account comes from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FcmSource<'a> {
+    /// `FCM_CREDENTIALS_PATH`.
+    Path(&'a Path),
+    /// `FCM_V1_CREDENTIALS`.
+    Inline(&'a Secret<String>),
+}
+
 impl FcmSettings {
     pub fn is_configured(&self) -> bool {
-        self.credentials_path.is_some()
+        self.credentials_path.is_some() || set(&self.v1_credentials).is_some()
+    }
+
+    /// The service account, `None` when none is set; `FCM_API_KEY` (legacy FCM) is refused, and
+    /// so are both names for it.
+    pub fn source(&self) -> Result<Option<FcmSource<'_>>, SettingsError> {
+        if set(&self.api_key).is_some() {
+            return Err(SettingsError::FcmApiKey);
+        }
+        let path = ("FCM_CREDENTIALS_PATH", self.credentials_path.is_some());
+        one_of(path, ("FCM_V1_CREDENTIALS", set(&self.v1_credentials).is_some()))?;
+        Ok(match (&self.credentials_path, set(&self.v1_credentials)) {
+            (Some(path), _) => Some(FcmSource::Path(path)),
+            (None, Some(json)) => Some(FcmSource::Inline(json)),
+            (None, None) => None,
+        })
     }
 
     /// `FCM_PROJECT_ID` when set to something.
@@ -186,5 +271,56 @@ mod tests {
             cert.credentials(),
             Ok(Some(ApnsSource { auth: ApnsAuthSource::Certificate { password: None, .. }, .. }))
         ));
+    }
+
+    #[test]
+    fn walletconnect_names_are_accepted_and_never_beside_ours() {
+        let parse = |args: &[&str]| super::super::tests::parse(args);
+        let base = ["--apns-topic", "com.example", "--apns-key-id", "K", "--apns-team-id", "T"];
+        let inline = parse(&[&base[..], &["--apns-pkcs8-pem", "a2V5"]].concat());
+        assert!(matches!(
+            inline.apns.credentials(),
+            Ok(Some(ApnsSource { auth: ApnsAuthSource::TokenInline { key_id: "K", .. }, .. }))
+        ));
+        let both = parse(&[&base[..], &["--apns-pkcs8-pem", "a2V5", "--apns-key-path", "/k.p8"]].concat());
+        assert_eq!(
+            both.apns.credentials(),
+            Err(SettingsError::BothNames { ours: "APNS_KEY_PATH", theirs: "APNS_PKCS8_PEM" })
+        );
+        let passwords =
+            parse(&["--apns-certificate", "cDEy", "--apns-cert-password", "a", "--apns-certificate-password", "b"]);
+        assert!(
+            passwords
+                .apns
+                .credentials()
+                .unwrap_err()
+                .to_string()
+                .starts_with("APNS_CERT_PASSWORD and APNS_CERTIFICATE_PASSWORD")
+        );
+        // APNS_TYPE picks one of two sets, as their server does, and must find the one it names.
+        let two = [&base[..], &["--apns-pkcs8-pem", "a2V5", "--apns-certificate", "cDEy"]].concat();
+        assert_eq!(parse(&two).apns.credentials(), Err(SettingsError::ApnsAuthAmbiguous));
+        let chosen = parse(&[&two[..], &["--apns-type", "certificate"]].concat());
+        assert!(matches!(
+            chosen.apns.credentials(),
+            Ok(Some(ApnsSource { auth: ApnsAuthSource::CertificateInline { .. }, .. }))
+        ));
+        let missing = parse(&[&base[..], &["--apns-certificate", "cDEy", "--apns-type", "token"]].concat());
+        assert_eq!(missing.apns.credentials(), Err(SettingsError::ApnsTypeWithoutCredentials("token")));
+    }
+
+    #[test]
+    fn fcm_by_either_name_and_the_legacy_key_refused() {
+        let parse = |args: &[&str]| super::super::tests::parse(args);
+        assert!(matches!(parse(&["--fcm-v1-credentials", "{}"]).fcm.source(), Ok(Some(FcmSource::Inline(_)))));
+        let both = parse(&["--fcm-v1-credentials", "{}", "--fcm-credentials-path", "/sa.json"]);
+        assert_eq!(
+            both.fcm.source(),
+            Err(SettingsError::BothNames { ours: "FCM_CREDENTIALS_PATH", theirs: "FCM_V1_CREDENTIALS" })
+        );
+        let legacy = parse(&["--fcm-api-key", "AAAA-server-key"]);
+        let reason = legacy.fcm.source().unwrap_err().to_string();
+        assert!(reason.starts_with("FCM_API_KEY is set") && !reason.contains("AAAA"), "{reason}");
+        assert_eq!(parse(&["--fcm-api-key", " "]).fcm.source(), Ok(None), "their example file leaves it empty");
     }
 }

@@ -34,6 +34,15 @@ pub struct StoreSettings {
     #[arg(long, env = "SQLITE_SYNCHRONOUS", default_value = "normal", ignore_case = true, action = ArgAction::Set,
           value_parser = PossibleValuesParser::new(["full", "normal"]).map(|m| m.eq_ignore_ascii_case("full")))]
     pub sqlite_synchronous_full: bool,
+    /// The Postgres schema that holds push-server's tables and migration history, created when
+    /// missing [default: the first schema of a `search_path` in DATABASE_URL's options; else
+    /// `public` when push-server's tables are there already (a database from before this
+    /// setting); else `push_server`]
+    //
+    // A schema of our own lets push-server share a database with another sqlx-migrated program
+    // (WalletConnect's push server keeps its tables and `_sqlx_migrations` in `public`).
+    #[arg(long, env = "DATABASE_SCHEMA")]
+    pub schema: Option<String>,
 }
 
 /// Which `DedupStore` serves, and the Redis set-ups besides `REDIS_URL`.

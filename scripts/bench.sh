@@ -40,7 +40,7 @@ if $smoke; then
     cargo build --locked -p push-server -p push-bench "${features[@]}"
     bin="${CARGO_TARGET_DIR:-target}/debug"
     timing=(--warmup 1 --duration 2 --connections 8)
-    send_extra=(--clients 20 --rate-hint 1000)
+    send_extra=(--clients 20 --rate-hint 4000)
     soak=()
     dedup_entries=50000
 else

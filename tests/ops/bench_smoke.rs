@@ -39,13 +39,13 @@ fn bench(args: &[&str]) -> String {
 
 #[test]
 fn send_signed_encrypted() {
-    bench(&["send", "--clients", "5", "--rate-hint", "600"]);
+    bench(&["send", "--clients", "5", "--rate-hint", "4000"]);
 }
 
 #[test]
 fn send_beside_a_flood_of_bad_signatures() {
     // The run fails if a bad signature is not refused or a valid send fails.
-    let text = bench(&["send", "--clients", "5", "--rate-hint", "600", "--bad-signature-rate", "50"]);
+    let text = bench(&["send", "--clients", "5", "--rate-hint", "4000", "--bad-signature-rate", "50"]);
     assert!(text.contains("bad signatures"), "no flood figures:\n{text}");
 }
 
@@ -65,7 +65,7 @@ fn send_unsigned_cleartext() {
 
 #[test]
 fn mixed_sends_and_registrations() {
-    bench(&["mixed", "--clients", "5", "--rate-hint", "600", "--register-rate", "50"]);
+    bench(&["mixed", "--clients", "5", "--rate-hint", "4000", "--register-rate", "50"]);
 }
 
 #[test]

@@ -20,7 +20,7 @@ use async_trait::async_trait;
 use sqlx::{Postgres, postgres::PgArguments, query::Query};
 use tracing::{debug, instrument};
 
-use super::{ClientRow, DELETE_CLIENT, DELETE_CLIENT_IF_TOKEN, FIND_CLIENT, row::commit_unless_project_gone};
+use super::{ClientRow, DELETE_CLIENT, DELETE_CLIENT_IF_TOKEN, FIND_CLIENT, row::stored_unless_project_gone};
 pub use crate::adapters::pg_database::PostgresOptions;
 use crate::{
     adapters::pg_database::PgDatabase,
@@ -209,5 +209,19 @@ impl ClientRepository for PostgresClientRepository {
             .bind(client.token.expose());
         let deleted = self.bounded(self.execute(query)).await?;
         Ok(deleted > 0)
+    }
+}
+
+/// Ends a registration's transaction after its insert, `stored`: commits it (`Ok(true)`), or,
+/// when the insert failed because the client's project does not exist (the clients' foreign key
+/// on the projects, migrations `0012`), rolls it back and answers `Ok(false)`.
+async fn commit_unless_project_gone<DB: sqlx::Database, T>(
+    tx: sqlx::Transaction<'_, DB>,
+    stored: Result<T, sqlx::Error>,
+) -> Result<bool, sqlx::Error> {
+    match stored_unless_project_gone(stored) {
+        Ok(false) => tx.rollback().await.map(|()| false),
+        Ok(true) => tx.commit().await.map(|()| true),
+        Err(e) => Err(e),
     }
 }

@@ -14,20 +14,6 @@ pub const DELETE_CLIENT: &str = "DELETE FROM clients WHERE project = $1 AND clie
 /// Deletes a client only while it still holds the token a provider declared dead.
 pub const DELETE_CLIENT_IF_TOKEN: &str = "DELETE FROM clients WHERE project = $1 AND client_id = $2 AND token = $3";
 
-/// Ends a registration's transaction after its insert, `stored`: commits it (`Ok(true)`), or,
-/// when the insert failed because the client's project does not exist (the clients' foreign key
-/// on the projects, migrations `0012`), rolls it back and answers `Ok(false)`.
-pub(super) async fn commit_unless_project_gone<DB: sqlx::Database, T>(
-    tx: sqlx::Transaction<'_, DB>,
-    stored: Result<T, sqlx::Error>,
-) -> Result<bool, sqlx::Error> {
-    match stored_unless_project_gone(stored) {
-        Ok(false) => tx.rollback().await.map(|()| false),
-        Ok(true) => tx.commit().await.map(|()| true),
-        Err(e) => Err(e),
-    }
-}
-
 /// `true` when the write of a client was stored, `false` when it failed on the clients' foreign
 /// key (its project does not exist), the error otherwise: for a write that is a single statement,
 /// which the database rolls back whole by itself.

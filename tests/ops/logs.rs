@@ -47,7 +47,10 @@ fn json_lines_carry_the_request_id_of_their_request() {
     assert_eq!(unknown.header("x-request-id"), Some("lost-1"));
     assert_eq!(get(server.port, "/health").header("x-request-id").map(str::len), Some(32));
 
-    let lines = server.wait_for_line("for the generated id", |l| l.contains(&fresh) && l.contains("request finished"));
+    // Each request's last line is written as its answer leaves, so the test waits for both.
+    server.wait_for_line("for the generated id", |l| l.contains(&fresh) && l.contains("request finished"));
+    let lines =
+        server.wait_for_line("for the unrouted request", |l| l.contains("lost-1") && l.contains("request finished"));
     let lines = parse_all(&lines);
     let of = |id: &str| -> Vec<&Value> { lines.iter().filter(|l| request_id(l) == Some(id)).collect() };
 

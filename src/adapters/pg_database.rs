@@ -239,7 +239,14 @@ async fn migrate_on(conn: &mut PgConnection, schema: &SchemaName) -> Result<(), 
 async fn check_schema(conn: &mut PgConnection, timeout: Duration, schema: &SchemaName) -> Result<(), String> {
     let latest = MIGRATOR.iter().map(|m| m.version).max().unwrap_or(0);
     let sql = format!("SELECT coalesce(max(version), 0) FROM {}._sqlx_migrations WHERE success", schema.as_str());
-    let read = sqlx::query_scalar::<_, i64>(AssertSqlSafe(sql)).persistent(false).fetch_one(&mut *conn);
+    // In a transaction: PgBouncer may hand each message of a lone statement to another server
+    // connection, where its unnamed prepared statement does not exist.
+    let read = async {
+        let mut tx = conn.begin().await?;
+        let version = sqlx::query_scalar::<_, i64>(AssertSqlSafe(sql)).persistent(false).fetch_one(&mut *tx).await;
+        let _ = tx.rollback().await;
+        version
+    };
     let applied = match tokio::time::timeout(timeout, read).await {
         Ok(Ok(version)) => version,
         // No migrations table: a database that was never migrated.

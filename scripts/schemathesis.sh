@@ -67,6 +67,11 @@ free_port() {
     "$work/venv/bin/python" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
 }
 
+# The default project's VAPID key (the key routes answer 200), and the one push host registrations
+# may name (never dialled: the fuzz run only registers).
+vapid_key=$("$PUSH_SERVER_BIN" keygen --vapid | sed -n 's/^WEBPUSH_VAPID_PRIVATE_KEY="\(.*\)"$/\1/p')
+webpush_host=127.0.0.1:9
+
 start_server() { # $1: pass name, $2: RATE_LIMIT_PER_MINUTE
     local dir="$work/$1"
     mkdir -p "$dir"
@@ -76,6 +81,8 @@ start_server() { # $1: pass name, $2: RATE_LIMIT_PER_MINUTE
         DATABASE_URL="sqlite://$dir/clients.db" SQLITE_SYNCHRONOUS=normal \
         RELAY_PUBLIC_KEY="$public_key" RATE_LIMIT_PER_MINUTE="$2" RUST_LOG=warn \
         ADMIN_TOKEN="$admin_token" CREDENTIALS_KEY="$credentials_key" DEFAULT_PROJECT_ID=fuzz-app \
+        WEBPUSH_VAPID_PRIVATE_KEY="$vapid_key" WEBPUSH_SUBJECT=mailto:fuzz@push-server.local \
+        WEBPUSH_ALLOWED_HOSTS="$webpush_host" \
         "$PUSH_SERVER_BIN") >"$dir/server.log" 2>&1 &
     server_pid=$!
     for _ in $(seq 100); do
@@ -98,7 +105,7 @@ run_schemathesis() { # $1: time limit in seconds; then schemathesis arguments
     shift
     # From the temp dir, so nothing (reports, caches) lands in the checkout.
     (cd "$work" && PUSH_FUZZ_RELAY_SEED="$seed" PUSH_FUZZ_BASE_URL="http://127.0.0.1:$port" \
-        PUSH_FUZZ_ADMIN_TOKEN="$admin_token" \
+        PUSH_FUZZ_ADMIN_TOKEN="$admin_token" PUSH_FUZZ_WEBPUSH_HOST="$webpush_host" \
         SCHEMATHESIS_HOOKS=schemathesis_hooks PYTHONPATH="$repo/scripts" \
         timeout "$limit" "$work/venv/bin/schemathesis" "$@") || {
         local status=$?

@@ -45,6 +45,8 @@ PROJECT_SEND_PATH = "/{project_id}/clients/{client_id}"
 REGISTER_PATHS = ("/clients", PROJECT_REGISTER_PATH)
 SEND_PATHS = (SEND_PATH, PROJECT_SEND_PATH)
 FUZZ_PROJECT = "fuzz-app"
+PROJECT_VAPID_PATH = "/{project_id}/webpush/vapid-public-key"
+WEBPUSH_HOST = os.environ["PUSH_FUZZ_WEBPUSH_HOST"]
 ADMIN_TOKEN = os.environ["PUSH_FUZZ_ADMIN_TOKEN"]
 RESERVED = {"admin", "clients", "health", "metrics", "docs", "openapi.json", "openapi.yaml", FUZZ_PROJECT}
 # Room left for the rendered message's own structure under the providers' 4096-byte limit.
@@ -83,7 +85,7 @@ def _negative_at(case, location):
 
 def _fit_positive(case):
     path = case.operation.path
-    if path in (PROJECT_REGISTER_PATH, PROJECT_SEND_PATH) and case.path_parameters is not None:
+    if path in (PROJECT_REGISTER_PATH, PROJECT_SEND_PATH, PROJECT_VAPID_PATH) and case.path_parameters is not None:
         case.path_parameters["project_id"] = FUZZ_PROJECT
     if case.path_parameters and isinstance(case.path_parameters.get("client_id"), str):
         # Path values arrive percent-encoded and are substituted into the URL as they are.
@@ -106,6 +108,9 @@ def _fit_positive(case):
             body["client_id"] = _client_id(body["client_id"])
         if isinstance(body.get("token"), str):
             body["token"] = _cut_bytes(body["token"], 4096)
+        if isinstance(body.get("type"), str) and body["type"].lower() == "webpush":
+            # A browser's subscription to the fuzz server's allowed push host (never dialled).
+            body["token"] = _subscription(body.get("client_id"))
     elif path in SEND_PATHS:
         if _is_raw_form(body):
             topic, message = body["topic"], body["message"]
@@ -135,6 +140,18 @@ def _fit_positive(case):
         elif not blob:
             blob = "x"
         payload["topic"], payload["blob"] = topic, blob
+
+
+def _subscription(client_id):
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+
+    point = ec.generate_private_key(ec.SECP256R1()).public_key().public_bytes(
+        serialization.Encoding.X962, serialization.PublicFormat.UncompressedPoint
+    )
+    b64 = lambda raw: base64.urlsafe_b64encode(raw).decode().rstrip("=")
+    endpoint = f"http://{WEBPUSH_HOST}/push/{quote(str(client_id or 'x'), safe='')}"
+    return {"endpoint": endpoint, "keys": {"p256dh": b64(point), "auth": b64(os.urandom(16))}}
 
 
 def _is_raw_form(body):
@@ -254,6 +271,8 @@ def _fit_admin(case):
             case.body = _apns_credentials()
         elif method == "PUT" and path.endswith("/fcm"):
             case.body = _service_account()
+        elif method == "PUT" and path.endswith("/webpush"):
+            case.body = {"subject": "mailto:fuzz@push-server.local"}
 
 
 @schemathesis.hook

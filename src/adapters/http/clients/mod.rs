@@ -28,9 +28,11 @@ pub async fn register(
     state.rate_limit(req)?;
     let project = state.project(project).await?;
     let map = body.object()?;
-    // A Web Push subscription may come as the object itself rather than as its JSON text.
-    let token_text = object_token(&map);
     let mut raw = read_registration(&map);
+    // A Web Push subscription may come as the object itself rather than as its JSON text; any
+    // other type's token is a string, and an object there is refused as not one.
+    let webpush = matches!(raw.push_type, Ok(t) if t.eq_ignore_ascii_case("webpush"));
+    let token_text = if webpush { object_token(&map) } else { None };
     if let Some(text) = &token_text {
         raw.token = Ok(text);
     }

@@ -9,7 +9,7 @@
 #   scripts/schemathesis.toml; pass 2, a short one with the default limiter on, since 429 is a
 #   documented answer of the registration endpoints.
 # Bounded: PUSH_FUZZ_EXAMPLES cases per operation and phase (default 500), and a hard time limit
-# per pass (PUSH_FUZZ_MAX_SECS, default 300; about 75 s is typical on 2 cores). Schemathesis's own
+# per pass (PUSH_FUZZ_MAX_SECS, default 480; about 210 s is typical on 2 cores). Schemathesis's own
 # --max-time is a budget it always spends, so the cap is `timeout`. Exits non-zero on any failure.
 #
 # Environment: PUSH_SERVER_BIN to use a prebuilt binary (default: cargo build, debug profile);
@@ -21,11 +21,13 @@ repo=$PWD
 SCHEMATHESIS_VERSION=4.32.5
 CRYPTOGRAPHY_VERSION=50.0.2
 EXAMPLES=${PUSH_FUZZ_EXAMPLES:-500}
-MAX_SECS=${PUSH_FUZZ_MAX_SECS:-300}
+MAX_SECS=${PUSH_FUZZ_MAX_SECS:-480}
 
 work=$(mktemp -d -t push-fuzz.XXXXXX)
 server_pid=""
+push_service_pid=""
 cleanup() {
+    if [[ -n "$push_service_pid" ]]; then kill "$push_service_pid" 2>/dev/null || true; fi
     if [[ -n "$server_pid" ]]; then
         kill "$server_pid" 2>/dev/null || true
         wait "$server_pid" 2>/dev/null || true
@@ -67,10 +69,35 @@ free_port() {
     "$work/venv/bin/python" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
 }
 
-# The default project's VAPID key (the key routes answer 200), and the one push host registrations
-# may name (never dialled: the fuzz run only registers).
+# The default project's VAPID key (the key routes answer 200; LOG_SINK=true keeps the log sink
+# serving apns, fcm and noop beside it), and a push service on loopback that
+# accepts every message (201): the one push host registrations may name, so sends to webpush
+# clients are fuzzed through to delivery.
 vapid_key=$("$PUSH_SERVER_BIN" keygen --vapid | sed -n 's/^WEBPUSH_VAPID_PRIVATE_KEY="\(.*\)"$/\1/p')
-webpush_host=127.0.0.1:9
+"$work/venv/bin/python" - "$work/push-service.port" <<'PY' >"$work/push-service.log" 2>&1 &
+import sys
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+class PushService(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+
+    def do_POST(self):
+        self.rfile.read(int(self.headers.get("Content-Length") or 0))
+        self.send_response(201)
+        self.send_header("Content-Length", "0")
+        self.end_headers()
+
+    def log_message(self, *args):
+        pass
+
+server = ThreadingHTTPServer(("127.0.0.1", 0), PushService)
+with open(sys.argv[1], "w") as out:
+    out.write(str(server.server_address[1]))
+server.serve_forever()
+PY
+push_service_pid=$!
+for _ in $(seq 100); do [[ -s "$work/push-service.port" ]] && break; sleep 0.1; done
+webpush_host=127.0.0.1:$(cat "$work/push-service.port")
 
 start_server() { # $1: pass name, $2: RATE_LIMIT_PER_MINUTE
     local dir="$work/$1"
@@ -82,7 +109,7 @@ start_server() { # $1: pass name, $2: RATE_LIMIT_PER_MINUTE
         RELAY_PUBLIC_KEY="$public_key" RATE_LIMIT_PER_MINUTE="$2" RUST_LOG=warn \
         ADMIN_TOKEN="$admin_token" CREDENTIALS_KEY="$credentials_key" DEFAULT_PROJECT_ID=fuzz-app \
         WEBPUSH_VAPID_PRIVATE_KEY="$vapid_key" WEBPUSH_SUBJECT=mailto:fuzz@push-server.local \
-        WEBPUSH_ALLOWED_HOSTS="$webpush_host" \
+        WEBPUSH_ALLOWED_HOSTS="$webpush_host" LOG_SINK=true \
         "$PUSH_SERVER_BIN") >"$dir/server.log" 2>&1 &
     server_pid=$!
     for _ in $(seq 100); do

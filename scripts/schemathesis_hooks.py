@@ -109,7 +109,7 @@ def _fit_positive(case):
         if isinstance(body.get("token"), str):
             body["token"] = _cut_bytes(body["token"], 4096)
         if isinstance(body.get("type"), str) and body["type"].lower() == "webpush":
-            # A browser's subscription to the fuzz server's allowed push host (never dialled).
+            # A browser's subscription at the push service on loopback that the fuzz script runs.
             body["token"] = _subscription(body.get("client_id"))
     elif path in SEND_PATHS:
         if _is_raw_form(body):

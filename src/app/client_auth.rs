@@ -3,10 +3,8 @@
 
 use std::{fmt, sync::Arc};
 
-use crate::{
-    domain::{Audiences, ClientId, ClientJwtError, verify_client_jwt},
-    ports::Clock,
-};
+use crate::domain::{Audiences, ClientId, ClientJwtError, verify_client_jwt};
+use crate::ports::Clock;
 
 /// What the server does with the client JWT of a registration or unregistration.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]

@@ -5,6 +5,10 @@ use std::process::ExitCode;
 use clap::Parser;
 use push_server::cli::{self, Cli, Command};
 
+// mimalloc: fewer cycles per request than the system allocator (see Cargo.toml).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() -> ExitCode {
     // A missing .env is normal; a malformed one is worth saying.
     if let Err(e) = dotenvy::dotenv()

@@ -213,7 +213,19 @@ where
             }
             Ok(Seen::InFlight { holder, lease_left }) => {
                 held = Some((holder, asked + lease_left));
-                status.send_replace(Status::InFlight { lease_ends: asked + lease_left });
+                // A transition through this store may have settled the watch while the read was on
+                // its way (the read then predates it): the settled outcome stands, and the watch
+                // is over.
+                let watching = status.send_if_modified(|s| {
+                    if matches!(s, Status::Ended(_)) {
+                        return false;
+                    }
+                    *s = Status::InFlight { lease_ends: asked + lease_left };
+                    true
+                });
+                if !watching {
+                    return;
+                }
                 Some(lease_left)
             }
             Err(e) => {
@@ -330,6 +342,30 @@ mod tests {
         assert_eq!(reads.load(Ordering::SeqCst), 1, "the watcher stopped");
         // A settlement with nobody waiting is nothing.
         watchers.settled(&2, Waited::Released);
+    }
+
+    /// A read sent before a local completion and answered after it says "in flight": the waiters
+    /// still get the completion (they used to get `in_flight` from the stale read, a 503 for a
+    /// notification that had been delivered).
+    #[tokio::test(start_paused = true)]
+    async fn a_read_older_than_a_local_settlement_never_overrides_it() {
+        let watchers = Arc::new(Watchers::<u8>::default());
+        let reads = Arc::new(AtomicUsize::new(0));
+        let settling = watchers.clone();
+        let peek = move || {
+            let (watchers, n) = (settling.clone(), reads.fetch_add(1, Ordering::SeqCst));
+            async move {
+                if n > 0 {
+                    return Ok(Seen::Done);
+                }
+                // The delivery completes through this store while the first read is on its way.
+                watchers.settled(&1, Waited::Done);
+                in_flight(Duration::from_secs(60))
+            }
+        };
+        let started = Instant::now();
+        assert_eq!(watchers.wait(1, Duration::from_secs(10), peek).await, Ok(Waited::Done));
+        assert_eq!(started.elapsed(), Duration::ZERO, "at once, not at the patience");
     }
 
     #[tokio::test(start_paused = true)]

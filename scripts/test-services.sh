@@ -288,11 +288,19 @@ stop() {
     if redis_running; then redis-cli -h 127.0.0.1 -p "$REDIS_PORT" shutdown nosave >/dev/null 2>&1 || true; fi
     # Only the processes this script started, by their recorded pids: the plain Redis, each node
     # of the TLS, Cluster and Sentinel sets, and PgBouncer.
-    local pidfile pid
+    local pidfile pid killed=()
     for pidfile in "$DIR"/redis.pid "$DIR"/*/redis.pid "$DIR"/*/sentinel.pid "$DIR"/pgbouncer/pgbouncer.pid; do
         [ -f "$pidfile" ] || continue
         pid=$(cat "$pidfile" 2>/dev/null || true)
-        [ -n "$pid" ] && kill "$pid" 2>/dev/null || true
+        if [ -n "$pid" ] && kill "$pid" 2>/dev/null; then killed+=("$pid"); fi
+    done
+    # A Redis node writes its files on the way out (cluster nodes.conf, a snapshot): the data goes
+    # only once every stopped process has exited (at most 10 s each), or `rm` races the last write.
+    for pid in "${killed[@]}"; do
+        for _ in $(seq 100); do
+            kill -0 "$pid" 2>/dev/null || break
+            sleep 0.1
+        done
     done
     rm -rf "$DIR"
     say "stopped"

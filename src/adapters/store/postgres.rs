@@ -215,8 +215,8 @@ impl ClientRepository for PostgresClientRepository {
 /// Ends a registration's transaction after its insert, `stored`: commits it (`Ok(true)`), or,
 /// when the insert failed because the client's project does not exist (the clients' foreign key
 /// on the projects, migrations `0012`), rolls it back and answers `Ok(false)`.
-async fn commit_unless_project_gone<DB: sqlx::Database, T>(
-    tx: sqlx::Transaction<'_, DB>,
+async fn commit_unless_project_gone<T>(
+    tx: sqlx::Transaction<'_, Postgres>,
     stored: Result<T, sqlx::Error>,
 ) -> Result<bool, sqlx::Error> {
     match stored_unless_project_gone(stored) {
